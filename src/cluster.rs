@@ -1,0 +1,437 @@
+//! The embedded PostgreSQL cluster in `<data dir>/psql`, managed the way `pg_ctlcluster` does:
+//! as root the server runs as an unprivileged user, it listens on a Unix socket inside its
+//! own data directory, and a `postmaster.pid` left by a dead server is removed before start.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use crate::config::{running_as_root, Config};
+use crate::error::{failure, Exit};
+
+/// The superuser initdb creates; the client connects as it over the socket (trust auth; the
+/// socket's directory is mode 0700, so only the server user and root can reach it).
+pub const SUPERUSER: &str = "postgres";
+/// The database inside the embedded cluster that holds the job schema.
+pub const DATABASE: &str = "jobdb";
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+const STOP_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub data_dir: PathBuf,
+    pub pgdata: PathBuf,
+    /// The OS user the server runs as; `None` means "whoever runs jobdbctl" (non-root).
+    pub server_user: Option<String>,
+    pub port: u16,
+    pub listen_addresses: String,
+    bindir_setting: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    NotInitialized,
+    Stopped,
+    Running(i32),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StopMode {
+    /// Wait for clients to disconnect.
+    Smart,
+    /// Roll back open transactions and shut down cleanly (default).
+    Fast,
+    /// Abort without a clean shutdown; crash recovery runs on next start.
+    Immediate,
+}
+
+impl StopMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            StopMode::Smart => "smart",
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        }
+    }
+}
+
+impl Cluster {
+    pub fn from_config(config: &Config) -> Cluster {
+        let server_user = match &config.server_user {
+            Some(s) => Some(s.value.clone()),
+            None if running_as_root() => Some("postgres".to_string()),
+            None => None,
+        };
+        Cluster {
+            pgdata: config.data_dir.value.join("psql"),
+            data_dir: config.data_dir.value.clone(),
+            server_user,
+            port: config.port.value,
+            listen_addresses: config.listen_addresses.value.clone(),
+            bindir_setting: config.server_bindir.as_ref().map(|s| s.value.clone()),
+        }
+    }
+
+    pub fn socket_dir(&self) -> &Path {
+        &self.pgdata
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.pgdata.join("jobdbctl-server.log")
+    }
+
+    /// Connection settings for the embedded server: Unix socket, superuser, trust auth.
+    pub fn pg_config(&self, connect_timeout: Duration) -> postgres::Config {
+        let mut cfg = postgres::Config::new();
+        cfg.host_path(self.socket_dir())
+            .port(self.port)
+            .user(SUPERUSER)
+            .dbname(DATABASE)
+            .application_name("jobdbctl")
+            .connect_timeout(connect_timeout);
+        cfg
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "embedded cluster at {} (socket {}/.s.PGSQL.{})",
+            self.pgdata.display(),
+            self.socket_dir().display(),
+            self.port
+        )
+    }
+
+    /// Where the PostgreSQL server binaries are: config, `pg_config --bindir`, then the newest
+    /// `/usr/lib/postgresql/*/bin`.
+    pub fn bindir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.bindir_setting {
+            if dir.join("initdb").is_file() {
+                return Ok(dir.clone());
+            }
+            bail!(
+                "server_bindir {} has no initdb; point it at the directory holding initdb and postgres",
+                dir.display()
+            );
+        }
+        if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if out.status.success() && dir.join("initdb").is_file() {
+                return Ok(dir);
+            }
+        }
+        let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").is_file().then_some((major, bin))
+            })
+            .collect();
+        candidates.sort();
+        match candidates.pop() {
+            Some((_, dir)) => Ok(dir),
+            None => bail!(
+                "PostgreSQL server binaries not found (no initdb via pg_config or in /usr/lib/postgresql/*/bin); \
+                 install them (Debian: apt-get install postgresql) or set server_bindir in jobdbctl.toml"
+            ),
+        }
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.pgdata.join("PG_VERSION").is_file()
+    }
+
+    pub fn state(&self) -> anyhow::Result<ServerState> {
+        if !self.is_initialized() {
+            return Ok(ServerState::NotInitialized);
+        }
+        Ok(match self.live_postmaster_pid()? {
+            Some(pid) => ServerState::Running(pid),
+            None => ServerState::Stopped,
+        })
+    }
+
+    /// The postmaster's pid if `postmaster.pid` names a live postgres process.
+    fn live_postmaster_pid(&self) -> anyhow::Result<Option<i32>> {
+        let pid_file = self.pgdata.join("postmaster.pid");
+        let text = match fs::read_to_string(&pid_file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", pid_file.display())),
+        };
+        let pid = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+            .filter(|p| *p > 0);
+        Ok(pid.filter(|p| is_postgres_process(*p)))
+    }
+
+    /// Removes a `postmaster.pid` whose process is gone (or is not postgres: the pid was
+    /// reused after a crash), as pg_ctlcluster does; returns whether one was removed.
+    fn remove_stale_pid_file(&self) -> anyhow::Result<bool> {
+        let pid_file = self.pgdata.join("postmaster.pid");
+        if !pid_file.exists() || self.live_postmaster_pid()?.is_some() {
+            return Ok(false);
+        }
+        fs::remove_file(&pid_file)
+            .with_context(|| format!("cannot remove stale {}", pid_file.display()))?;
+        Ok(true)
+    }
+
+    /// Creates the data directory and runs initdb. Refuses a non-empty directory that is not
+    /// a cluster, rather than guess what it holds.
+    pub fn initdb(&self) -> anyhow::Result<()> {
+        let bindir = self.bindir()?;
+        create_private_dir(&self.data_dir, None)?;
+        if running_as_root() {
+            // The server user must traverse the data dir to reach psql/, nothing more.
+            fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o711))
+                .with_context(|| format!("cannot chmod {}", self.data_dir.display()))?;
+        }
+        if self.pgdata.exists()
+            && fs::read_dir(&self.pgdata)
+                .with_context(|| format!("cannot read {}", self.pgdata.display()))?
+                .next()
+                .is_some()
+        {
+            return Err(failure(
+                Exit::Refused,
+                format!(
+                    "{} exists, is not empty and is not a PostgreSQL cluster; move it away or set data_dir elsewhere",
+                    self.pgdata.display()
+                ),
+            ));
+        }
+        create_private_dir(&self.pgdata, self.server_user.as_deref())?;
+        let out = self
+            .server_command(&bindir.join("initdb"))
+            .arg("-D")
+            .arg(&self.pgdata)
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ])
+            .output()
+            .context("cannot run initdb")?;
+        check_output("initdb", &out)?;
+        Ok(())
+    }
+
+    /// Settings the server must have for jobdbctl to find it; rewritten on every start so a
+    /// moved data dir or changed port in config takes effect.
+    fn write_server_conf(&self) -> anyhow::Result<()> {
+        let conf = self.pgdata.join("postgresql.conf");
+        let include = "include_if_exists = 'jobdbctl.conf'";
+        let text =
+            fs::read_to_string(&conf).with_context(|| format!("cannot read {}", conf.display()))?;
+        if !text.lines().any(|l| l.trim() == include) {
+            fs::write(&conf, format!("{text}\n{include}\n"))
+                .with_context(|| format!("cannot write {}", conf.display()))?;
+        }
+        let ours = self.pgdata.join("jobdbctl.conf");
+        let body = format!(
+            "# Written by jobdbctl on every start; edit jobdbctl.toml instead.\n\
+             listen_addresses = '{}'\n\
+             port = {}\n\
+             unix_socket_directories = '{}'\n\
+             unix_socket_permissions = 0700\n",
+            self.listen_addresses.replace('\'', "''"),
+            self.port,
+            self.socket_dir().display().to_string().replace('\'', "''"),
+        );
+        fs::write(&ours, body).with_context(|| format!("cannot write {}", ours.display()))?;
+        self.chown_to_server_user(&ours)?;
+        Ok(())
+    }
+
+    /// Starts the server; returns false if it was already running.
+    pub fn start(&self) -> anyhow::Result<bool> {
+        if !self.is_initialized() {
+            bail!(
+                "no cluster at {}; run `jobdbctl init` first",
+                self.pgdata.display()
+            );
+        }
+        if self.live_postmaster_pid()?.is_some() {
+            return Ok(false);
+        }
+        self.remove_stale_pid_file()?;
+        self.write_server_conf()?;
+        let bindir = self.bindir()?;
+        let log = self.log_file();
+        let log_len_before = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let out = self
+            .server_command(&bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.pgdata)
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-s", "-t"])
+            .arg(START_TIMEOUT.as_secs().to_string())
+            .arg("start")
+            .output()
+            .context("cannot run pg_ctl start")?;
+        if !out.status.success() {
+            let reason = log_errors_since(&log, log_len_before).unwrap_or_else(|| {
+                String::from_utf8_lossy(&out.stderr)
+                    .trim()
+                    .replace('\n', " ")
+            });
+            return Err(failure(
+                Exit::Connect,
+                format!(
+                    "server did not start: {reason} (log: {}); if the port or socket is in use, stop the other server or set port in jobdbctl.toml",
+                    log.display()
+                ),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Stops the server and waits for it to exit; returns false if it was not running.
+    pub fn stop(&self, mode: StopMode) -> anyhow::Result<bool> {
+        if self.live_postmaster_pid()?.is_none() {
+            self.remove_stale_pid_file()?;
+            return Ok(false);
+        }
+        let bindir = self.bindir()?;
+        let out = self
+            .server_command(&bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.pgdata)
+            .args(["-w", "-s", "-m", mode.as_arg(), "-t"])
+            .arg(STOP_TIMEOUT.as_secs().to_string())
+            .arg("stop")
+            .output()
+            .context("cannot run pg_ctl stop")?;
+        check_output("pg_ctl stop", &out)?;
+        Ok(true)
+    }
+
+    /// A command that runs as the server user: via `runuser` when we are root, else directly.
+    pub fn server_command(&self, program: &Path) -> Command {
+        let mut cmd = match (&self.server_user, running_as_root()) {
+            (Some(user), true) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(program);
+                c
+            }
+            _ => Command::new(program),
+        };
+        // The server user may not be able to enter our working directory (e.g. /root).
+        cmd.current_dir("/");
+        cmd.env_remove("PGDATA");
+        cmd
+    }
+
+    fn chown_to_server_user(&self, path: &Path) -> anyhow::Result<()> {
+        if let (Some(user), true) = (&self.server_user, running_as_root()) {
+            let (uid, gid) = lookup_user(user)?;
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .with_context(|| format!("cannot chown {} to {user}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the whole embedded data directory's cluster (`psql/`). The caller stops the
+    /// server first.
+    pub fn remove(&self) -> anyhow::Result<()> {
+        if self.live_postmaster_pid()?.is_some() {
+            bail!("server is still running; stop it first");
+        }
+        if self.pgdata.exists() {
+            fs::remove_dir_all(&self.pgdata)
+                .with_context(|| format!("cannot remove {}", self.pgdata.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn is_postgres_process(pid: i32) -> bool {
+    // /proc/<pid>/comm is "postgres" for the postmaster (older builds: "postmaster").
+    match fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(comm) => {
+            let comm = comm.trim();
+            comm == "postgres" || comm == "postmaster"
+        }
+        Err(_) => false,
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700, owned by `owner` when given and we are root.
+fn create_private_dir(dir: &Path, owner: Option<&str>) -> anyhow::Result<()> {
+    if !dir.exists() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot chmod {}", dir.display()))?;
+    }
+    if let (Some(user), true) = (owner, running_as_root()) {
+        let (uid, gid) = lookup_user(user)?;
+        let meta = fs::metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
+        if meta.uid() != uid {
+            std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                .with_context(|| format!("cannot chown {} to {user}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn lookup_user(user: &str) -> anyhow::Result<(u32, u32)> {
+    let out = Command::new("id")
+        .args(["-u", user])
+        .output()
+        .context("cannot run id")?;
+    let gid_out = Command::new("id")
+        .args(["-g", user])
+        .output()
+        .context("cannot run id")?;
+    let parse = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<u32>()
+            .ok()
+    };
+    match (out.status.success(), parse(&out), parse(&gid_out)) {
+        (true, Some(uid), Some(gid)) => Ok((uid, gid)),
+        _ => bail!(
+            "server user {user:?} does not exist; create it (Debian's postgresql package does) or set server_user in jobdbctl.toml"
+        ),
+    }
+}
+
+fn check_output(what: &str, out: &Output) -> anyhow::Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or("no output");
+    bail!("{what} failed ({}): {message}", out.status)
+}
+
+/// The FATAL/ERROR lines the server logged since `offset`, joined on one line.
+fn log_errors_since(log: &Path, offset: u64) -> Option<String> {
+    let text = fs::read(log).ok()?;
+    let new = String::from_utf8_lossy(text.get(offset as usize..)?).to_string();
+    let errors: Vec<&str> = new
+        .lines()
+        .filter(|l| l.contains("FATAL") || l.contains("ERROR") || l.contains("HINT"))
+        .collect();
+    (!errors.is_empty()).then(|| errors.join(" | "))
+}

@@ -1,0 +1,55 @@
+use serde_json::json;
+
+use crate::commands::start::bring_up;
+use crate::context::Ctx;
+use crate::db::schema::{self, InitOutcome};
+use crate::error::{failure, Exit};
+
+/// Create the embedded cluster (if absent) and the job schema. Idempotent.
+///
+/// On the embedded cluster the server is started if needed and left running. Refuses a
+/// schema that already holds objects jobdbctl did not create.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Create this schema version instead of the latest (to rehearse an upgrade).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub schema_version: Option<i32>,
+}
+
+pub fn run(args: InitArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    if ctx
+        .config
+        .profile
+        .as_ref()
+        .is_some_and(|p| p.value != "jobdb")
+    {
+        return Err(failure(
+            Exit::Usage,
+            "init creates the native jobdb schema only; other profiles are created by their own engine",
+        ));
+    }
+    if let Some(cluster) = ctx.target.cluster() {
+        bring_up(cluster, ctx)?;
+    }
+    let mut db = ctx.connect()?;
+    let version = args.schema_version.unwrap_or_else(schema::latest_version);
+    let schema_name = ctx.native_schema();
+    let (created, version) = match schema::init(&mut db, schema_name, version)? {
+        InitOutcome::Created { version } => (true, version),
+        InitOutcome::AlreadyPresent { version } => (false, version),
+    };
+    if ctx.out.json {
+        ctx.out.json(
+            &json!({ "schema": schema_name, "created": created, "schema_version": version }),
+        )?;
+    } else if created {
+        ctx.out.line(format!(
+            "created job schema {schema_name:?} at version {version}"
+        ))?;
+    } else {
+        ctx.out.line(format!(
+            "job schema {schema_name:?} already exists at version {version}; nothing to do"
+        ))?;
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,35 @@
+//! One module per subcommand, each `run(args, &ctx)` reading like the runbook step it automates.
+
+pub mod completions;
+pub mod destroy;
+pub mod init;
+pub mod man;
+pub mod set_job_counter;
+pub mod show_params;
+pub mod start;
+pub mod status;
+pub mod stop;
+
+use crate::cli::{Cli, Command};
+use crate::context::Ctx;
+use crate::error::Exit;
+
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    // Generators need no configuration: they must work on a machine with none.
+    match cli.command {
+        Command::Completions(args) => return completions::run(args),
+        Command::Man(args) => return man::run(args),
+        _ => {}
+    }
+    let ctx = Ctx::new(&cli.global)?;
+    match cli.command {
+        Command::Init(args) => init::run(args, &ctx),
+        Command::Start(args) => start::run(args, &ctx),
+        Command::Stop(args) => stop::run(args, &ctx),
+        Command::Status(args) => status::run(args, &ctx),
+        Command::ShowParams(args) => show_params::run(args, &ctx),
+        Command::Destroy(args) => destroy::run(args, &ctx),
+        Command::SetJobCounter(args) => set_job_counter::run(args, &ctx),
+        Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
+    }
+}

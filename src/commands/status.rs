@@ -1,0 +1,277 @@
+use serde::Serialize;
+
+use crate::cluster::ServerState;
+use crate::context::Ctx;
+use crate::db::status::{self, JobCounts, LockHolder, UnfinishedMigration};
+use crate::db::workers::{self, Worker};
+use crate::db::{schema, Db, Profile};
+use crate::error::Exit;
+use crate::output::{human_bytes, kv_table, table};
+
+/// Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers,
+/// unfinished background migrations.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Exit 4 unless ready to upgrade: server up, no unfinished background migration, no
+    /// stale lock.
+    #[arg(long)]
+    pub check: bool,
+    /// Count every state exactly (a full scan of the jobs table) instead of estimating
+    /// finished states from planner statistics.
+    #[arg(long)]
+    pub exact: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    server: String,
+    target: String,
+    server_version: Option<String>,
+    database: Option<String>,
+    database_size_bytes: Option<i64>,
+    profile: Option<String>,
+    graphile_generation: Option<&'static str>,
+    schema: Option<String>,
+    schema_version: Option<i32>,
+    binary_schema_version: i32,
+    jobs: Option<JobCounts>,
+    locked_jobs: i64,
+    stale_locked_jobs: i64,
+    stale_locked_queues: i64,
+    lock_holders: Vec<LockHolder>,
+    workers: Vec<Worker>,
+    unfinished_background_migrations: Vec<UnfinishedMigration>,
+    ready_to_upgrade: bool,
+    not_ready_because: Vec<String>,
+}
+
+pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    let down = match ctx.target.cluster() {
+        Some(cluster) => !matches!(cluster.state()?, ServerState::Running(_)),
+        None => false,
+    };
+    let connected = if down { None } else { Some(ctx.connect()) };
+    let mut db = match connected {
+        Some(Ok(db)) => db,
+        Some(Err(e)) if crate::error::exit_code_of(&e) != Exit::Connect => return Err(e),
+        failed => {
+            let why = match failed {
+                Some(Err(e)) => format!("{e:#}"),
+                _ => "server not running; start it with `jobdbctl start`".to_string(),
+            };
+            return report_down(ctx, args.check, why);
+        }
+    };
+    let report = gather(&mut db, ctx, args.exact)?;
+    if ctx.out.json {
+        ctx.out.json(&report)?;
+    } else {
+        print_human(ctx, &report)?;
+    }
+    Ok(if args.check && !report.ready_to_upgrade {
+        Exit::NotReady
+    } else {
+        Exit::Ok
+    })
+}
+
+fn report_down(ctx: &Ctx, check: bool, why: String) -> anyhow::Result<Exit> {
+    if ctx.out.json {
+        ctx.out.json(&serde_json::json!({
+            "server": "down",
+            "target": ctx.target.describe(),
+            "error": why,
+            "ready_to_upgrade": false,
+        }))?;
+    } else {
+        ctx.out
+            .line(format!("server: down ({})", ctx.target.describe()))?;
+    }
+    eprintln!("jobdbctl: {why}");
+    Ok(if check { Exit::NotReady } else { Exit::Connect })
+}
+
+fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
+    let stale_after = ctx.config.stale_after.value;
+    let profile: Option<Profile> = ctx.detect_profile(db)?;
+    let mut report = Report {
+        server: "up".to_string(),
+        target: ctx.target.describe(),
+        server_version: Some(db.server_version()?),
+        database: Some(db.database_name()?),
+        database_size_bytes: Some(db.database_size()?),
+        profile: profile.as_ref().map(|p| p.name().to_string()),
+        graphile_generation: profile.as_ref().and_then(|p| p.generation_label()),
+        schema: profile.as_ref().map(|p| p.schema.clone()),
+        schema_version: None,
+        binary_schema_version: schema::latest_version(),
+        jobs: None,
+        locked_jobs: 0,
+        stale_locked_jobs: 0,
+        stale_locked_queues: 0,
+        lock_holders: Vec::new(),
+        workers: Vec::new(),
+        unfinished_background_migrations: Vec::new(),
+        ready_to_upgrade: false,
+        not_ready_because: Vec::new(),
+    };
+    let Some(profile) = profile else {
+        report
+            .not_ready_because
+            .push("no job schema; run `jobdbctl init`".to_string());
+        return Ok(report);
+    };
+    report.schema_version = status::schema_version(db, &profile)?;
+    report.jobs = Some(status::job_counts(db, &profile, exact)?);
+    report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
+    report.workers = workers::list(db, &profile, stale_after)?;
+    report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
+    report.locked_jobs = report.lock_holders.iter().map(|h| h.jobs).sum();
+    let stale: Vec<&LockHolder> = report.lock_holders.iter().filter(|h| !h.live).collect();
+    report.stale_locked_jobs = stale.iter().map(|h| h.jobs).sum();
+    report.stale_locked_queues = stale.iter().map(|h| h.queues).sum();
+
+    if report.stale_locked_jobs + report.stale_locked_queues > 0 {
+        report.not_ready_because.push(format!(
+            "{} jobs and {} queues are locked by workers that are not live; run `jobdbctl unlock-stale-jobs`",
+            report.stale_locked_jobs, report.stale_locked_queues
+        ));
+    }
+    for m in &report.unfinished_background_migrations {
+        report.not_ready_because.push(format!(
+            "background migration {} ({} on {}.{}) is {} at {:.1}%; run `jobdbctl finalize-migration --id {}`",
+            m.id, m.job_class_name, m.table_name, m.column_name, m.status_name, m.progress_pct, m.id
+        ));
+    }
+    if let Some(v) = report
+        .schema_version
+        .filter(|v| profile.is_native() && *v > schema::latest_version())
+    {
+        report.not_ready_because.push(format!(
+            "schema version {v} is newer than this jobdbctl knows ({})",
+            schema::latest_version()
+        ));
+    }
+    report.ready_to_upgrade = report.not_ready_because.is_empty();
+    Ok(report)
+}
+
+fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
+    let mut t = kv_table();
+    t.add_row(vec![
+        "server".to_string(),
+        format!(
+            "up, PostgreSQL {}",
+            r.server_version.as_deref().unwrap_or("?")
+        ),
+    ]);
+    t.add_row(vec!["target".to_string(), r.target.clone()]);
+    if let Some(size) = r.database_size_bytes {
+        t.add_row(vec![
+            "database".to_string(),
+            format!(
+                "{} ({})",
+                r.database.as_deref().unwrap_or("?"),
+                human_bytes(size)
+            ),
+        ]);
+    }
+    let profile = match (&r.profile, r.graphile_generation) {
+        (Some(p), Some(generation)) => format!("{p} ({generation})"),
+        (Some(p), None) => p.clone(),
+        (None, _) => "none (no job schema; run `jobdbctl init`)".to_string(),
+    };
+    t.add_row(vec!["profile".to_string(), profile]);
+    if let Some(schema) = &r.schema {
+        let version = r.schema_version.map_or("?".to_string(), |v| v.to_string());
+        let known = if r.profile.as_deref() == Some("jobdb") {
+            format!(" (this jobdbctl knows up to {})", r.binary_schema_version)
+        } else {
+            String::new()
+        };
+        t.add_row(vec![
+            "schema".to_string(),
+            format!("{schema}, version {version}{known}"),
+        ]);
+    }
+    if let Some(jobs) = &r.jobs {
+        let states: Vec<String> = jobs
+            .by_state
+            .iter()
+            .map(|(s, n)| {
+                let approx = if jobs.estimated.contains(s) { "~" } else { "" };
+                format!("{s} {approx}{n}")
+            })
+            .collect();
+        t.add_row(vec!["jobs".to_string(), states.join(", ")]);
+        t.add_row(vec![
+            "locks".to_string(),
+            format!(
+                "{} jobs locked; stale: {} jobs, {} queues",
+                r.locked_jobs, r.stale_locked_jobs, r.stale_locked_queues
+            ),
+        ]);
+        let live = r.workers.iter().filter(|w| w.live).count();
+        t.add_row(vec![
+            "workers".to_string(),
+            format!("{live} live, {} stale", r.workers.len() - live),
+        ]);
+    }
+    t.add_row(vec![
+        "ready to upgrade".to_string(),
+        if r.ready_to_upgrade {
+            "yes".to_string()
+        } else {
+            "no".to_string()
+        },
+    ]);
+    ctx.out.line(t.to_string())?;
+    if r.jobs.as_ref().is_some_and(|j| !j.estimated.is_empty()) {
+        ctx.out
+            .line("~ estimated from planner statistics; --exact counts them")?;
+    }
+    if !r.workers.is_empty() {
+        let mut w = table(&[
+            "worker",
+            "host",
+            "version",
+            "schema",
+            "last heartbeat",
+            "live",
+        ]);
+        for worker in &r.workers {
+            w.add_row(vec![
+                worker.worker_id.clone(),
+                worker.hostname.clone().unwrap_or_default(),
+                worker.version.clone().unwrap_or_default(),
+                worker
+                    .schema_version
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                worker
+                    .last_heartbeat_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+                if worker.live { "live" } else { "stale" }.to_string(),
+            ]);
+        }
+        ctx.out.line(w.to_string())?;
+    }
+    if !r.unfinished_background_migrations.is_empty() {
+        let mut m = table(&["id", "job class", "table.column", "status", "progress"]);
+        for mig in &r.unfinished_background_migrations {
+            m.add_row(vec![
+                mig.id.to_string(),
+                mig.job_class_name.clone(),
+                format!("{}.{}", mig.table_name, mig.column_name),
+                mig.status_name.to_string(),
+                format!("{:.1}%", mig.progress_pct),
+            ]);
+        }
+        ctx.out.line(m.to_string())?;
+    }
+    for reason in &r.not_ready_because {
+        ctx.out.line(format!("not ready: {reason}"))?;
+    }
+    Ok(())
+}

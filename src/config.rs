@@ -1,0 +1,290 @@
+//! Effective configuration: flags > environment > `jobdbctl.toml` > defaults, each value
+//! remembering where it came from so `show-params` can say.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::error::{failure, Exit};
+
+pub const CONFIG_FILE: &str = "jobdbctl.toml";
+/// Where the server runs when jobdbctl runs as root, as `pg_ctlcluster` keeps its clusters.
+const ROOT_DATA_DIR: &str = "/var/lib/jobdbctl";
+const ROOT_CONFIG_DIR: &str = "/etc/jobdbctl";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env(&'static str),
+    File(PathBuf),
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag => f.write_str("flag"),
+            Source::Env(name) => write!(f, "env {name}"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// The file's keys. Unknown keys are an error naming the key (serde's message does).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    server_user: Option<String>,
+    server_bindir: Option<PathBuf>,
+    port: Option<u16>,
+    listen_addresses: Option<String>,
+    backup_dir: Option<PathBuf>,
+    profile: Option<String>,
+    schema: Option<String>,
+    stale_after: Option<String>,
+    max_migration_wait: Option<String>,
+    connect_timeout: Option<String>,
+}
+
+/// What the command line said; `None` where the flag was not given.
+#[derive(Debug, Default, Clone)]
+pub struct FlagValues {
+    pub configdir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub schema: Option<String>,
+    pub stale_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub configdir: Setting<PathBuf>,
+    pub database_url: Option<Setting<String>>,
+    pub data_dir: Setting<PathBuf>,
+    pub server_user: Option<Setting<String>>,
+    pub server_bindir: Option<Setting<PathBuf>>,
+    pub port: Setting<u16>,
+    pub listen_addresses: Setting<String>,
+    pub backup_dir: Setting<PathBuf>,
+    pub profile: Option<Setting<String>>,
+    pub schema: Option<Setting<String>>,
+    pub stale_after: Setting<Duration>,
+    pub max_migration_wait: Setting<Duration>,
+    pub connect_timeout: Setting<Duration>,
+}
+
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "jobdbctl")
+}
+
+fn default_config_dir() -> PathBuf {
+    if running_as_root() {
+        return PathBuf::from(ROOT_CONFIG_DIR);
+    }
+    project_dirs()
+        .map(|d| d.config_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(ROOT_CONFIG_DIR))
+}
+
+fn default_data_dir() -> PathBuf {
+    if running_as_root() {
+        return PathBuf::from(ROOT_DATA_DIR);
+    }
+    project_dirs()
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(ROOT_DATA_DIR))
+}
+
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        failure(
+            Exit::Usage,
+            format!("invalid duration {text:?} ({e}); use forms like 30s, 90m, 4h"),
+        )
+    })
+}
+
+/// Picks the first of flag, environment, file; `None` if none set it.
+fn layered<T>(
+    flag: Option<T>,
+    env: Option<(&'static str, T)>,
+    file: Option<T>,
+    file_path: &Path,
+) -> Option<Setting<T>> {
+    if let Some(value) = flag {
+        return Some(Setting {
+            value,
+            source: Source::Flag,
+        });
+    }
+    if let Some((name, value)) = env {
+        return Some(Setting {
+            value,
+            source: Source::Env(name),
+        });
+    }
+    file.map(|value| Setting {
+        value,
+        source: Source::File(file_path.to_path_buf()),
+    })
+}
+
+fn env_var(name: &'static str) -> Option<(&'static str, String)> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| (name, v))
+}
+
+fn or_default<T>(setting: Option<Setting<T>>, default: T) -> Setting<T> {
+    setting.unwrap_or(Setting {
+        value: default,
+        source: Source::Default,
+    })
+}
+
+fn duration_setting(
+    file_value: Option<String>,
+    key: &str,
+    file_path: &Path,
+    default: Duration,
+) -> anyhow::Result<Setting<Duration>> {
+    Ok(match file_value {
+        Some(text) => Setting {
+            value: parse_duration(&text)
+                .with_context(|| format!("{key} in {}", file_path.display()))?,
+            source: Source::File(file_path.to_path_buf()),
+        },
+        None => Setting {
+            value: default,
+            source: Source::Default,
+        },
+    })
+}
+
+impl Config {
+    pub fn load(flags: FlagValues) -> anyhow::Result<Config> {
+        let configdir = match (flags.configdir, env_var("JOBDBCTL_CONFIGDIR")) {
+            (Some(dir), _) => Setting {
+                value: dir,
+                source: Source::Flag,
+            },
+            (None, Some((name, dir))) => Setting {
+                value: PathBuf::from(dir),
+                source: Source::Env(name),
+            },
+            (None, None) => Setting {
+                value: default_config_dir(),
+                source: Source::Default,
+            },
+        };
+        if configdir.source != Source::Default && !configdir.value.is_dir() {
+            return Err(failure(
+                Exit::Usage,
+                format!(
+                    "config directory {} ({}) does not exist; create it or fix --configdir",
+                    configdir.value.display(),
+                    configdir.source
+                ),
+            ));
+        }
+        let file_path = configdir.value.join(CONFIG_FILE);
+        let file = read_file_config(&file_path)?;
+
+        let database_url = layered(
+            flags.database_url,
+            env_var("JOBDBCTL_DATABASE_URL"),
+            file.database_url,
+            &file_path,
+        );
+        let data_dir = or_default(
+            layered(
+                flags.data_dir,
+                env_var("JOBDBCTL_DATA_DIR").map(|(n, v)| (n, PathBuf::from(v))),
+                file.data_dir,
+                &file_path,
+            ),
+            default_data_dir(),
+        );
+        let backup_dir = or_default(
+            layered(None, None, file.backup_dir, &file_path),
+            data_dir.value.join("backups"),
+        );
+        let stale_after = match flags.stale_after {
+            Some(value) => Setting {
+                value,
+                source: Source::Flag,
+            },
+            None => duration_setting(
+                file.stale_after,
+                "stale_after",
+                &file_path,
+                Duration::from_secs(300),
+            )?,
+        };
+        Ok(Config {
+            database_url,
+            server_user: layered(None, None, file.server_user, &file_path),
+            server_bindir: layered(None, None, file.server_bindir, &file_path),
+            port: or_default(layered(None, None, file.port, &file_path), 5432),
+            listen_addresses: or_default(
+                layered(None, None, file.listen_addresses, &file_path),
+                String::new(),
+            ),
+            backup_dir,
+            profile: layered(flags.profile, None, file.profile, &file_path),
+            schema: layered(flags.schema, None, file.schema, &file_path),
+            stale_after,
+            max_migration_wait: duration_setting(
+                file.max_migration_wait,
+                "max_migration_wait",
+                &file_path,
+                Duration::from_secs(4 * 3600),
+            )?,
+            connect_timeout: duration_setting(
+                file.connect_timeout,
+                "connect_timeout",
+                &file_path,
+                Duration::from_secs(10),
+            )?,
+            data_dir,
+            configdir,
+        })
+    }
+}
+
+fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read config file {}", path.display()))
+        }
+    };
+    toml::from_str(&text).map_err(|e| {
+        // toml's message spans several lines with a source excerpt; one line is enough here.
+        let message = e.message().replace('\n', " ");
+        failure(
+            Exit::Usage,
+            format!("config file {}: {message}", path.display()),
+        )
+    })
+}

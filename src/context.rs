@@ -1,0 +1,130 @@
+//! The shared context every command gets: configuration, where the database is, how to
+//! print. Built once in `main`.
+
+use crate::cli::GlobalArgs;
+use crate::cluster::Cluster;
+use crate::config::{Config, FlagValues};
+use crate::db::profile::{self, ProfileChoice};
+use crate::db::{schema, status, Db, Profile};
+use crate::error::{failure, Exit};
+use crate::output::Output;
+use crate::target::Target;
+
+pub struct Ctx {
+    pub config: Config,
+    pub target: Target,
+    pub out: Output,
+    pub verbose: bool,
+    profile_choice: Option<ProfileChoice>,
+}
+
+impl Ctx {
+    pub fn new(global: &GlobalArgs) -> anyhow::Result<Ctx> {
+        let config = Config::load(FlagValues {
+            configdir: global.configdir.clone(),
+            database_url: global.database_url.clone(),
+            data_dir: global.data_dir.clone(),
+            profile: global.profile.map(|p| match p {
+                ProfileChoice::Jobdb => "jobdb".to_string(),
+                ProfileChoice::GraphileWorker => "graphile-worker".to_string(),
+            }),
+            schema: global.schema.clone(),
+            stale_after: global.stale_after,
+        })?;
+        let profile_choice = match &config.profile {
+            Some(p) => Some(ProfileChoice::parse(&p.value)?),
+            None => None,
+        };
+        let target = Target::resolve(&config)?;
+        Ok(Ctx {
+            config,
+            target,
+            out: Output {
+                json: global.json,
+                quiet: global.quiet,
+            },
+            verbose: global.verbose > 0,
+            profile_choice,
+        })
+    }
+
+    pub fn connect(&self) -> anyhow::Result<Db> {
+        Db::connect(
+            &self.target,
+            self.config.connect_timeout.value,
+            self.verbose,
+        )
+    }
+
+    /// The embedded cluster, or a clear refusal when this run targets another server.
+    pub fn cluster(&self, command: &str) -> anyhow::Result<&Cluster> {
+        self.target.cluster().ok_or_else(|| {
+            failure(
+                Exit::Usage,
+                format!(
+                    "{command} manages the embedded cluster only; this run targets {}. Manage that server with its own tools",
+                    self.target.describe()
+                ),
+            )
+        })
+    }
+
+    pub fn schema_override(&self) -> Option<&str> {
+        self.config.schema.as_ref().map(|s| s.value.as_str())
+    }
+
+    /// The schema name `init` creates: `--schema`, else the native default.
+    pub fn native_schema(&self) -> &str {
+        self.schema_override().unwrap_or(schema::DEFAULT_SCHEMA)
+    }
+
+    pub fn detect_profile(&self, db: &mut Db) -> anyhow::Result<Option<Profile>> {
+        profile::detect(db, self.profile_choice, self.schema_override())
+    }
+
+    /// The job schema, or an error telling the operator to run `init`.
+    pub fn profile(&self, db: &mut Db) -> anyhow::Result<Profile> {
+        self.detect_profile(db)?.ok_or_else(|| {
+            let looked = match self.profile_choice {
+                Some(c) => format!(
+                    "schema {:?}",
+                    self.schema_override().unwrap_or(c.default_schema())
+                ),
+                None => format!(
+                    "schema {:?} (jobdb) or {:?} (graphile-worker)",
+                    self.schema_override().unwrap_or(schema::DEFAULT_SCHEMA),
+                    self.schema_override()
+                        .unwrap_or(profile::GRAPHILE_DEFAULT_SCHEMA)
+                ),
+            };
+            failure(
+                Exit::Runtime,
+                format!(
+                    "no job schema found in {} ({looked}); run `jobdbctl init` to create one",
+                    self.target.describe()
+                ),
+            )
+        })
+    }
+
+    /// The profile for a command that writes: refuses (exit 3) a native schema newer than
+    /// this binary knows, since its rules about the data may have changed.
+    pub fn writable_profile(&self, db: &mut Db) -> anyhow::Result<Profile> {
+        let profile = self.profile(db)?;
+        if profile.is_native() {
+            let version = status::schema_version(db, &profile)?.unwrap_or(0);
+            let latest = schema::latest_version();
+            if version > latest {
+                return Err(failure(
+                    Exit::Refused,
+                    format!(
+                        "the job schema is at version {version} but this jobdbctl ({}) knows versions up to {latest}; \
+                         use a jobdbctl that supports schema version {version}",
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                ));
+            }
+        }
+        Ok(profile)
+    }
+}

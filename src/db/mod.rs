@@ -1,0 +1,296 @@
+//! The only place that speaks SQL. Statements are named for what they do; parameters are
+//! always bound; identifiers that come from data are checked against the catalog and quoted.
+
+pub mod counter;
+pub mod profile;
+pub mod schema;
+pub mod status;
+pub mod workers;
+
+use anyhow::Context as _;
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row, Transaction};
+
+use crate::error::{failure, Exit};
+use crate::target::Target;
+
+pub use profile::{Profile, ProfileKind};
+
+pub struct Db {
+    client: Client,
+    verbose: bool,
+}
+
+/// Quotes an identifier for SQL, as `quote_ident` does.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
+impl Db {
+    pub fn connect(
+        target: &Target,
+        connect_timeout: std::time::Duration,
+        verbose: bool,
+    ) -> anyhow::Result<Db> {
+        let pg = target.pg_config(connect_timeout);
+        let client = pg.connect(NoTls).map_err(|e| {
+            let hint = match target {
+                Target::Embedded(_) => "; start it with `jobdbctl start`",
+                Target::Remote(_) => "; check the URL, that the server is up, and credentials",
+            };
+            failure(
+                Exit::Connect,
+                format!(
+                    "cannot connect to {}: {}{hint}",
+                    target.describe(),
+                    one_line(&e)
+                ),
+            )
+        })?;
+        Ok(Db { client, verbose })
+    }
+
+    pub fn transaction(&mut self) -> anyhow::Result<Tx<'_>> {
+        log(self.verbose, "begin", "BEGIN");
+        let tx = self
+            .client
+            .transaction()
+            .context("cannot begin transaction")?;
+        Ok(Tx {
+            tx,
+            verbose: self.verbose,
+        })
+    }
+
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    pub fn server_version(&mut self) -> anyhow::Result<String> {
+        let row = self.query_one(
+            "server_version",
+            "SELECT current_setting('server_version')",
+            &[],
+        )?;
+        Ok(row.get(0))
+    }
+
+    pub fn database_name(&mut self) -> anyhow::Result<String> {
+        Ok(self
+            .query_one("current_database", "SELECT current_database()", &[])?
+            .get(0))
+    }
+
+    pub fn database_size(&mut self) -> anyhow::Result<i64> {
+        Ok(self
+            .query_one(
+                "database_size",
+                "SELECT pg_database_size(current_database())",
+                &[],
+            )?
+            .get(0))
+    }
+
+    pub fn is_in_recovery(&mut self) -> anyhow::Result<bool> {
+        Ok(self
+            .query_one("is_in_recovery", "SELECT pg_is_in_recovery()", &[])?
+            .get(0))
+    }
+
+    /// Takes a session-level advisory lock named `name`, or fails with exit 7 when another
+    /// session holds it. Released when the connection closes, so a killed run frees it.
+    pub fn try_operation_lock(&mut self, name: &str, what: &str) -> anyhow::Result<()> {
+        let got: bool = self
+            .query_one(
+                "try_operation_lock",
+                "SELECT pg_try_advisory_lock(hashtextextended('jobdbctl:' || $1, 0))",
+                &[&name],
+            )?
+            .get(0);
+        if !got {
+            let holder = self.lock_holder(name)?;
+            return Err(failure(
+                Exit::Locked,
+                format!("another jobdbctl {what} is running on this database{holder}; wait for it to finish"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn lock_holder(&mut self, name: &str) -> anyhow::Result<String> {
+        let rows = self.query(
+            "advisory_lock_holder",
+            "SELECT a.pid, coalesce(a.client_hostname, a.client_addr::text, 'local'), a.backend_start::text
+               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE l.locktype = 'advisory' AND l.granted
+                AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('jobdbctl:' || $1, 0)",
+            &[&name],
+        )?;
+        Ok(rows
+            .first()
+            .map(|r| {
+                let pid: i32 = r.get(0);
+                let host: String = r.get(1);
+                let since: String = r.get(2);
+                format!(" (backend pid {pid} from {host}, since {since})")
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// A transaction with the same logging and error wrapping as [`Db`].
+pub struct Tx<'a> {
+    tx: Transaction<'a>,
+    verbose: bool,
+}
+
+impl<'a> Tx<'a> {
+    pub fn inner(&mut self) -> &mut Transaction<'a> {
+        &mut self.tx
+    }
+
+    pub fn commit(self) -> anyhow::Result<()> {
+        log(self.verbose, "commit", "COMMIT");
+        self.tx.commit().context("cannot commit")
+    }
+}
+
+/// Statement execution shared by a plain connection and a transaction: every statement is
+/// named, logged under `-v`, and its error says which statement failed.
+pub trait Sql {
+    type Client: GenericClient;
+    fn parts(&mut self) -> (&mut Self::Client, bool);
+
+    fn query(
+        &mut self,
+        name: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<Vec<Row>> {
+        let (client, verbose) = self.parts();
+        log(verbose, name, sql);
+        client.query(sql, params).map_err(|e| sql_error(name, e))
+    }
+
+    fn query_one(
+        &mut self,
+        name: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<Row> {
+        let (client, verbose) = self.parts();
+        log(verbose, name, sql);
+        client
+            .query_one(sql, params)
+            .map_err(|e| sql_error(name, e))
+    }
+
+    fn execute(
+        &mut self,
+        name: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<u64> {
+        let (client, verbose) = self.parts();
+        log(verbose, name, sql);
+        client.execute(sql, params).map_err(|e| sql_error(name, e))
+    }
+
+    fn batch(&mut self, name: &str, sql: &str) -> anyhow::Result<()> {
+        let (client, verbose) = self.parts();
+        log(verbose, name, sql);
+        client.batch_execute(sql).map_err(|e| sql_error(name, e))
+    }
+}
+
+impl Sql for Db {
+    type Client = Client;
+    fn parts(&mut self) -> (&mut Client, bool) {
+        (&mut self.client, self.verbose)
+    }
+}
+
+impl<'a> Sql for Tx<'a> {
+    type Client = Transaction<'a>;
+    fn parts(&mut self) -> (&mut Transaction<'a>, bool) {
+        (&mut self.tx, self.verbose)
+    }
+}
+
+fn log(verbose: bool, name: &str, sql: &str) {
+    if verbose {
+        let sql: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!("sql {name}: {sql}");
+    }
+}
+
+/// The server's message on one line, with the statement's name for context.
+fn sql_error(name: &str, e: postgres::Error) -> anyhow::Error {
+    anyhow::anyhow!("{name}: {}", one_line(&e))
+}
+
+pub fn one_line(e: &postgres::Error) -> String {
+    let text = match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                s.push_str(&format!(" ({detail})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            s
+        }
+    };
+    text.replace('\n', " ")
+}
+
+/// Creates the embedded cluster's job database if it is missing. Connects to the maintenance
+/// database `postgres`, since the job database may not exist yet.
+pub fn ensure_database(
+    cluster: &crate::cluster::Cluster,
+    connect_timeout: std::time::Duration,
+    verbose: bool,
+) -> anyhow::Result<()> {
+    let mut pg = cluster.pg_config(connect_timeout);
+    pg.dbname("postgres");
+    let client = pg.connect(NoTls).map_err(|e| {
+        failure(
+            Exit::Connect,
+            format!("cannot connect to {}: {}", cluster.describe(), one_line(&e)),
+        )
+    })?;
+    let mut db = Db { client, verbose };
+    let exists = !db
+        .query(
+            "job_database_exists",
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&crate::cluster::DATABASE],
+        )?
+        .is_empty();
+    if !exists {
+        db.batch(
+            "create_job_database",
+            &format!("CREATE DATABASE {}", quote_ident(crate::cluster::DATABASE)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Drops a job schema and everything in it, in one statement.
+pub fn drop_schema(db: &mut Db, schema: &str) -> anyhow::Result<()> {
+    db.batch(
+        "drop_job_schema",
+        &format!("DROP SCHEMA {} CASCADE", quote_ident(schema)),
+    )
+}

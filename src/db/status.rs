@@ -1,0 +1,243 @@
+//! What `status` reports. Built to stay cheap on 10M jobs: active states and locks come from
+//! small partial indexes (exact); terminal states come from planner statistics unless exact
+//! counts are asked for, and the result says which.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::db::workers::interval_text;
+use crate::db::{qualified, Profile, ProfileKind, Sql};
+
+/// Below this many heap pages an exact count is as cheap as reading statistics.
+const EXACT_BELOW_PAGES: i64 = 1280;
+
+#[derive(Debug, Serialize)]
+pub struct JobCounts {
+    /// Per state; terminal states may be estimates (see `estimated`).
+    pub by_state: BTreeMap<String, i64>,
+    pub total: i64,
+    /// States whose count is an estimate from planner statistics.
+    pub estimated: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LockHolder {
+    pub locked_by: String,
+    pub jobs: i64,
+    pub queues: i64,
+    pub oldest_lock: Option<DateTime<Utc>>,
+    /// In the registry and heartbeating within stale_after.
+    pub live: bool,
+    pub registered: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnfinishedMigration {
+    pub id: i64,
+    pub job_class_name: String,
+    pub table_name: String,
+    pub column_name: String,
+    pub job_arguments: serde_json::Value,
+    pub status: i16,
+    pub status_name: &'static str,
+    pub progress_pct: f64,
+}
+
+pub const NATIVE_STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+
+pub fn migration_status_name(status: i16) -> &'static str {
+    match status {
+        0 => "paused",
+        1 => "active",
+        3 => "finished",
+        4 => "failed",
+        5 => "finalizing",
+        6 => "finalized",
+        _ => "unknown",
+    }
+}
+
+pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::Result<JobCounts> {
+    let jobs = profile.jobs_table();
+    if profile.kind != ProfileKind::Jobdb {
+        // Graphile Worker has no state column: its jobs are either locked or waiting.
+        let total: i64 = db
+            .query_one("count_jobs", &format!("SELECT count(*) FROM {jobs}"), &[])?
+            .get(0);
+        return Ok(JobCounts {
+            by_state: BTreeMap::from([("total".to_string(), total)]),
+            total,
+            estimated: Vec::new(),
+        });
+    }
+    let stats = db.query_one(
+        "jobs_table_stats",
+        "SELECT c.reltuples::float8, c.relpages::int8,
+                pg_relation_size(c.oid) / current_setting('block_size')::int8
+           FROM pg_class c WHERE c.oid = $1::text::regclass",
+        &[&jobs],
+    )?;
+    let (reltuples, relpages, pages_now): (f64, i64, i64) =
+        (stats.get(0), stats.get(1), stats.get(2));
+    let statistics_usable = reltuples >= 0.0 && relpages > 0;
+    let mut by_state = BTreeMap::new();
+    let mut estimated = Vec::new();
+    if exact || pages_now < EXACT_BELOW_PAGES || !statistics_usable {
+        for s in NATIVE_STATES {
+            by_state.insert(s.to_string(), 0);
+        }
+        for row in db.query(
+            "count_jobs_by_state",
+            &format!("SELECT state, count(*) FROM {jobs} GROUP BY state"),
+            &[],
+        )? {
+            by_state.insert(row.get(0), row.get(1));
+        }
+    } else {
+        // Scale the last ANALYZE's density to the table's current size, as the planner does.
+        let total_estimate = reltuples / relpages as f64 * pages_now as f64;
+        let freqs = db.query(
+            "state_frequencies",
+            "SELECT v.state, v.freq::float8
+               FROM pg_stats s,
+                    unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS v(state, freq)
+              WHERE s.schemaname = $1 AND s.tablename = 'jobs' AND s.attname = 'state'",
+            &[&profile.schema],
+        )?;
+        for s in ["succeeded", "failed", "cancelled"] {
+            let freq: f64 = freqs
+                .iter()
+                .find(|r| r.get::<_, String>(0) == s)
+                .map_or(0.0, |r| r.get(1));
+            by_state.insert(s.to_string(), (total_estimate * freq).round() as i64);
+            estimated.push(s.to_string());
+        }
+        let active = db.query_one(
+            "count_active_jobs",
+            &format!(
+                "SELECT (SELECT count(*) FROM {jobs} WHERE state = 'queued'),
+                        (SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL AND state = 'running')"
+            ),
+            &[],
+        )?;
+        by_state.insert("queued".to_string(), active.get(0));
+        by_state.insert("running".to_string(), active.get(1));
+    }
+    let total = by_state.values().sum();
+    Ok(JobCounts {
+        by_state,
+        total,
+        estimated,
+    })
+}
+
+/// Every lock holder of jobs or queues, with whether it is a live worker.
+pub fn lock_holders(
+    db: &mut impl Sql,
+    profile: &Profile,
+    stale_after: Duration,
+) -> anyhow::Result<Vec<LockHolder>> {
+    let live_sql = match profile.kind {
+        ProfileKind::Jobdb => format!(
+            "SELECT worker_id AS id, last_heartbeat_at > now() - $1::text::interval AS live FROM {}",
+            qualified(&profile.schema, "workers")
+        ),
+        // Without a registry nothing counts as live; the graphile profile refines this.
+        _ => "SELECT NULL::text AS id, false AS live WHERE $1::text IS NOT NULL AND false".to_string(),
+    };
+    let rows = db.query(
+        "lock_holders",
+        &format!(
+            "WITH registry AS ({live_sql}),
+                  job_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest
+                                  FROM {jobs} WHERE locked_by IS NOT NULL GROUP BY locked_by),
+                  queue_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest
+                                    FROM {queues} WHERE locked_by IS NOT NULL GROUP BY locked_by)
+             SELECT coalesce(j.locked_by, q.locked_by),
+                    coalesce(j.n, 0), coalesce(q.n, 0),
+                    least(j.oldest, q.oldest),
+                    coalesce(r.live, false), r.id IS NOT NULL
+               FROM job_locks j
+               FULL JOIN queue_locks q ON q.locked_by = j.locked_by
+               LEFT JOIN registry r ON r.id = coalesce(j.locked_by, q.locked_by)
+              ORDER BY 1",
+            jobs = profile.jobs_table(),
+            queues = profile.queues_table(),
+        ),
+        &[&interval_text(stale_after)],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| LockHolder {
+            locked_by: r.get(0),
+            jobs: r.get(1),
+            queues: r.get(2),
+            oldest_lock: r.get(3),
+            live: r.get(4),
+            registered: r.get(5),
+        })
+        .collect())
+}
+
+pub fn unfinished_migrations(
+    db: &mut impl Sql,
+    profile: &Profile,
+) -> anyhow::Result<Vec<UnfinishedMigration>> {
+    if profile.kind != ProfileKind::Jobdb {
+        return Ok(Vec::new());
+    }
+    let rows = db.query(
+        "unfinished_background_migrations",
+        &format!(
+            "SELECT m.id, m.job_class_name, m.table_name, m.column_name, m.job_arguments, m.status,
+                    coalesce((SELECT sum(j.max_value - j.min_value + 1)
+                                FROM {jobs} j
+                               WHERE j.batched_background_migration_id = m.id AND j.status = 3), 0)::float8
+                    / greatest(m.max_value - m.min_value + 1, 1)::float8 * 100
+               FROM {migrations} m
+              WHERE m.status NOT IN (3, 6)
+              ORDER BY m.id",
+            jobs = qualified(&profile.schema, "batched_background_migration_jobs"),
+            migrations = qualified(&profile.schema, "batched_background_migrations"),
+        ),
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let status: i16 = r.get(5);
+            let pct: f64 = r.get(6);
+            UnfinishedMigration {
+                id: r.get(0),
+                job_class_name: r.get(1),
+                table_name: r.get(2),
+                column_name: r.get(3),
+                job_arguments: r.get(4),
+                status,
+                status_name: migration_status_name(status),
+                progress_pct: (pct.min(100.0) * 10.0).round() / 10.0,
+            }
+        })
+        .collect())
+}
+
+pub fn schema_version(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Option<i32>> {
+    let table = match profile.kind {
+        ProfileKind::Jobdb => qualified(&profile.schema, "schema_migrations"),
+        ProfileKind::GraphileWorker(_) => qualified(&profile.schema, "migrations"),
+    };
+    let column = match profile.kind {
+        ProfileKind::Jobdb => "version",
+        ProfileKind::GraphileWorker(_) => "id",
+    };
+    Ok(db
+        .query_one(
+            "schema_version",
+            &format!("SELECT max({column})::int4 FROM {table}"),
+            &[],
+        )?
+        .get(0))
+}

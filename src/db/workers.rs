@@ -1,0 +1,71 @@
+//! The live-worker registry. A native worker is live while its last heartbeat is within
+//! `stale_after`; the check always runs in SQL against the server's clock.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::db::{qualified, Profile, ProfileKind, Sql};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Worker {
+    pub worker_id: String,
+    pub hostname: Option<String>,
+    pub pid: Option<i32>,
+    pub version: Option<String>,
+    pub schema_version: Option<i32>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    pub live: bool,
+}
+
+/// `stale_after` as a PostgreSQL interval literal bound as text (`'300 seconds'`).
+pub fn interval_text(d: Duration) -> String {
+    format!("{} milliseconds", d.as_millis())
+}
+
+pub fn list(
+    db: &mut impl Sql,
+    profile: &Profile,
+    stale_after: Duration,
+) -> anyhow::Result<Vec<Worker>> {
+    if profile.kind != ProfileKind::Jobdb {
+        return Ok(Vec::new());
+    }
+    let rows = db.query(
+        "list_workers",
+        &format!(
+            "SELECT worker_id, hostname, pid, version, schema_version, started_at, last_heartbeat_at,
+                    last_heartbeat_at > now() - $1::text::interval
+               FROM {} ORDER BY worker_id",
+            qualified(&profile.schema, "workers")
+        ),
+        &[&interval_text(stale_after)],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| Worker {
+            worker_id: r.get(0),
+            hostname: r.get(1),
+            pid: r.get(2),
+            version: r.get(3),
+            schema_version: r.get(4),
+            started_at: r.get(5),
+            last_heartbeat_at: r.get(6),
+            live: r.get(7),
+        })
+        .collect())
+}
+
+pub fn live_ids(
+    db: &mut impl Sql,
+    profile: &Profile,
+    stale_after: Duration,
+) -> anyhow::Result<Vec<String>> {
+    Ok(list(db, profile, stale_after)?
+        .into_iter()
+        .filter(|w| w.live)
+        .map(|w| w.worker_id)
+        .collect())
+}

@@ -1,0 +1,76 @@
+//! Exit codes (SPEC §3) and the one error type that carries them.
+//!
+//! Everything else is `anyhow`; a command that needs a specific exit code wraps its message in
+//! [`Failure`], and `main` finds it anywhere in the error chain.
+
+use std::fmt;
+
+/// Process exit codes. The man page and README list the same table; keep them in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Runtime = 1,
+    Usage = 2,
+    Refused = 3,
+    NotReady = 4,
+    BadArchive = 5,
+    Connect = 6,
+    Locked = 7,
+}
+
+impl Exit {
+    pub const TABLE: [(Exit, &'static str); 8] = [
+        (Exit::Ok, "success"),
+        (Exit::Runtime, "runtime error (SQL, I/O, server failure)"),
+        (Exit::Usage, "usage error (bad flag, argument or configuration)"),
+        (
+            Exit::Refused,
+            "refused by a safety check (needs --yes/--force, live workers, non-empty target, would reuse job IDs, schema too new)",
+        ),
+        (Exit::NotReady, "`status --check`: not ready to upgrade"),
+        (Exit::BadArchive, "archive invalid, corrupt or hostile"),
+        (Exit::Connect, "cannot connect / server not running"),
+        (Exit::Locked, "another jobdbctl run holds the lock for this operation"),
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An error whose exit code matters to the caller (scripts branch on it).
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+pub fn failure(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        exit,
+        message: message.into(),
+    })
+}
+
+/// The exit code for an error: the outermost [`Failure`] in the chain, else a runtime error.
+pub fn exit_code_of(err: &anyhow::Error) -> Exit {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.exit))
+        .unwrap_or(Exit::Runtime)
+}
+
+/// Return early with a typed failure: `bail_with!(Exit::Refused, "…{}", x)`.
+#[macro_export]
+macro_rules! bail_with {
+    ($exit:expr, $($arg:tt)*) => {
+        return Err($crate::error::failure($exit, format!($($arg)*)))
+    };
+}

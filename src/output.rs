@@ -1,0 +1,120 @@
+//! Human tables on stdout, JSON on stdout with `--json`, status and progress on stderr.
+//! `--quiet` leaves stdout and stderr silent except for errors, so cron mails only failures.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context as _;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::error::{failure, Exit};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Output {
+    /// A status line on stderr (suppressed by `--quiet`).
+    pub fn info(&self, message: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", message.as_ref());
+        }
+    }
+
+    pub fn warn(&self, message: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("warning: {}", message.as_ref());
+        }
+    }
+
+    /// Human output on stdout (suppressed by `--quiet`). A closed pipe surfaces as an
+    /// io::Error that `main` turns into a quiet exit 0.
+    pub fn line(&self, text: impl AsRef<str>) -> anyhow::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", text.as_ref()).context("cannot write to stdout")?;
+        Ok(())
+    }
+
+    pub fn json(&self, value: &impl Serialize) -> anyhow::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, value).context("cannot write JSON to stdout")?;
+        writeln!(stdout).context("cannot write to stdout")?;
+        Ok(())
+    }
+
+    /// A progress bar on stderr when it is a terminal and not `--quiet`; hidden otherwise.
+    pub fn progress(&self, len: u64, template: &str) -> ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar
+    }
+}
+
+pub fn table(header: &[&str]) -> Table {
+    let mut t = kv_table();
+    t.set_header(header.to_vec());
+    t
+}
+
+/// A two-column key/value table without a header row.
+pub fn kv_table() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+/// Asks before a destructive step. `--yes` answers for the operator; without a terminal to
+/// ask on, the answer is no (exit 3), so an unattended script never destroys by accident.
+pub fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(failure(
+            Exit::Refused,
+            format!("refusing to {question} without --yes (no terminal to ask on)"),
+        ));
+    }
+    eprint!("{question}? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    stdin
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(failure(
+            Exit::Refused,
+            format!("not confirmed; did not {question}"),
+        ))
+    }
+}
+
+pub fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
