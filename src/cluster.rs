@@ -419,8 +419,7 @@ fn check_output(what: &str, out: &Output) -> anyhow::Result<()> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let message = stderr
         .lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or("no output");
     bail!("{what} failed ({}): {message}", out.status)
 }

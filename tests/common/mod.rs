@@ -1,0 +1,349 @@
+//! Test harness: real PostgreSQL servers started through the real `jobdbctl` binary.
+//!
+//! - [`shared`]: one server per test binary; each test gets its own database ([`TestDb`]).
+//! - [`TestCluster`]: a test that manages a server's lifecycle gets its own data dir.
+//!
+//! A watchdog process stops every server this process started once the process is gone, so
+//! a panicking or killed test run leaves no server behind.
+#![allow(dead_code)]
+
+pub mod generate;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_jobdbctl");
+pub const PG_BINDIR_FALLBACK: &str = "/usr/lib/postgresql/15/bin";
+
+/// Variables that would point jobdbctl elsewhere than the test's server.
+const SCRUBBED_ENV: [&str; 12] = [
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGSSLMODE",
+    "JOBDBCTL_DATABASE_URL",
+    "JOBDBCTL_CONFIGDIR",
+    "JOBDBCTL_DATA_DIR",
+    "PGTARGETSESSIONATTRS",
+];
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A short, unique temp dir (Unix socket paths must stay under 108 bytes), traversable by
+/// the server user when we are root.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .expect("create temp dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod temp dir");
+    dir
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The binary with a clean environment: no PG*/JOBDBCTL_* variables from the caller, and an
+/// empty config dir unless the test writes one.
+pub fn jobdbctl(configdir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.arg("--configdir").arg(configdir);
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "jobdbctl panicked: {}",
+            self.stderr
+        );
+        self
+    }
+
+    /// An error is exactly one line on stderr, prefixed like every jobdbctl error.
+    #[track_caller]
+    pub fn one_line_error(&self) -> &str {
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("jobdbctl: error:"))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line, got: {}",
+            self.stderr
+        );
+        lines[0]
+    }
+}
+
+pub fn run(mut cmd: Command) -> Run {
+    Run::from(cmd.output().expect("run jobdbctl"))
+}
+
+/// Starts a watchdog that stops the server in `pgdata` and removes `dir` once this test
+/// process has exited.
+fn watchdog(pgdata: &Path, dir: &Path) {
+    let pg_ctl = pg_bindir().join("pg_ctl");
+    let stop = if is_root() {
+        format!(
+            "runuser -u postgres -- {} -D {} -m immediate stop",
+            pg_ctl.display(),
+            pgdata.display()
+        )
+    } else {
+        format!(
+            "{} -D {} -m immediate stop",
+            pg_ctl.display(),
+            pgdata.display()
+        )
+    };
+    // Polls for our exit: there is no portable way to be told of another process's death.
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        dir = dir.display()
+    );
+    // `setsid -f` forks the watchdog into its own session and returns at once.
+    Command::new("setsid")
+        .args(["-f", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("start watchdog");
+}
+
+pub fn pg_bindir() -> PathBuf {
+    let out = Command::new("pg_config").arg("--bindir").output();
+    if let Ok(out) = out {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("pg_ctl").is_file() {
+            return dir;
+        }
+    }
+    PathBuf::from(PG_BINDIR_FALLBACK)
+}
+
+/// A cluster of the test's own, managed through `jobdbctl --data-dir`.
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub configdir: PathBuf,
+}
+
+impl TestCluster {
+    /// A data dir with nothing in it yet; `start` creates the cluster.
+    pub fn new() -> TestCluster {
+        let dir = temp_dir("jd");
+        let configdir = dir.path().join("etc");
+        std::fs::create_dir(&configdir).expect("create configdir");
+        watchdog(&dir.path().join("data/psql"), dir.path());
+        TestCluster { dir, configdir }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn pgdata(&self) -> PathBuf {
+        self.data_dir().join("psql")
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.configdir.join("jobdbctl.toml"), toml).expect("write config");
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = jobdbctl(&self.configdir);
+        cmd.arg("--data-dir").arg(self.data_dir());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        run(cmd)
+    }
+
+    pub fn started() -> TestCluster {
+        let c = TestCluster::new();
+        c.run(&["start"]).expect(0);
+        c
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        self.client_for("jobdb")
+    }
+
+    pub fn client_for(&self, dbname: &str) -> postgres::Client {
+        postgres::Config::new()
+            .host_path(self.pgdata())
+            .port(5432)
+            .user("postgres")
+            .dbname(dbname)
+            .connect(postgres::NoTls)
+            .expect("connect to test cluster")
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let _ = self.run(&["stop", "--mode", "immediate"]);
+    }
+}
+
+/// The per-binary shared server, also listening on 127.0.0.1 so password auth can be tested.
+pub struct SharedServer {
+    cluster: TestCluster,
+    pub tcp_port: u16,
+}
+
+static SHARED: OnceLock<SharedServer> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+pub fn shared() -> &'static SharedServer {
+    SHARED.get_or_init(|| {
+        let cluster = TestCluster::new();
+        let tcp_port = free_port();
+        cluster.write_config(&format!(
+            "listen_addresses = '127.0.0.1'\nport = {tcp_port}\n"
+        ));
+        cluster.run(&["start"]).expect(0);
+        SharedServer { cluster, tcp_port }
+    })
+}
+
+impl SharedServer {
+    pub fn admin(&self) -> postgres::Client {
+        postgres::Config::new()
+            .host_path(self.cluster.pgdata())
+            .port(self.tcp_port)
+            .user("postgres")
+            .dbname("postgres")
+            .connect(postgres::NoTls)
+            .expect("connect to shared server")
+    }
+
+    pub fn socket_dir(&self) -> PathBuf {
+        self.cluster.pgdata()
+    }
+}
+
+/// A database of the test's own on the shared server, reached with `--database-url`.
+pub struct TestDb {
+    pub name: String,
+    pub configdir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// An empty database (no job schema).
+    pub fn empty() -> TestDb {
+        let server = shared();
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        );
+        server
+            .admin()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        TestDb {
+            name,
+            configdir: temp_dir("jc"),
+        }
+    }
+
+    /// A database with the native job schema created by `jobdbctl init`.
+    pub fn initialized() -> TestDb {
+        let db = TestDb::empty();
+        db.run(&["init"]).expect(0);
+        db
+    }
+
+    pub fn url(&self) -> String {
+        let s = shared();
+        format!(
+            "postgresql://postgres@localhost/{}?host={}&port={}",
+            self.name,
+            s.socket_dir().display(),
+            s.tcp_port
+        )
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = jobdbctl(self.configdir.path());
+        cmd.arg("--database-url").arg(self.url());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        run(cmd)
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        let s = shared();
+        postgres::Config::new()
+            .host_path(s.socket_dir())
+            .port(s.tcp_port)
+            .user("postgres")
+            .dbname(&self.name)
+            .connect(postgres::NoTls)
+            .expect("connect to test database")
+    }
+}
