@@ -14,19 +14,36 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let jobs: i64 = std::env::var("JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let jobs: i64 = std::env::var("JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
     let db = common::TestDb::initialized();
     let mut client = db.client();
     let t = Instant::now();
-    generate::populate(&mut client, "jobdb", &Spec { jobs, live_workers: 8, dead_workers: 4, migrations: true });
-    client.batch_execute("VACUUM ANALYZE jobdb.jobs").expect("vacuum analyze");
+    generate::populate(
+        &mut client,
+        "jobdb",
+        &Spec {
+            jobs,
+            live_workers: 8,
+            dead_workers: 4,
+            migrations: true,
+        },
+    );
+    client
+        .batch_execute("VACUUM ANALYZE jobdb.jobs")
+        .expect("vacuum analyze");
     println!("generated {jobs} jobs in {:.1?}", t.elapsed());
 
     let runs = 5;
     let mut count_times = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
-        let n: i64 = client.query_one("SELECT count(*) FROM jobdb.jobs", &[]).expect("count").get(0);
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM jobdb.jobs", &[])
+            .expect("count")
+            .get(0);
         count_times.push(t.elapsed());
         assert_eq!(n, jobs);
     }

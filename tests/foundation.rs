@@ -603,3 +603,40 @@ fn bad_invocations_never_panic() {
         assert!(!r.stderr.trim().is_empty(), "{args:?} gave no message");
     }
 }
+
+#[test]
+fn concurrent_inits_create_the_schema_once() {
+    let db = TestDb::empty();
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let mut cmd = db.cmd();
+            cmd.arg("init");
+            cmd.spawn().expect("spawn init")
+        })
+        .collect();
+    for mut child in runs {
+        assert!(child.wait().expect("wait").success());
+    }
+    let mut client = db.client();
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
+        1
+    );
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    for args in [&["completions", "bash"][..], &["man"]] {
+        let mut child = std::process::Command::new(common::BIN)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
