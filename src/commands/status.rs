@@ -93,6 +93,7 @@ fn report_down(ctx: &Ctx, check: bool, why: String) -> anyhow::Result<Exit> {
 
 fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     let stale_after = ctx.config.stale_after.value;
+    db.disable_jit()?;
     let profile: Option<Profile> = ctx.detect_profile(db)?;
     let mut report = Report {
         server: "up".to_string(),

@@ -81,6 +81,11 @@ impl Db {
             .get(0))
     }
 
+    /// For sessions of short queries, where JIT compilation costs more than it saves.
+    pub fn disable_jit(&mut self) -> anyhow::Result<()> {
+        self.batch("jit_off", "SET jit = off")
+    }
+
     pub fn database_size(&mut self) -> anyhow::Result<i64> {
         Ok(self
             .query_one(

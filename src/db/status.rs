@@ -1,6 +1,7 @@
-//! What `status` reports. Built to stay cheap on 10M jobs: active states and locks come from
-//! small partial indexes (exact); terminal states come from planner statistics unless exact
-//! counts are asked for, and the result says which.
+//! What `status` reports. Built to stay cheap on 10M jobs: locks and running jobs come from
+//! the small locked-jobs index (exact), queued jobs from their partial index while it is
+//! small; other counts come from planner statistics unless exact counts are asked for, and
+//! the result says which.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -76,12 +77,14 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
     let stats = db.query_one(
         "jobs_table_stats",
         "SELECT c.reltuples::float8, c.relpages::int8,
-                pg_relation_size(c.oid) / current_setting('block_size')::int8
+                pg_relation_size(c.oid) / current_setting('block_size')::int8,
+                coalesce(pg_relation_size(to_regclass(quote_ident($2) || '.jobs_queued_idx')), 0)
+                    / current_setting('block_size')::int8
            FROM pg_class c WHERE c.oid = $1::text::regclass",
-        &[&jobs],
+        &[&jobs, &profile.schema],
     )?;
-    let (reltuples, relpages, pages_now): (f64, i64, i64) =
-        (stats.get(0), stats.get(1), stats.get(2));
+    let (reltuples, relpages, pages_now, queued_index_pages): (f64, i64, i64, i64) =
+        (stats.get(0), stats.get(1), stats.get(2), stats.get(3));
     let statistics_usable = reltuples >= 0.0 && relpages > 0;
     let mut by_state = BTreeMap::new();
     let mut estimated = Vec::new();
@@ -107,7 +110,11 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
               WHERE s.schemaname = $1 AND s.tablename = 'jobs' AND s.attname = 'state'",
             &[&profile.schema],
         )?;
-        for s in ["succeeded", "failed", "cancelled"] {
+        let exact_queued = queued_index_pages < EXACT_BELOW_PAGES / 2;
+        for s in ["queued", "succeeded", "failed", "cancelled"] {
+            if s == "queued" && exact_queued {
+                continue;
+            }
             let freq: f64 = freqs
                 .iter()
                 .find(|r| r.get::<_, String>(0) == s)
@@ -115,16 +122,26 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
             by_state.insert(s.to_string(), (total_estimate * freq).round() as i64);
             estimated.push(s.to_string());
         }
-        let active = db.query_one(
-            "count_active_jobs",
-            &format!(
-                "SELECT (SELECT count(*) FROM {jobs} WHERE state = 'queued'),
-                        (SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL AND state = 'running')"
-            ),
-            &[],
-        )?;
-        by_state.insert("queued".to_string(), active.get(0));
-        by_state.insert("running".to_string(), active.get(1));
+        if exact_queued {
+            let queued: i64 = db
+                .query_one(
+                    "count_queued_jobs",
+                    &format!("SELECT count(*) FROM {jobs} WHERE state = 'queued'"),
+                    &[],
+                )?
+                .get(0);
+            by_state.insert("queued".to_string(), queued);
+        }
+        // Running jobs are exactly the locked ones (constraint jobs_running_is_locked), and
+        // those are counted from the small locked-jobs index without touching the heap.
+        let running: i64 = db
+            .query_one(
+                "count_running_jobs",
+                &format!("SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL"),
+                &[],
+            )?
+            .get(0);
+        by_state.insert("running".to_string(), running);
     }
     let total = by_state.values().sum();
     Ok(JobCounts {
