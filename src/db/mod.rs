@@ -5,7 +5,10 @@ pub mod counter;
 pub mod profile;
 pub mod schema;
 pub mod status;
+pub mod tls;
 pub mod workers;
+
+use std::time::Duration;
 
 use anyhow::Context as _;
 use postgres::types::ToSql;
@@ -21,6 +24,30 @@ pub struct Db {
     verbose: bool,
 }
 
+const CONNECT_ATTEMPTS: u32 = 5;
+
+/// Errors worth retrying at start-up: nothing listening yet, a dropped connection, or a
+/// server that is starting up or shutting down.
+fn is_transient(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    if let Some(db) = e.as_db_error() {
+        return *db.code() == SqlState::CANNOT_CONNECT_NOW;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = inner.source();
+    }
+    false
+}
+
 /// Quotes an identifier for SQL, as `quote_ident` does.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -31,27 +58,61 @@ pub fn qualified(schema: &str, name: &str) -> String {
 }
 
 impl Db {
+    /// Connects, retrying a refused or reset connection (a server restarting, a failover in
+    /// progress) a few times with backoff; each retry is reported through `on_retry`.
     pub fn connect(
         target: &Target,
-        connect_timeout: std::time::Duration,
+        connect_timeout: Duration,
         verbose: bool,
+        on_retry: &dyn Fn(String),
     ) -> anyhow::Result<Db> {
         let pg = target.pg_config(connect_timeout);
-        let client = pg.connect(NoTls).map_err(|e| {
-            let hint = match target {
-                Target::Embedded(_) => "; start it with `jobdbctl start`",
-                Target::Remote(_) => "; check the URL, that the server is up, and credentials",
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 1;
+        loop {
+            let result = match target {
+                Target::Remote(remote) if remote.tls.mode != tls::TlsMode::Disable => {
+                    pg.connect(tls::connector(&remote.tls)?)
+                }
+                _ => pg.connect(NoTls),
             };
-            failure(
-                Exit::Connect,
-                format!(
-                    "cannot connect to {}: {}{hint}",
-                    target.describe(),
-                    one_line(&e)
-                ),
-            )
-        })?;
-        Ok(Db { client, verbose })
+            match result {
+                Ok(client) => return Ok(Db { client, verbose }),
+                Err(e) if attempt < CONNECT_ATTEMPTS && is_transient(&e) => {
+                    attempt += 1;
+                    on_retry(format!(
+                        "cannot connect to {} ({}); retrying in {delay:?} (attempt {attempt}/{CONNECT_ATTEMPTS})",
+                        target.describe(),
+                        one_line(&e),
+                    ));
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) => {
+                    let hint = match target {
+                        Target::Embedded(_) => "; start it with `jobdbctl start`",
+                        Target::Remote(_) => {
+                            "; check the URL, that the server is up, and credentials"
+                        }
+                    };
+                    return Err(failure(
+                        Exit::Connect,
+                        format!(
+                            "cannot connect to {}: {}{hint}",
+                            target.describe(),
+                            one_line(&e)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A standby is read-only; commands that write must run on the primary.
+    pub fn is_in_recovery(&mut self) -> anyhow::Result<bool> {
+        Ok(self
+            .query_one("is_in_recovery", "SELECT pg_is_in_recovery()", &[])?
+            .get(0))
     }
 
     pub fn transaction(&mut self) -> anyhow::Result<Tx<'_>> {
