@@ -2,7 +2,7 @@ use serde::Serialize;
 
 use crate::cluster::ServerState;
 use crate::context::Ctx;
-use crate::db::status::{self, JobCounts, LockHolder, UnfinishedMigration};
+use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
 use crate::db::workers::{self, Worker};
 use crate::db::{schema, Db, Profile};
 use crate::error::Exit;
@@ -26,7 +26,9 @@ pub struct StatusArgs {
 struct Report {
     server: String,
     target: String,
+    tls: bool,
     server_version: Option<String>,
+    replication: Option<Replication>,
     database: Option<String>,
     database_size_bytes: Option<i64>,
     profile: Option<String>,
@@ -87,7 +89,7 @@ fn report_down(ctx: &Ctx, check: bool, why: String) -> anyhow::Result<Exit> {
         ctx.out
             .line(format!("server: down ({})", ctx.target.describe()))?;
     }
-    eprintln!("jobdbctl: {why}");
+    eprintln!("jobdbctl: error: {why}");
     Ok(if check { Exit::NotReady } else { Exit::Connect })
 }
 
@@ -98,7 +100,9 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     let mut report = Report {
         server: "up".to_string(),
         target: ctx.target.describe(),
+        tls: db.uses_tls()?,
         server_version: Some(db.server_version()?),
+        replication: Some(status::replication(db)?),
         database: Some(db.database_name()?),
         database_size_bytes: Some(db.database_size()?),
         profile: profile.as_ref().map(|p| p.name().to_string()),
@@ -166,7 +170,31 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             r.server_version.as_deref().unwrap_or("?")
         ),
     ]);
-    t.add_row(vec!["target".to_string(), r.target.clone()]);
+    let encryption = if r.tls { "TLS" } else { "not encrypted" };
+    t.add_row(vec![
+        "target".to_string(),
+        format!("{} ({encryption})", r.target),
+    ]);
+    if let Some(rep) = &r.replication {
+        let mut role = rep.role.to_string();
+        if let Some(delay) = rep.replay_delay_seconds {
+            role.push_str(&format!(", last replayed transaction {delay:.1}s old"));
+        }
+        for s in &rep.standbys {
+            role.push_str(&format!(
+                "\nstandby {} ({}): {}, replay lag {}",
+                s.application_name,
+                s.client_addr.as_deref().unwrap_or("local"),
+                s.state.as_deref().unwrap_or("?"),
+                match (s.replay_lag_seconds, s.replay_lag_bytes) {
+                    (Some(secs), Some(bytes)) => format!("{secs:.1}s / {}", human_bytes(bytes)),
+                    (None, Some(bytes)) => format!("{} (no recent activity)", human_bytes(bytes)),
+                    _ => "unknown".to_string(),
+                }
+            ));
+        }
+        t.add_row(vec!["role".to_string(), role]);
+    }
     if let Some(size) = r.database_size_bytes {
         t.add_row(vec![
             "database".to_string(),

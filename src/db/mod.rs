@@ -24,7 +24,7 @@ pub struct Db {
     verbose: bool,
 }
 
-const CONNECT_ATTEMPTS: u32 = 5;
+const CONNECT_ATTEMPTS: u32 = 6;
 
 /// Errors worth retrying at start-up: nothing listening yet, a dropped connection, or a
 /// server that is starting up or shutting down.
@@ -106,6 +106,16 @@ impl Db {
                 }
             }
         }
+    }
+
+    /// Whether this session's connection is encrypted.
+    pub fn uses_tls(&mut self) -> anyhow::Result<bool> {
+        let row = self.query_one(
+            "connection_tls",
+            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+            &[],
+        )?;
+        Ok(row.get(0))
     }
 
     /// A standby is read-only; commands that write must run on the primary.

@@ -258,3 +258,66 @@ pub fn schema_version(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Op
         )?
         .get(0))
 }
+
+#[derive(Debug, Serialize)]
+pub struct Replication {
+    /// "primary" or "standby".
+    pub role: &'static str,
+    /// On a standby: how long ago the last replayed transaction committed on the primary.
+    pub replay_delay_seconds: Option<f64>,
+    /// On a primary: the standbys streaming from it that this role may see.
+    pub standbys: Vec<Standby>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Standby {
+    pub application_name: String,
+    pub client_addr: Option<String>,
+    pub state: Option<String>,
+    pub sync_state: Option<String>,
+    pub replay_lag_seconds: Option<f64>,
+    pub replay_lag_bytes: Option<i64>,
+}
+
+pub fn replication(db: &mut impl Sql) -> anyhow::Result<Replication> {
+    let standby: bool = db
+        .query_one("is_in_recovery", "SELECT pg_is_in_recovery()", &[])?
+        .get(0);
+    if standby {
+        let delay: Option<f64> = db
+            .query_one(
+                "standby_replay_delay",
+                "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
+                &[],
+            )?
+            .get(0);
+        return Ok(Replication {
+            role: "standby",
+            replay_delay_seconds: delay,
+            standbys: Vec::new(),
+        });
+    }
+    let rows = db.query(
+        "standbys",
+        "SELECT application_name, client_addr::text, state, sync_state,
+                extract(epoch FROM replay_lag)::float8,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::int8
+           FROM pg_stat_replication ORDER BY application_name",
+        &[],
+    )?;
+    Ok(Replication {
+        role: "primary",
+        replay_delay_seconds: None,
+        standbys: rows
+            .iter()
+            .map(|r| Standby {
+                application_name: r.get(0),
+                client_addr: r.get(1),
+                state: r.get(2),
+                sync_state: r.get(3),
+                replay_lag_seconds: r.get(4),
+                replay_lag_bytes: r.get(5),
+            })
+            .collect(),
+    })
+}

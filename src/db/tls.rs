@@ -141,10 +141,10 @@ pub fn connector(params: &TlsParams) -> anyhow::Result<MakeRustlsConnect> {
     let config = match mode {
         TlsMode::VerifyCa | TlsMode::VerifyFull => {
             let Some(file) = root_file else {
-                bail!(
+                return Err(failure(Exit::Usage, format!(
                     "sslmode={} needs the CA certificate: set sslrootcert in the URL or PGSSLROOTCERT, or put it in ~/.postgresql/root.crt",
                     if mode == TlsMode::VerifyCa { "verify-ca" } else { "verify-full" }
-                );
+                )));
             };
             let roots = Arc::new(load_roots(&file)?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
