@@ -24,10 +24,6 @@ impl Output {
         }
     }
 
-    #[expect(
-        dead_code,
-        reason = "backup and unlock-stale-jobs warn; they land next"
-    )]
     pub fn warn(&self, message: impl AsRef<str>) {
         if !self.quiet {
             eprintln!("warning: {}", message.as_ref());

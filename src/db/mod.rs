@@ -5,6 +5,7 @@ pub mod counter;
 pub mod profile;
 pub mod schema;
 pub mod status;
+pub mod unlock;
 pub mod workers;
 
 use anyhow::Context as _;
