@@ -50,7 +50,10 @@ fn reported(json: &serde_json::Value) -> BTreeMap<String, (i64, i64)> {
         .as_array()
         .expect("workers array")
         .iter()
-        .filter(|w| w["jobs_released"].as_i64().unwrap_or(0) + w["queues_released"].as_i64().unwrap_or(0) > 0)
+        .filter(|w| {
+            w["jobs_released"].as_i64().unwrap_or(0) + w["queues_released"].as_i64().unwrap_or(0)
+                > 0
+        })
         .map(|w| {
             (
                 w["worker_id"].as_str().expect("worker_id").to_string(),
@@ -166,7 +169,10 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
     {
         assert_eq!(state, "queued", "job {id}");
         assert_eq!(locked_by, &None, "job {id}");
-        assert!(scheduled, "job {id}: run_at must be >= now and locked_at null");
+        assert!(
+            scheduled,
+            "job {id}: run_at must be >= now and locked_at null"
+        );
         assert_eq!(attempts, attempts_was, "job {id}: attempts kept");
     }
     // A job scheduled in the future keeps its run_at.
@@ -183,9 +189,15 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
     let queues_after = locks_by_holder(&mut client, "job_queues");
     for live in ["live-0", "live-1"] {
         assert_eq!(jobs_after.get(live), jobs_before.get(live), "{live} jobs");
-        assert_eq!(queues_after.get(live), queues_before.get(live), "{live} queues");
+        assert_eq!(
+            queues_after.get(live),
+            queues_before.get(live),
+            "{live} queues"
+        );
     }
-    assert!(dead.iter().all(|d| !jobs_after.contains_key(*d) && !queues_after.contains_key(*d)));
+    assert!(dead
+        .iter()
+        .all(|d| !jobs_after.contains_key(*d) && !queues_after.contains_key(*d)));
     let status = db.run(&["--json", "status"]);
     status.expect(0);
     assert_eq!(status.json()["stale_locked_jobs"], 0);
@@ -199,16 +211,29 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
     assert_eq!(contents(&mut client), before_second);
     let human = db.run(&["unlock-stale-jobs"]);
     human.expect(0);
-    assert!(human.stdout.contains("nothing to release"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("nothing to release"),
+        "{}",
+        human.stdout
+    );
 }
 
 #[test]
 fn dry_run_reports_exactly_what_the_real_run_then_releases() {
     let (db, mut client) = populated(1500);
     let before = contents(&mut client);
-    let dry = db.run(&["--json", "unlock-stale-jobs", "--dry-run", "--prune-workers"]);
+    let dry = db.run(&[
+        "--json",
+        "unlock-stale-jobs",
+        "--dry-run",
+        "--prune-workers",
+    ]);
     dry.expect(0);
-    assert_eq!(contents(&mut client), before, "--dry-run changed the database");
+    assert_eq!(
+        contents(&mut client),
+        before,
+        "--dry-run changed the database"
+    );
     assert_eq!(dry.json()["dry_run"], true);
     let real = db.run(&["--json", "unlock-stale-jobs", "--prune-workers"]);
     real.expect(0);
@@ -221,11 +246,19 @@ fn dry_run_reports_exactly_what_the_real_run_then_releases() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(registered, ["live-0", "live-1"], "stale rows pruned, live kept");
+    assert_eq!(
+        registered,
+        ["live-0", "live-1"],
+        "stale rows pruned, live kept"
+    );
 
     let human = db.run(&["unlock-stale-jobs", "--dry-run"]);
     human.expect(0);
-    assert!(human.stdout.contains("nothing to release"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("nothing to release"),
+        "{}",
+        human.stdout
+    );
 }
 
 #[test]
@@ -238,29 +271,56 @@ fn worker_flag_releases_only_named_workers_and_refuses_live_ones() {
     let live = db.run(&["unlock-stale-jobs", "--worker", "live-0"]);
     live.expect(3);
     assert!(live.one_line_error().contains("live-0"), "{}", live.stderr);
-    let unknown = db.run(&["unlock-stale-jobs", "--worker", "dead-0", "--worker", "nosuch"]);
+    let unknown = db.run(&[
+        "unlock-stale-jobs",
+        "--worker",
+        "dead-0",
+        "--worker",
+        "nosuch",
+    ]);
     unknown.expect(2);
-    assert!(unknown.one_line_error().contains("nosuch"), "{}", unknown.stderr);
-    assert_eq!(contents(&mut client), before, "refused runs changed nothing");
+    assert!(
+        unknown.one_line_error().contains("nosuch"),
+        "{}",
+        unknown.stderr
+    );
+    assert_eq!(
+        contents(&mut client),
+        before,
+        "refused runs changed nothing"
+    );
 
     let one = db.run(&["--json", "unlock-stale-jobs", "--worker", "dead-0"]);
     one.expect(0);
     let mut expected = BTreeMap::new();
     expected.insert(
         "dead-0".to_string(),
-        (jobs_before["dead-0"], queues_before.get("dead-0").copied().unwrap_or(0)),
+        (
+            jobs_before["dead-0"],
+            queues_before.get("dead-0").copied().unwrap_or(0),
+        ),
     );
     assert_eq!(reported(&one.json()), expected);
     let jobs_after = locks_by_holder(&mut client, "jobs");
     assert!(!jobs_after.contains_key("dead-0"));
-    assert_eq!(jobs_after.get("dead-1"), jobs_before.get("dead-1"), "dead-1 not named");
+    assert_eq!(
+        jobs_after.get("dead-1"),
+        jobs_before.get("dead-1"),
+        "dead-1 not named"
+    );
 
     // A stale worker that holds nothing is known: nothing to do, not an error.
     let idle = db.run(&["--json", "unlock-stale-jobs", "--worker", "dead-0"]);
     idle.expect(0);
     assert_eq!(idle.json()["jobs_released"], 0);
 
-    let forced = db.run(&["--json", "unlock-stale-jobs", "--worker", "live-0", "--force"]);
+    let forced = db.run(&[
+        "--json",
+        "unlock-stale-jobs",
+        "--worker",
+        "live-0",
+        "--force",
+    ]);
     forced.expect(0);
     assert_eq!(
         reported(&forced.json()).get("live-0").map(|r| r.0),
@@ -289,8 +349,15 @@ fn older_than_releases_old_locks_whatever_the_registry_says() {
     let out = db.run(&["--json", "unlock-stale-jobs", "--older-than", "4h"]);
     out.expect(0);
     let report = reported(&out.json());
-    assert_eq!(report.get("live-0").map(|r| r.0), Some(2), "old locks of a live worker");
-    assert_eq!(report.get("dead-0").map(|r| r.0), jobs_before.get("dead-0").copied());
+    assert_eq!(
+        report.get("live-0").map(|r| r.0),
+        Some(2),
+        "old locks of a live worker"
+    );
+    assert_eq!(
+        report.get("dead-0").map(|r| r.0),
+        jobs_before.get("dead-0").copied()
+    );
     let still_locked: i64 = client
         .query_one(
             "SELECT count(*) FROM jobdb.jobs WHERE id = ANY($1) AND locked_by IS NOT NULL",
@@ -313,7 +380,10 @@ fn bad_inputs_are_one_line_errors_and_change_nothing() {
     let bad_duration = db.run(&["unlock-stale-jobs", "--older-than", "soon"]);
     bad_duration.expect(2);
     let line = bad_duration.one_line_error();
-    assert!(line.contains("--older-than") && line.contains("soon"), "{line}");
+    assert!(
+        line.contains("--older-than") && line.contains("soon"),
+        "{line}"
+    );
 
     let unknown_worker = db.run(&["unlock-stale-jobs", "--worker", "nosuch"]);
     unknown_worker.expect(2);
@@ -321,7 +391,11 @@ fn bad_inputs_are_one_line_errors_and_change_nothing() {
 
     let unknown_profile = db.run(&["--profile", "nosuch", "unlock-stale-jobs"]);
     unknown_profile.expect(2);
-    assert!(unknown_profile.stderr.contains("nosuch"), "{}", unknown_profile.stderr);
+    assert!(
+        unknown_profile.stderr.contains("nosuch"),
+        "{}",
+        unknown_profile.stderr
+    );
 
     std::fs::write(
         db.configdir.path().join("jobdbctl.toml"),
@@ -333,13 +407,23 @@ fn bad_inputs_are_one_line_errors_and_change_nothing() {
     assert!(configured.one_line_error().contains("nosuch"));
     std::fs::remove_file(db.configdir.path().join("jobdbctl.toml")).expect("remove config");
 
-    let conflicting = db.run(&["unlock-stale-jobs", "--worker", "dead-0", "--older-than", "1h"]);
+    let conflicting = db.run(&[
+        "unlock-stale-jobs",
+        "--worker",
+        "dead-0",
+        "--older-than",
+        "1h",
+    ]);
     conflicting.expect(2);
     let force_alone = db.run(&["unlock-stale-jobs", "--force"]);
     force_alone.expect(2);
     let bad_stale = db.run(&["--stale-after", "-1s", "unlock-stale-jobs"]);
     bad_stale.expect(2);
-    assert_eq!(contents(&mut client), before, "bad inputs changed the database");
+    assert_eq!(
+        contents(&mut client),
+        before,
+        "bad inputs changed the database"
+    );
 }
 
 /// Waits until `cond` holds, polling; panics with `what` after `limit`.
@@ -389,30 +473,41 @@ fn heartbeat_in_flight_during_the_unlock_statement_keeps_its_jobs() {
 
     // The unlock statement must wait for that heartbeat, not decide on the old row version.
     let mut observer = db.client();
-    wait_for(Duration::from_secs(30), "unlock to wait on the heartbeat's row lock", || {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("unlock finished ({status}) without waiting for the in-flight heartbeat");
-        }
-        observer
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+    wait_for(
+        Duration::from_secs(30),
+        "unlock to wait on the heartbeat's row lock",
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("unlock finished ({status}) without waiting for the in-flight heartbeat");
+            }
+            observer
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
                                  WHERE a.datname = current_database() AND a.wait_event_type = 'Lock'
                                    AND $1 = ANY(pg_blocking_pids(a.pid))
                                    AND a.query LIKE '%stale_workers%')",
-                &[&heartbeat_pid],
-            )
-            .expect("pg_stat_activity")
-            .get::<_, bool>(0)
-    });
+                    &[&heartbeat_pid],
+                )
+                .expect("pg_stat_activity")
+                .get::<_, bool>(0)
+        },
+    );
     heartbeat.commit().expect("commit heartbeat");
 
     let out = common::Run::from(child.wait_with_output().expect("unlock output"));
     out.expect(0);
     let report = reported(&out.json());
-    assert!(!report.contains_key("slow"), "the heartbeating worker was reported: {report:?}");
+    assert!(
+        !report.contains_key("slow"),
+        "the heartbeating worker was reported: {report:?}"
+    );
     assert_eq!(report.get("gone"), Some(&(10, 1)));
     let jobs = locks_by_holder(&mut setup, "jobs");
-    assert_eq!(jobs.get("slow"), Some(&10), "the heartbeating worker keeps its jobs");
+    assert_eq!(
+        jobs.get("slow"),
+        Some(&10),
+        "the heartbeating worker keeps its jobs"
+    );
     assert_eq!(jobs.get("gone"), None);
     let queues = locks_by_holder(&mut setup, "job_queues");
     assert_eq!(queues.get("slow"), Some(&1));
@@ -546,7 +641,10 @@ fn live_fleet_keeps_its_jobs_and_dead_workers_jobs_complete_exactly_once() {
                     // Killed: the heartbeat stops and the jobs it holds stay locked.
                     let held = claim(&mut work, &id, DEATH_GRIP);
                     alive.store(false, Ordering::SeqCst);
-                    log.lock().expect("log").held_at_death.insert(id.clone(), held);
+                    log.lock()
+                        .expect("log")
+                        .held_at_death
+                        .insert(id.clone(), held);
                     return;
                 }
                 let jobs = claim(&mut work, &id, 1);
@@ -588,27 +686,49 @@ fn live_fleet_keeps_its_jobs_and_dead_workers_jobs_complete_exactly_once() {
     assert!(runs > 5, "unlock ran only {runs} times");
 
     let log = log.lock().expect("log");
-    assert!(log.robbed.is_empty(), "live workers lost jobs: {:?}", log.robbed);
+    assert!(
+        log.robbed.is_empty(),
+        "live workers lost jobs: {:?}",
+        log.robbed
+    );
     let killed: BTreeSet<String> = log.held_at_death.keys().cloned().collect();
     assert_eq!(killed.len(), 2);
     let held: BTreeSet<i64> = log.held_at_death.values().flatten().copied().collect();
-    assert_eq!(held.len() as i64, 2 * DEATH_GRIP, "each killed worker held jobs");
+    assert_eq!(
+        held.len() as i64,
+        2 * DEATH_GRIP,
+        "each killed worker held jobs"
+    );
 
     // Every dead worker's job was released exactly once, and nothing else was.
     let releases: Vec<(i64, String)> = setup
-        .query("SELECT job_id, held_by FROM fleet_releases ORDER BY job_id", &[])
+        .query(
+            "SELECT job_id, held_by FROM fleet_releases ORDER BY job_id",
+            &[],
+        )
         .expect("releases")
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let released: BTreeSet<i64> = releases.iter().map(|r| r.0).collect();
-    assert_eq!(released.len(), releases.len(), "a job was released twice: {releases:?}");
-    assert_eq!(released, held, "released jobs are exactly the dead workers' jobs");
+    assert_eq!(
+        released.len(),
+        releases.len(),
+        "a job was released twice: {releases:?}"
+    );
+    assert_eq!(
+        released, held,
+        "released jobs are exactly the dead workers' jobs"
+    );
     assert!(
         releases.iter().all(|(_, by)| killed.contains(by)),
         "a live worker's job was released: {releases:?}"
     );
-    assert_eq!(reported_jobs, releases.len() as i64, "reports match the releases");
+    assert_eq!(
+        reported_jobs,
+        releases.len() as i64,
+        "reports match the releases"
+    );
 
     // Every job completed exactly once, the released ones by live workers.
     let (completions, distinct): (i64, i64) = {

@@ -2,9 +2,9 @@ use serde::Serialize;
 
 use crate::cluster::ServerState;
 use crate::context::Ctx;
+use crate::db::profile::LiveSet;
 use crate::db::status::{self, JobCounts, LockHolder, UnfinishedMigration};
 use crate::db::workers::{self, Worker};
-use crate::db::profile::LiveSet;
 use crate::db::{counter, schema, Db, Profile};
 use crate::error::Exit;
 use crate::output::{human_bytes, kv_table, table};
@@ -145,7 +145,10 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
                 "unlock-stale-jobs --older-than 4h",
             )
         } else {
-            ("are locked by workers that are not live", "unlock-stale-jobs")
+            (
+                "are locked by workers that are not live",
+                "unlock-stale-jobs",
+            )
         };
         report.not_ready_because.push(format!(
             "{} jobs and {} queues {why}; run `jobdbctl {command}`",

@@ -138,7 +138,7 @@ fn check_named(
         return Err(failure(
             Exit::Refused,
             format!(
-                "refusing to release the locks of live worker {}: it is still heartbeating and may be running them; stop it first, or pass --force",
+                "refusing to release the locks of live worker {}: it may still be running its jobs; stop it first, or pass --force",
                 live.join(", ")
             ),
         ));

@@ -212,7 +212,10 @@ pub fn graphile_generation(
         let version: Option<i32> = db
             .query_one(
                 "graphile_schema_version",
-                &format!("SELECT max(id)::int4 FROM {}", qualified(schema, "migrations")),
+                &format!(
+                    "SELECT max(id)::int4 FROM {}",
+                    qualified(schema, "migrations")
+                ),
                 &[],
             )?
             .get(0);
