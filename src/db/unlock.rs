@@ -5,7 +5,10 @@
 //! holder it matched. Under READ COMMITTED a row changed after the statement's snapshot is
 //! re-checked against the join condition on its newest version, so a job that was completed
 //! or re-locked meanwhile is left alone and each released lock is reported against the holder
-//! that really held it.
+//! that really held it. The holder set is read through a (no-op) `DISTINCT ON (id)`, which
+//! tells the planner its ids are unique: it then hashes that small set and scans the table in
+//! physical order, as the runbook's `NOT IN` does. Without it the planner hashes the table and
+//! updates the rows in random order, about twice as slow on a million locked jobs.
 //!
 //! Native liveness is re-checked at execution time: the registry rows of the workers about to
 //! lose their locks are locked (`FOR UPDATE`) inside the statement. A heartbeat in flight makes
@@ -211,7 +214,8 @@ fn native_release(
     };
     let released = match mode {
         Mode::Release => {
-            // Attempts are kept; a job that was never run is not made to wait longer.
+            // Attempts are kept; like Graphile's lock reset, run_at moves up to now (a later
+            // one is kept), so a released job queues behind work that was already due.
             let reschedule = match which {
                 Table::Jobs => {
                     ", state = 'queued', run_at = greatest(t.run_at, now()), updated_at = now()"
@@ -220,14 +224,13 @@ fn native_release(
             };
             format!(
                 "UPDATE {table} AS t SET locked_at = NULL, locked_by = NULL{reschedule}
-                   FROM scope s
+                   FROM (SELECT DISTINCT ON (id) * FROM scope) s
                   WHERE t.locked_by = s.id AND (s.stale OR t.locked_at < now() - $2::text::interval)
-                 RETURNING s.id, s.registered, s.live, s.last_heartbeat_at"
+                 RETURNING s.id"
             )
         }
         Mode::Preview => format!(
-            "SELECT s.id, s.registered, s.live, s.last_heartbeat_at
-               FROM {table} AS t JOIN scope s ON t.locked_by = s.id
+            "SELECT s.id FROM {table} AS t JOIN scope s ON t.locked_by = s.id
               WHERE s.stale OR t.locked_at < now() - $2::text::interval"
         ),
     };
@@ -258,8 +261,9 @@ fn native_release(
                LEFT JOIN {workers} w ON w.worker_id = c.id
                LEFT JOIN stale_workers s ON s.worker_id = c.id
          ), released AS ({released})
-         SELECT id, registered, live, last_heartbeat_at, count(*)
-           FROM released GROUP BY id, registered, live, last_heartbeat_at ORDER BY id"
+         SELECT s.id, s.registered, s.live, s.last_heartbeat_at, r.n
+           FROM (SELECT id, count(*) AS n FROM released GROUP BY id) r JOIN scope s ON s.id = r.id
+          ORDER BY s.id"
     );
     let stale = interval_text(stale_after);
     let older = scope.older_than.map(interval_text);
@@ -323,13 +327,13 @@ fn graphile_release(
             };
             format!(
                 "UPDATE {table} AS t SET locked_at = NULL, locked_by = NULL{reschedule}
-                   FROM scope s
+                   FROM (SELECT DISTINCT ON (id) * FROM scope) s
                   WHERE t.locked_by = s.id AND (s.stale OR t.locked_at < now() - $1::text::interval)
-                 RETURNING s.id, s.registered"
+                 RETURNING s.id"
             )
         }
         Mode::Preview => format!(
-            "SELECT s.id, s.registered FROM {table} AS t JOIN scope s ON t.locked_by = s.id
+            "SELECT s.id FROM {table} AS t JOIN scope s ON t.locked_by = s.id
               WHERE s.stale OR t.locked_at < now() - $1::text::interval"
         ),
     };
@@ -340,7 +344,9 @@ fn graphile_release(
              SELECT h.id, {in_live_set} AS registered, {stale} AS stale
                FROM holders h WHERE $2::text[] IS NULL OR h.id = ANY($2::text[])
          ), released AS ({released})
-         SELECT id, registered, count(*) FROM released GROUP BY id, registered ORDER BY id"
+         SELECT s.id, s.registered, r.n
+           FROM (SELECT id, count(*) AS n FROM released GROUP BY id) r JOIN scope s ON s.id = r.id
+          ORDER BY s.id"
     );
     let older = scope.older_than.map(interval_text);
     let name = match (which, mode) {
