@@ -75,6 +75,7 @@ pub enum Command {
     ShowParams(commands::show_params::ShowParamsArgs),
     Destroy(commands::destroy::DestroyArgs),
     SetJobCounter(commands::set_job_counter::SetJobCounterArgs),
+    UnlockStaleJobs(commands::unlock_stale_jobs::UnlockStaleJobsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

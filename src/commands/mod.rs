@@ -9,6 +9,7 @@ pub mod show_params;
 pub mod start;
 pub mod status;
 pub mod stop;
+pub mod unlock_stale_jobs;
 
 use crate::cli::{Cli, Command};
 use crate::context::Ctx;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::ShowParams(args) => show_params::run(args, &ctx),
         Command::Destroy(args) => destroy::run(args, &ctx),
         Command::SetJobCounter(args) => set_job_counter::run(args, &ctx),
+        Command::UnlockStaleJobs(args) => unlock_stale_jobs::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

@@ -2,9 +2,10 @@ use serde::Serialize;
 
 use crate::cluster::ServerState;
 use crate::context::Ctx;
+use crate::db::profile::LiveSet;
 use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
 use crate::db::workers::{self, Worker};
-use crate::db::{schema, Db, Profile};
+use crate::db::{counter, schema, Db, Profile};
 use crate::error::Exit;
 use crate::output::{human_bytes, kv_table, table};
 
@@ -36,6 +37,8 @@ struct Report {
     schema: Option<String>,
     schema_version: Option<i32>,
     binary_schema_version: i32,
+    job_id_sequence: Option<String>,
+    last_used_job_id: Option<i64>,
     jobs: Option<JobCounts>,
     locked_jobs: i64,
     stale_locked_jobs: i64,
@@ -110,6 +113,8 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         schema: profile.as_ref().map(|p| p.schema.clone()),
         schema_version: None,
         binary_schema_version: schema::latest_version(),
+        job_id_sequence: None,
+        last_used_job_id: None,
         jobs: None,
         locked_jobs: 0,
         stale_locked_jobs: 0,
@@ -127,18 +132,31 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         return Ok(report);
     };
     report.schema_version = status::schema_version(db, &profile)?;
+    let sequence = counter::sequence_name(db, &profile)?;
+    report.last_used_job_id = Some(counter::last_used(db, &sequence)?);
+    report.job_id_sequence = Some(sequence);
     report.jobs = Some(status::job_counts(db, &profile, exact)?);
     report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
     report.workers = workers::list(db, &profile, stale_after)?;
     report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
     report.locked_jobs = report.lock_holders.iter().map(|h| h.jobs).sum();
-    let stale: Vec<&LockHolder> = report.lock_holders.iter().filter(|h| !h.live).collect();
-    report.stale_locked_jobs = stale.iter().map(|h| h.jobs).sum();
-    report.stale_locked_queues = stale.iter().map(|h| h.queues).sum();
+    report.stale_locked_jobs = report.lock_holders.iter().map(|h| h.stale_jobs).sum();
+    report.stale_locked_queues = report.lock_holders.iter().map(|h| h.stale_queues).sum();
 
     if report.stale_locked_jobs + report.stale_locked_queues > 0 {
+        let (why, command) = if profile.live_set == LiveSet::Unknown {
+            (
+                "have been locked for more than 4 hours (Graphile Worker's lock expiry)",
+                "unlock-stale-jobs --older-than 4h",
+            )
+        } else {
+            (
+                "are locked by workers that are not live",
+                "unlock-stale-jobs",
+            )
+        };
         report.not_ready_because.push(format!(
-            "{} jobs and {} queues are locked by workers that are not live; run `jobdbctl unlock-stale-jobs`",
+            "{} jobs and {} queues {why}; run `jobdbctl {command}`",
             report.stale_locked_jobs, report.stale_locked_queues
         ));
     }
@@ -221,6 +239,12 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         t.add_row(vec![
             "schema".to_string(),
             format!("{schema}, version {version}{known}"),
+        ]);
+    }
+    if let (Some(sequence), Some(last)) = (&r.job_id_sequence, r.last_used_job_id) {
+        t.add_row(vec![
+            "job IDs".to_string(),
+            format!("last used {last} (sequence {sequence})"),
         ]);
     }
     if let Some(jobs) = &r.jobs {

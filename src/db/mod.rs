@@ -6,6 +6,7 @@ pub mod profile;
 pub mod schema;
 pub mod status;
 pub mod tls;
+pub mod unlock;
 pub mod workers;
 
 use std::time::Duration;

@@ -9,8 +9,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use postgres::types::ToSql;
+
+use crate::db::profile::LiveSet;
 use crate::db::workers::interval_text;
-use crate::db::{qualified, Profile, ProfileKind, Sql};
+use crate::db::{qualified, quote_ident, Profile, ProfileKind, Sql};
 
 /// Below this many heap pages an exact count is as cheap as reading statistics.
 const EXACT_BELOW_PAGES: i64 = 1280;
@@ -29,8 +32,11 @@ pub struct LockHolder {
     pub locked_by: String,
     pub jobs: i64,
     pub queues: i64,
+    /// Locks of this holder that count as stale.
+    pub stale_jobs: i64,
+    pub stale_queues: i64,
     pub oldest_lock: Option<DateTime<Utc>>,
-    /// In the registry and heartbeating within stale_after.
+    /// In the live set: heartbeating within stale_after, or listed by Graphile Worker Pro.
     pub live: bool,
     pub registered: bool,
 }
@@ -46,6 +52,9 @@ pub struct UnfinishedMigration {
     pub status_name: &'static str,
     pub progress_pct: f64,
 }
+
+/// Graphile Worker treats a lock older than this as expired (its `resetLockedAt`).
+pub const GRAPHILE_LOCK_EXPIRY: &str = "4 hours";
 
 pub const NATIVE_STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
@@ -151,30 +160,44 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
     })
 }
 
-/// Every lock holder of jobs or queues, with whether it is a live worker.
+/// Every lock holder of jobs or queues, with whether it is live and how many of its locks are
+/// stale. With a live set, all locks of a holder outside it are stale; without one (Graphile
+/// Worker without Pro) only locks older than Graphile's own 4-hour expiry are.
 pub fn lock_holders(
     db: &mut impl Sql,
     profile: &Profile,
     stale_after: Duration,
 ) -> anyhow::Result<Vec<LockHolder>> {
-    let live_sql = match profile.kind {
-        ProfileKind::Jobdb => format!(
-            "SELECT worker_id AS id, last_heartbeat_at > now() - $1::text::interval AS live FROM {}",
-            qualified(&profile.schema, "workers")
+    let stale_text = interval_text(stale_after);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let registry = match &profile.live_set {
+        LiveSet::Heartbeats => {
+            params.push(&stale_text);
+            format!(
+                "SELECT worker_id AS id, last_heartbeat_at > now() - $1::text::interval AS live FROM {}",
+                qualified(&profile.schema, "workers")
+            )
+        }
+        LiveSet::Pro { table, column } => format!(
+            "SELECT {}::text AS id, true AS live FROM {}",
+            quote_ident(column),
+            qualified(&profile.schema, table)
         ),
-        // Without a registry nothing counts as live; the graphile profile refines this.
-        _ => "SELECT NULL::text AS id, false AS live WHERE $1::text IS NOT NULL AND false".to_string(),
+        LiveSet::Unknown => "SELECT NULL::text AS id, false AS live WHERE false".to_string(),
     };
     let rows = db.query(
         "lock_holders",
         &format!(
-            "WITH registry AS ({live_sql}),
-                  job_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest
+            "WITH registry AS ({registry}),
+                  job_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest,
+                                       count(*) FILTER (WHERE locked_at < now() - interval '{GRAPHILE_LOCK_EXPIRY}') AS expired
                                   FROM {jobs} WHERE locked_by IS NOT NULL GROUP BY locked_by),
-                  queue_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest
+                  queue_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest,
+                                         count(*) FILTER (WHERE locked_at < now() - interval '{GRAPHILE_LOCK_EXPIRY}') AS expired
                                     FROM {queues} WHERE locked_by IS NOT NULL GROUP BY locked_by)
              SELECT coalesce(j.locked_by, q.locked_by),
                     coalesce(j.n, 0), coalesce(q.n, 0),
+                    coalesce(j.expired, 0), coalesce(q.expired, 0),
                     least(j.oldest, q.oldest),
                     coalesce(r.live, false), r.id IS NOT NULL
                FROM job_locks j
@@ -184,17 +207,30 @@ pub fn lock_holders(
             jobs = profile.jobs_table(),
             queues = profile.queues_table(),
         ),
-        &[&interval_text(stale_after)],
+        &params,
     )?;
+    let has_live_set = profile.live_set != LiveSet::Unknown;
     Ok(rows
         .iter()
-        .map(|r| LockHolder {
-            locked_by: r.get(0),
-            jobs: r.get(1),
-            queues: r.get(2),
-            oldest_lock: r.get(3),
-            live: r.get(4),
-            registered: r.get(5),
+        .map(|r| {
+            let (jobs, queues, expired_jobs, expired_queues): (i64, i64, i64, i64) =
+                (r.get(1), r.get(2), r.get(3), r.get(4));
+            let live: bool = r.get(6);
+            let (stale_jobs, stale_queues) = match (has_live_set, live) {
+                (true, true) => (0, 0),
+                (true, false) => (jobs, queues),
+                (false, _) => (expired_jobs, expired_queues),
+            };
+            LockHolder {
+                locked_by: r.get(0),
+                jobs,
+                queues,
+                stale_jobs,
+                stale_queues,
+                oldest_lock: r.get(5),
+                live,
+                registered: r.get(7),
+            }
         })
         .collect())
 }
