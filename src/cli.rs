@@ -75,6 +75,8 @@ pub enum Command {
     ShowParams(commands::show_params::ShowParamsArgs),
     Destroy(commands::destroy::DestroyArgs),
     SetJobCounter(commands::set_job_counter::SetJobCounterArgs),
+    FinalizeMigration(commands::finalize_migration::FinalizeMigrationArgs),
+    BackgroundMigrations(commands::background_migrations::BackgroundMigrationsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }
