@@ -22,7 +22,7 @@ fn copy_table(c: &mut Client, table: &str, rows: i64) {
     c.batch_execute(&format!(
         "CREATE TABLE jobdb.{table} (id integer PRIMARY KEY, from_col integer, to_col bigint, payload text);
          INSERT INTO jobdb.{table} (id, from_col, to_col, payload)
-           SELECT g, CASE WHEN g % 97 = 0 THEN NULL ELSE (g * 7919) % 1000003 END,
+           SELECT g, CASE WHEN g % 97 = 0 THEN NULL ELSE (g::int8 * 7919 % 1000003)::int4 END,
                   CASE WHEN g % 101 = 0 THEN -1 END, 'p' || g
              FROM generate_series(1, {rows}) g WHERE g % 13 <> 0;
          CREATE TABLE jobdb.{table}_oracle AS SELECT * FROM jobdb.{table};
@@ -301,6 +301,8 @@ fn killed_at_any_point_then_rerun_gives_exactly_the_single_statement_result() {
         &id.to_string(),
         "--pause-ms",
         "5",
+        "--target-batch-time",
+        "0",
     ]
     .map(String::from);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -548,7 +550,15 @@ fn a_second_finalizer_gets_exit_7_and_pause_stops_the_first() {
     let ids = id.to_string();
     let first = spawn(
         &db,
-        &["finalize-migration", "--id", &ids, "--pause-ms", "20"],
+        &[
+            "finalize-migration",
+            "--id",
+            &ids,
+            "--pause-ms",
+            "20",
+            "--target-batch-time",
+            "0",
+        ],
     );
     wait_for("the first finalizer to run a batch", || {
         succeeded_jobs(&mut c, id) >= 1

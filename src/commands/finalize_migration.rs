@@ -64,10 +64,10 @@ pub struct FinalizeOptions {
     /// Pause between sub-batches in milliseconds (default: the migration's pause_ms).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(0..=60_000))]
     pub pause_ms: Option<u32>,
-    /// Adapt the batch size so a batch transaction takes about this long, e.g. 500ms
-    /// (default: keep the batch size).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
-    pub target_batch_time: Option<Duration>,
+    /// Adapt the batch size so a batch transaction takes about this long, like GitLab's
+    /// batch optimizer; 0 keeps the batch size fixed.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration_arg)]
+    pub target_batch_time: Duration,
     /// Longest any statement of a batch may run; a batch that hits it is halved and retried.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration_arg)]
     pub statement_timeout: Duration,
@@ -82,7 +82,7 @@ impl Default for FinalizeOptions {
             batch_size: None,
             sub_batch_size: None,
             pause_ms: None,
-            target_batch_time: None,
+            target_batch_time: Duration::from_millis(500),
             statement_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(2),
         }
@@ -385,7 +385,7 @@ impl Finalizer<'_> {
             initial.min(max),
             MIN_BATCH_SIZE.min(initial).min(max),
             max,
-            self.opts.target_batch_time,
+            (!self.opts.target_batch_time.is_zero()).then_some(self.opts.target_batch_time),
         );
         let pause_ms = self.opts.pause_ms.map_or(m.pause_ms.max(0), |p| p as i32);
 
