@@ -57,7 +57,7 @@ fn main() {
         )
         .expect("queue migration")
         .get(0);
-    let flags = ["--pause-ms", "0", "--target-batch-time", "500ms"];
+    let flags = ["--pause-ms", "0"];
     eprintln!("finalize-migration --id {id} {} ...", flags.join(" "));
     let began = Instant::now();
     let mut args = vec!["--json", "finalize-migration", "--id"];
@@ -119,7 +119,7 @@ fn main() {
         update_rate
     );
     println!(
-        "  finalize-migration:  {:>8.1} s  {:>10.0} rows/s  ({batches} batches, size {min_size}..{max_size}, flags: {})",
+        "  finalize-migration:  {:>8.1} s  {:>10.0} rows/s  ({batches} batches, size {min_size}..{max_size}, flags: {}, default --target-batch-time 300ms)",
         finalize_time.as_secs_f64(),
         finalize_rate,
         flags.join(" ")

@@ -24,28 +24,33 @@ pub enum Action {
     List,
     /// One migration and its recent batch jobs, with durations and errors.
     Show {
+        /// The migration's id (see `list`).
         #[arg(value_name = "ID")]
         id: i64,
     },
     /// Stop an active (or finalizing) migration after its current batch.
     Pause {
+        /// The migration's id (see `list`).
         #[arg(value_name = "ID")]
         id: i64,
     },
     /// Make a paused migration active again.
     Resume {
+        /// The migration's id (see `list`).
         #[arg(value_name = "ID")]
         id: i64,
     },
     /// Put failed batch jobs back to pending with fresh attempts and make the migration
     /// active; then run `finalize-migration --id ID`.
     Retry {
+        /// The migration's id (see `list`).
         #[arg(value_name = "ID")]
         id: i64,
     },
     /// DANGEROUS: mark every batch job succeeded and the migration finished without running
     /// the remaining batches, as GitLab's runbook does to skip a migration.
     MarkFinished {
+        /// The migration's id (see `list`).
         #[arg(value_name = "ID")]
         id: i64,
         #[command(flatten)]

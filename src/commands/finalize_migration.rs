@@ -66,7 +66,7 @@ pub struct FinalizeOptions {
     pub pause_ms: Option<u32>,
     /// Adapt the batch size so a batch transaction takes about this long, like GitLab's
     /// batch optimizer; 0 keeps the batch size fixed.
-    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = parse_duration_arg)]
     pub target_batch_time: Duration,
     /// Longest any statement of a batch may run; a batch that hits it is halved and retried.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration_arg)]
@@ -82,7 +82,7 @@ impl Default for FinalizeOptions {
             batch_size: None,
             sub_batch_size: None,
             pause_ms: None,
-            target_batch_time: Duration::from_millis(500),
+            target_batch_time: Duration::from_millis(300),
             statement_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(2),
         }
@@ -406,15 +406,20 @@ impl Finalizer<'_> {
         let mut failed_attempts = 0;
         loop {
             self.check_still_finalizing(db)?;
-            let job = match bm::next_unfinished_job(db, t, m.id)? {
-                Some(job) => job,
+            // Each attempt is recorded and committed before the batch's transaction, so a
+            // run killed mid-batch leaves a visible `running` job whose attempt counts.
+            let (job, attempts) = match bm::next_unfinished_job(db, t, m.id)? {
+                Some(job) => {
+                    let attempts = bm::start_job(db, t, job.id)?;
+                    (job, attempts)
+                }
                 None => match self.create_next_job(db, sizer.size(), pause_ms)? {
-                    Some(job) => job,
+                    Some(job) => (job, 1),
                     None => break,
                 },
             };
             bar.set_message(format!("batch size {}", job.batch_size));
-            match self.run_job(db, &job)? {
+            match self.run_job(db, &job, attempts)? {
                 Outcome::Succeeded { rows, took } => {
                     ran.push(job.id);
                     sizer.record(rows, took);
@@ -531,7 +536,7 @@ impl Finalizer<'_> {
     }
 
     /// Primary-key batching: the next `size` values of the column after the last covered
-    /// one; the last batch reaches the migration's max_value.
+    /// one; the last batch reaches the migration's max_value. The job starts as running.
     fn create_next_job(
         &self,
         db: &mut Db,
@@ -546,7 +551,7 @@ impl Finalizer<'_> {
             return Ok(None);
         };
         let sub = i64::from(self.opts.sub_batch_size.unwrap_or(m.sub_batch_size)).clamp(1, size);
-        bm::insert_job(
+        bm::insert_started_job(
             db,
             self.tables,
             m.id,
@@ -561,10 +566,8 @@ impl Finalizer<'_> {
         .map(Some)
     }
 
-    /// One attempt at a batch job. The attempt is recorded before the batch's transaction
-    /// so a killed run leaves the job `running`; success commits with the data.
-    fn run_job(&self, db: &mut Db, job: &BatchJob) -> anyhow::Result<Outcome> {
-        let attempts = bm::start_job(db, self.tables, job.id)?;
+    /// One attempt at a batch job already marked running; success commits with the data.
+    fn run_job(&self, db: &mut Db, job: &BatchJob, attempts: i16) -> anyhow::Result<Outcome> {
         let began = Instant::now();
         match self.run_batch(db, job, began) {
             Ok((rows, took)) => Ok(Outcome::Succeeded { rows, took }),
@@ -607,6 +610,7 @@ impl Finalizer<'_> {
             self.opts.lock_timeout,
             idle_limit,
         )?;
+        bm::without_flush_wait(&mut tx)?;
         let (mut rows, mut updated, mut statements) = (0i64, 0i64, 0i64);
         let mut from = job.min_value;
         loop {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::status::migration_status_name;
-use crate::db::{qualified, Sql};
+use crate::db::{qualified, Db, Sql, Tx};
 
 pub mod status {
     pub const PAUSED: i16 = 0;
@@ -398,11 +398,44 @@ pub fn insert_job(
     Ok(job_from(&row))
 }
 
+/// Inserts a batch job already running its first attempt (see [`start_job`]).
+pub fn insert_started_job(
+    db: &mut Db,
+    t: &Tables,
+    migration_id: i64,
+    job: &NewJob,
+) -> anyhow::Result<BatchJob> {
+    let mut tx = db.transaction()?;
+    without_flush_wait(&mut tx)?;
+    let row = tx.query_one(
+        "insert_started_batch_job",
+        &format!(
+            "INSERT INTO {jobs} (batched_background_migration_id, min_value, max_value, batch_size,
+                                 sub_batch_size, pause_ms, status, attempts, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, 1, now())
+             RETURNING {JOB_COLUMNS}",
+            jobs = t.jobs
+        ),
+        &[
+            &migration_id,
+            &job.min_value,
+            &job.max_value,
+            &job.batch_size,
+            &job.sub_batch_size,
+            &job.pause_ms,
+        ],
+    )?;
+    tx.commit()?;
+    Ok(job_from(&row))
+}
+
 /// Marks a job running and counts the attempt, committed before the batch's own
 /// transaction begins, so a run killed mid-batch leaves a visible `running` job whose
 /// attempt counts.
-pub fn start_job(db: &mut impl Sql, t: &Tables, job_id: i64) -> anyhow::Result<i16> {
-    Ok(db
+pub fn start_job(db: &mut Db, t: &Tables, job_id: i64) -> anyhow::Result<i16> {
+    let mut tx = db.transaction()?;
+    without_flush_wait(&mut tx)?;
+    let attempts = tx
         .query_one(
             "start_batch_job",
             &format!(
@@ -413,7 +446,22 @@ pub fn start_job(db: &mut impl Sql, t: &Tables, job_id: i64) -> anyhow::Result<i
             ),
             &[&job_id],
         )?
-        .get(0))
+        .get(0);
+    tx.commit()?;
+    Ok(attempts)
+}
+
+/// The transaction's commit does not wait for its WAL flush. Safe for batch bookkeeping and
+/// batches: a server crash can lose only the last commits, in order, and a lost batch
+/// (data and its `succeeded` record alike) is simply run again; the migration's final
+/// `finished` commit waits for the flush of everything before it.
+pub fn without_flush_wait(tx: &mut Tx<'_>) -> anyhow::Result<()> {
+    tx.execute(
+        "commit_without_flush_wait",
+        "SELECT set_config('synchronous_commit', 'off', true)",
+        &[],
+    )?;
+    Ok(())
 }
 
 /// Records success inside the batch's transaction, so data and bookkeeping commit together.
@@ -458,7 +506,7 @@ pub fn job_failed(
 /// Halves a job at `mid`: it keeps `[min, mid]` (and its attempts); a new pending job takes
 /// `(mid, max]`. One transaction, so the tiling never has a gap.
 pub fn split_job(
-    db: &mut crate::db::Db,
+    db: &mut Db,
     t: &Tables,
     migration_id: i64,
     job: &BatchJob,
@@ -512,7 +560,7 @@ pub fn reset_exhausted_jobs(
 }
 
 /// Failed jobs back to pending with fresh attempts, and the migration active again.
-pub fn retry_failed_jobs(db: &mut crate::db::Db, t: &Tables, id: i64) -> anyhow::Result<u64> {
+pub fn retry_failed_jobs(db: &mut Db, t: &Tables, id: i64) -> anyhow::Result<u64> {
     let mut tx = db.transaction()?;
     let reset = tx.execute(
         "retry_failed_batch_jobs",
@@ -537,7 +585,7 @@ pub fn retry_failed_jobs(db: &mut crate::db::Db, t: &Tables, id: i64) -> anyhow:
 
 /// The GitLab runbook's "mark a failed migration finished": every job succeeded, the
 /// migration finished. Returns how many jobs changed.
-pub fn mark_finished(db: &mut crate::db::Db, t: &Tables, id: i64) -> anyhow::Result<u64> {
+pub fn mark_finished(db: &mut Db, t: &Tables, id: i64) -> anyhow::Result<u64> {
     let mut tx = db.transaction()?;
     let changed = tx.execute(
         "mark_batch_jobs_succeeded",
