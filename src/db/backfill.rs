@@ -417,11 +417,11 @@ pub fn estimate_rows(
     let row = db.query_one(
         "estimate_rows_in_range",
         &format!(
-            "EXPLAIN (FORMAT JSON) SELECT 1 FROM {t} WHERE {c} >= {from} AND {c} <= {to}",
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM {t} WHERE {c} >= $1::int8 AND {c} <= $2::int8",
             c = target.column,
             t = target.table
         ),
-        &[],
+        &[&from, &to],
     )?;
     let plan: serde_json::Value = row.get(0);
     Ok(plan
