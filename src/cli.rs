@@ -76,6 +76,8 @@ pub enum Command {
     Destroy(commands::destroy::DestroyArgs),
     SetJobCounter(commands::set_job_counter::SetJobCounterArgs),
     UnlockStaleJobs(commands::unlock_stale_jobs::UnlockStaleJobsArgs),
+    FinalizeMigration(commands::finalize_migration::FinalizeMigrationArgs),
+    BackgroundMigrations(commands::background_migrations::BackgroundMigrationsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

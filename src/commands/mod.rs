@@ -1,7 +1,9 @@
 //! One module per subcommand, each `run(args, &ctx)` reading like the runbook step it automates.
 
+pub mod background_migrations;
 pub mod completions;
 pub mod destroy;
+pub mod finalize_migration;
 pub mod init;
 pub mod man;
 pub mod set_job_counter;
@@ -32,6 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Destroy(args) => destroy::run(args, &ctx),
         Command::SetJobCounter(args) => set_job_counter::run(args, &ctx),
         Command::UnlockStaleJobs(args) => unlock_stale_jobs::run(args, &ctx),
+        Command::FinalizeMigration(args) => finalize_migration::run(args, &ctx),
+        Command::BackgroundMigrations(args) => background_migrations::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

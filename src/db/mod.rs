@@ -1,6 +1,8 @@
 //! The only place that speaks SQL. Statements are named for what they do; parameters are
 //! always bound; identifiers that come from data are checked against the catalog and quoted.
 
+pub mod backfill;
+pub mod batched_migrations;
 pub mod counter;
 pub mod profile;
 pub mod schema;
@@ -12,6 +14,7 @@ pub mod workers;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 
@@ -168,10 +171,6 @@ impl Db {
             .get(0))
     }
 
-    #[expect(
-        dead_code,
-        reason = "backup/restore and finalize-migration take it; they land next"
-    )]
     /// Takes a session-level advisory lock named `name`, or fails with exit 7 when another
     /// session holds it. Released when the connection closes, so a killed run frees it.
     pub fn try_operation_lock(&mut self, name: &str, what: &str) -> anyhow::Result<()> {
@@ -189,6 +188,17 @@ impl Db {
                 format!("another jobdbctl {what} is running on this database{holder}; wait for it to finish"),
             ));
         }
+        Ok(())
+    }
+
+    /// Releases a lock taken by [`Db::try_operation_lock`] before the connection closes, for
+    /// a run that goes on to other work (`finalize-migration --all`).
+    pub fn release_operation_lock(&mut self, name: &str) -> anyhow::Result<()> {
+        self.query_one(
+            "release_operation_lock",
+            "SELECT pg_advisory_unlock(hashtextextended('jobdbctl:' || $1, 0))",
+            &[&name],
+        )?;
         Ok(())
     }
 
@@ -295,9 +305,34 @@ fn log(verbose: bool, name: &str, sql: &str) {
     }
 }
 
-/// The server's message on one line, with the statement's name for context.
+/// A failed statement: its name and the server's message on one line, keeping the SQLSTATE
+/// for callers that react to a kind of failure (a timeout, say).
+#[derive(Debug)]
+pub struct SqlError {
+    message: String,
+    pub code: Option<SqlState>,
+}
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+/// The SQLSTATE of the failed statement anywhere in `err`'s chain.
+pub fn sql_state(err: &anyhow::Error) -> Option<&SqlState> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<SqlError>())
+        .and_then(|e| e.code.as_ref())
+}
+
 fn sql_error(name: &str, e: postgres::Error) -> anyhow::Error {
-    anyhow::anyhow!("{name}: {}", one_line(&e))
+    anyhow::Error::new(SqlError {
+        message: format!("{name}: {}", one_line(&e)),
+        code: e.code().cloned(),
+    })
 }
 
 pub fn one_line(e: &postgres::Error) -> String {

@@ -108,7 +108,6 @@ impl Profile {
         self.kind == ProfileKind::Jobdb
     }
 
-    #[expect(dead_code, reason = "finalize-migration uses it; it lands next")]
     /// Fails with a clear message for commands that need the native schema's tables.
     pub fn require_native(&self, command: &str) -> anyhow::Result<()> {
         if self.is_native() {
