@@ -21,8 +21,8 @@ pub struct RequiredBackgroundMigration {
     pub job_class_name: &'static str,
     pub table_name: &'static str,
     pub column_name: &'static str,
-    /// JSON; `$SCHEMA` stands for the job schema's quoted name.
-    pub job_arguments: &'static str,
+    /// The column it fills: the first job argument of a `BackfillColumnJob`.
+    pub fills_column: &'static str,
 }
 
 pub const DEFAULT_SCHEMA: &str = "jobdb";
@@ -56,7 +56,7 @@ pub const JOB_QUEUE_ID_BACKFILL: RequiredBackgroundMigration = RequiredBackgroun
     job_class_name: "BackfillColumnJob",
     table_name: "jobs",
     column_name: "id",
-    job_arguments: r#"["job_queue_id", "(SELECT q.id FROM $SCHEMA.job_queues q WHERE q.queue_name = jobs.queue_name)"]"#,
+    fills_column: "job_queue_id",
 };
 
 pub fn latest_version() -> i32 {
