@@ -6,6 +6,9 @@ mod common;
 use common::generate::{self, Spec};
 use common::{TestCluster, TestDb};
 
+/// The newest schema version this jobdbctl ships.
+const LATEST: i64 = 3;
+
 fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).expect(sql).get(0)
 }
@@ -40,7 +43,7 @@ fn pid_of(cluster: &TestCluster) -> String {
 }
 
 #[test]
-fn fresh_start_creates_schema_v1_with_no_jobs() {
+fn fresh_start_creates_the_latest_schema_with_no_jobs() {
     let c = TestCluster::started();
     let mut client = c.client();
     assert_eq!(
@@ -48,12 +51,12 @@ fn fresh_start_creates_schema_v1_with_no_jobs() {
             &mut client,
             "SELECT max(version)::int8 FROM jobdb.schema_migrations"
         ),
-        1
+        LATEST
     );
     let status = c.run(&["status", "--json"]);
     status.expect(0);
     let report = status.json();
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 3);
     assert_eq!(report["profile"], "jobdb");
     assert_eq!(report["jobs"]["total"], 0);
     assert_eq!(report["ready_to_upgrade"], true);
@@ -620,7 +623,15 @@ fn concurrent_inits_create_the_schema_once() {
     let mut client = db.client();
     assert_eq!(
         scalar_i64(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
-        1
+        LATEST
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.batched_background_migrations"
+        ),
+        1,
+        "version 2 queues its backfill once"
     );
 }
 

@@ -4,6 +4,7 @@
 pub mod backfill;
 pub mod batched_migrations;
 pub mod counter;
+pub mod migrate;
 pub mod profile;
 pub mod schema;
 pub mod status;
@@ -174,21 +175,34 @@ impl Db {
     /// Takes a session-level advisory lock named `name`, or fails with exit 7 when another
     /// session holds it. Released when the connection closes, so a killed run frees it.
     pub fn try_operation_lock(&mut self, name: &str, what: &str) -> anyhow::Result<()> {
-        let got: bool = self
-            .query_one(
-                "try_operation_lock",
-                "SELECT pg_try_advisory_lock(hashtextextended('jobdbctl:' || $1, 0))",
-                &[&name],
-            )?
-            .get(0);
-        if !got {
-            let holder = self.lock_holder(name)?;
-            return Err(failure(
-                Exit::Locked,
-                format!("another jobdbctl {what} is running on this database{holder}; wait for it to finish"),
-            ));
+        self.wait_operation_lock(name, what, Duration::ZERO)
+    }
+
+    /// As [`Db::try_operation_lock`], but waits up to `wait` for the holder to finish.
+    pub fn wait_operation_lock(&mut self, name: &str, what: &str, wait: Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let got: bool = self
+                .query_one(
+                    "try_operation_lock",
+                    "SELECT pg_try_advisory_lock(hashtextextended('jobdbctl:' || $1, 0))",
+                    &[&name],
+                )?
+                .get(0);
+            if got {
+                return Ok(());
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                let holder = self.lock_holder(name)?;
+                return Err(failure(
+                    Exit::Locked,
+                    format!("another jobdbctl {what} is running on this database{holder}; wait for it to finish"),
+                ));
+            }
+            // Advisory locks cannot be waited on with a timeout from here; poll.
+            std::thread::sleep((deadline - now).min(Duration::from_millis(200)));
         }
-        Ok(())
     }
 
     /// Releases a lock taken by [`Db::try_operation_lock`] before the connection closes, for
