@@ -78,6 +78,7 @@ pub enum Command {
     UnlockStaleJobs(commands::unlock_stale_jobs::UnlockStaleJobsArgs),
     FinalizeMigration(commands::finalize_migration::FinalizeMigrationArgs),
     BackgroundMigrations(commands::background_migrations::BackgroundMigrationsArgs),
+    Migrate(commands::migrate::MigrateArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

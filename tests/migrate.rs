@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::generate::{self, Spec};
 use common::TestDb;
+use postgres::fallible_iterator::FallibleIterator;
 
 fn version(client: &mut postgres::Client) -> i32 {
     client
@@ -25,9 +26,19 @@ fn scalar(client: &mut postgres::Client, sql: &str) -> i64 {
 /// would write them).
 fn database_at(version: i32, jobs: i64) -> TestDb {
     let db = TestDb::empty();
-    db.run(&["init", "--schema-version", &version.to_string()]).expect(0);
+    db.run(&["init", "--schema-version", &version.to_string()])
+        .expect(0);
     let mut client = db.client();
-    generate::populate(&mut client, "jobdb", &Spec { jobs, live_workers: 0, dead_workers: 1, migrations: false });
+    generate::populate(
+        &mut client,
+        "jobdb",
+        &Spec {
+            jobs,
+            live_workers: 0,
+            dead_workers: 1,
+            migrations: false,
+        },
+    );
     // The dead worker's locks would (rightly) block migrate; these tests are about other gates.
     client
         .batch_execute(
@@ -62,13 +73,21 @@ impl OldWorker {
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::SeqCst) {
                 client
-                    .execute("UPDATE jobdb.workers SET last_heartbeat_at = now() WHERE worker_id = $1", &[&id])
+                    .execute(
+                        "UPDATE jobdb.workers SET last_heartbeat_at = now() WHERE worker_id = $1",
+                        &[&id],
+                    )
                     .expect("heartbeat");
                 std::thread::sleep(Duration::from_millis(100));
             }
-            client.execute("DELETE FROM jobdb.workers WHERE worker_id = $1", &[&id]).expect("deregister");
+            client
+                .execute("DELETE FROM jobdb.workers WHERE worker_id = $1", &[&id])
+                .expect("deregister");
         });
-        OldWorker { stop, thread: Some(thread) }
+        OldWorker {
+            stop,
+            thread: Some(thread),
+        }
     }
 
     fn exit(mut self) {
@@ -126,7 +145,11 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
     // Version 3 needs the backfill that version 2 queued.
     let refused = db.run(&["migrate"]);
     refused.expect(3);
-    assert!(refused.one_line_error().contains("finalize-migration"), "{}", refused.stderr);
+    assert!(
+        refused.one_line_error().contains("finalize-migration"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(version(&mut client), 2);
     let finalize = printed_finalize_command(&refused.stderr);
     let args: Vec<&str> = finalize.iter().map(String::as_str).collect();
@@ -134,7 +157,9 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
 
     // Now it waits for the v1 worker: it notifies, the worker exits, migrate proceeds.
     let mut listener = db.client();
-    listener.batch_execute("LISTEN jobdb_migrate").expect("listen");
+    listener
+        .batch_execute("LISTEN jobdb_migrate")
+        .expect("listen");
     let mut migrate = db.cmd();
     let child = migrate
         .args(["migrate", "--max-wait", "5m"])
@@ -146,14 +171,22 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
         .notifications()
         .timeout_iter(Duration::from_secs(120))
         .next()
-        .expect("notification")
-        .expect("a jobdb_migrate notification");
+        .expect("notification stream")
+        .expect("a jobdb_migrate notification within the timeout");
     let payload: serde_json::Value = serde_json::from_str(note.payload()).expect("json payload");
     assert_eq!(payload["version"], 3);
-    assert_eq!(version(&mut client), 2, "nothing breaking is applied while the old worker lives");
+    assert_eq!(
+        version(&mut client),
+        2,
+        "nothing breaking is applied while the old worker lives"
+    );
     v1_worker.exit();
     let out = child.wait_with_output().expect("wait migrate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(version(&mut client), 3);
 
     // Every job points at its queue; no job lost.
@@ -166,7 +199,12 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
         ),
         0
     );
-    assert!(scalar(&mut client, "SELECT count(*) FROM jobdb.jobs WHERE job_queue_id IS NOT NULL") > 0);
+    assert!(
+        scalar(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE job_queue_id IS NOT NULL"
+        ) > 0
+    );
 }
 
 #[test]
@@ -200,9 +238,16 @@ fn force_after_wait_releases_the_holdouts_jobs_and_proceeds() {
               WHERE id IN (SELECT id FROM jobdb.jobs WHERE state = 'queued' ORDER BY id LIMIT 3)",
         )
         .expect("lock jobs");
-    db.run(&["migrate", "--max-wait", "1s", "--force-after-wait"]).expect(0);
+    db.run(&["migrate", "--max-wait", "1s", "--force-after-wait"])
+        .expect(0);
     assert_eq!(version(&mut client), 3);
-    assert_eq!(scalar(&mut client, "SELECT count(*) FROM jobdb.jobs WHERE locked_by = 'stubborn'"), 0);
+    assert_eq!(
+        scalar(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE locked_by = 'stubborn'"
+        ),
+        0
+    );
 }
 
 #[test]
@@ -217,7 +262,10 @@ fn migrate_finalize_runs_the_backfill_itself() {
     db.run(&["migrate", "--finalize"]).expect(0);
     assert_eq!(version(&mut client), 3);
     assert_eq!(
-        scalar(&mut client, "SELECT count(*) FROM jobdb.jobs WHERE queue_name IS NOT NULL AND job_queue_id IS NULL"),
+        scalar(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE queue_name IS NOT NULL AND job_queue_id IS NULL"
+        ),
         0
     );
 }
@@ -246,18 +294,32 @@ fn concurrent_migrators_never_leave_a_half_state() {
         .map(|_| {
             let mut cmd = db.cmd();
             cmd.args(["migrate", "--to", "2", "--lock-wait", "1m"]);
-            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
             cmd.spawn().expect("spawn")
         })
         .collect();
     for child in children {
         let out = child.wait_with_output().expect("wait");
         let code = out.status.code().unwrap_or(-1);
-        assert!(code == 0 || code == 7, "exit {code}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            code == 0 || code == 7,
+            "exit {code}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_eq!(version(&mut client), 2);
-    assert_eq!(scalar(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"), 2);
-    assert_eq!(scalar(&mut client, "SELECT count(*) FROM jobdb.batched_background_migrations"), 1);
+    assert_eq!(
+        scalar(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
+        2
+    );
+    assert_eq!(
+        scalar(
+            &mut client,
+            "SELECT count(*) FROM jobdb.batched_background_migrations"
+        ),
+        1
+    );
 }
 
 #[test]
@@ -265,7 +327,10 @@ fn a_second_migrator_gives_up_after_lock_wait_with_exit_7() {
     let db = database_at(1, 10);
     let mut holder = db.client();
     holder
-        .query_one("SELECT pg_advisory_lock(hashtextextended('jobdbctl:migrate:jobdb', 0))", &[])
+        .query_one(
+            "SELECT pg_advisory_lock(hashtextextended('jobdbctl:migrate:jobdb', 0))",
+            &[],
+        )
         .expect("hold migrator lock");
     let r = db.run(&["migrate", "--lock-wait", "1s"]);
     r.expect(7);
@@ -279,8 +344,13 @@ fn kill_during_a_migration_leaves_a_whole_version() {
     // Hold a lock the migration's ALTER TABLE must wait for, so it can be killed mid-way.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.jobs IN ACCESS SHARE MODE").expect("lock");
-    let mut child = db.cmd().args(["migrate", "--to", "2"]).spawn().expect("spawn");
+    tx.batch_execute("LOCK TABLE jobdb.jobs IN ACCESS SHARE MODE")
+        .expect("lock");
+    let mut child = db
+        .cmd()
+        .args(["migrate", "--to", "2"])
+        .spawn()
+        .expect("spawn");
     let waiting = |client: &mut postgres::Client| -> bool {
         client
             .query_one(
@@ -327,10 +397,19 @@ fn a_schema_newer_than_the_binary_refuses_writing_commands() {
     db.client()
         .batch_execute("INSERT INTO jobdb.schema_migrations (version, name, breaking) VALUES (4, 'from a newer jobdbctl', true)")
         .expect("future version");
-    for args in [&["migrate"][..], &["set-job-counter", "10"], &["unlock-stale-jobs"], &["finalize-migration", "--all"]] {
+    for args in [
+        &["migrate"][..],
+        &["set-job-counter", "10"],
+        &["unlock-stale-jobs"],
+        &["finalize-migration", "--all"],
+    ] {
         let r = db.run(args);
         r.expect(3);
-        assert!(r.one_line_error().contains("version 4"), "{args:?}: {}", r.stderr);
+        assert!(
+            r.one_line_error().contains("version 4"),
+            "{args:?}: {}",
+            r.stderr
+        );
     }
     db.run(&["status", "--check"]).expect(4);
 }

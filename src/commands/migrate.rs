@@ -58,7 +58,10 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     if !MIGRATIONS.iter().any(|m| m.version == target) {
         return Err(failure(
             Exit::Usage,
-            format!("unknown schema version {target}; this jobdbctl knows versions 1 to {}", schema::latest_version()),
+            format!(
+                "unknown schema version {target}; this jobdbctl knows versions 1 to {}",
+                schema::latest_version()
+            ),
         ));
     }
     if target < from {
@@ -69,17 +72,27 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             ),
         ));
     }
-    let pending: Vec<&Migration> = MIGRATIONS.iter().filter(|m| m.version > from && m.version <= target).collect();
+    let pending: Vec<&Migration> = MIGRATIONS
+        .iter()
+        .filter(|m| m.version > from && m.version <= target)
+        .collect();
     let plan = plan(&mut db, ctx, &profile, &pending)?;
     print_plan(ctx, from, target, &plan)?;
     if pending.is_empty() || args.dry_run {
         return report(ctx, from, from, &plan, args.dry_run);
     }
 
-    db.wait_operation_lock(&format!("migrate:{}", profile.schema), "migrate", args.lock_wait)?;
+    db.wait_operation_lock(
+        &format!("migrate:{}", profile.schema),
+        "migrate",
+        args.lock_wait,
+    )?;
     let orphans = gates::jobs_locked_by_unregistered(&mut db, &profile)?;
     if !orphans.is_empty() {
-        let list: Vec<String> = orphans.iter().map(|(w, n)| format!("{w} ({n} jobs)")).collect();
+        let list: Vec<String> = orphans
+            .iter()
+            .map(|(w, n)| format!("{w} ({n} jobs)"))
+            .collect();
         return Err(failure(
             Exit::Refused,
             format!(
@@ -91,22 +104,38 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let mut at = from;
     for m in pending {
         if let Some(required) = &m.requires {
-            ensure_background_migration_finished(ctx, &mut db, &profile, m, required, args.finalize)?;
+            ensure_background_migration_finished(
+                ctx,
+                &mut db,
+                &profile,
+                m,
+                required,
+                args.finalize,
+            )?;
         }
         if m.breaking {
             wait_for_old_workers(ctx, &mut db, &profile, m, &args)?;
         }
         if gates::apply(&mut db, &profile, m)? {
-            ctx.out.info(format!("applied version {} ({})", m.version, m.name));
+            ctx.out
+                .info(format!("applied version {} ({})", m.version, m.name));
         } else {
-            ctx.out.info(format!("version {} was already applied by another migrator", m.version));
+            ctx.out.info(format!(
+                "version {} was already applied by another migrator",
+                m.version
+            ));
         }
         at = m.version;
     }
     report(ctx, from, at, &plan, false)
 }
 
-fn plan(db: &mut Db, ctx: &Ctx, profile: &Profile, pending: &[&Migration]) -> anyhow::Result<Vec<Step>> {
+fn plan(
+    db: &mut Db,
+    ctx: &Ctx,
+    profile: &Profile,
+    pending: &[&Migration],
+) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
     for m in pending {
         let requires_background_migration = match &m.requires {
@@ -134,7 +163,9 @@ fn print_plan(ctx: &Ctx, from: i32, target: i32, plan: &[Step]) -> anyhow::Resul
         return Ok(());
     }
     if plan.is_empty() {
-        return ctx.out.line(format!("schema is at version {from}; nothing to migrate"));
+        return ctx
+            .out
+            .line(format!("schema is at version {from}; nothing to migrate"));
     }
     ctx.out.line(format!("schema version {from} -> {target}"))?;
     let mut t = table(&["version", "name", "breaking", "gates"]);
@@ -144,11 +175,18 @@ fn print_plan(ctx: &Ctx, from: i32, target: i32, plan: &[Step]) -> anyhow::Resul
             gates.push(format!(
                 "background migration {} {}",
                 bm.id,
-                if bm.is_finished() { "finished" } else { "NOT finished" }
+                if bm.is_finished() {
+                    "finished"
+                } else {
+                    "NOT finished"
+                }
             ));
         }
         if s.breaking {
-            gates.push(format!("{} live workers of older versions", s.holdouts.len()));
+            gates.push(format!(
+                "{} live workers of older versions",
+                s.holdouts.len()
+            ));
         }
         t.add_row(vec![
             s.version.to_string(),
@@ -162,7 +200,9 @@ fn print_plan(ctx: &Ctx, from: i32, target: i32, plan: &[Step]) -> anyhow::Resul
 
 fn report(ctx: &Ctx, from: i32, to: i32, plan: &[Step], dry_run: bool) -> anyhow::Result<Exit> {
     if ctx.out.json {
-        ctx.out.json(&json!({ "from_version": from, "to_version": to, "dry_run": dry_run, "plan": plan }))?;
+        ctx.out.json(
+            &json!({ "from_version": from, "to_version": to, "dry_run": dry_run, "plan": plan }),
+        )?;
     } else if to != from {
         ctx.out.line(format!("schema is now at version {to}"))?;
     }
@@ -201,7 +241,10 @@ fn ensure_background_migration_finished(
             ),
         ));
     }
-    ctx.out.info(format!("finalizing background migration {} before version {}", bm.id, m.version));
+    ctx.out.info(format!(
+        "finalizing background migration {} before version {}",
+        bm.id, m.version
+    ));
     finalize_by_id(ctx, db, bm.id, &FinalizeOptions::default())?;
     Ok(())
 }
@@ -222,7 +265,10 @@ fn finalize_command(ctx: &Ctx, bm: &BackgroundMigrationState) -> String {
 }
 
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -230,7 +276,13 @@ fn shell_quote(s: &str) -> String {
 
 /// Notifies workers, then waits until no live worker runs a version older than `m`; on
 /// expiry either fails naming the holdouts or, with --force-after-wait, releases their jobs.
-fn wait_for_old_workers(ctx: &Ctx, db: &mut Db, profile: &Profile, m: &Migration, args: &MigrateArgs) -> anyhow::Result<()> {
+fn wait_for_old_workers(
+    ctx: &Ctx,
+    db: &mut Db,
+    profile: &Profile,
+    m: &Migration,
+    args: &MigrateArgs,
+) -> anyhow::Result<()> {
     let stale_after = ctx.config.stale_after.value;
     let max_wait = args.max_wait.unwrap_or(ctx.config.max_migration_wait.value);
     gates::notify_workers(
@@ -300,7 +352,8 @@ fn describe_holdouts(holdouts: &[Holdout]) -> String {
                 "{} ({}, schema {})",
                 h.worker_id,
                 h.version.as_deref().unwrap_or("unknown version"),
-                h.schema_version.map_or("unknown".to_string(), |v| v.to_string())
+                h.schema_version
+                    .map_or("unknown".to_string(), |v| v.to_string())
             )
         })
         .collect::<Vec<_>>()

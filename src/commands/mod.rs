@@ -6,6 +6,7 @@ pub mod destroy;
 pub mod finalize_migration;
 pub mod init;
 pub mod man;
+pub mod migrate;
 pub mod set_job_counter;
 pub mod show_params;
 pub mod start;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::UnlockStaleJobs(args) => unlock_stale_jobs::run(args, &ctx),
         Command::FinalizeMigration(args) => finalize_migration::run(args, &ctx),
         Command::BackgroundMigrations(args) => background_migrations::run(args, &ctx),
+        Command::Migrate(args) => migrate::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

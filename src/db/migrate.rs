@@ -101,7 +101,10 @@ pub fn live_workers_older_than(
 }
 
 /// Lock holders that are not in the worker registry at all: nobody will ever release them.
-pub fn jobs_locked_by_unregistered(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Vec<(String, i64)>> {
+pub fn jobs_locked_by_unregistered(
+    db: &mut impl Sql,
+    profile: &Profile,
+) -> anyhow::Result<Vec<(String, i64)>> {
     let rows = db.query(
         "jobs_locked_by_unregistered_workers",
         &format!(

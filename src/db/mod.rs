@@ -179,7 +179,12 @@ impl Db {
     }
 
     /// As [`Db::try_operation_lock`], but waits up to `wait` for the holder to finish.
-    pub fn wait_operation_lock(&mut self, name: &str, what: &str, wait: Duration) -> anyhow::Result<()> {
+    pub fn wait_operation_lock(
+        &mut self,
+        name: &str,
+        what: &str,
+        wait: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + wait;
         loop {
             let got: bool = self

@@ -101,10 +101,6 @@ pub fn preview(
     run(sql, profile, scope, stale_after, Mode::Preview)
 }
 
-#[expect(
-    dead_code,
-    reason = "migrate --force-after-wait releases its holdouts with it; it lands next"
-)]
 /// Releases every lock held by `ids`, live or not: `unlock-stale-jobs --worker ID... --force`,
 /// for callers that have already decided these workers must let go (migrate's holdouts).
 pub fn release_workers(
