@@ -413,3 +413,39 @@ fn a_schema_newer_than_the_binary_refuses_writing_commands() {
     }
     db.run(&["status", "--check"]).expect(4);
 }
+
+#[test]
+fn status_shows_pending_versions_and_flags_incompatible_workers() {
+    let db = database_at(2, 50);
+    let r = db.run(&["status", "--json"]);
+    r.expect(0);
+    assert_eq!(r.json()["pending_schema_versions"], serde_json::json!([3]));
+    db.run(&["status", "--check"]).expect(4);
+
+    db.run(&["migrate", "--finalize"]).expect(0);
+    let mut client = db.client();
+    assert_eq!(version(&mut client), 3);
+    db.run(&["status", "--check"]).expect(0);
+
+    // A live worker that only knows schema 2 runs against breaking level 3.
+    let _old = OldWorker::start(&db, "old-one", 2);
+    let r = db.run(&["status", "--json"]);
+    r.expect(0);
+    let groups = r.json()["workers_by_version"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        groups
+            .iter()
+            .any(|g| g["schema_version"] == 2 && g["incompatible"] == true && g["live"] == 1),
+        "{groups:?}"
+    );
+    let check = db.run(&["status", "--check"]);
+    check.expect(4);
+    assert!(
+        check.stdout.contains("cannot run against schema version 3"),
+        "{}",
+        check.stdout
+    );
+}

@@ -37,6 +37,11 @@ struct Report {
     schema: Option<String>,
     schema_version: Option<i32>,
     binary_schema_version: i32,
+    /// Versions this jobdbctl would apply with `migrate`.
+    pending_schema_versions: Vec<i32>,
+    /// The newest applied breaking version; live workers below it are incompatible.
+    breaking_level: Option<i32>,
+    workers_by_version: Vec<WorkerGroup>,
     job_id_sequence: Option<String>,
     last_used_job_id: Option<i64>,
     jobs: Option<JobCounts>,
@@ -48,6 +53,56 @@ struct Report {
     unfinished_background_migrations: Vec<UnfinishedMigration>,
     ready_to_upgrade: bool,
     not_ready_because: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct WorkerGroup {
+    version: Option<String>,
+    schema_version: Option<i32>,
+    live: usize,
+    stale: usize,
+    /// Reports a schema older than the database's (fine unless also incompatible).
+    out_of_date: bool,
+    /// Cannot run against the applied breaking level.
+    incompatible: bool,
+}
+
+fn group_workers(
+    workers: &[Worker],
+    current: Option<i32>,
+    breaking: Option<i32>,
+) -> Vec<WorkerGroup> {
+    let mut groups: Vec<WorkerGroup> = Vec::new();
+    for w in workers {
+        let existing = groups
+            .iter_mut()
+            .find(|g| g.version == w.version && g.schema_version == w.schema_version);
+        let group = match existing {
+            Some(g) => g,
+            None => {
+                let below = |level: Option<i32>| match (w.schema_version, level) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(v), Some(l)) => v < l,
+                };
+                groups.push(WorkerGroup {
+                    version: w.version.clone(),
+                    schema_version: w.schema_version,
+                    live: 0,
+                    stale: 0,
+                    out_of_date: below(current),
+                    incompatible: below(breaking),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        if w.live {
+            group.live += 1;
+        } else {
+            group.stale += 1;
+        }
+    }
+    groups
 }
 
 pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
@@ -113,6 +168,9 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         schema: profile.as_ref().map(|p| p.schema.clone()),
         schema_version: None,
         binary_schema_version: schema::latest_version(),
+        pending_schema_versions: Vec::new(),
+        breaking_level: None,
+        workers_by_version: Vec::new(),
         job_id_sequence: None,
         last_used_job_id: None,
         jobs: None,
@@ -139,6 +197,20 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
     report.workers = workers::list(db, &profile, stale_after)?;
     report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
+    if profile.is_native() {
+        let current = report.schema_version.unwrap_or(0);
+        report.pending_schema_versions = schema::MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| *v > current)
+            .collect();
+        report.breaking_level = status::breaking_level(db, &profile)?;
+    }
+    report.workers_by_version = group_workers(
+        &report.workers,
+        report.schema_version,
+        report.breaking_level,
+    );
     report.locked_jobs = report.lock_holders.iter().map(|h| h.jobs).sum();
     report.stale_locked_jobs = report.lock_holders.iter().map(|h| h.stale_jobs).sum();
     report.stale_locked_queues = report.lock_holders.iter().map(|h| h.stale_queues).sum();
@@ -173,6 +245,25 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         report.not_ready_because.push(format!(
             "schema version {v} is newer than this jobdbctl knows ({})",
             schema::latest_version()
+        ));
+    }
+    if !report.pending_schema_versions.is_empty() {
+        report.not_ready_because.push(format!(
+            "schema versions {:?} are pending; run `jobdbctl migrate`",
+            report.pending_schema_versions
+        ));
+    }
+    for g in report
+        .workers_by_version
+        .iter()
+        .filter(|g| g.incompatible && g.live > 0)
+    {
+        report.not_ready_because.push(format!(
+            "{} live workers of version {} (schema {}) cannot run against schema version {}; stop or upgrade them",
+            g.live,
+            g.version.as_deref().unwrap_or("unknown"),
+            g.schema_version.map_or("unknown".to_string(), |v| v.to_string()),
+            report.breaking_level.unwrap_or(0)
         ));
     }
     report.ready_to_upgrade = report.not_ready_because.is_empty();
@@ -265,10 +356,28 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             ),
         ]);
         let live = r.workers.iter().filter(|w| w.live).count();
-        t.add_row(vec![
-            "workers".to_string(),
-            format!("{live} live, {} stale", r.workers.len() - live),
-        ]);
+        let mut workers = format!("{live} live, {} stale", r.workers.len() - live);
+        for g in &r.workers_by_version {
+            let mark = match (g.incompatible, g.out_of_date) {
+                (true, _) => " INCOMPATIBLE",
+                (false, true) => " out of date",
+                _ => "",
+            };
+            workers.push_str(&format!(
+                "\n{} (schema {}): {} live, {} stale{mark}",
+                g.version.as_deref().unwrap_or("unknown version"),
+                g.schema_version.map_or("?".to_string(), |v| v.to_string()),
+                g.live,
+                g.stale
+            ));
+        }
+        t.add_row(vec!["workers".to_string(), workers]);
+        if !r.pending_schema_versions.is_empty() {
+            t.add_row(vec![
+                "pending migrations".to_string(),
+                format!("{:?}; run `jobdbctl migrate`", r.pending_schema_versions),
+            ]);
+        }
     }
     t.add_row(vec![
         "ready to upgrade".to_string(),

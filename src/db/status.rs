@@ -357,3 +357,20 @@ pub fn replication(db: &mut impl Sql) -> anyhow::Result<Replication> {
             .collect(),
     })
 }
+
+/// The newest applied breaking version: workers that cannot run against it must not run.
+pub fn breaking_level(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Option<i32>> {
+    if profile.kind != ProfileKind::Jobdb {
+        return Ok(None);
+    }
+    Ok(db
+        .query_one(
+            "breaking_level",
+            &format!(
+                "SELECT max(version) FROM {} WHERE breaking",
+                qualified(&profile.schema, "schema_migrations")
+            ),
+            &[],
+        )?
+        .get(0))
+}
