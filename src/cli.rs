@@ -75,6 +75,9 @@ pub enum Command {
     ShowParams(commands::show_params::ShowParamsArgs),
     Destroy(commands::destroy::DestroyArgs),
     SetJobCounter(commands::set_job_counter::SetJobCounterArgs),
+    Backup(commands::backup::BackupArgs),
+    Restore(commands::restore::RestoreArgs),
+    Verify(commands::verify::VerifyArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

@@ -24,10 +24,6 @@ impl Output {
         }
     }
 
-    #[expect(
-        dead_code,
-        reason = "backup and unlock-stale-jobs warn; they land next"
-    )]
     pub fn warn(&self, message: impl AsRef<str>) {
         if !self.quiet {
             eprintln!("warning: {}", message.as_ref());
@@ -52,10 +48,6 @@ impl Output {
         Ok(())
     }
 
-    #[expect(
-        dead_code,
-        reason = "backup and finalize-migration show progress; they land next"
-    )]
     /// A progress bar on stderr when it is a terminal and not `--quiet`; hidden otherwise.
     pub fn progress(&self, len: u64, template: &str) -> ProgressBar {
         if self.quiet || !std::io::stderr().is_terminal() {

@@ -1,14 +1,17 @@
 //! One module per subcommand, each `run(args, &ctx)` reading like the runbook step it automates.
 
+pub mod backup;
 pub mod completions;
 pub mod destroy;
 pub mod init;
 pub mod man;
+pub mod restore;
 pub mod set_job_counter;
 pub mod show_params;
 pub mod start;
 pub mod status;
 pub mod stop;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::context::Ctx;
@@ -30,6 +33,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::ShowParams(args) => show_params::run(args, &ctx),
         Command::Destroy(args) => destroy::run(args, &ctx),
         Command::SetJobCounter(args) => set_job_counter::run(args, &ctx),
+        Command::Backup(args) => backup::run(args, &ctx),
+        Command::Restore(args) => restore::run(args, &ctx),
+        Command::Verify(args) => verify::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

@@ -2,8 +2,11 @@
 //! always bound; identifiers that come from data are checked against the catalog and quoted.
 
 pub mod counter;
+pub mod dump;
+pub mod load;
 pub mod profile;
 pub mod schema;
+pub mod snapshot;
 pub mod status;
 pub mod workers;
 
@@ -91,10 +94,6 @@ impl Db {
             .get(0))
     }
 
-    #[expect(
-        dead_code,
-        reason = "backup/restore and finalize-migration take it; they land next"
-    )]
     /// Takes a session-level advisory lock named `name`, or fails with exit 7 when another
     /// session holds it. Released when the connection closes, so a killed run frees it.
     pub fn try_operation_lock(&mut self, name: &str, what: &str) -> anyhow::Result<()> {
