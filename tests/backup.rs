@@ -1,0 +1,373 @@
+//! backup, restore, verify and destroy --backup-first against real servers: round trips
+//! compared with pg_dump, consistency under concurrent writers, the downgrade runbook,
+//! kill -9 at several points, disk full, hostile archives and refusals.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::generate::{self, Spec};
+use common::{TestCluster, TestDb};
+
+fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).expect(sql).get(0)
+}
+
+fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .expect("catalog")
+        .get(0)
+}
+
+/// Schemas a restore leaves behind when it fails to clean up.
+fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobdbctl\\_%'",
+            &[],
+        )
+        .expect("catalog")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `pg_dump` of one schema (`--schema-only` or `--data-only`), comments and blank lines
+/// dropped and lines sorted, so row order and dump order do not matter.
+fn pg_dump(db: &TestDb, schema: &str, what: &str) -> Vec<String> {
+    let s = common::shared();
+    let out = Command::new(common::pg_bindir().join("pg_dump"))
+        .arg("-h")
+        .arg(s.socket_dir())
+        .arg("-p")
+        .arg(s.tcp_port.to_string())
+        .args(["-U", "postgres", "-n", schema, what, "-d", &db.name])
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        // `\\restrict` lines carry a random key per dump.
+        .filter(|l| !l.starts_with("--") && !l.starts_with('\\') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Schema and data of `schema`, as pg_dump sees them.
+fn snapshot(db: &TestDb, schema: &str) -> (Vec<String>, Vec<String>) {
+    (
+        pg_dump(db, schema, "--schema-only"),
+        pg_dump(db, schema, "--data-only"),
+    )
+}
+
+#[track_caller]
+fn assert_same(before: &(Vec<String>, Vec<String>), after: &(Vec<String>, Vec<String>)) {
+    for (what, b, a) in [
+        ("schema", &before.0, &after.0),
+        ("data", &before.1, &after.1),
+    ] {
+        if b != a {
+            let missing: Vec<_> = b.iter().filter(|l| !a.contains(l)).take(5).collect();
+            let extra: Vec<_> = a.iter().filter(|l| !b.contains(l)).take(5).collect();
+            panic!("{what} differs\nmissing after: {missing:#?}\nextra after: {extra:#?}");
+        }
+    }
+}
+
+/// No job holds a lock, so a restore (which requeues locked jobs) gives back the same rows.
+fn release_locks(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
+             UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
+        )
+        .expect("release locks");
+}
+
+/// Workers stop heartbeating: restore refuses while any is live.
+fn stop_workers(client: &mut postgres::Client) {
+    client
+        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
+        .expect("age workers");
+}
+
+fn populated(jobs: i64) -> TestDb {
+    let db = TestDb::initialized();
+    generate::populate(
+        &mut db.client(),
+        "jobdb",
+        &Spec {
+            jobs,
+            migrations: true,
+            ..Spec::default()
+        },
+    );
+    db
+}
+
+fn archive_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn backup_to(db: &TestDb, path: &Path) {
+    db.run(&["backup", "--output", path_str(path)]).expect(0);
+}
+
+/// Polls `cond` until it holds; the kill tests synchronise on observable states this way.
+#[track_caller]
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// jobdbctl sessions on `db` (a killed run's backends linger until they notice).
+fn jobdbctl_backends(admin: &mut postgres::Client, db: &TestDb) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'jobdbctl' AND pid <> pg_backend_pid()",
+            &[&db.name],
+        )
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+fn wait_for_backends_gone(db: &TestDb) {
+    let mut admin = common::shared().admin();
+    wait_until("the killed run's sessions end", || {
+        jobdbctl_backends(&mut admin, db) == 0
+    });
+}
+
+fn activity(admin: &mut postgres::Client, db: &TestDb, pattern: &str) -> bool {
+    admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'jobdbctl'
+                             AND state = 'active' AND query LIKE $2)",
+            &[&db.name, &pattern],
+        )
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+fn sha256_of(path: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).expect("read archive")).to_vec()
+}
+
+#[test]
+fn round_trip_of_a_generated_job_database_is_identical() {
+    let db = populated(3000);
+    let mut client = db.client();
+    release_locks(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let last_before = scalar_i64(&mut client, "SELECT last_value FROM jobdb.jobs_id_seq");
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "round.tar.gz");
+    let run = db.run(&["backup", "--output", path_str(&archive), "--json"]);
+    run.expect(0);
+    let report = run.json();
+    assert_eq!(report["last_used_job_id"], last_before);
+    assert_eq!(report["archive"], path_str(&archive));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive)
+        .expect("archive")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "archive must be private");
+    assert!(!Path::new(&format!("{}.partial", archive.display())).exists());
+
+    db.run(&["destroy", "--yes", "--force"]).expect(0);
+    assert!(!schema_exists(&mut client, "jobdb"));
+    let restore = db.run(&["restore", path_str(&archive)]);
+    restore.expect(0);
+    assert!(
+        restore
+            .stdout
+            .contains(&format!("last used job ID {last_before}")),
+        "{}",
+        restore.stdout
+    );
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    assert!(leftover_schemas(&mut client).is_empty());
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('after') RETURNING id",
+            &[],
+        )
+        .expect("insert")
+        .get(0);
+    assert_eq!(next, last_before + 1);
+}
+
+const GRAPHILE_LIKE: &str = r#"
+CREATE SCHEMA graphile_worker;
+SET search_path TO graphile_worker;
+CREATE TABLE migrations (id int PRIMARY KEY, ts timestamptz DEFAULT now() NOT NULL);
+INSERT INTO migrations (id) SELECT generate_series(1, 18);
+CREATE TYPE job_spec AS (identifier text, payload json, queue_name text, run_at timestamptz, flags text[]);
+CREATE TYPE job_status AS ENUM ('waiting', 'running', 'done');
+CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
+CREATE TABLE _private_job_queues (
+    id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue_name text NOT NULL UNIQUE CHECK (length(queue_name) <= 128),
+    locked_at timestamptz,
+    locked_by text,
+    is_available boolean GENERATED ALWAYS AS (locked_at IS NULL) STORED NOT NULL
+);
+CREATE TABLE _private_tasks (
+    id int GENERATED BY DEFAULT AS IDENTITY (START WITH 10 INCREMENT BY 5) PRIMARY KEY,
+    identifier text NOT NULL UNIQUE CHECK (length(identifier) <= 128)
+);
+CREATE TABLE _private_jobs (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_queue_id int REFERENCES _private_job_queues (id) ON DELETE SET NULL,
+    task_id int NOT NULL REFERENCES _private_tasks (id),
+    payload json DEFAULT '{}'::json NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
+    run_at timestamptz DEFAULT now() NOT NULL,
+    attempts smallint DEFAULT 0 NOT NULL,
+    max_attempts positive_int DEFAULT 25 NOT NULL,
+    last_error text,
+    created_at timestamptz DEFAULT now() NOT NULL,
+    updated_at timestamptz DEFAULT now() NOT NULL,
+    key text UNIQUE,
+    locked_at timestamptz,
+    locked_by text,
+    status job_status DEFAULT 'waiting' NOT NULL,
+    name text COLLATE "C",
+    is_available boolean GENERATED ALWAYS AS ((locked_at IS NULL) AND (attempts < max_attempts)) STORED NOT NULL,
+    CONSTRAINT jobs_key_check CHECK (length(key) > 0 AND length(key) <= 512)
+) WITH (fillfactor = 90);
+CREATE INDEX jobs_main_index ON _private_jobs USING btree (priority, run_at) INCLUDE (id, task_id, job_queue_id) WHERE is_available = true;
+CREATE INDEX jobs_key_lower ON _private_jobs (lower(key)) WHERE job_queue_id IS NULL;
+COMMENT ON TABLE _private_jobs IS 'The jobs, one row each';
+COMMENT ON COLUMN _private_jobs.payload IS 'What the task gets';
+ALTER TABLE _private_jobs ALTER COLUMN payload SET STATISTICS 500;
+CREATE FUNCTION tg__update_timestamp() RETURNS trigger LANGUAGE plpgsql AS $$
+begin
+  new.updated_at = greatest(now(), old.updated_at + interval '1 millisecond');
+  return new;
+end;
+$$;
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON _private_jobs FOR EACH ROW EXECUTE FUNCTION tg__update_timestamp();
+CREATE FUNCTION add_job(identifier text, payload json DEFAULT NULL, queue_name text DEFAULT NULL)
+RETURNS graphile_worker._private_jobs LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+declare
+  v_job graphile_worker._private_jobs;
+  v_task int;
+  v_queue int;
+begin
+  insert into graphile_worker._private_tasks as t (identifier) values (add_job.identifier)
+    on conflict (identifier) do update set identifier = excluded.identifier returning t.id into v_task;
+  if add_job.queue_name is not null then
+    insert into graphile_worker._private_job_queues as q (queue_name) values (add_job.queue_name)
+      on conflict (queue_name) do update set queue_name = excluded.queue_name returning q.id into v_queue;
+  end if;
+  insert into graphile_worker._private_jobs (job_queue_id, task_id, payload)
+    values (v_queue, v_task, coalesce(add_job.payload, '{}'::json)) returning * into v_job;
+  return v_job;
+end;
+$$;
+CREATE FUNCTION jobs_count() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM graphile_worker._private_jobs $$;
+COMMENT ON FUNCTION jobs_count() IS 'How many jobs';
+CREATE VIEW jobs AS
+  SELECT j.id, t.identifier AS task_identifier, q.queue_name, j.payload, j.priority, j.run_at, j.attempts,
+         j.max_attempts, j.last_error, j.created_at, j.updated_at, j.key, j.locked_at, j.locked_by
+    FROM _private_jobs j JOIN _private_tasks t ON t.id = j.task_id
+    LEFT JOIN _private_job_queues q ON q.id = j.job_queue_id;
+CREATE VIEW waiting_jobs AS SELECT id, task_identifier FROM jobs WHERE locked_at IS NULL;
+CREATE SEQUENCE extra_seq START 100;
+SELECT nextval('extra_seq');
+SELECT graphile_worker.add_job('task_' || (g % 5), json_build_object('n', g, 'text', E'tab\there\nnewline \\ backslash'),
+                               CASE WHEN g % 3 = 0 THEN 'q' || (g % 4) END)
+  FROM generate_series(1, 300) g;
+UPDATE _private_jobs SET key = 'key-' || id, name = 'n' || id WHERE id % 7 = 0;
+"#;
+
+#[test]
+fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
+    let source = TestDb::empty();
+    let mut src = source.client();
+    src.batch_execute(GRAPHILE_LIKE)
+        .expect("create graphile-like schema");
+    let before = snapshot(&source, "graphile_worker");
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "gw.tar.gz");
+    source
+        .run(&[
+            "--profile",
+            "graphile-worker",
+            "backup",
+            "--output",
+            path_str(&archive),
+        ])
+        .expect(0);
+
+    // Into an empty database: the staging schema becomes graphile_worker.
+    let target = TestDb::empty();
+    target.run(&["restore", path_str(&archive)]).expect(0);
+    assert_same(&before, &snapshot(&target, "graphile_worker"));
+    // Over an existing schema: the swap replaces it; bodies naming the schema still work.
+    src.batch_execute("SELECT graphile_worker.add_job('extra')")
+        .expect("add a job");
+    source
+        .run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(0);
+    assert_same(&before, &snapshot(&source, "graphile_worker"));
+    assert!(leftover_schemas(&mut src).is_empty());
+    for client in [&mut src, &mut target.client()] {
+        let id: i64 = client
+            .query_one("SELECT (graphile_worker.add_job('after_restore')).id", &[])
+            .expect("add_job after restore")
+            .get(0);
+        assert_eq!(id, 301, "identity resumes after the backup's last id");
+        assert_eq!(
+            scalar_i64(client, "SELECT graphile_worker.jobs_count()"),
+            301
+        );
+        assert_eq!(
+            scalar_i64(
+                client,
+                "SELECT count(*) FROM graphile_worker.waiting_jobs WHERE task_identifier = 'after_restore'"
+            ),
+            1
+        );
+        // The trigger was recreated: updating bumps updated_at.
+        client
+            .batch_execute(
+                "UPDATE graphile_worker._private_jobs SET updated_at = '2000-01-01' WHERE id = 301",
+            )
+            .expect("update");
+        assert_eq!(
+            scalar_i64(
+                client,
+                "SELECT count(*) FROM graphile_worker._private_jobs WHERE id = 301 AND updated_at > '2001-01-01'"
+            ),
+            1
+        );
+    }
+}
