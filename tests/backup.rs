@@ -371,3 +371,276 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
         );
     }
 }
+
+#[test]
+fn backup_taken_while_writers_run_is_consistent() {
+    // Big enough that the jobs table is split across COPY streams (page ranges), so the
+    // test also checks that the streams share one snapshot.
+    let db = populated(100_000);
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE jobdb.ledger (id int PRIMARY KEY, inserted bigint NOT NULL, bumps bigint NOT NULL, base bigint NOT NULL);
+             INSERT INTO jobdb.ledger SELECT 1, 0, 0, sum(attempts) FROM jobdb.jobs;
+             ANALYZE jobdb.jobs;",
+        )
+        .expect("ledger");
+    assert!(
+        scalar_i64(&mut client, "SELECT relpages::int8 FROM pg_class WHERE oid = 'jobdb.jobs'::regclass") >= 2048,
+        "jobs must be large enough to be split"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let stop = Arc::clone(&stop);
+            let mut c = db.client();
+            std::thread::spawn(move || {
+                let mut done = 0u64;
+                // Each transaction inserts a job, bumps another one's attempts, and records
+                // both in the ledger: the invariant a consistent snapshot must show.
+                while !stop.load(Ordering::Relaxed) && done < 200_000 {
+                    let mut tx = c.transaction().expect("begin");
+                    tx.batch_execute(&format!(
+                        "INSERT INTO jobdb.jobs (task_identifier, attempts) VALUES ('writer-{w}', 0);
+                         UPDATE jobdb.jobs SET attempts = attempts + 1 WHERE id = (SELECT 1 + (random() * 99999)::int8);
+                         UPDATE jobdb.ledger SET inserted = inserted + 1, bumps = bumps + 1 WHERE id = 1;"
+                    ))
+                    .expect("writer transaction");
+                    tx.commit().expect("commit");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let dir = common::temp_dir("bk");
+    let mut archives = Vec::new();
+    for i in 0..2 {
+        // Let the writers get going before each backup.
+        let seen = scalar_i64(&mut client, "SELECT inserted FROM jobdb.ledger");
+        wait_until("writers commit", || {
+            scalar_i64(&mut client, "SELECT inserted FROM jobdb.ledger") > seen + 50
+        });
+        let path = archive_in(&dir, &format!("c{i}.tar.gz"));
+        backup_to(&db, &path);
+        archives.push(path);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written: u64 = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+    assert!(written > 0);
+    for path in archives {
+        let copy = TestDb::empty();
+        copy.run(&["restore", path_str(&path)]).expect(0);
+        let mut c = copy.client();
+        let row = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM jobdb.jobs WHERE task_identifier LIKE 'writer-%'),
+                        (SELECT sum(attempts)::int8 FROM jobdb.jobs) - l.base, l.inserted, l.bumps
+                   FROM jobdb.ledger l",
+                &[],
+            )
+            .expect("invariant");
+        let (inserted, bumps, ledger_inserted, ledger_bumps): (i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        assert!(ledger_inserted > 0, "backup taken while writers ran");
+        assert_eq!(inserted, ledger_inserted, "jobs inserted vs ledger");
+        assert_eq!(bumps, ledger_bumps, "attempt bumps vs ledger");
+    }
+}
+
+#[test]
+fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
+    let db = populated(1000);
+    let mut client = db.client();
+    let running: Vec<i64> = client
+        .query("SELECT id FROM jobdb.jobs WHERE state = 'running' ORDER BY id", &[])
+        .expect("running")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!running.is_empty());
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "before-upgrade.tar.gz");
+    backup_to(&db, &archive);
+
+    // The upgrade runs for a while: more jobs arrive, then it is rolled back.
+    client
+        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 50)")
+        .expect("late jobs");
+    stop_workers(&mut client);
+    let restore = db.run(&["restore", path_str(&archive), "--yes", "--force", "--json"]);
+    restore.expect(0);
+    let report = restore.json();
+    assert_eq!(report["last_used_job_id"], 1000);
+    assert_eq!(report["rescheduled_jobs"], running.len());
+
+    assert_eq!(scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"), 1000);
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'late'"),
+        0,
+        "jobs created after the backup are gone"
+    );
+    let requeued: Vec<i64> = client
+        .query(
+            "SELECT id FROM jobdb.jobs WHERE id = ANY($1) AND state = 'queued' AND locked_by IS NULL AND locked_at IS NULL ORDER BY id",
+            &[&running],
+        )
+        .expect("requeued")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(requeued, running, "formerly running jobs are queued again");
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.job_queues WHERE locked_by IS NOT NULL"),
+        0
+    );
+    let next: i64 = client
+        .query_one("INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id", &[])
+        .expect("insert")
+        .get(0);
+    assert_eq!(next, 1001, "the next job gets the backup's last used ID + 1");
+
+    // --avoid-id-reuse keeps a higher current counter.
+    client
+        .batch_execute("SELECT setval('jobdb.jobs_id_seq', 5000)")
+        .expect("advance counter");
+    // The restored registry has the workers as they were at backup time: live again.
+    stop_workers(&mut client);
+    db.run(&["restore", path_str(&archive), "--yes", "--force", "--avoid-id-reuse"])
+        .expect(0);
+    let next: i64 = client
+        .query_one("INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id", &[])
+        .expect("insert")
+        .get(0);
+    assert_eq!(next, 5001);
+}
+
+#[test]
+fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
+    let db = populated(150_000);
+    let dir = common::temp_dir("bk");
+    let earlier = archive_in(&dir, "earlier.tar.gz");
+    backup_to(&db, &earlier);
+    let earlier_sum = sha256_of(&earlier);
+    let target = archive_in(&dir, "killed.tar.gz");
+    let partial = PathBuf::from(format!("{}.partial", target.display()));
+    let mut admin = common::shared().admin();
+    let spawn = || {
+        let mut cmd = db.cmd();
+        cmd.args(["backup", "--output", path_str(&target)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().expect("spawn backup")
+    };
+
+    // 1. Blocked on its table locks (a migration holds one).
+    let mut blocker = db.client();
+    let mut tx = blocker.transaction().expect("begin");
+    tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
+        .expect("lock");
+    let mut child = spawn();
+    wait_until("the backup waits for its table locks", || {
+        activity(&mut admin, &db, "LOCK TABLE%")
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    tx.rollback().expect("rollback");
+    wait_for_backends_gone(&db);
+    assert!(!target.exists());
+
+    // 2. In the middle of COPY.
+    let mut child = spawn();
+    wait_until("COPY runs", || activity(&mut admin, &db, "COPY%"));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert!(!target.exists());
+
+    // 3. While the archive is being written.
+    let mut child = spawn();
+    wait_until("the partial archive grows", || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert!(!target.exists(), "no archive under the final name");
+
+    assert_eq!(sha256_of(&earlier), earlier_sum, "earlier archive untouched");
+    db.run(&["verify", path_str(&earlier)]).expect(0);
+    // A killed run's leftovers do not get in the way of the next one.
+    backup_to(&db, &target);
+    db.run(&["verify", path_str(&target)]).expect(0);
+    assert!(!partial.exists());
+}
+
+#[test]
+fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
+    let db = populated(150_000);
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "r.tar.gz");
+    backup_to(&db, &archive);
+    let mut client = db.client();
+    // The live database differs from the archive, so a partial restore would show.
+    client
+        .batch_execute(
+            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 100);
+             DELETE FROM jobdb.jobs WHERE id % 1000 = 0;",
+        )
+        .expect("change");
+    stop_workers(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let mut admin = common::shared().admin();
+    let spawn = || {
+        let mut cmd = db.cmd();
+        cmd.args(["restore", path_str(&archive), "--yes", "--force"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().expect("spawn restore")
+    };
+    let staging_exists = |c: &mut postgres::Client| !leftover_schemas(c).is_empty();
+
+    // 1. As soon as the staging schema exists.
+    let mut child = spawn();
+    wait_until("the staging schema appears", || staging_exists(&mut admin_db(&db)));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // 2. While COPY loads the staging tables (the leftover staging schema is dropped first).
+    let mut child = spawn();
+    wait_until("COPY loads", || activity(&mut admin, &db, "COPY%FROM STDIN%"));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // 3. At the swap, everything loaded and indexed (a worker's open transaction holds it up).
+    let mut blocker = db.client();
+    let mut tx = blocker.transaction().expect("begin");
+    tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")
+        .expect("lock");
+    let mut child = spawn();
+    wait_until("the swap waits for the jobs table", || {
+        activity(&mut admin, &db, "LOCK TABLE%")
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    tx.rollback().expect("rollback");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // A rerun cleans up after the killed ones and completes.
+    db.run(&["restore", path_str(&archive), "--yes", "--force"]).expect(0);
+    assert!(leftover_schemas(&mut client).is_empty());
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'since-backup'"),
+        0
+    );
+    assert_eq!(scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"), 150_000);
+}
+
+fn admin_db(db: &TestDb) -> postgres::Client {
+    db.client()
+}
