@@ -644,3 +644,264 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
 fn admin_db(db: &TestDb) -> postgres::Client {
     db.client()
 }
+
+// ---- hand-made archives -------------------------------------------------------------
+
+struct RawEntry {
+    name: String,
+    kind: u8,
+    data: Vec<u8>,
+    /// Size written in the header when it should differ from the data's.
+    declared: Option<u64>,
+    link: String,
+}
+
+impl RawEntry {
+    fn file(name: &str, data: Vec<u8>) -> RawEntry {
+        RawEntry {
+            name: name.to_string(),
+            kind: b'0',
+            data,
+            declared: None,
+            link: String::new(),
+        }
+    }
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("gunzip");
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+fn octal(field: &[u8]) -> u64 {
+    let text: String = field
+        .iter()
+        .take_while(|b| **b != 0)
+        .map(|b| *b as char)
+        .collect();
+    u64::from_str_radix(text.trim(), 8).unwrap_or(0)
+}
+
+fn untar(raw: &[u8]) -> Vec<RawEntry> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 512 <= raw.len() && raw[pos..pos + 512].iter().any(|b| *b != 0) {
+        let h = &raw[pos..pos + 512];
+        let name: String = h[..100].iter().take_while(|b| **b != 0).map(|b| *b as char).collect();
+        let size = octal(&h[124..136]) as usize;
+        let data = raw[pos + 512..pos + 512 + size].to_vec();
+        out.push(RawEntry {
+            name,
+            kind: h[156],
+            data,
+            declared: None,
+            link: String::new(),
+        });
+        pos += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
+
+fn tar(entries: &[RawEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut h = [0u8; 512];
+        h[..e.name.len()].copy_from_slice(e.name.as_bytes());
+        h[100..108].copy_from_slice(b"0000600\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        let size = e.declared.unwrap_or(e.data.len() as u64);
+        h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[148..156].copy_from_slice(b"        ");
+        h[156] = e.kind;
+        h[157..157 + e.link.len()].copy_from_slice(e.link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        let sum: u32 = h.iter().map(|b| *b as u32).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(&e.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn with_json(entry: &mut RawEntry, edit: impl Fn(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(&entry.data).expect("json");
+    edit(&mut v);
+    entry.data = serde_json::to_vec(&v).expect("json");
+}
+
+/// Every kind of bad archive the issue names, built from a good one.
+fn hostile_variants(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let entries = || untar(&gunzip(good));
+    let first_data = |es: &[RawEntry]| {
+        es.iter()
+            .position(|e| e.name.starts_with("data/"))
+            .expect("a data entry")
+    };
+    let rebuilt = |edit: &dyn Fn(&mut Vec<RawEntry>)| {
+        let mut es = entries();
+        edit(&mut es);
+        gzip(&tar(&es))
+    };
+    let mut out = Vec::new();
+    out.push(("truncated", good[..good.len() / 2].to_vec()));
+    let mut flipped = good.to_vec();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x10;
+    out.push(("one flipped byte", flipped));
+    out.push((
+        "wrong checksum",
+        rebuilt(&|es| {
+            let last = es.len() - 1;
+            with_json(&mut es[last], |m| {
+                let entries = m["entries"].as_array_mut().expect("entries");
+                let e = entries
+                    .iter_mut()
+                    .find(|e| e["name"].as_str().is_some_and(|n| n.starts_with("data/")))
+                    .expect("data entry");
+                e["sha256"] = serde_json::json!("0".repeat(64));
+            })
+        }),
+    ));
+    for (what, name) in [("../ path", "../evil.txt"), ("absolute path", "/tmp/jobdbctl-evil.txt")] {
+        out.push((
+            what,
+            rebuilt(&|es| es.insert(1, RawEntry::file(name, b"pwned\n".to_vec()))),
+        ));
+    }
+    for (what, kind, link) in [
+        ("symlink", b'2', "/etc/passwd"),
+        ("hardlink", b'1', "schema.json"),
+        ("device entry", b'3', ""),
+    ] {
+        out.push((
+            what,
+            rebuilt(&|es| {
+                let i = first_data(es);
+                es[i].kind = kind;
+                es[i].link = link.to_string();
+                es[i].data.clear();
+            }),
+        ));
+    }
+    out.push((
+        "entry far larger than allowed",
+        rebuilt(&|es| {
+            let i = first_data(es);
+            es[i].declared = Some(1 << 32);
+            es.truncate(i + 1);
+        }),
+    ));
+    out.push((
+        "entry larger than the manifest says",
+        rebuilt(&|es| {
+            let i = first_data(es);
+            let row = es[i].data.split(|b| *b == b'\n').next().expect("row").to_vec();
+            es[i].data.extend_from_slice(&row);
+            es[i].data.push(b'\n');
+        }),
+    ));
+    out.push(("missing manifest", rebuilt(&|es| {
+        es.pop();
+    })));
+    out.push((
+        "manifest from a newer format",
+        rebuilt(&|es| {
+            let last = es.len() - 1;
+            for i in [0, last] {
+                with_json(&mut es[i], |m| m["format_version"] = serde_json::json!(99));
+            }
+        }),
+    ));
+    out
+}
+
+#[test]
+fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
+    let db = populated(2000);
+    let mut client = db.client();
+    stop_workers(&mut client);
+    let dir = common::temp_dir("bk");
+    let good_path = archive_in(&dir, "good.tar.gz");
+    backup_to(&db, &good_path);
+    client
+        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
+        .expect("change");
+    let before = snapshot(&db, "jobdb");
+    let good = std::fs::read(&good_path).expect("read");
+    for (what, bytes) in hostile_variants(&good) {
+        let path = archive_in(&dir, "bad.tar.gz");
+        std::fs::write(&path, &bytes).expect("write");
+        let verify = db.run(&["verify", path_str(&path)]);
+        verify.expect(5);
+        let line = verify.one_line_error().to_string();
+        assert!(line.contains("invalid"), "{what}: {line}");
+        let restore = db.run(&["restore", path_str(&path), "--yes", "--force"]);
+        assert_eq!(restore.code, 5, "{what}: restore must refuse: {}", restore.stderr);
+        restore.one_line_error();
+        assert!(leftover_schemas(&mut client).is_empty(), "{what}: staging left behind");
+        assert!(!Path::new("/tmp/jobdbctl-evil.txt").exists(), "{what}");
+        assert!(!dir.path().join("evil.txt").exists(), "{what}");
+    }
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    // The good archive still restores.
+    db.run(&["verify", path_str(&good_path)]).expect(0);
+}
+
+#[test]
+fn hostile_cold_archive_changes_nothing_in_the_data_dir() {
+    let c = TestCluster::started();
+    c.run(&["stop"]).expect(0);
+    let header = serde_json::json!({
+        "format_version": 1, "jobdbctl_version": "0", "mode": "cold",
+        "created_at": "2026-01-01T00:00:00Z", "server_version": "15", "server": "x",
+        "database": "jobdb", "profile": null, "schema": null, "schema_version": null,
+        "last_used_job_id": null, "max_entry_bytes": 100, "total_file_bytes": 100,
+    });
+    let dir = common::temp_dir("bk");
+    for (what, entry) in [
+        ("../ path", RawEntry::file("psql/../../evil.txt", b"x".to_vec())),
+        ("outside psql/", RawEntry::file("other/evil.txt", b"x".to_vec())),
+        ("symlink", RawEntry {
+            name: "psql/pg_wal".into(),
+            kind: b'2',
+            data: Vec::new(),
+            declared: None,
+            link: "/etc".into(),
+        }),
+    ] {
+        let bytes = gzip(&tar(&[
+            RawEntry::file("header.json", serde_json::to_vec(&header).expect("json")),
+            RawEntry {
+                name: "psql".into(),
+                kind: b'5',
+                data: Vec::new(),
+                declared: None,
+                link: String::new(),
+            },
+            entry,
+        ]));
+        let path = archive_in(&dir, "cold-bad.tar.gz");
+        std::fs::write(&path, bytes).expect("write");
+        let run = c.run(&["restore", path_str(&path), "--yes", "--force"]);
+        assert_eq!(run.code, 5, "{what}: {}", run.stderr);
+        run.one_line_error();
+        assert!(!c.dir.path().join("evil.txt").exists(), "{what}");
+        assert!(!c.data_dir().join("psql.restoring").exists(), "{what}");
+        assert!(c.pgdata().join("PG_VERSION").is_file(), "{what}: cluster untouched");
+    }
+    c.run(&["start"]).expect(0);
+}
