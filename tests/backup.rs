@@ -386,7 +386,10 @@ fn backup_taken_while_writers_run_is_consistent() {
         )
         .expect("ledger");
     assert!(
-        scalar_i64(&mut client, "SELECT relpages::int8 FROM pg_class WHERE oid = 'jobdb.jobs'::regclass") >= 2048,
+        scalar_i64(
+            &mut client,
+            "SELECT relpages::int8 FROM pg_class WHERE oid = 'jobdb.jobs'::regclass"
+        ) >= 2048,
         "jobs must be large enough to be split"
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -453,7 +456,10 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
     let db = populated(1000);
     let mut client = db.client();
     let running: Vec<i64> = client
-        .query("SELECT id FROM jobdb.jobs WHERE state = 'running' ORDER BY id", &[])
+        .query(
+            "SELECT id FROM jobdb.jobs WHERE state = 'running' ORDER BY id",
+            &[],
+        )
         .expect("running")
         .iter()
         .map(|r| r.get(0))
@@ -465,7 +471,9 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
 
     // The upgrade runs for a while: more jobs arrive, then it is rolled back.
     client
-        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 50)")
+        .batch_execute(
+            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 50)",
+        )
         .expect("late jobs");
     stop_workers(&mut client);
     let restore = db.run(&["restore", path_str(&archive), "--yes", "--force", "--json"]);
@@ -474,9 +482,15 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
     assert_eq!(report["last_used_job_id"], 1000);
     assert_eq!(report["rescheduled_jobs"], running.len());
 
-    assert_eq!(scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"), 1000);
     assert_eq!(
-        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'late'"),
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        1000
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'late'"
+        ),
         0,
         "jobs created after the backup are gone"
     );
@@ -491,14 +505,23 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
         .collect();
     assert_eq!(requeued, running, "formerly running jobs are queued again");
     assert_eq!(
-        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.job_queues WHERE locked_by IS NOT NULL"),
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.job_queues WHERE locked_by IS NOT NULL"
+        ),
         0
     );
     let next: i64 = client
-        .query_one("INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id",
+            &[],
+        )
         .expect("insert")
         .get(0);
-    assert_eq!(next, 1001, "the next job gets the backup's last used ID + 1");
+    assert_eq!(
+        next, 1001,
+        "the next job gets the backup's last used ID + 1"
+    );
 
     // --avoid-id-reuse keeps a higher current counter.
     client
@@ -506,10 +529,19 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
         .expect("advance counter");
     // The restored registry has the workers as they were at backup time: live again.
     stop_workers(&mut client);
-    db.run(&["restore", path_str(&archive), "--yes", "--force", "--avoid-id-reuse"])
-        .expect(0);
+    db.run(&[
+        "restore",
+        path_str(&archive),
+        "--yes",
+        "--force",
+        "--avoid-id-reuse",
+    ])
+    .expect(0);
     let next: i64 = client
-        .query_one("INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id", &[])
+        .query_one(
+            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id",
+            &[],
+        )
         .expect("insert")
         .get(0);
     assert_eq!(next, 5001);
@@ -566,7 +598,11 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
     wait_for_backends_gone(&db);
     assert!(!target.exists(), "no archive under the final name");
 
-    assert_eq!(sha256_of(&earlier), earlier_sum, "earlier archive untouched");
+    assert_eq!(
+        sha256_of(&earlier),
+        earlier_sum,
+        "earlier archive untouched"
+    );
     db.run(&["verify", path_str(&earlier)]).expect(0);
     // A killed run's leftovers do not get in the way of the next one.
     backup_to(&db, &target);
@@ -602,7 +638,9 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
 
     // 1. As soon as the staging schema exists.
     let mut child = spawn();
-    wait_until("the staging schema appears", || staging_exists(&mut admin_db(&db)));
+    wait_until("the staging schema appears", || {
+        staging_exists(&mut admin_db(&db))
+    });
     child.kill().expect("kill");
     child.wait().expect("wait");
     wait_for_backends_gone(&db);
@@ -610,7 +648,9 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
 
     // 2. While COPY loads the staging tables (the leftover staging schema is dropped first).
     let mut child = spawn();
-    wait_until("COPY loads", || activity(&mut admin, &db, "COPY%FROM STDIN%"));
+    wait_until("COPY loads", || {
+        activity(&mut admin, &db, "COPY%FROM STDIN%")
+    });
     child.kill().expect("kill");
     child.wait().expect("wait");
     wait_for_backends_gone(&db);
@@ -632,13 +672,20 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     assert_same(&before, &snapshot(&db, "jobdb"));
 
     // A rerun cleans up after the killed ones and completes.
-    db.run(&["restore", path_str(&archive), "--yes", "--force"]).expect(0);
+    db.run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(0);
     assert!(leftover_schemas(&mut client).is_empty());
     assert_eq!(
-        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'since-backup'"),
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'since-backup'"
+        ),
         0
     );
-    assert_eq!(scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"), 150_000);
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        150_000
+    );
 }
 
 fn admin_db(db: &TestDb) -> postgres::Client {
@@ -696,7 +743,11 @@ fn untar(raw: &[u8]) -> Vec<RawEntry> {
     let mut pos = 0;
     while pos + 512 <= raw.len() && raw[pos..pos + 512].iter().any(|b| *b != 0) {
         let h = &raw[pos..pos + 512];
-        let name: String = h[..100].iter().take_while(|b| **b != 0).map(|b| *b as char).collect();
+        let name: String = h[..100]
+            .iter()
+            .take_while(|b| **b != 0)
+            .map(|b| *b as char)
+            .collect();
         let size = octal(&h[124..136]) as usize;
         let data = raw[pos + 512..pos + 512 + size].to_vec();
         out.push(RawEntry {
@@ -776,7 +827,10 @@ fn hostile_variants(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             })
         }),
     ));
-    for (what, name) in [("../ path", "../evil.txt"), ("absolute path", "/tmp/jobdbctl-evil.txt")] {
+    for (what, name) in [
+        ("../ path", "../evil.txt"),
+        ("absolute path", "/tmp/jobdbctl-evil.txt"),
+    ] {
         out.push((
             what,
             rebuilt(&|es| es.insert(1, RawEntry::file(name, b"pwned\n".to_vec()))),
@@ -809,14 +863,22 @@ fn hostile_variants(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         "entry larger than the manifest says",
         rebuilt(&|es| {
             let i = first_data(es);
-            let row = es[i].data.split(|b| *b == b'\n').next().expect("row").to_vec();
+            let row = es[i]
+                .data
+                .split(|b| *b == b'\n')
+                .next()
+                .expect("row")
+                .to_vec();
             es[i].data.extend_from_slice(&row);
             es[i].data.push(b'\n');
         }),
     ));
-    out.push(("missing manifest", rebuilt(&|es| {
-        es.pop();
-    })));
+    out.push((
+        "missing manifest",
+        rebuilt(&|es| {
+            es.pop();
+        }),
+    ));
     out.push((
         "manifest from a newer format",
         rebuilt(&|es| {
@@ -850,9 +912,16 @@ fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
         let line = verify.one_line_error().to_string();
         assert!(line.contains("invalid"), "{what}: {line}");
         let restore = db.run(&["restore", path_str(&path), "--yes", "--force"]);
-        assert_eq!(restore.code, 5, "{what}: restore must refuse: {}", restore.stderr);
+        assert_eq!(
+            restore.code, 5,
+            "{what}: restore must refuse: {}",
+            restore.stderr
+        );
         restore.one_line_error();
-        assert!(leftover_schemas(&mut client).is_empty(), "{what}: staging left behind");
+        assert!(
+            leftover_schemas(&mut client).is_empty(),
+            "{what}: staging left behind"
+        );
         assert!(!Path::new("/tmp/jobdbctl-evil.txt").exists(), "{what}");
         assert!(!dir.path().join("evil.txt").exists(), "{what}");
     }
@@ -873,15 +942,24 @@ fn hostile_cold_archive_changes_nothing_in_the_data_dir() {
     });
     let dir = common::temp_dir("bk");
     for (what, entry) in [
-        ("../ path", RawEntry::file("psql/../../evil.txt", b"x".to_vec())),
-        ("outside psql/", RawEntry::file("other/evil.txt", b"x".to_vec())),
-        ("symlink", RawEntry {
-            name: "psql/pg_wal".into(),
-            kind: b'2',
-            data: Vec::new(),
-            declared: None,
-            link: "/etc".into(),
-        }),
+        (
+            "../ path",
+            RawEntry::file("psql/../../evil.txt", b"x".to_vec()),
+        ),
+        (
+            "outside psql/",
+            RawEntry::file("other/evil.txt", b"x".to_vec()),
+        ),
+        (
+            "symlink",
+            RawEntry {
+                name: "psql/pg_wal".into(),
+                kind: b'2',
+                data: Vec::new(),
+                declared: None,
+                link: "/etc".into(),
+            },
+        ),
     ] {
         let bytes = gzip(&tar(&[
             RawEntry::file("header.json", serde_json::to_vec(&header).expect("json")),
@@ -901,7 +979,276 @@ fn hostile_cold_archive_changes_nothing_in_the_data_dir() {
         run.one_line_error();
         assert!(!c.dir.path().join("evil.txt").exists(), "{what}");
         assert!(!c.data_dir().join("psql.restoring").exists(), "{what}");
-        assert!(c.pgdata().join("PG_VERSION").is_file(), "{what}: cluster untouched");
+        assert!(
+            c.pgdata().join("PG_VERSION").is_file(),
+            "{what}: cluster untouched"
+        );
     }
+    c.run(&["start"]).expect(0);
+}
+
+#[test]
+fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
+    let db = populated(500);
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "a.tar.gz");
+    backup_to(&db, &archive);
+    let mut client = db.client();
+    client
+        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
+        .expect("change");
+    let before = snapshot(&db, "jobdb");
+
+    // Live workers: refused even with --force.
+    let live = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
+    live.expect(3);
+    assert!(
+        live.one_line_error().contains("live worker"),
+        "{}",
+        live.stderr
+    );
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    stop_workers(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let jobs = db.run(&["restore", path_str(&archive), "--yes"]);
+    jobs.expect(3);
+    assert!(jobs.one_line_error().contains("--force"), "{}", jobs.stderr);
+    let no_tty = db.run(&["restore", path_str(&archive), "--force"]);
+    no_tty.expect(3);
+    assert!(
+        no_tty.one_line_error().contains("--yes"),
+        "{}",
+        no_tty.stderr
+    );
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // Another backup or restore holds the lock.
+    let mut holder = db.client();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(hashtextextended('jobdbctl:backup', 0))")
+        .expect("take lock");
+    let second = db.run(&[
+        "backup",
+        "--output",
+        path_str(&archive_in(&dir, "b.tar.gz")),
+    ]);
+    second.expect(7);
+    assert!(
+        second.one_line_error().contains("another jobdbctl"),
+        "{}",
+        second.stderr
+    );
+    assert!(!archive_in(&dir, "b.tar.gz").exists());
+    db.run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(7);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    drop(holder);
+
+    let junk = archive_in(&dir, "junk.tar.gz");
+    std::fs::write(&junk, b"not an archive at all").expect("write");
+    db.run(&["verify", path_str(&junk)]).expect(5);
+    db.run(&["verify", path_str(&archive_in(&dir, "missing.tar.gz"))])
+        .expect(1);
+}
+
+#[test]
+fn archive_streams_through_stdout_and_stdin_quietly() {
+    let db = populated(800);
+    let mut client = db.client();
+    release_locks(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let out = db
+        .cmd()
+        .args(["-q", "backup", "--output", "-"])
+        .output()
+        .expect("backup");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "--quiet prints nothing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = common::temp_dir("bk");
+    let path = archive_in(&dir, "stream.tar.gz");
+    std::fs::write(&path, &out.stdout).expect("write");
+    let verify = common::run({
+        let mut cmd = db.cmd();
+        cmd.args(["verify", "-", "--json"])
+            .stdin(std::fs::File::open(&path).expect("open"));
+        cmd
+    });
+    verify.expect(0);
+    assert_eq!(verify.json()["tables"][1]["rows"], 800);
+
+    let copy = TestDb::empty();
+    let restore = common::run({
+        let mut cmd = copy.cmd();
+        cmd.args(["-q", "restore", "-"])
+            .stdin(std::fs::File::open(&path).expect("open"));
+        cmd
+    });
+    restore.expect(0);
+    assert!(
+        restore.stdout.is_empty() && restore.stderr.is_empty(),
+        "{restore:?}"
+    );
+    assert_same(&before, &snapshot(&copy, "jobdb"));
+}
+
+#[test]
+fn keep_prunes_only_older_complete_archives_of_the_same_database() {
+    let db = populated(100);
+    let other = populated(50);
+    let dir = common::temp_dir("bk");
+    let dest = path_str(dir.path());
+    other.run(&["backup", "--output", dest]).expect(0);
+    std::fs::write(dir.path().join("leftover.tar.gz.partial"), b"partial").expect("write");
+    let mut ours = Vec::new();
+    for _ in 0..3 {
+        let run = db.run(&["backup", "--output", dest, "--keep", "2", "--json"]);
+        run.expect(0);
+        ours.push(PathBuf::from(run.json()["archive"].as_str().expect("path")));
+    }
+    assert!(!ours[0].exists(), "oldest pruned");
+    assert!(ours[1].exists() && ours[2].exists(), "newest two kept");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        4,
+        "other database's archive and the partial stay: {names:?}"
+    );
+    assert!(names.iter().any(|n| n.starts_with(&other.name)));
+}
+
+#[test]
+fn destroy_backup_first_writes_a_restorable_archive() {
+    let db = populated(300);
+    let mut client = db.client();
+    release_locks(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "pre-destroy.tar.gz");
+    db.run(&[
+        "destroy",
+        "--yes",
+        "--force",
+        "--backup-first",
+        path_str(&archive),
+    ])
+    .expect(0);
+    assert!(!schema_exists(&mut client, "jobdb"));
+    db.run(&["verify", path_str(&archive)]).expect(0);
+    db.run(&["restore", path_str(&archive)]).expect(0);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+}
+
+#[test]
+fn disk_full_is_a_clean_error_with_no_partial_file() {
+    if !common::is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Mount(PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let db = populated(20_000);
+    let dir = common::temp_dir("full");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("mount");
+    assert!(ok.success(), "mount tmpfs");
+    let _mount = Mount(mnt.clone());
+    let target = mnt.join("x.tar.gz");
+
+    let refused = db.run(&["backup", "--output", path_str(&target)]);
+    refused.expect(3);
+    let line = refused.one_line_error();
+    assert!(
+        line.contains("free") && line.contains("needs about"),
+        "{line}"
+    );
+
+    let full = db.run(&["backup", "--output", path_str(&target), "--no-space-check"]);
+    full.expect(1);
+    let line = full.one_line_error();
+    assert!(line.contains("No space left"), "{line}");
+    let left: Vec<_> = std::fs::read_dir(&mnt).expect("list").collect();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}
+
+#[test]
+fn cold_backup_and_restore_round_trip_on_the_embedded_cluster() {
+    let c = TestCluster::started();
+    let mut client = c.client();
+    generate::populate(
+        &mut client,
+        "jobdb",
+        &Spec {
+            jobs: 500,
+            ..Spec::default()
+        },
+    );
+    stop_workers(&mut client);
+    drop(client);
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "cold.tar.gz");
+    c.run(&["backup", "--mode", "cold", "--output", path_str(&archive)])
+        .expect(0);
+    c.run(&["status"]).expect(0);
+    c.run(&["verify", path_str(&archive)]).expect(0);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive)
+        .expect("archive")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let mut client = c.client();
+    client
+        .batch_execute(
+            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 10)",
+        )
+        .expect("late jobs");
+    drop(client);
+    let refused = c.run(&["restore", path_str(&archive), "--yes"]);
+    refused.expect(3);
+    c.run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(0);
+    c.run(&["status"]).expect(0);
+    let mut client = c.client();
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        500
+    );
+    assert!(!c.data_dir().join("psql.restoring").exists());
+    if common::is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(c.pgdata().join("PG_VERSION"))
+            .expect("stat")
+            .uid();
+        assert_ne!(owner, 0, "restored files belong to the server user");
+    }
+    drop(client);
+
+    // A stopped server stays stopped.
+    c.run(&["stop"]).expect(0);
+    let again = archive_in(&dir, "cold2.tar.gz");
+    c.run(&["backup", "--mode", "cold", "--output", path_str(&again)])
+        .expect(0);
+    c.run(&["status"]).expect(6);
     c.run(&["start"]).expect(0);
 }
