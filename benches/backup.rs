@@ -39,7 +39,9 @@ fn timed(what: &str, mut cmd: Command) -> f64 {
 
 fn pg_tool(c: &TestCluster, tool: &str) -> Command {
     let mut cmd = Command::new(common::pg_bindir().join(tool));
-    cmd.arg("-h").arg(c.pgdata()).args(["-p", "5432", "-U", "postgres"]);
+    cmd.arg("-h")
+        .arg(c.pgdata())
+        .args(["-p", "5432", "-U", "postgres"]);
     cmd
 }
 
@@ -120,8 +122,7 @@ fn main() {
         let t = Instant::now();
         let mut out = 0;
         for chunk in copy_text.chunks(8 << 20) {
-            let mut gz =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
             gz.write_all(chunk).expect("compress");
             out += gz.finish().expect("compress").len();
         }
@@ -149,7 +150,8 @@ fn main() {
     let pg_dump = best_of(runs, || {
         let _ = std::fs::remove_file(&dump);
         let mut cmd = pg_tool(&c, "pg_dump");
-        cmd.args(["-d", "jobdb", "-n", "jobdb", "-Fc", "-f"]).arg(&dump);
+        cmd.args(["-d", "jobdb", "-n", "jobdb", "-Fc", "-f"])
+            .arg(&dump);
         timed("pg_dump -Fc", cmd)
     });
 
@@ -182,13 +184,28 @@ fn main() {
     let (ours_size, dump_size) = (size(&archive), size(&dump));
     println!("\nonline backup of {jobs} jobs (best of {runs}):");
     println!("  raw COPY of all tables to /dev/null  {raw:6.2} s");
-    println!("  pg_dump -Fc                          {pg_dump:6.2} s  {:6.1} MB", mb(dump_size));
-    println!("  jobdbctl backup                      {ours:6.2} s  {:6.1} MB", mb(ours_size));
+    println!(
+        "  pg_dump -Fc                          {pg_dump:6.2} s  {:6.1} MB",
+        mb(dump_size)
+    );
+    println!(
+        "  jobdbctl backup                      {ours:6.2} s  {:6.1} MB",
+        mb(ours_size)
+    );
     println!("  pg_restore -j 2                      {pg_restore:6.2} s");
     println!("  jobdbctl restore                     {restore:6.2} s");
     println!("ratios (goal):");
-    println!("  backup / pg_dump time      {:.2}  (<= 0.5)", ours / pg_dump);
-    println!("  backup / pg_dump size      {:.2}  (<= 1.0 issue, <= 1.2 spec)", ours_size as f64 / dump_size as f64);
+    println!(
+        "  backup / pg_dump time      {:.2}  (<= 0.5)",
+        ours / pg_dump
+    );
+    println!(
+        "  backup / pg_dump size      {:.2}  (<= 1.0 issue, <= 1.2 spec)",
+        ours_size as f64 / dump_size as f64
+    );
     println!("  backup / raw COPY time     {:.2}  (<= 1.3)", ours / raw);
-    println!("  restore / pg_restore -j 2  {:.2}  (< 1.0)", restore / pg_restore);
+    println!(
+        "  restore / pg_restore -j 2  {:.2}  (< 1.0)",
+        restore / pg_restore
+    );
 }

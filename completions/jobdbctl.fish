@@ -43,6 +43,9 @@ complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "status" -d 'Is th
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "show-params" -d 'Show the last used job ID, schema version, server and data paths, and the effective configuration with where each value came from. Passwords are shown as ********'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster\'s data directory. Afterwards `init` gives an empty database whose job IDs start at 1'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "set-job-counter" -d 'Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a downgrade restore)'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -112,6 +115,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s q -l q
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s h -l help -d 'Print help'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l backup-first -d 'Write a backup archive to PATH first (online; cold when the embedded server is stopped) and destroy only if it succeeded' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -142,6 +146,50 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s q 
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s h -l help -d 'Print help'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l mode -d 'online: consistent snapshot through SQL while the engine runs (any server); cold: stop the embedded server, archive its data directory, start it again if it was running' -r -f -a "online\t'Consistent snapshot of the job schema through SQL while the server runs'
+cold\t'Tarball of the embedded cluster\'s data directory with the server stopped'"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s o -l output -d 'Archive to write, or - for standard output. A directory gets a timestamped name inside it. Default: a timestamped name in backup_dir (config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l keep -d 'After a successful backup, delete all but the newest N complete archives of this database in the destination directory' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l no-space-check -d 'Write the archive even when the destination\'s free space looks too small'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s y -l yes -d 'Do not ask; needed when there is no terminal'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l force -d 'Replace a database that has jobs (they are lost; jobs created after the backup are gone)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l avoid-id-reuse -d 'Keep the current job counter when it is higher than the backup\'s, so job IDs handed out since the backup are never reused'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -167,13 +215,16 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s q -l quiet -d 
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s h -l help -d 'Print help'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "init" -d 'Create the embedded cluster (if absent) and the job schema. Idempotent'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "start" -d 'Start the embedded server (creating the cluster and job schema on first use)'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "stop" -d 'Stop the embedded server and wait for it to exit'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "status" -d 'Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers, unfinished background migrations'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "show-params" -d 'Show the last used job ID, schema version, server and data paths, and the effective configuration with where each value came from. Passwords are shown as ********'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster\'s data directory. Afterwards `init` gives an empty database whose job IDs start at 1'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "set-job-counter" -d 'Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a downgrade restore)'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "init" -d 'Create the embedded cluster (if absent) and the job schema. Idempotent'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "start" -d 'Start the embedded server (creating the cluster and job schema on first use)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "stop" -d 'Stop the embedded server and wait for it to exit'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "status" -d 'Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers, unfinished background migrations'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "show-params" -d 'Show the last used job ID, schema version, server and data paths, and the effective configuration with where each value came from. Passwords are shown as ********'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster\'s data directory. Afterwards `init` gives an empty database whose job IDs start at 1'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "set-job-counter" -d 'Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a downgrade restore)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter backup restore verify completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

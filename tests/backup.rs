@@ -1022,6 +1022,21 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
     );
     assert_same(&before, &snapshot(&db, "jobdb"));
 
+    // A view elsewhere over the job tables would vanish with the old schema.
+    client
+        .batch_execute("CREATE VIEW public.job_ids AS SELECT id FROM jobdb.jobs")
+        .expect("outside view");
+    let outside = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
+    outside.expect(3);
+    assert!(
+        outside.one_line_error().contains("view job_ids"),
+        "{}",
+        outside.stderr
+    );
+    client
+        .batch_execute("DROP VIEW public.job_ids")
+        .expect("drop view");
+
     // Another backup or restore holds the lock.
     let mut holder = db.client();
     holder

@@ -522,6 +522,8 @@ fn write_online(
                                 snapshot::copy_out(&mut tx, &profile.schema, table, item.pages)?;
                             let mut chunk = Vec::with_capacity(archive::CHUNK_SIZE + (64 << 10));
                             let emit = |data: Vec<u8>| -> anyhow::Result<()> {
+                                // Per chunk, not per row: the bar reads the clock on every update.
+                                bar.inc(data.len() as u64);
                                 let lines = archive::count_lines(&data);
                                 rows[item.table].fetch_add(lines, Ordering::Relaxed);
                                 let n = total_rows.fetch_add(lines, Ordering::Relaxed) + lines;
@@ -539,7 +541,6 @@ fn write_online(
                                 let n = buf.len();
                                 chunk.extend_from_slice(buf);
                                 reader.consume(n);
-                                bar.inc(n as u64);
                                 if chunk.len() >= archive::CHUNK_SIZE {
                                     // Cut at the last row end; the rest starts the next chunk.
                                     if let Some(end) = chunk.iter().rposition(|b| *b == b'\n') {

@@ -291,6 +291,16 @@ impl Online {
             None => {}
         }
         if old_exists {
+            let outside = load::outside_dependents(&mut db, &schema)?;
+            if !outside.is_empty() {
+                return Err(failure(
+                    Exit::Refused,
+                    format!(
+                        "refusing to restore over schema {schema:?}: objects outside it depend on it and would be dropped with it ({}); drop them first and recreate them after the restore",
+                        outside.join(", ")
+                    ),
+                ));
+            }
             confirm(
                 &format!(
                     "replace schema {schema:?} with the backup taken {}",

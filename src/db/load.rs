@@ -241,3 +241,36 @@ fn excerpt(stmt: &str) -> String {
         None => flat,
     }
 }
+
+/// Objects outside `schema` that depend on objects in it (a view elsewhere over its tables,
+/// a foreign key from another schema, a cast using its functions). The swap's
+/// `DROP SCHEMA … CASCADE` would silently drop them with the old schema.
+pub fn outside_dependents(db: &mut impl Sql, schema: &str) -> anyhow::Result<Vec<String>> {
+    let rows = db.query(
+        "outside_dependents",
+        "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
+              inside AS (
+                SELECT 'pg_class'::regclass AS classid, c.oid FROM pg_class c JOIN ns ON c.relnamespace = ns.oid
+                UNION ALL SELECT 'pg_type'::regclass, t.oid FROM pg_type t JOIN ns ON t.typnamespace = ns.oid
+                UNION ALL SELECT 'pg_proc'::regclass, p.oid FROM pg_proc p JOIN ns ON p.pronamespace = ns.oid)
+         -- A view's dependency is held by its rewrite rule; name the view.
+         SELECT DISTINCT CASE WHEN d.classid = 'pg_rewrite'::regclass
+                              THEN (SELECT pg_describe_object('pg_class'::regclass, r.ev_class, 0) FROM pg_rewrite r WHERE r.oid = d.objid)
+                              ELSE pg_describe_object(d.classid, d.objid, 0) END
+           FROM pg_depend d JOIN inside i ON d.refclassid = i.classid AND d.refobjid = i.oid
+          WHERE d.deptype IN ('n', 'a')
+            AND (CASE d.classid
+                   WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+                   WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+                   WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
+                   WHEN 'pg_constraint'::regclass THEN (SELECT connamespace FROM pg_constraint WHERE oid = d.objid)
+                   WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+                   WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+                   WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.oid = d.objid)
+                   WHEN 'pg_policy'::regclass THEN (SELECT c.relnamespace FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE p.oid = d.objid)
+                 END) IS DISTINCT FROM (SELECT oid FROM ns)
+          ORDER BY 1 LIMIT 10",
+        &[&schema],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
