@@ -656,7 +656,28 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     wait_for_backends_gone(&db);
     assert_same(&before, &snapshot(&db, "jobdb"));
 
-    // 3. At the swap, everything loaded and indexed (a worker's open transaction holds it up).
+    // 3. While building indexes: a session holding the staging jobs table (compatible with
+    // COPY, not with CREATE INDEX) keeps the restore there until it is killed.
+    // (Waiting for COPY, not for the schema: the schema left by the kill above is still
+    // there until the new run drops it.)
+    let mut child = spawn();
+    wait_until("COPY loads", || {
+        activity(&mut admin, &db, "COPY%FROM STDIN%")
+    });
+    let mut holder = db.client();
+    let mut hold = holder.transaction().expect("begin");
+    hold.batch_execute("LOCK TABLE jobdbctl_restore_jobdb.jobs IN ROW EXCLUSIVE MODE")
+        .expect("lock staging table");
+    wait_until("an index build waits", || {
+        activity(&mut admin, &db, "CREATE%INDEX%")
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    hold.rollback().expect("rollback");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // 4. At the swap, everything loaded and indexed (a worker's open transaction holds it up).
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
     tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")

@@ -61,10 +61,16 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             (Box::new(file), args.archive.display().to_string(), size)
         };
     let read_bytes = Arc::new(AtomicU64::new(0));
-    let bar = ctx.out.progress(
-        size.unwrap_or(0),
-        "{spinner} restore {bytes}/{total_bytes} of the archive ({binary_bytes_per_sec}), {msg}",
-    );
+    let bar = match size {
+        Some(len) => ctx.out.progress(
+            len,
+            "{spinner} restore {bytes}/{total_bytes} of the archive ({binary_bytes_per_sec}), {msg}",
+        ),
+        None => ctx.out.progress(
+            0,
+            "{spinner} restore {bytes} of the archive read ({binary_bytes_per_sec}), {msg}",
+        ),
+    };
     let input = Counting {
         inner: input,
         count: Arc::clone(&read_bytes),
