@@ -939,6 +939,19 @@ fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
             restore.stderr
         );
         restore.one_line_error();
+        // From standard input the archive is checked while it loads into staging.
+        let streamed = common::run({
+            let mut cmd = db.cmd();
+            cmd.args(["restore", "-", "--yes", "--force"])
+                .stdin(std::fs::File::open(&path).expect("open"));
+            cmd
+        });
+        assert_eq!(
+            streamed.code, 5,
+            "{what}: restore from stdin must refuse: {}",
+            streamed.stderr
+        );
+        streamed.one_line_error();
         assert!(
             leftover_schemas(&mut client).is_empty(),
             "{what}: staging left behind"

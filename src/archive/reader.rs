@@ -29,6 +29,21 @@ pub trait Visitor {
     fn file(&mut self, name: &str, mode: u32, piece: Vec<u8>, last: bool) -> anyhow::Result<()>;
 }
 
+/// Reads and discards: `verify`, and restore's check before it changes anything.
+pub struct Discard;
+
+impl Visitor for Discard {
+    fn header(&mut self, _: &Manifest) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn dir(&mut self, _: &str, _: u32) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn file(&mut self, _: &str, _: u32, _: Vec<u8>, _: bool) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 /// What a complete read found, beyond the manifest.
 #[derive(Debug)]
 pub struct Summary {

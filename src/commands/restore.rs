@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context as _};
 use indicatif::ProgressBar;
 use serde_json::json;
 
-use crate::archive::reader::{self, Visitor};
+use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{self, Manifest, Mode, SchemaDdl};
 use crate::cli::Confirmation;
 use crate::cluster::{Cluster, ServerState, StopMode};
@@ -51,16 +51,44 @@ const LOADERS: usize = 2;
 
 pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let started = Instant::now();
-    let (input, label, size): (Box<dyn Read>, String, Option<u64>) =
-        if args.archive == Path::new("-") {
-            (Box::new(std::io::stdin()), "<stdin>".to_string(), None)
-        } else {
-            let file = File::open(&args.archive)
-                .with_context(|| format!("cannot open archive {}", args.archive.display()))?;
-            let size = file.metadata().ok().map(|m| m.len());
-            (Box::new(file), args.archive.display().to_string(), size)
-        };
-    let read_bytes = Arc::new(AtomicU64::new(0));
+    let from_stdin = args.archive == Path::new("-");
+    let open = || -> anyhow::Result<(File, u64)> {
+        let file = File::open(&args.archive)
+            .with_context(|| format!("cannot open archive {}", args.archive.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok((file, size))
+    };
+    let label = if from_stdin {
+        "<stdin>".to_string()
+    } else {
+        args.archive.display().to_string()
+    };
+    // A file is checked whole before anything changes, so a bad archive is refused with the
+    // database (or data directory) untouched; it is checked again while loading. Standard
+    // input can be read only once: it is checked while loading into staging.
+    if !from_stdin {
+        let (file, size) = open()?;
+        let bar = ctx.out.progress(
+            size,
+            "{spinner} checking the archive {bytes}/{total_bytes} ({binary_bytes_per_sec})",
+        );
+        let checked = reader::read(
+            Counting {
+                inner: Box::new(file),
+                bar: bar.clone(),
+            },
+            &label,
+            &mut Discard,
+        );
+        bar.finish_and_clear();
+        checked?;
+    }
+    let (input, size): (Box<dyn Read>, Option<u64>) = if from_stdin {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let (file, size) = open()?;
+        (Box::new(file), Some(size))
+    };
     let bar = match size {
         Some(len) => ctx.out.progress(
             len,
@@ -73,7 +101,6 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     };
     let input = Counting {
         inner: input,
-        count: Arc::clone(&read_bytes),
         bar: bar.clone(),
     };
     let mut visitor = Restore {
@@ -147,14 +174,12 @@ fn report(ctx: &Ctx, r: &Restored, seconds: f64) -> anyhow::Result<()> {
 /// Counts the compressed bytes read, for the progress bar.
 struct Counting {
     inner: Box<dyn Read>,
-    count: Arc<AtomicU64>,
     bar: ProgressBar,
 }
 
 impl Read for Counting {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
         self.bar.inc(n as u64);
         Ok(n)
     }
@@ -776,7 +801,7 @@ impl Cold {
     }
 
     fn finish(self, ctx: &Ctx, manifest: &Manifest) -> anyhow::Result<Restored> {
-        let result = self.swap_in(manifest);
+        let result = self.swap_in();
         let result = match result {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -801,7 +826,7 @@ impl Cold {
         })
     }
 
-    fn swap_in(&self, manifest: &Manifest) -> anyhow::Result<()> {
+    fn swap_in(&self) -> anyhow::Result<()> {
         let version = fs::read_to_string(self.staging.join("PG_VERSION"))
             .context("the archive's data directory has no PG_VERSION")?;
         let bindir = self.cluster.bindir()?;
@@ -817,7 +842,6 @@ impl Cold {
                 ),
             ));
         }
-        let _ = manifest;
         sync_dir(&self.staging)?;
         let pgdata = &self.cluster.pgdata;
         if pgdata.exists() {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::archive::reader::{self, Visitor};
-use crate::archive::{Manifest, Mode};
+use crate::archive::reader::{self, Discard};
+use crate::archive::Mode;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::output::{human_bytes, kv_table, table};
@@ -19,21 +19,6 @@ pub struct VerifyArgs {
     /// The archive, or - to read it from standard input.
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
-}
-
-/// Reads and discards; the reader does all the checking.
-struct Discard;
-
-impl Visitor for Discard {
-    fn header(&mut self, _: &Manifest) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn dir(&mut self, _: &str, _: u32) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn file(&mut self, _: &str, _: u32, _: Vec<u8>, _: bool) -> anyhow::Result<()> {
-        Ok(())
-    }
 }
 
 pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
