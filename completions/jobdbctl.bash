@@ -19,6 +19,9 @@ _jobdbctl() {
             jobdbctl,background-migrations)
                 cmd="jobdbctl__subcmd__background__subcmd__migrations"
                 ;;
+            jobdbctl,backup)
+                cmd="jobdbctl__subcmd__backup"
+                ;;
             jobdbctl,completions)
                 cmd="jobdbctl__subcmd__completions"
                 ;;
@@ -40,6 +43,9 @@ _jobdbctl() {
             jobdbctl,migrate)
                 cmd="jobdbctl__subcmd__migrate"
                 ;;
+            jobdbctl,restore)
+                cmd="jobdbctl__subcmd__restore"
+                ;;
             jobdbctl,set-job-counter)
                 cmd="jobdbctl__subcmd__set__subcmd__job__subcmd__counter"
                 ;;
@@ -57,6 +63,9 @@ _jobdbctl() {
                 ;;
             jobdbctl,unlock-stale-jobs)
                 cmd="jobdbctl__subcmd__unlock__subcmd__stale__subcmd__jobs"
+                ;;
+            jobdbctl,verify)
+                cmd="jobdbctl__subcmd__verify"
                 ;;
             jobdbctl__subcmd__background__subcmd__migrations,help)
                 cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help"
@@ -103,6 +112,9 @@ _jobdbctl() {
             jobdbctl__subcmd__help,background-migrations)
                 cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations"
                 ;;
+            jobdbctl__subcmd__help,backup)
+                cmd="jobdbctl__subcmd__help__subcmd__backup"
+                ;;
             jobdbctl__subcmd__help,completions)
                 cmd="jobdbctl__subcmd__help__subcmd__completions"
                 ;;
@@ -124,6 +136,9 @@ _jobdbctl() {
             jobdbctl__subcmd__help,migrate)
                 cmd="jobdbctl__subcmd__help__subcmd__migrate"
                 ;;
+            jobdbctl__subcmd__help,restore)
+                cmd="jobdbctl__subcmd__help__subcmd__restore"
+                ;;
             jobdbctl__subcmd__help,set-job-counter)
                 cmd="jobdbctl__subcmd__help__subcmd__set__subcmd__job__subcmd__counter"
                 ;;
@@ -141,6 +156,9 @@ _jobdbctl() {
                 ;;
             jobdbctl__subcmd__help,unlock-stale-jobs)
                 cmd="jobdbctl__subcmd__help__subcmd__unlock__subcmd__stale__subcmd__jobs"
+                ;;
+            jobdbctl__subcmd__help,verify)
+                cmd="jobdbctl__subcmd__help__subcmd__verify"
                 ;;
             jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,list)
                 cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__list"
@@ -167,7 +185,7 @@ _jobdbctl() {
 
     case "${cmd}" in
         jobdbctl)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate completions man help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,6 +600,60 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__backup)
+            opts="-o -q -v -h -V --mode --output --keep --no-space-check --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mode)
+                    COMPREPLY=($(compgen -W "online cold" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__completions)
             opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -621,12 +693,16 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__destroy)
-            opts="-y -q -v -h -V --yes --cluster --force --dry-run --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --yes --cluster --force --dry-run --backup-first --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --backup-first)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -725,7 +801,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help)
-            opts="init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate completions man help"
+            opts="init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -836,6 +912,20 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -934,6 +1024,20 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__help__subcmd__set__subcmd__job__subcmd__counter)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1005,6 +1109,20 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__unlock__subcmd__stale__subcmd__jobs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1121,6 +1239,44 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__restore)
+            opts="-y -q -v -h -V --yes --force --avoid-id-reuse --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1361,6 +1517,44 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__verify)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -79,6 +79,9 @@ pub enum Command {
     FinalizeMigration(commands::finalize_migration::FinalizeMigrationArgs),
     BackgroundMigrations(commands::background_migrations::BackgroundMigrationsArgs),
     Migrate(commands::migrate::MigrateArgs),
+    Backup(commands::backup::BackupArgs),
+    Restore(commands::restore::RestoreArgs),
+    Verify(commands::verify::VerifyArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

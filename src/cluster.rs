@@ -389,7 +389,7 @@ fn create_private_dir(dir: &Path, owner: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn lookup_user(user: &str) -> anyhow::Result<(u32, u32)> {
+pub fn lookup_user(user: &str) -> anyhow::Result<(u32, u32)> {
     let out = Command::new("id")
         .args(["-u", user])
         .output()

@@ -1,4 +1,9 @@
+use std::path::PathBuf;
+
 use serde_json::json;
+
+use crate::archive::Mode;
+use crate::commands::backup;
 
 use crate::cli::Confirmation;
 use crate::cluster::{ServerState, StopMode};
@@ -23,6 +28,10 @@ pub struct DestroyArgs {
     /// Show what would be destroyed and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write a backup archive to PATH first (online; cold when the embedded server is
+    /// stopped) and destroy only if it succeeded.
+    #[arg(long, value_name = "PATH")]
+    pub backup_first: Option<PathBuf>,
 }
 
 pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
@@ -74,6 +83,22 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return print(ctx, profile.as_ref(), args.cluster, true);
     }
     confirm(&what, args.confirmation.yes)?;
+
+    if let Some(path) = &args.backup_first {
+        let done = backup::backup(
+            ctx,
+            &backup::Request {
+                mode: if server_up { Mode::Online } else { Mode::Cold },
+                output: Some(path.clone()),
+                keep: None,
+                space_check: true,
+            },
+        )?;
+        ctx.out.info(format!(
+            "backup written to {}",
+            done.path.as_deref().unwrap_or(path).display()
+        ));
+    }
 
     if let (Some(db), Some(p)) = (conn.as_mut(), profile.as_ref()) {
         db::drop_schema(db, &p.schema)?;

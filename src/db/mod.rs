@@ -4,9 +4,12 @@
 pub mod backfill;
 pub mod batched_migrations;
 pub mod counter;
+pub mod dump;
+pub mod load;
 pub mod migrate;
 pub mod profile;
 pub mod schema;
+pub mod snapshot;
 pub mod status;
 pub mod tls;
 pub mod unlock;

@@ -1,0 +1,325 @@
+//! Writes a `.tar.gz` the way pigz does: the tar byte stream is cut into blocks (one per entry,
+//! or slices of a large file), each block is compressed as an independent gzip member on a
+//! worker thread, and the members are written in order. Checksums of whole-in-memory entries
+//! are computed on the workers too, so the threads producing data only produce data.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, Context as _};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use sha2::{Digest, Sha256};
+
+use crate::archive::Entry;
+
+pub type Output = Box<dyn Write + Send>;
+
+const BLOCK: usize = 512;
+
+struct Block {
+    seq: u64,
+    header: Option<[u8; BLOCK]>,
+    data: Vec<u8>,
+    padding: usize,
+    /// Name of a whole entry whose size and checksum the worker records.
+    record: Option<String>,
+}
+
+struct Submitter {
+    next_seq: u64,
+    blocks: SyncSender<Block>,
+    compressed: SyncSender<(u64, Vec<u8>)>,
+}
+
+pub struct ArchiveWriter {
+    submit: Mutex<Option<Submitter>>,
+    records: Arc<Mutex<Vec<Entry>>>,
+    workers: Vec<JoinHandle<()>>,
+    output: JoinHandle<anyhow::Result<Output>>,
+    written: Arc<AtomicU64>,
+    level: Compression,
+}
+
+impl ArchiveWriter {
+    pub fn new(output: Output, level: u32, threads: usize) -> ArchiveWriter {
+        let threads = threads.max(1);
+        let (block_tx, block_rx) = sync_channel::<Block>(threads * 2);
+        let (out_tx, out_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
+        let block_rx = Arc::new(Mutex::new(block_rx));
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let level = Compression::new(level);
+        let workers = (0..threads)
+            .map(|_| {
+                let rx = Arc::clone(&block_rx);
+                let tx = out_tx.clone();
+                let records = Arc::clone(&records);
+                std::thread::spawn(move || compress_blocks(&rx, &tx, &records, level))
+            })
+            .collect();
+        let written = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&written);
+        let output = std::thread::spawn(move || write_in_order(output, out_rx, &counter));
+        ArchiveWriter {
+            submit: Mutex::new(Some(Submitter {
+                next_seq: 0,
+                blocks: block_tx,
+                compressed: out_tx,
+            })),
+            records,
+            workers,
+            output,
+            written,
+            level,
+        }
+    }
+
+    /// Adds a regular file held in memory; its size and SHA-256 go into the manifest.
+    pub fn add_entry(&self, name: &str, data: Vec<u8>) -> anyhow::Result<()> {
+        let header = header(name, tar::EntryType::Regular, data.len() as u64, 0o600)?;
+        let padding = padding(data.len() as u64);
+        self.submit(|seq| Block {
+            seq,
+            header: Some(header),
+            data,
+            padding,
+            record: Some(name.to_string()),
+        })
+    }
+
+    pub fn add_dir(&self, name: &str) -> anyhow::Result<()> {
+        let header = header(name, tar::EntryType::Directory, 0, 0o700)?;
+        self.submit(|seq| Block {
+            seq,
+            header: Some(header),
+            data: Vec::new(),
+            padding: 0,
+            record: None,
+        })
+    }
+
+    /// Adds a file of known size streamed from `source` in slices, so a large file never
+    /// sits in memory whole. The caller must be the only producer while this runs.
+    pub fn add_stream(
+        &self,
+        name: &str,
+        size: u64,
+        mode: u32,
+        source: &mut dyn std::io::Read,
+        slice: usize,
+    ) -> anyhow::Result<()> {
+        let mut header = Some(header(name, tar::EntryType::Regular, size, mode)?);
+        let mut hasher = Sha256::new();
+        let mut left = size;
+        loop {
+            let want = left.min(slice as u64) as usize;
+            let mut data = vec![0u8; want];
+            source
+                .read_exact(&mut data)
+                .with_context(|| format!("cannot read {name} (did it change while archiving?)"))?;
+            hasher.update(&data);
+            left -= want as u64;
+            let last = left == 0;
+            let head = header.take();
+            self.submit(|seq| Block {
+                seq,
+                header: head,
+                data,
+                padding: if last { padding(size) } else { 0 },
+                record: None,
+            })?;
+            if last {
+                break;
+            }
+        }
+        self.records
+            .lock()
+            .map_err(|_| anyhow!("archive writer state poisoned"))?
+            .push(Entry {
+                name: name.to_string(),
+                size,
+                sha256: hex::encode(hasher.finalize()),
+            });
+        Ok(())
+    }
+
+    fn submit(&self, make: impl FnOnce(u64) -> Block) -> anyhow::Result<()> {
+        let mut guard = self
+            .submit
+            .lock()
+            .map_err(|_| anyhow!("archive writer state poisoned"))?;
+        let submitter = guard
+            .as_mut()
+            .ok_or_else(|| anyhow!("archive already finished"))?;
+        let block = make(submitter.next_seq);
+        submitter.next_seq += 1;
+        submitter
+            .blocks
+            .send(block)
+            .map_err(|_| anyhow!("the archive output stopped"))
+    }
+
+    /// Waits for every entry, appends the manifest built from their records and the tar
+    /// end-of-archive marker, and returns the output with the compressed size.
+    pub fn finish(
+        mut self,
+        manifest: impl FnOnce(Vec<Entry>) -> anyhow::Result<(String, Vec<u8>)>,
+    ) -> anyhow::Result<(Output, u64)> {
+        let submitter = self
+            .submit
+            .get_mut()
+            .map_err(|_| anyhow!("archive writer state poisoned"))?
+            .take()
+            .ok_or_else(|| anyhow!("archive already finished"))?;
+        let Submitter {
+            next_seq,
+            blocks,
+            compressed,
+        } = submitter;
+        drop(blocks);
+        for worker in self.workers.drain(..) {
+            worker
+                .join()
+                .map_err(|_| anyhow!("a compression thread panicked"))?;
+        }
+        let mut records = std::mem::take(
+            &mut *self
+                .records
+                .lock()
+                .map_err(|_| anyhow!("archive writer state poisoned"))?,
+        );
+        records.sort_by(|a, b| a.name.cmp(&b.name));
+        let (name, data) = manifest(records)?;
+        let mut tail = Block {
+            seq: next_seq,
+            header: Some(header(
+                &name,
+                tar::EntryType::Regular,
+                data.len() as u64,
+                0o600,
+            )?),
+            padding: padding(data.len() as u64) + 2 * BLOCK,
+            data,
+            record: None,
+        };
+        let member = compress(&mut tail, self.level).context("cannot compress the manifest")?;
+        let sent = compressed.send((next_seq, member)).is_ok();
+        drop(compressed);
+        let output = self
+            .output
+            .join()
+            .map_err(|_| anyhow!("the archive output thread panicked"))??;
+        if !sent {
+            return Err(anyhow!("the archive output stopped"));
+        }
+        let written = self.written.load(Ordering::Relaxed);
+        Ok((output, written))
+    }
+
+    /// After a failure while producing entries: the output thread's own error when it has
+    /// one (e.g. disk full), which explains the failure better than "output stopped".
+    pub fn abandon(mut self, err: anyhow::Error) -> anyhow::Error {
+        if let Ok(mut guard) = self.submit.lock() {
+            guard.take();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        match self.output.join() {
+            Ok(Err(output_err)) => output_err,
+            _ => err,
+        }
+    }
+}
+
+fn compress_blocks(
+    blocks: &Mutex<Receiver<Block>>,
+    out: &SyncSender<(u64, Vec<u8>)>,
+    records: &Mutex<Vec<Entry>>,
+    level: Compression,
+) {
+    loop {
+        let next = match blocks.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(mut block) = next else { return };
+        if let Some(name) = block.record.take() {
+            let entry = Entry {
+                name,
+                size: block.data.len() as u64,
+                sha256: hex::encode(Sha256::digest(&block.data)),
+            };
+            match records.lock() {
+                Ok(mut r) => r.push(entry),
+                Err(_) => return,
+            }
+        }
+        let seq = block.seq;
+        let member = match compress(&mut block, level) {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        if out.send((seq, member)).is_err() {
+            return;
+        }
+    }
+}
+
+fn compress(block: &mut Block, level: Compression) -> std::io::Result<Vec<u8>> {
+    let mut gz = GzEncoder::new(Vec::with_capacity(block.data.len() / 4 + 64), level);
+    if let Some(h) = &block.header {
+        gz.write_all(h)?;
+    }
+    gz.write_all(&block.data)?;
+    if block.padding > 0 {
+        gz.write_all(&vec![0u8; block.padding])?;
+    }
+    block.data = Vec::new();
+    gz.finish()
+}
+
+fn write_in_order(
+    mut output: Output,
+    members: Receiver<(u64, Vec<u8>)>,
+    written: &AtomicU64,
+) -> anyhow::Result<Output> {
+    let mut pending: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, member) in members {
+        pending.insert(seq, member);
+        while let Some(member) = pending.remove(&next) {
+            output
+                .write_all(&member)
+                .context("cannot write the archive")?;
+            written.fetch_add(member.len() as u64, Ordering::Relaxed);
+            next += 1;
+        }
+    }
+    output.flush().context("cannot write the archive")?;
+    Ok(output)
+}
+
+fn header(name: &str, kind: tar::EntryType, size: u64, mode: u32) -> anyhow::Result<[u8; BLOCK]> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name)
+        .with_context(|| format!("cannot store {name:?} in the archive"))?;
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
+    h.set_cksum();
+    let mut out = [0u8; BLOCK];
+    out.copy_from_slice(h.as_bytes());
+    Ok(out)
+}
+
+fn padding(size: u64) -> usize {
+    ((BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64) as usize
+}

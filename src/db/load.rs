@@ -1,0 +1,276 @@
+//! Restore's statements: a staging schema built from the archive's DDL and loaded with COPY,
+//! then swapped for the live schema in one transaction. The staging schema has a fixed name
+//! per target schema, so a run killed half-way leaves something the next run recognises and
+//! drops (it holds the backup/restore lock, so nothing else can be using it).
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+
+use crate::db::{log, qualified, quote_ident, sql_error, Db, Profile, ProfileKind, Sql, Tx};
+
+/// The staging schema restore loads into, and the name the old schema briefly takes during
+/// the swap; both recognisable, and within PostgreSQL's 63-byte identifier limit.
+pub fn work_schemas(schema: &str) -> (String, String) {
+    let tag = if schema.len() <= 40 {
+        schema.to_string()
+    } else {
+        hex::encode(&Sha256::digest(schema.as_bytes())[..8])
+    };
+    (
+        format!("jobdbctl_restore_{tag}"),
+        format!("jobdbctl_replaced_{tag}"),
+    )
+}
+
+/// Drops what a killed restore left behind.
+pub fn drop_leftovers(db: &mut Db, schema: &str) -> anyhow::Result<Vec<String>> {
+    let (staging, replaced) = work_schemas(schema);
+    let mut dropped = Vec::new();
+    for name in [staging, replaced] {
+        let exists = !db
+            .query(
+                "find_leftover_schema",
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                &[&name],
+            )?
+            .is_empty();
+        if exists {
+            db.batch(
+                "drop_leftover_schema",
+                &format!("DROP SCHEMA {} CASCADE", quote_ident(&name)),
+            )?;
+            dropped.push(name);
+        }
+    }
+    Ok(dropped)
+}
+
+pub fn schema_exists(db: &mut impl Sql, schema: &str) -> anyhow::Result<bool> {
+    Ok(!db
+        .query(
+            "schema_exists",
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            &[&schema],
+        )?
+        .is_empty())
+}
+
+/// Whether the jobs table holds any row.
+pub fn has_jobs(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<bool> {
+    Ok(db
+        .query_one(
+            "has_jobs",
+            &format!("SELECT EXISTS (SELECT 1 FROM {})", profile.jobs_table()),
+            &[],
+        )?
+        .get(0))
+}
+
+/// Creates the staging schema and everything in it but data, indexes, constraints and
+/// triggers, and commits, so the loader connections see it.
+pub fn create_staging(db: &mut Db, staging: &str, pre_data: &[String]) -> anyhow::Result<()> {
+    let mut tx = db.transaction()?;
+    tx.batch(
+        "create_staging_schema",
+        &format!("CREATE SCHEMA {}", quote_ident(staging)),
+    )?;
+    in_schema(&mut tx, staging, true)?;
+    // Bodies may name objects that exist only once the swap is done.
+    tx.batch("no_body_checks", "SET LOCAL check_function_bodies = off")?;
+    for stmt in pre_data {
+        tx.batch("pre_data", stmt)
+            .with_context(|| format!("recreating the schema failed at: {}", excerpt(stmt)))?;
+    }
+    tx.commit()
+}
+
+/// Points unqualified names at `schema` (for this transaction when `local`).
+pub fn in_schema(db: &mut impl Sql, schema: &str, local: bool) -> anyhow::Result<()> {
+    db.execute(
+        "set_search_path",
+        "SELECT set_config('search_path', quote_ident($1) || ', pg_catalog', $2)",
+        &[&schema, &local],
+    )?;
+    Ok(())
+}
+
+/// Settings for a session that loads data or builds indexes: the final swap commits
+/// synchronously, so losing these commits in a crash only loses the staging schema.
+pub fn prepare_worker_session(db: &mut Db, staging: &str) -> anyhow::Result<()> {
+    in_schema(db, staging, false)?;
+    db.batch(
+        "worker_session_settings",
+        "SET synchronous_commit = off; SET maintenance_work_mem = '128MB'; SET check_function_bodies = off",
+    )
+}
+
+/// Loads one chunk of COPY text into a staging table; returns the rows loaded.
+pub fn copy_in(
+    db: &mut Db,
+    staging: &str,
+    table: &str,
+    columns: &[String],
+    data: &[u8],
+) -> anyhow::Result<u64> {
+    let columns: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!(
+        "COPY {} ({}) FROM STDIN",
+        qualified(staging, table),
+        columns.join(", ")
+    );
+    log(db.verbose, "copy_in", &sql);
+    let mut writer = db
+        .client
+        .copy_in(&sql)
+        .map_err(|e| sql_error("copy_in", e))?;
+    writer
+        .write_all(data)
+        .with_context(|| format!("cannot send data for table {table:?}"))?;
+    writer.finish().map_err(|e| sql_error("copy_in", e))
+}
+
+pub fn run_statement(db: &mut Db, stmt: &str) -> anyhow::Result<()> {
+    db.batch("post_data", stmt)
+        .with_context(|| format!("recreating the schema failed at: {}", excerpt(stmt)))
+}
+
+/// Jobs that were running or locked when the backup was taken have no worker after a
+/// restore: they go back to the queue (attempts kept), and queue locks are released.
+/// Runs before triggers exist, so no trigger of the engine fires.
+pub fn reschedule_locked_jobs(db: &mut impl Sql, staging: &Profile) -> anyhow::Result<u64> {
+    let mut released = 0;
+    if staging.kind == ProfileKind::Jobdb {
+        released += db.execute(
+            "reschedule_locked_jobs",
+            &format!(
+                "UPDATE {} SET state = 'queued', locked_at = NULL, locked_by = NULL,
+                        run_at = greatest(run_at, now()), updated_at = now()
+                  WHERE state = 'running' OR locked_by IS NOT NULL",
+                staging.jobs_table()
+            ),
+            &[],
+        )?;
+    } else if has_lock_columns(db, &staging.jobs_table())? {
+        released += db.execute(
+            "release_locked_jobs",
+            &format!(
+                "UPDATE {} SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL",
+                staging.jobs_table()
+            ),
+            &[],
+        )?;
+    }
+    if has_lock_columns(db, &staging.queues_table())? {
+        db.execute(
+            "release_locked_queues",
+            &format!(
+                "UPDATE {} SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL",
+                staging.queues_table()
+            ),
+            &[],
+        )?;
+    }
+    Ok(released)
+}
+
+fn has_lock_columns(db: &mut impl Sql, table: &str) -> anyhow::Result<bool> {
+    let count: i64 = db
+        .query_one(
+            "lock_columns",
+            "SELECT count(*) FROM pg_attribute
+              WHERE attrelid = to_regclass($1) AND attname IN ('locked_at', 'locked_by') AND NOT attisdropped",
+            &[&table],
+        )?
+        .get(0);
+    Ok(count == 2)
+}
+
+/// Blocks writes to the live jobs table for the rest of the swap transaction, so no job
+/// slips in between the checks and the swap.
+pub fn lock_live_jobs(tx: &mut Tx<'_>, profile: &Profile) -> anyhow::Result<()> {
+    tx.batch("swap_lock_timeout", "SET LOCAL lock_timeout = '30s'")?;
+    tx.batch(
+        "lock_live_jobs",
+        &format!("LOCK TABLE {} IN EXCLUSIVE MODE", profile.jobs_table()),
+    )
+}
+
+/// The swap itself: the old schema steps aside, the staging schema takes its name, the old
+/// one is dropped. All inside the caller's transaction.
+pub fn swap(
+    tx: &mut Tx<'_>,
+    schema: &str,
+    staging: &str,
+    replaced: &str,
+    old_exists: bool,
+) -> anyhow::Result<()> {
+    tx.batch("swap_lock_timeout", "SET LOCAL lock_timeout = '30s'")?;
+    if old_exists {
+        tx.batch(
+            "move_old_schema_aside",
+            &format!(
+                "ALTER SCHEMA {} RENAME TO {}",
+                quote_ident(schema),
+                quote_ident(replaced)
+            ),
+        )?;
+    }
+    tx.batch(
+        "move_staging_into_place",
+        &format!(
+            "ALTER SCHEMA {} RENAME TO {}",
+            quote_ident(staging),
+            quote_ident(schema)
+        ),
+    )?;
+    if old_exists {
+        tx.batch(
+            "drop_old_schema",
+            &format!("DROP SCHEMA {} CASCADE", quote_ident(replaced)),
+        )?;
+    }
+    Ok(())
+}
+
+fn excerpt(stmt: &str) -> String {
+    let flat: String = stmt.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// Objects outside `schema` that depend on objects in it (a view elsewhere over its tables,
+/// a foreign key from another schema, a cast using its functions). The swap's
+/// `DROP SCHEMA … CASCADE` would silently drop them with the old schema.
+pub fn outside_dependents(db: &mut impl Sql, schema: &str) -> anyhow::Result<Vec<String>> {
+    let rows = db.query(
+        "outside_dependents",
+        "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
+              inside AS (
+                SELECT 'pg_class'::regclass AS classid, c.oid FROM pg_class c JOIN ns ON c.relnamespace = ns.oid
+                UNION ALL SELECT 'pg_type'::regclass, t.oid FROM pg_type t JOIN ns ON t.typnamespace = ns.oid
+                UNION ALL SELECT 'pg_proc'::regclass, p.oid FROM pg_proc p JOIN ns ON p.pronamespace = ns.oid)
+         -- A view's dependency is held by its rewrite rule; name the view.
+         SELECT DISTINCT CASE WHEN d.classid = 'pg_rewrite'::regclass
+                              THEN (SELECT pg_describe_object('pg_class'::regclass, r.ev_class, 0) FROM pg_rewrite r WHERE r.oid = d.objid)
+                              ELSE pg_describe_object(d.classid, d.objid, 0) END
+           FROM pg_depend d JOIN inside i ON d.refclassid = i.classid AND d.refobjid = i.oid
+          WHERE d.deptype IN ('n', 'a')
+            AND (CASE d.classid
+                   WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+                   WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+                   WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
+                   WHEN 'pg_constraint'::regclass THEN (SELECT connamespace FROM pg_constraint WHERE oid = d.objid)
+                   WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+                   WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+                   WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.oid = d.objid)
+                   WHEN 'pg_policy'::regclass THEN (SELECT c.relnamespace FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE p.oid = d.objid)
+                 END) IS DISTINCT FROM (SELECT oid FROM ns)
+          ORDER BY 1 LIMIT 10",
+        &[&schema],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

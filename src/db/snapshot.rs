@@ -1,0 +1,95 @@
+//! The online backup's view of the database: one `REPEATABLE READ, READ ONLY` transaction
+//! whose snapshot is exported and imported by the extra connections that stream table data,
+//! so every stream sees the same instant.
+
+use anyhow::bail;
+use postgres::CopyOutReader;
+
+use crate::db::dump::TableDef;
+use crate::db::{log, qualified, quote_ident, sql_error, Db, Sql, Tx};
+
+/// Starts the snapshot transaction and exports its snapshot; returns the snapshot id.
+pub fn begin(db: &mut Db) -> anyhow::Result<(Tx<'_>, String)> {
+    let mut tx = db.transaction()?;
+    tx.batch(
+        "snapshot_isolation",
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    )?;
+    let id: String = tx
+        .query_one("export_snapshot", "SELECT pg_export_snapshot()", &[])?
+        .get(0);
+    Ok((tx, id))
+}
+
+/// Joins another connection to the exported snapshot.
+pub fn import<'a>(db: &'a mut Db, snapshot: &str) -> anyhow::Result<Tx<'a>> {
+    // SET TRANSACTION SNAPSHOT takes no parameters; the id comes from pg_export_snapshot
+    // and is checked to be what the server produces (hex digits and dashes).
+    if snapshot.is_empty() || !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        bail!("unexpected snapshot id {snapshot:?} from the server");
+    }
+    let mut tx = db.transaction()?;
+    tx.batch(
+        "import_snapshot",
+        &format!(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
+        ),
+    )?;
+    Ok(tx)
+}
+
+/// Holds off DDL on the schema's tables and views until the backup ends, as pg_dump does.
+pub fn lock_relations(tx: &mut Tx<'_>, schema: &str) -> anyhow::Result<()> {
+    let names: Vec<String> = tx
+        .query(
+            "list_relations",
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relkind IN ('r', 'v') ORDER BY c.oid",
+            &[&schema],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = names.iter().map(|n| qualified(schema, n)).collect();
+    tx.batch(
+        "lock_relations",
+        &format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", ")),
+    )
+}
+
+/// `server_version_num`: TID range scans (PG 14+) make splitting a table across streams cheap.
+pub fn server_version_num(db: &mut impl Sql) -> anyhow::Result<i32> {
+    let text: String = db
+        .query_one(
+            "server_version_num",
+            "SELECT current_setting('server_version_num')",
+            &[],
+        )?
+        .get(0);
+    Ok(text.trim().parse().unwrap_or(0))
+}
+
+/// Streams a table (or the heap pages `[from, to)` of it) as COPY text.
+pub fn copy_out<'a>(
+    tx: &'a mut Tx<'_>,
+    schema: &str,
+    table: &TableDef,
+    pages: Option<(i64, Option<i64>)>,
+) -> anyhow::Result<CopyOutReader<'a>> {
+    let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(c)).collect();
+    let name = qualified(schema, &table.name);
+    let sql = match pages {
+        None => format!("COPY {name} ({}) TO STDOUT", columns.join(", ")),
+        Some((from, to)) => format!(
+            "COPY (SELECT {} FROM {name} WHERE ctid >= '({from},0)'::tid{}) TO STDOUT",
+            columns.join(", "),
+            to.map(|t| format!(" AND ctid < '({t},0)'::tid"))
+                .unwrap_or_default()
+        ),
+    };
+    log(tx.verbose, "copy_out", &sql);
+    tx.tx.copy_out(&sql).map_err(|e| sql_error("copy_out", e))
+}

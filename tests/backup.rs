@@ -1,0 +1,1303 @@
+//! backup, restore, verify and destroy --backup-first against real servers: round trips
+//! compared with pg_dump, consistency under concurrent writers, the downgrade runbook,
+//! kill -9 at several points, disk full, hostile archives and refusals.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::generate::{self, Spec};
+use common::{TestCluster, TestDb};
+
+fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).expect(sql).get(0)
+}
+
+fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .expect("catalog")
+        .get(0)
+}
+
+/// Schemas a restore leaves behind when it fails to clean up.
+fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobdbctl\\_%'",
+            &[],
+        )
+        .expect("catalog")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `pg_dump` of one schema (`--schema-only` or `--data-only`), comments and blank lines
+/// dropped and lines sorted, so row order and dump order do not matter.
+fn pg_dump(db: &TestDb, schema: &str, what: &str) -> Vec<String> {
+    let s = common::shared();
+    let out = Command::new(common::pg_bindir().join("pg_dump"))
+        .arg("-h")
+        .arg(s.socket_dir())
+        .arg("-p")
+        .arg(s.tcp_port.to_string())
+        .args(["-U", "postgres", "-n", schema, what, "-d", &db.name])
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        // `\\restrict` lines carry a random key per dump.
+        .filter(|l| !l.starts_with("--") && !l.starts_with('\\') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Schema and data of `schema`, as pg_dump sees them.
+fn snapshot(db: &TestDb, schema: &str) -> (Vec<String>, Vec<String>) {
+    (
+        pg_dump(db, schema, "--schema-only"),
+        pg_dump(db, schema, "--data-only"),
+    )
+}
+
+#[track_caller]
+fn assert_same(before: &(Vec<String>, Vec<String>), after: &(Vec<String>, Vec<String>)) {
+    for (what, b, a) in [
+        ("schema", &before.0, &after.0),
+        ("data", &before.1, &after.1),
+    ] {
+        if b != a {
+            let missing: Vec<_> = b.iter().filter(|l| !a.contains(l)).take(5).collect();
+            let extra: Vec<_> = a.iter().filter(|l| !b.contains(l)).take(5).collect();
+            panic!("{what} differs\nmissing after: {missing:#?}\nextra after: {extra:#?}");
+        }
+    }
+}
+
+/// No job holds a lock, so a restore (which requeues locked jobs) gives back the same rows.
+fn release_locks(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
+             UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
+        )
+        .expect("release locks");
+}
+
+/// Workers stop heartbeating: restore refuses while any is live.
+fn stop_workers(client: &mut postgres::Client) {
+    client
+        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
+        .expect("age workers");
+}
+
+fn populated(jobs: i64) -> TestDb {
+    let db = TestDb::initialized();
+    generate::populate(
+        &mut db.client(),
+        "jobdb",
+        &Spec {
+            jobs,
+            migrations: true,
+            ..Spec::default()
+        },
+    );
+    db
+}
+
+fn archive_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn backup_to(db: &TestDb, path: &Path) {
+    db.run(&["backup", "--output", path_str(path)]).expect(0);
+}
+
+/// Polls `cond` until it holds; the kill tests synchronise on observable states this way.
+#[track_caller]
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// jobdbctl sessions on `db` (a killed run's backends linger until they notice).
+fn jobdbctl_backends(admin: &mut postgres::Client, db: &TestDb) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'jobdbctl' AND pid <> pg_backend_pid()",
+            &[&db.name],
+        )
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+fn wait_for_backends_gone(db: &TestDb) {
+    let mut admin = common::shared().admin();
+    wait_until("the killed run's sessions end", || {
+        jobdbctl_backends(&mut admin, db) == 0
+    });
+}
+
+fn activity(admin: &mut postgres::Client, db: &TestDb, pattern: &str) -> bool {
+    admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'jobdbctl'
+                             AND state = 'active' AND query LIKE $2)",
+            &[&db.name, &pattern],
+        )
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+fn sha256_of(path: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).expect("read archive")).to_vec()
+}
+
+#[test]
+fn round_trip_of_a_generated_job_database_is_identical() {
+    let db = populated(3000);
+    let mut client = db.client();
+    release_locks(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let last_before = scalar_i64(&mut client, "SELECT last_value FROM jobdb.jobs_id_seq");
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "round.tar.gz");
+    let run = db.run(&["backup", "--output", path_str(&archive), "--json"]);
+    run.expect(0);
+    let report = run.json();
+    assert_eq!(report["last_used_job_id"], last_before);
+    assert_eq!(report["archive"], path_str(&archive));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive)
+        .expect("archive")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "archive must be private");
+    assert!(!Path::new(&format!("{}.partial", archive.display())).exists());
+
+    db.run(&["destroy", "--yes", "--force"]).expect(0);
+    assert!(!schema_exists(&mut client, "jobdb"));
+    let restore = db.run(&["restore", path_str(&archive)]);
+    restore.expect(0);
+    assert!(
+        restore
+            .stdout
+            .contains(&format!("last used job ID {last_before}")),
+        "{}",
+        restore.stdout
+    );
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    assert!(leftover_schemas(&mut client).is_empty());
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('after') RETURNING id",
+            &[],
+        )
+        .expect("insert")
+        .get(0);
+    assert_eq!(next, last_before + 1);
+}
+
+const GRAPHILE_LIKE: &str = r#"
+CREATE SCHEMA graphile_worker;
+SET search_path TO graphile_worker;
+CREATE TABLE migrations (id int PRIMARY KEY, ts timestamptz DEFAULT now() NOT NULL);
+INSERT INTO migrations (id) SELECT generate_series(1, 18);
+CREATE TYPE job_spec AS (identifier text, payload json, queue_name text, run_at timestamptz, flags text[]);
+CREATE TYPE job_status AS ENUM ('waiting', 'running', 'done');
+CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
+CREATE TABLE _private_job_queues (
+    id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue_name text NOT NULL UNIQUE CHECK (length(queue_name) <= 128),
+    locked_at timestamptz,
+    locked_by text,
+    is_available boolean GENERATED ALWAYS AS (locked_at IS NULL) STORED NOT NULL
+);
+CREATE TABLE _private_tasks (
+    id int GENERATED BY DEFAULT AS IDENTITY (START WITH 10 INCREMENT BY 5) PRIMARY KEY,
+    identifier text NOT NULL UNIQUE CHECK (length(identifier) <= 128)
+);
+CREATE TABLE _private_jobs (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_queue_id int REFERENCES _private_job_queues (id) ON DELETE SET NULL,
+    task_id int NOT NULL REFERENCES _private_tasks (id),
+    payload json DEFAULT '{}'::json NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
+    run_at timestamptz DEFAULT now() NOT NULL,
+    attempts smallint DEFAULT 0 NOT NULL,
+    max_attempts positive_int DEFAULT 25 NOT NULL,
+    last_error text,
+    created_at timestamptz DEFAULT now() NOT NULL,
+    updated_at timestamptz DEFAULT now() NOT NULL,
+    key text UNIQUE,
+    locked_at timestamptz,
+    locked_by text,
+    status job_status DEFAULT 'waiting' NOT NULL,
+    name text COLLATE "C",
+    is_available boolean GENERATED ALWAYS AS ((locked_at IS NULL) AND (attempts < max_attempts)) STORED NOT NULL,
+    CONSTRAINT jobs_key_check CHECK (length(key) > 0 AND length(key) <= 512)
+) WITH (fillfactor = 90);
+CREATE INDEX jobs_main_index ON _private_jobs USING btree (priority, run_at) INCLUDE (id, task_id, job_queue_id) WHERE is_available = true;
+CREATE INDEX jobs_key_lower ON _private_jobs (lower(key)) WHERE job_queue_id IS NULL;
+COMMENT ON TABLE _private_jobs IS 'The jobs, one row each';
+COMMENT ON COLUMN _private_jobs.payload IS 'What the task gets';
+ALTER TABLE _private_jobs ALTER COLUMN payload SET STATISTICS 500;
+CREATE FUNCTION tg__update_timestamp() RETURNS trigger LANGUAGE plpgsql AS $$
+begin
+  new.updated_at = greatest(now(), old.updated_at + interval '1 millisecond');
+  return new;
+end;
+$$;
+CREATE TRIGGER _100_timestamps BEFORE UPDATE ON _private_jobs FOR EACH ROW EXECUTE FUNCTION tg__update_timestamp();
+CREATE FUNCTION add_job(identifier text, payload json DEFAULT NULL, queue_name text DEFAULT NULL)
+RETURNS graphile_worker._private_jobs LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+declare
+  v_job graphile_worker._private_jobs;
+  v_task int;
+  v_queue int;
+begin
+  insert into graphile_worker._private_tasks as t (identifier) values (add_job.identifier)
+    on conflict (identifier) do update set identifier = excluded.identifier returning t.id into v_task;
+  if add_job.queue_name is not null then
+    insert into graphile_worker._private_job_queues as q (queue_name) values (add_job.queue_name)
+      on conflict (queue_name) do update set queue_name = excluded.queue_name returning q.id into v_queue;
+  end if;
+  insert into graphile_worker._private_jobs (job_queue_id, task_id, payload)
+    values (v_queue, v_task, coalesce(add_job.payload, '{}'::json)) returning * into v_job;
+  return v_job;
+end;
+$$;
+CREATE FUNCTION jobs_count() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM graphile_worker._private_jobs $$;
+COMMENT ON FUNCTION jobs_count() IS 'How many jobs';
+CREATE VIEW jobs AS
+  SELECT j.id, t.identifier AS task_identifier, q.queue_name, j.payload, j.priority, j.run_at, j.attempts,
+         j.max_attempts, j.last_error, j.created_at, j.updated_at, j.key, j.locked_at, j.locked_by
+    FROM _private_jobs j JOIN _private_tasks t ON t.id = j.task_id
+    LEFT JOIN _private_job_queues q ON q.id = j.job_queue_id;
+CREATE VIEW waiting_jobs AS SELECT id, task_identifier FROM jobs WHERE locked_at IS NULL;
+CREATE SEQUENCE extra_seq START 100;
+SELECT nextval('extra_seq');
+SELECT graphile_worker.add_job('task_' || (g % 5), json_build_object('n', g, 'text', E'tab\there\nnewline \\ backslash'),
+                               CASE WHEN g % 3 = 0 THEN 'q' || (g % 4) END)
+  FROM generate_series(1, 300) g;
+UPDATE _private_jobs SET key = 'key-' || id, name = 'n' || id WHERE id % 7 = 0;
+"#;
+
+#[test]
+fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
+    let source = TestDb::empty();
+    let mut src = source.client();
+    src.batch_execute(GRAPHILE_LIKE)
+        .expect("create graphile-like schema");
+    let before = snapshot(&source, "graphile_worker");
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "gw.tar.gz");
+    source
+        .run(&[
+            "--profile",
+            "graphile-worker",
+            "backup",
+            "--output",
+            path_str(&archive),
+        ])
+        .expect(0);
+
+    // Into an empty database: the staging schema becomes graphile_worker.
+    let target = TestDb::empty();
+    target.run(&["restore", path_str(&archive)]).expect(0);
+    assert_same(&before, &snapshot(&target, "graphile_worker"));
+    // Over an existing schema: the swap replaces it; bodies naming the schema still work.
+    src.batch_execute("SELECT graphile_worker.add_job('extra')")
+        .expect("add a job");
+    source
+        .run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(0);
+    assert_same(&before, &snapshot(&source, "graphile_worker"));
+    assert!(leftover_schemas(&mut src).is_empty());
+    for client in [&mut src, &mut target.client()] {
+        let id: i64 = client
+            .query_one("SELECT (graphile_worker.add_job('after_restore')).id", &[])
+            .expect("add_job after restore")
+            .get(0);
+        assert_eq!(id, 301, "identity resumes after the backup's last id");
+        assert_eq!(
+            scalar_i64(client, "SELECT graphile_worker.jobs_count()"),
+            301
+        );
+        assert_eq!(
+            scalar_i64(
+                client,
+                "SELECT count(*) FROM graphile_worker.waiting_jobs WHERE task_identifier = 'after_restore'"
+            ),
+            1
+        );
+        // The trigger was recreated: updating bumps updated_at.
+        client
+            .batch_execute(
+                "UPDATE graphile_worker._private_jobs SET updated_at = '2000-01-01' WHERE id = 301",
+            )
+            .expect("update");
+        assert_eq!(
+            scalar_i64(
+                client,
+                "SELECT count(*) FROM graphile_worker._private_jobs WHERE id = 301 AND updated_at > '2001-01-01'"
+            ),
+            1
+        );
+    }
+}
+
+#[test]
+fn backup_taken_while_writers_run_is_consistent() {
+    // Big enough that the jobs table is split across COPY streams (page ranges), so the
+    // test also checks that the streams share one snapshot.
+    let db = populated(100_000);
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE jobdb.ledger (id int PRIMARY KEY, inserted bigint NOT NULL, bumps bigint NOT NULL, base bigint NOT NULL);
+             INSERT INTO jobdb.ledger SELECT 1, 0, 0, sum(attempts) FROM jobdb.jobs;
+             ANALYZE jobdb.jobs;",
+        )
+        .expect("ledger");
+    assert!(
+        scalar_i64(
+            &mut client,
+            "SELECT relpages::int8 FROM pg_class WHERE oid = 'jobdb.jobs'::regclass"
+        ) >= 2048,
+        "jobs must be large enough to be split"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let stop = Arc::clone(&stop);
+            let mut c = db.client();
+            std::thread::spawn(move || {
+                let mut done = 0u64;
+                // Each transaction inserts a job, bumps another one's attempts, and records
+                // both in the ledger: the invariant a consistent snapshot must show.
+                while !stop.load(Ordering::Relaxed) && done < 200_000 {
+                    let mut tx = c.transaction().expect("begin");
+                    tx.batch_execute(&format!(
+                        "INSERT INTO jobdb.jobs (task_identifier, attempts) VALUES ('writer-{w}', 0);
+                         UPDATE jobdb.jobs SET attempts = attempts + 1 WHERE id = (SELECT 1 + (random() * 99999)::int8);
+                         UPDATE jobdb.ledger SET inserted = inserted + 1, bumps = bumps + 1 WHERE id = 1;"
+                    ))
+                    .expect("writer transaction");
+                    tx.commit().expect("commit");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let dir = common::temp_dir("bk");
+    let mut archives = Vec::new();
+    for i in 0..2 {
+        // Let the writers get going before each backup.
+        let seen = scalar_i64(&mut client, "SELECT inserted FROM jobdb.ledger");
+        wait_until("writers commit", || {
+            scalar_i64(&mut client, "SELECT inserted FROM jobdb.ledger") > seen + 50
+        });
+        let path = archive_in(&dir, &format!("c{i}.tar.gz"));
+        backup_to(&db, &path);
+        archives.push(path);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written: u64 = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+    assert!(written > 0);
+    for path in archives {
+        let copy = TestDb::empty();
+        copy.run(&["restore", path_str(&path)]).expect(0);
+        let mut c = copy.client();
+        let row = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM jobdb.jobs WHERE task_identifier LIKE 'writer-%'),
+                        (SELECT sum(attempts)::int8 FROM jobdb.jobs) - l.base, l.inserted, l.bumps
+                   FROM jobdb.ledger l",
+                &[],
+            )
+            .expect("invariant");
+        let (inserted, bumps, ledger_inserted, ledger_bumps): (i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        assert!(ledger_inserted > 0, "backup taken while writers ran");
+        assert_eq!(inserted, ledger_inserted, "jobs inserted vs ledger");
+        assert_eq!(bumps, ledger_bumps, "attempt bumps vs ledger");
+    }
+}
+
+#[test]
+fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
+    let db = populated(1000);
+    let mut client = db.client();
+    let running: Vec<i64> = client
+        .query(
+            "SELECT id FROM jobdb.jobs WHERE state = 'running' ORDER BY id",
+            &[],
+        )
+        .expect("running")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!running.is_empty());
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "before-upgrade.tar.gz");
+    backup_to(&db, &archive);
+
+    // The upgrade runs for a while: more jobs arrive, then it is rolled back.
+    client
+        .batch_execute(
+            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 50)",
+        )
+        .expect("late jobs");
+    stop_workers(&mut client);
+    let restore = db.run(&["restore", path_str(&archive), "--yes", "--force", "--json"]);
+    restore.expect(0);
+    let report = restore.json();
+    assert_eq!(report["last_used_job_id"], 1000);
+    assert_eq!(report["rescheduled_jobs"], running.len());
+
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        1000
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'late'"
+        ),
+        0,
+        "jobs created after the backup are gone"
+    );
+    let requeued: Vec<i64> = client
+        .query(
+            "SELECT id FROM jobdb.jobs WHERE id = ANY($1) AND state = 'queued' AND locked_by IS NULL AND locked_at IS NULL ORDER BY id",
+            &[&running],
+        )
+        .expect("requeued")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(requeued, running, "formerly running jobs are queued again");
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.job_queues WHERE locked_by IS NOT NULL"
+        ),
+        0
+    );
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id",
+            &[],
+        )
+        .expect("insert")
+        .get(0);
+    assert_eq!(
+        next, 1001,
+        "the next job gets the backup's last used ID + 1"
+    );
+
+    // --avoid-id-reuse keeps a higher current counter.
+    client
+        .batch_execute("SELECT setval('jobdb.jobs_id_seq', 5000)")
+        .expect("advance counter");
+    // The restored registry has the workers as they were at backup time: live again.
+    stop_workers(&mut client);
+    db.run(&[
+        "restore",
+        path_str(&archive),
+        "--yes",
+        "--force",
+        "--avoid-id-reuse",
+    ])
+    .expect(0);
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('n') RETURNING id",
+            &[],
+        )
+        .expect("insert")
+        .get(0);
+    assert_eq!(next, 5001);
+}
+
+#[test]
+fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
+    let db = populated(150_000);
+    let dir = common::temp_dir("bk");
+    let earlier = archive_in(&dir, "earlier.tar.gz");
+    backup_to(&db, &earlier);
+    let earlier_sum = sha256_of(&earlier);
+    let target = archive_in(&dir, "killed.tar.gz");
+    let partial = PathBuf::from(format!("{}.partial", target.display()));
+    let mut admin = common::shared().admin();
+    let spawn = || {
+        let mut cmd = db.cmd();
+        cmd.args(["backup", "--output", path_str(&target)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().expect("spawn backup")
+    };
+
+    // 1. Blocked on its table locks (a migration holds one).
+    let mut blocker = db.client();
+    let mut tx = blocker.transaction().expect("begin");
+    tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
+        .expect("lock");
+    let mut child = spawn();
+    wait_until("the backup waits for its table locks", || {
+        activity(&mut admin, &db, "LOCK TABLE%")
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    tx.rollback().expect("rollback");
+    wait_for_backends_gone(&db);
+    assert!(!target.exists());
+
+    // 2. In the middle of COPY.
+    let mut child = spawn();
+    wait_until("COPY runs", || activity(&mut admin, &db, "COPY%"));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert!(!target.exists());
+
+    // 3. While the archive is being written.
+    let mut child = spawn();
+    wait_until("the partial archive grows", || {
+        std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert!(!target.exists(), "no archive under the final name");
+
+    assert_eq!(
+        sha256_of(&earlier),
+        earlier_sum,
+        "earlier archive untouched"
+    );
+    db.run(&["verify", path_str(&earlier)]).expect(0);
+    // A killed run's leftovers do not get in the way of the next one.
+    backup_to(&db, &target);
+    db.run(&["verify", path_str(&target)]).expect(0);
+    assert!(!partial.exists());
+}
+
+#[test]
+fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
+    let db = populated(150_000);
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "r.tar.gz");
+    backup_to(&db, &archive);
+    let mut client = db.client();
+    // The live database differs from the archive, so a partial restore would show.
+    client
+        .batch_execute(
+            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 100);
+             DELETE FROM jobdb.jobs WHERE id % 1000 = 0;",
+        )
+        .expect("change");
+    stop_workers(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let mut admin = common::shared().admin();
+    let spawn = || {
+        let mut cmd = db.cmd();
+        cmd.args(["restore", path_str(&archive), "--yes", "--force"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().expect("spawn restore")
+    };
+    let staging_exists = |c: &mut postgres::Client| !leftover_schemas(c).is_empty();
+
+    // 1. As soon as the staging schema exists.
+    let mut child = spawn();
+    wait_until("the staging schema appears", || {
+        staging_exists(&mut admin_db(&db))
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // 2. While COPY loads the staging tables (the leftover staging schema is dropped first).
+    let mut child = spawn();
+    wait_until("COPY loads", || {
+        activity(&mut admin, &db, "COPY%FROM STDIN%")
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // 3. While building indexes: a session holding the staging jobs table (compatible with
+    // COPY, not with CREATE INDEX) keeps the restore there until it is killed.
+    // (Waiting for COPY, not for the schema: the schema left by the kill above is still
+    // there until the new run drops it.)
+    let mut child = spawn();
+    wait_until("COPY loads", || {
+        activity(&mut admin, &db, "COPY%FROM STDIN%")
+    });
+    let mut holder = db.client();
+    let mut hold = holder.transaction().expect("begin");
+    hold.batch_execute("LOCK TABLE jobdbctl_restore_jobdb.jobs IN ROW EXCLUSIVE MODE")
+        .expect("lock staging table");
+    wait_until("an index build waits", || {
+        activity(&mut admin, &db, "CREATE%INDEX%")
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    hold.rollback().expect("rollback");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // 4. At the swap, everything loaded and indexed (a worker's open transaction holds it up).
+    let mut blocker = db.client();
+    let mut tx = blocker.transaction().expect("begin");
+    tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")
+        .expect("lock");
+    let mut child = spawn();
+    wait_until("the swap waits for the jobs table", || {
+        activity(&mut admin, &db, "LOCK TABLE%")
+    });
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    tx.rollback().expect("rollback");
+    wait_for_backends_gone(&db);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // A rerun cleans up after the killed ones and completes.
+    db.run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(0);
+    assert!(leftover_schemas(&mut client).is_empty());
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE task_identifier = 'since-backup'"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        150_000
+    );
+}
+
+fn admin_db(db: &TestDb) -> postgres::Client {
+    db.client()
+}
+
+// ---- hand-made archives -------------------------------------------------------------
+
+struct RawEntry {
+    name: String,
+    kind: u8,
+    data: Vec<u8>,
+    /// Size written in the header when it should differ from the data's.
+    declared: Option<u64>,
+    link: String,
+}
+
+impl RawEntry {
+    fn file(name: &str, data: Vec<u8>) -> RawEntry {
+        RawEntry {
+            name: name.to_string(),
+            kind: b'0',
+            data,
+            declared: None,
+            link: String::new(),
+        }
+    }
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("gunzip");
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+fn octal(field: &[u8]) -> u64 {
+    let text: String = field
+        .iter()
+        .take_while(|b| **b != 0)
+        .map(|b| *b as char)
+        .collect();
+    u64::from_str_radix(text.trim(), 8).unwrap_or(0)
+}
+
+fn untar(raw: &[u8]) -> Vec<RawEntry> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 512 <= raw.len() && raw[pos..pos + 512].iter().any(|b| *b != 0) {
+        let h = &raw[pos..pos + 512];
+        let name: String = h[..100]
+            .iter()
+            .take_while(|b| **b != 0)
+            .map(|b| *b as char)
+            .collect();
+        let size = octal(&h[124..136]) as usize;
+        let data = raw[pos + 512..pos + 512 + size].to_vec();
+        out.push(RawEntry {
+            name,
+            kind: h[156],
+            data,
+            declared: None,
+            link: String::new(),
+        });
+        pos += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
+
+fn tar(entries: &[RawEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut h = [0u8; 512];
+        h[..e.name.len()].copy_from_slice(e.name.as_bytes());
+        h[100..108].copy_from_slice(b"0000600\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        let size = e.declared.unwrap_or(e.data.len() as u64);
+        h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[148..156].copy_from_slice(b"        ");
+        h[156] = e.kind;
+        h[157..157 + e.link.len()].copy_from_slice(e.link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        let sum: u32 = h.iter().map(|b| *b as u32).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(&e.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn with_json(entry: &mut RawEntry, edit: impl Fn(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(&entry.data).expect("json");
+    edit(&mut v);
+    entry.data = serde_json::to_vec(&v).expect("json");
+}
+
+/// Every kind of bad archive the issue names, built from a good one.
+fn hostile_variants(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let entries = || untar(&gunzip(good));
+    let first_data = |es: &[RawEntry]| {
+        es.iter()
+            .position(|e| e.name.starts_with("data/"))
+            .expect("a data entry")
+    };
+    let rebuilt = |edit: &dyn Fn(&mut Vec<RawEntry>)| {
+        let mut es = entries();
+        edit(&mut es);
+        gzip(&tar(&es))
+    };
+    let mut out = Vec::new();
+    out.push(("truncated", good[..good.len() / 2].to_vec()));
+    let mut flipped = good.to_vec();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x10;
+    out.push(("one flipped byte", flipped));
+    out.push((
+        "wrong checksum",
+        rebuilt(&|es| {
+            let last = es.len() - 1;
+            with_json(&mut es[last], |m| {
+                let entries = m["entries"].as_array_mut().expect("entries");
+                let e = entries
+                    .iter_mut()
+                    .find(|e| e["name"].as_str().is_some_and(|n| n.starts_with("data/")))
+                    .expect("data entry");
+                e["sha256"] = serde_json::json!("0".repeat(64));
+            })
+        }),
+    ));
+    for (what, name) in [
+        ("../ path", "../evil.txt"),
+        ("absolute path", "/tmp/jobdbctl-evil.txt"),
+    ] {
+        out.push((
+            what,
+            rebuilt(&|es| es.insert(1, RawEntry::file(name, b"pwned\n".to_vec()))),
+        ));
+    }
+    for (what, kind, link) in [
+        ("symlink", b'2', "/etc/passwd"),
+        ("hardlink", b'1', "schema.json"),
+        ("device entry", b'3', ""),
+    ] {
+        out.push((
+            what,
+            rebuilt(&|es| {
+                let i = first_data(es);
+                es[i].kind = kind;
+                es[i].link = link.to_string();
+                es[i].data.clear();
+            }),
+        ));
+    }
+    out.push((
+        "entry far larger than allowed",
+        rebuilt(&|es| {
+            let i = first_data(es);
+            es[i].declared = Some(1 << 32);
+            es.truncate(i + 1);
+        }),
+    ));
+    out.push((
+        "entry larger than the manifest says",
+        rebuilt(&|es| {
+            let i = first_data(es);
+            let row = es[i]
+                .data
+                .split(|b| *b == b'\n')
+                .next()
+                .expect("row")
+                .to_vec();
+            es[i].data.extend_from_slice(&row);
+            es[i].data.push(b'\n');
+        }),
+    ));
+    out.push((
+        "missing manifest",
+        rebuilt(&|es| {
+            es.pop();
+        }),
+    ));
+    out.push((
+        "manifest from a newer format",
+        rebuilt(&|es| {
+            let last = es.len() - 1;
+            for i in [0, last] {
+                with_json(&mut es[i], |m| m["format_version"] = serde_json::json!(99));
+            }
+        }),
+    ));
+    out
+}
+
+#[test]
+fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
+    let db = populated(2000);
+    let mut client = db.client();
+    stop_workers(&mut client);
+    let dir = common::temp_dir("bk");
+    let good_path = archive_in(&dir, "good.tar.gz");
+    backup_to(&db, &good_path);
+    client
+        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
+        .expect("change");
+    let before = snapshot(&db, "jobdb");
+    let good = std::fs::read(&good_path).expect("read");
+    for (what, bytes) in hostile_variants(&good) {
+        let path = archive_in(&dir, "bad.tar.gz");
+        std::fs::write(&path, &bytes).expect("write");
+        let verify = db.run(&["verify", path_str(&path)]);
+        verify.expect(5);
+        let line = verify.one_line_error().to_string();
+        assert!(line.contains("invalid"), "{what}: {line}");
+        let restore = db.run(&["restore", path_str(&path), "--yes", "--force"]);
+        assert_eq!(
+            restore.code, 5,
+            "{what}: restore must refuse: {}",
+            restore.stderr
+        );
+        restore.one_line_error();
+        // From standard input the archive is checked while it loads into staging.
+        let streamed = common::run({
+            let mut cmd = db.cmd();
+            cmd.args(["restore", "-", "--yes", "--force"])
+                .stdin(std::fs::File::open(&path).expect("open"));
+            cmd
+        });
+        assert_eq!(
+            streamed.code, 5,
+            "{what}: restore from stdin must refuse: {}",
+            streamed.stderr
+        );
+        streamed.one_line_error();
+        assert!(
+            leftover_schemas(&mut client).is_empty(),
+            "{what}: staging left behind"
+        );
+        assert!(!Path::new("/tmp/jobdbctl-evil.txt").exists(), "{what}");
+        assert!(!dir.path().join("evil.txt").exists(), "{what}");
+    }
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    // The good archive still restores.
+    db.run(&["verify", path_str(&good_path)]).expect(0);
+}
+
+#[test]
+fn hostile_cold_archive_changes_nothing_in_the_data_dir() {
+    let c = TestCluster::started();
+    c.run(&["stop"]).expect(0);
+    let header = serde_json::json!({
+        "format_version": 1, "jobdbctl_version": "0", "mode": "cold",
+        "created_at": "2026-01-01T00:00:00Z", "server_version": "15", "server": "x",
+        "database": "jobdb", "profile": null, "schema": null, "schema_version": null,
+        "last_used_job_id": null, "max_entry_bytes": 100, "total_file_bytes": 100,
+    });
+    let dir = common::temp_dir("bk");
+    for (what, entry) in [
+        (
+            "../ path",
+            RawEntry::file("psql/../../evil.txt", b"x".to_vec()),
+        ),
+        (
+            "outside psql/",
+            RawEntry::file("other/evil.txt", b"x".to_vec()),
+        ),
+        (
+            "symlink",
+            RawEntry {
+                name: "psql/pg_wal".into(),
+                kind: b'2',
+                data: Vec::new(),
+                declared: None,
+                link: "/etc".into(),
+            },
+        ),
+    ] {
+        let bytes = gzip(&tar(&[
+            RawEntry::file("header.json", serde_json::to_vec(&header).expect("json")),
+            RawEntry {
+                name: "psql".into(),
+                kind: b'5',
+                data: Vec::new(),
+                declared: None,
+                link: String::new(),
+            },
+            entry,
+        ]));
+        let path = archive_in(&dir, "cold-bad.tar.gz");
+        std::fs::write(&path, bytes).expect("write");
+        let run = c.run(&["restore", path_str(&path), "--yes", "--force"]);
+        assert_eq!(run.code, 5, "{what}: {}", run.stderr);
+        run.one_line_error();
+        assert!(!c.dir.path().join("evil.txt").exists(), "{what}");
+        assert!(!c.data_dir().join("psql.restoring").exists(), "{what}");
+        assert!(
+            c.pgdata().join("PG_VERSION").is_file(),
+            "{what}: cluster untouched"
+        );
+    }
+    c.run(&["start"]).expect(0);
+}
+
+#[test]
+fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
+    let db = populated(500);
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "a.tar.gz");
+    backup_to(&db, &archive);
+    let mut client = db.client();
+    client
+        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
+        .expect("change");
+    let before = snapshot(&db, "jobdb");
+
+    // Live workers: refused even with --force.
+    let live = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
+    live.expect(3);
+    assert!(
+        live.one_line_error().contains("live worker"),
+        "{}",
+        live.stderr
+    );
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    stop_workers(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let jobs = db.run(&["restore", path_str(&archive), "--yes"]);
+    jobs.expect(3);
+    assert!(jobs.one_line_error().contains("--force"), "{}", jobs.stderr);
+    let no_tty = db.run(&["restore", path_str(&archive), "--force"]);
+    no_tty.expect(3);
+    assert!(
+        no_tty.one_line_error().contains("--yes"),
+        "{}",
+        no_tty.stderr
+    );
+    assert_same(&before, &snapshot(&db, "jobdb"));
+
+    // A view elsewhere over the job tables would vanish with the old schema.
+    client
+        .batch_execute("CREATE VIEW public.job_ids AS SELECT id FROM jobdb.jobs")
+        .expect("outside view");
+    let outside = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
+    outside.expect(3);
+    assert!(
+        outside.one_line_error().contains("view job_ids"),
+        "{}",
+        outside.stderr
+    );
+    client
+        .batch_execute("DROP VIEW public.job_ids")
+        .expect("drop view");
+
+    // Another backup or restore holds the lock.
+    let mut holder = db.client();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(hashtextextended('jobdbctl:backup', 0))")
+        .expect("take lock");
+    let second = db.run(&[
+        "backup",
+        "--output",
+        path_str(&archive_in(&dir, "b.tar.gz")),
+    ]);
+    second.expect(7);
+    assert!(
+        second.one_line_error().contains("another jobdbctl"),
+        "{}",
+        second.stderr
+    );
+    assert!(!archive_in(&dir, "b.tar.gz").exists());
+    db.run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(7);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+    drop(holder);
+
+    let junk = archive_in(&dir, "junk.tar.gz");
+    std::fs::write(&junk, b"not an archive at all").expect("write");
+    db.run(&["verify", path_str(&junk)]).expect(5);
+    db.run(&["verify", path_str(&archive_in(&dir, "missing.tar.gz"))])
+        .expect(1);
+}
+
+#[test]
+fn archive_streams_through_stdout_and_stdin_quietly() {
+    let db = populated(800);
+    let mut client = db.client();
+    release_locks(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let out = db
+        .cmd()
+        .args(["-q", "backup", "--output", "-"])
+        .output()
+        .expect("backup");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "--quiet prints nothing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = common::temp_dir("bk");
+    let path = archive_in(&dir, "stream.tar.gz");
+    std::fs::write(&path, &out.stdout).expect("write");
+    let verify = common::run({
+        let mut cmd = db.cmd();
+        cmd.args(["verify", "-", "--json"])
+            .stdin(std::fs::File::open(&path).expect("open"));
+        cmd
+    });
+    verify.expect(0);
+    assert_eq!(verify.json()["tables"][1]["rows"], 800);
+
+    let copy = TestDb::empty();
+    let restore = common::run({
+        let mut cmd = copy.cmd();
+        cmd.args(["-q", "restore", "-"])
+            .stdin(std::fs::File::open(&path).expect("open"));
+        cmd
+    });
+    restore.expect(0);
+    assert!(
+        restore.stdout.is_empty() && restore.stderr.is_empty(),
+        "{restore:?}"
+    );
+    assert_same(&before, &snapshot(&copy, "jobdb"));
+}
+
+#[test]
+fn keep_prunes_only_older_complete_archives_of_the_same_database() {
+    let db = populated(100);
+    let other = populated(50);
+    let dir = common::temp_dir("bk");
+    let dest = path_str(dir.path());
+    other.run(&["backup", "--output", dest]).expect(0);
+    std::fs::write(dir.path().join("leftover.tar.gz.partial"), b"partial").expect("write");
+    let mut ours = Vec::new();
+    for _ in 0..3 {
+        let run = db.run(&["backup", "--output", dest, "--keep", "2", "--json"]);
+        run.expect(0);
+        ours.push(PathBuf::from(run.json()["archive"].as_str().expect("path")));
+    }
+    assert!(!ours[0].exists(), "oldest pruned");
+    assert!(ours[1].exists() && ours[2].exists(), "newest two kept");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        4,
+        "other database's archive and the partial stay: {names:?}"
+    );
+    assert!(names.iter().any(|n| n.starts_with(&other.name)));
+}
+
+#[test]
+fn destroy_backup_first_writes_a_restorable_archive() {
+    let db = populated(300);
+    let mut client = db.client();
+    release_locks(&mut client);
+    let before = snapshot(&db, "jobdb");
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "pre-destroy.tar.gz");
+    db.run(&[
+        "destroy",
+        "--yes",
+        "--force",
+        "--backup-first",
+        path_str(&archive),
+    ])
+    .expect(0);
+    assert!(!schema_exists(&mut client, "jobdb"));
+    db.run(&["verify", path_str(&archive)]).expect(0);
+    db.run(&["restore", path_str(&archive)]).expect(0);
+    assert_same(&before, &snapshot(&db, "jobdb"));
+}
+
+#[test]
+fn disk_full_is_a_clean_error_with_no_partial_file() {
+    if !common::is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Mount(PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let db = populated(20_000);
+    let dir = common::temp_dir("full");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("mount");
+    assert!(ok.success(), "mount tmpfs");
+    let _mount = Mount(mnt.clone());
+    let target = mnt.join("x.tar.gz");
+
+    let refused = db.run(&["backup", "--output", path_str(&target)]);
+    refused.expect(3);
+    let line = refused.one_line_error();
+    assert!(
+        line.contains("free") && line.contains("needs about"),
+        "{line}"
+    );
+
+    let full = db.run(&["backup", "--output", path_str(&target), "--no-space-check"]);
+    full.expect(1);
+    let line = full.one_line_error();
+    assert!(line.contains("No space left"), "{line}");
+    let left: Vec<_> = std::fs::read_dir(&mnt).expect("list").collect();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}
+
+#[test]
+fn cold_backup_and_restore_round_trip_on_the_embedded_cluster() {
+    let c = TestCluster::started();
+    let mut client = c.client();
+    generate::populate(
+        &mut client,
+        "jobdb",
+        &Spec {
+            jobs: 500,
+            ..Spec::default()
+        },
+    );
+    stop_workers(&mut client);
+    drop(client);
+    let dir = common::temp_dir("bk");
+    let archive = archive_in(&dir, "cold.tar.gz");
+    c.run(&["backup", "--mode", "cold", "--output", path_str(&archive)])
+        .expect(0);
+    c.run(&["status"]).expect(0);
+    c.run(&["verify", path_str(&archive)]).expect(0);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive)
+        .expect("archive")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let mut client = c.client();
+    client
+        .batch_execute(
+            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 10)",
+        )
+        .expect("late jobs");
+    drop(client);
+    let refused = c.run(&["restore", path_str(&archive), "--yes"]);
+    refused.expect(3);
+    c.run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(0);
+    c.run(&["status"]).expect(0);
+    let mut client = c.client();
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        500
+    );
+    assert!(!c.data_dir().join("psql.restoring").exists());
+    if common::is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(c.pgdata().join("PG_VERSION"))
+            .expect("stat")
+            .uid();
+        assert_ne!(owner, 0, "restored files belong to the server user");
+    }
+    drop(client);
+
+    // A stopped server stays stopped.
+    c.run(&["stop"]).expect(0);
+    let again = archive_in(&dir, "cold2.tar.gz");
+    c.run(&["backup", "--mode", "cold", "--output", path_str(&again)])
+        .expect(0);
+    c.run(&["status"]).expect(6);
+    c.run(&["start"]).expect(0);
+}
