@@ -16,6 +16,9 @@ _jobdbctl() {
             ",$1")
                 cmd="jobdbctl"
                 ;;
+            jobdbctl,background-migrations)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations"
+                ;;
             jobdbctl,backup)
                 cmd="jobdbctl__subcmd__backup"
                 ;;
@@ -25,6 +28,9 @@ _jobdbctl() {
             jobdbctl,destroy)
                 cmd="jobdbctl__subcmd__destroy"
                 ;;
+            jobdbctl,finalize-migration)
+                cmd="jobdbctl__subcmd__finalize__subcmd__migration"
+                ;;
             jobdbctl,help)
                 cmd="jobdbctl__subcmd__help"
                 ;;
@@ -33,6 +39,9 @@ _jobdbctl() {
                 ;;
             jobdbctl,man)
                 cmd="jobdbctl__subcmd__man"
+                ;;
+            jobdbctl,migrate)
+                cmd="jobdbctl__subcmd__migrate"
                 ;;
             jobdbctl,restore)
                 cmd="jobdbctl__subcmd__restore"
@@ -52,8 +61,56 @@ _jobdbctl() {
             jobdbctl,stop)
                 cmd="jobdbctl__subcmd__stop"
                 ;;
+            jobdbctl,unlock-stale-jobs)
+                cmd="jobdbctl__subcmd__unlock__subcmd__stale__subcmd__jobs"
+                ;;
             jobdbctl,verify)
                 cmd="jobdbctl__subcmd__verify"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations,help)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations,list)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__list"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations,mark-finished)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__mark__subcmd__finished"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations,pause)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__pause"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations,resume)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__resume"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations,retry)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__retry"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations,show)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__show"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,help)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__help"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,list)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__list"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,mark-finished)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__mark__subcmd__finished"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,pause)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__pause"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,resume)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__resume"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,retry)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__retry"
+                ;;
+            jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,show)
+                cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__show"
+                ;;
+            jobdbctl__subcmd__help,background-migrations)
+                cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations"
                 ;;
             jobdbctl__subcmd__help,backup)
                 cmd="jobdbctl__subcmd__help__subcmd__backup"
@@ -64,6 +121,9 @@ _jobdbctl() {
             jobdbctl__subcmd__help,destroy)
                 cmd="jobdbctl__subcmd__help__subcmd__destroy"
                 ;;
+            jobdbctl__subcmd__help,finalize-migration)
+                cmd="jobdbctl__subcmd__help__subcmd__finalize__subcmd__migration"
+                ;;
             jobdbctl__subcmd__help,help)
                 cmd="jobdbctl__subcmd__help__subcmd__help"
                 ;;
@@ -72,6 +132,9 @@ _jobdbctl() {
                 ;;
             jobdbctl__subcmd__help,man)
                 cmd="jobdbctl__subcmd__help__subcmd__man"
+                ;;
+            jobdbctl__subcmd__help,migrate)
+                cmd="jobdbctl__subcmd__help__subcmd__migrate"
                 ;;
             jobdbctl__subcmd__help,restore)
                 cmd="jobdbctl__subcmd__help__subcmd__restore"
@@ -91,8 +154,29 @@ _jobdbctl() {
             jobdbctl__subcmd__help,stop)
                 cmd="jobdbctl__subcmd__help__subcmd__stop"
                 ;;
+            jobdbctl__subcmd__help,unlock-stale-jobs)
+                cmd="jobdbctl__subcmd__help__subcmd__unlock__subcmd__stale__subcmd__jobs"
+                ;;
             jobdbctl__subcmd__help,verify)
                 cmd="jobdbctl__subcmd__help__subcmd__verify"
+                ;;
+            jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,list)
+                cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__list"
+                ;;
+            jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,mark-finished)
+                cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__mark__subcmd__finished"
+                ;;
+            jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,pause)
+                cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__pause"
+                ;;
+            jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,resume)
+                cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__resume"
+                ;;
+            jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,retry)
+                cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__retry"
+                ;;
+            jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,show)
+                cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__show"
                 ;;
             *)
                 ;;
@@ -101,8 +185,386 @@ _jobdbctl() {
 
     case "${cmd}" in
         jobdbctl)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop status show-params destroy set-job-counter backup restore verify completions man help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version list show pause resume retry mark-finished help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help)
+            opts="list show pause resume retry mark-finished help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__mark__subcmd__finished)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__resume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__retry)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__list)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__mark__subcmd__finished)
+            opts="-y -q -v -h -V --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__pause)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__resume)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__retry)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__background__subcmd__migrations__subcmd__show)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -272,9 +734,173 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jobdbctl__subcmd__help)
-            opts="init start stop status show-params destroy set-job-counter backup restore verify completions man help"
+        jobdbctl__subcmd__finalize__subcmd__migration)
+            opts="-q -v -h -V --id --all --batch-size --sub-batch-size --pause-ms --target-batch-time --statement-timeout --lock-timeout --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sub-batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pause-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target-batch-time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help)
+            opts="init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__background__subcmd__migrations)
+            opts="list show pause resume retry mark-finished"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__mark__subcmd__finished)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__resume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__retry)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -328,6 +954,20 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__help__subcmd__finalize__subcmd__migration)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -357,6 +997,20 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__migrate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -454,6 +1108,20 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__help__subcmd__unlock__subcmd__stale__subcmd__jobs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -518,6 +1186,56 @@ _jobdbctl() {
             fi
             case "${prev}" in
                 --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__migrate)
+            opts="-q -v -h -V --to --dry-run --max-wait --force-after-wait --finalize --lock-wait --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -751,6 +1469,52 @@ _jobdbctl() {
             case "${prev}" in
                 --mode)
                     COMPREPLY=($(compgen -W "smart fast immediate" -- "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__unlock__subcmd__stale__subcmd__jobs)
+            opts="-q -v -h -V --dry-run --worker --force --older-than --prune-workers --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --database-url)

@@ -2,7 +2,7 @@
 //! print. Built once in `main`.
 
 use crate::cli::GlobalArgs;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ServerState};
 use crate::config::{Config, FlagValues};
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{schema, status, Db, Profile};
@@ -49,10 +49,24 @@ impl Ctx {
     }
 
     pub fn connect(&self) -> anyhow::Result<Db> {
+        if let Some(cluster) = self.target.cluster() {
+            // Retrying a stopped embedded server only delays the answer.
+            if !matches!(cluster.state()?, ServerState::Running(_)) {
+                return Err(failure(
+                    Exit::Connect,
+                    format!(
+                        "server not running ({}); start it with `jobdbctl start`",
+                        cluster.describe()
+                    ),
+                ));
+            }
+        }
+        let out = self.out;
         Db::connect(
             &self.target,
             self.config.connect_timeout.value,
             self.verbose,
+            &|message| out.warn(message),
         )
     }
 
@@ -110,6 +124,16 @@ impl Ctx {
     /// The profile for a command that writes: refuses (exit 3) a native schema newer than
     /// this binary knows, since its rules about the data may have changed.
     pub fn writable_profile(&self, db: &mut Db) -> anyhow::Result<Profile> {
+        if db.is_in_recovery()? {
+            return Err(failure(
+                Exit::Refused,
+                format!(
+                    "{} is a standby (read-only); run this against the primary \
+                     (list every host and add target_session_attrs=read-write to the URL)",
+                    self.target.describe()
+                ),
+            ));
+        }
         let profile = self.profile(db)?;
         if profile.is_native() {
             let version = status::schema_version(db, &profile)?.unwrap_or(0);

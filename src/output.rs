@@ -43,7 +43,10 @@ impl Output {
 
     pub fn json(&self, value: &impl Serialize) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, value).context("cannot write JSON to stdout")?;
+        // As an io::Error, so a closed pipe is recognised as one.
+        serde_json::to_writer_pretty(&mut stdout, value)
+            .map_err(std::io::Error::from)
+            .context("cannot write JSON to stdout")?;
         writeln!(stdout).context("cannot write to stdout")?;
         Ok(())
     }

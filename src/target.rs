@@ -10,17 +10,19 @@ use postgres::config::{Host, TargetSessionAttrs};
 
 use crate::cluster::Cluster;
 use crate::config::{Config, Source};
+use crate::db::tls::{self, TlsMode, TlsParams};
 use crate::error::{failure, Exit};
 
 #[derive(Debug, Clone)]
 pub enum Target {
     Embedded(Cluster),
-    Remote(Remote),
+    Remote(Box<Remote>),
 }
 
 #[derive(Debug, Clone)]
 pub struct Remote {
     pub pg: postgres::Config,
+    pub tls: TlsParams,
     /// Where the settings came from, for messages (`--database-url`, `PGHOST`, …).
     pub origin: String,
 }
@@ -40,24 +42,29 @@ impl Target {
                     "warning: a password in --database-url is visible to other users in `ps`; use PGPASSWORD or a pgpass file"
                 );
             }
-            let pg = postgres::Config::from_str(&url.value).map_err(|e| {
+            let (rest, mode, root_cert) = tls::extract(&url.value)?;
+            let pg = postgres::Config::from_str(&rest).map_err(|e| {
                 failure(
                     Exit::Usage,
                     format!("invalid database URL from {origin}: {e}"),
                 )
             })?;
-            return Ok(Target::Remote(Remote::with_env_defaults(
+            return Ok(Target::Remote(Box::new(Remote::with_env_defaults(
                 pg,
                 origin,
                 config.connect_timeout.value,
-            )));
+                mode,
+                root_cert,
+            )?)));
         }
         if SERVER_ENV.iter().any(|v| env(v).is_some()) {
-            return Ok(Target::Remote(Remote::with_env_defaults(
+            return Ok(Target::Remote(Box::new(Remote::with_env_defaults(
                 postgres::Config::new(),
                 "libpq environment (PGHOST/PGPORT)".to_string(),
                 config.connect_timeout.value,
-            )));
+                None,
+                None,
+            )?)));
         }
         Ok(Target::Embedded(Cluster::from_config(config)))
     }
@@ -109,7 +116,13 @@ fn url_has_password(url: &str) -> bool {
 
 impl Remote {
     /// Fills what the URL left out from the libpq environment and pgpass, as libpq would.
-    fn with_env_defaults(mut pg: postgres::Config, origin: String, timeout: Duration) -> Remote {
+    fn with_env_defaults(
+        mut pg: postgres::Config,
+        origin: String,
+        timeout: Duration,
+        mode: Option<TlsMode>,
+        root_cert: Option<PathBuf>,
+    ) -> anyhow::Result<Remote> {
         if pg.get_hosts().is_empty() {
             match env("PGHOST") {
                 Some(hosts) => {
@@ -143,11 +156,16 @@ impl Remote {
                 pg.password(pw);
             }
         }
-        if let Some(mode) = env("PGSSLMODE") {
-            if let Ok(parsed) = postgres::Config::from_str(&format!("sslmode={mode}")) {
-                pg.ssl_mode(parsed.get_ssl_mode());
-            }
-        }
+        let mode = match (mode, env("PGSSLMODE")) {
+            (Some(mode), _) => mode,
+            (None, Some(text)) => TlsMode::parse(&text)?,
+            (None, None) => TlsMode::Prefer,
+        };
+        pg.ssl_mode(mode.wire());
+        let tls = TlsParams {
+            mode,
+            root_cert: root_cert.or_else(|| env("PGSSLROOTCERT").map(PathBuf::from)),
+        };
         if pg.get_target_session_attrs() == TargetSessionAttrs::Any
             && env("PGTARGETSESSIONATTRS").as_deref() == Some("read-write")
         {
@@ -159,7 +177,7 @@ impl Remote {
         if pg.get_application_name().is_none() {
             pg.application_name("jobdbctl");
         }
-        Remote { pg, origin }
+        Ok(Remote { pg, tls, origin })
     }
 }
 

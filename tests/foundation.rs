@@ -6,6 +6,9 @@ mod common;
 use common::generate::{self, Spec};
 use common::{TestCluster, TestDb};
 
+/// The newest schema version this jobdbctl ships.
+const LATEST: i64 = 3;
+
 fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).expect(sql).get(0)
 }
@@ -40,7 +43,7 @@ fn pid_of(cluster: &TestCluster) -> String {
 }
 
 #[test]
-fn fresh_start_creates_schema_v1_with_no_jobs() {
+fn fresh_start_creates_the_latest_schema_with_no_jobs() {
     let c = TestCluster::started();
     let mut client = c.client();
     assert_eq!(
@@ -48,12 +51,12 @@ fn fresh_start_creates_schema_v1_with_no_jobs() {
             &mut client,
             "SELECT max(version)::int8 FROM jobdb.schema_migrations"
         ),
-        1
+        LATEST
     );
     let status = c.run(&["status", "--json"]);
     status.expect(0);
     let report = status.json();
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 3);
     assert_eq!(report["profile"], "jobdb");
     assert_eq!(report["jobs"]["total"], 0);
     assert_eq!(report["ready_to_upgrade"], true);
@@ -601,5 +604,50 @@ fn bad_invocations_never_panic() {
             r.stderr
         );
         assert!(!r.stderr.trim().is_empty(), "{args:?} gave no message");
+    }
+}
+
+#[test]
+fn concurrent_inits_create_the_schema_once() {
+    let db = TestDb::empty();
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let mut cmd = db.cmd();
+            cmd.arg("init");
+            cmd.spawn().expect("spawn init")
+        })
+        .collect();
+    for mut child in runs {
+        assert!(child.wait().expect("wait").success());
+    }
+    let mut client = db.client();
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
+        LATEST
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.batched_background_migrations"
+        ),
+        1,
+        "version 2 queues its backfill once"
+    );
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    for args in [&["completions", "bash"][..], &["man"]] {
+        let mut child = std::process::Command::new(common::BIN)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }

@@ -1,3 +1,6 @@
+use std::io::Write;
+
+use anyhow::Context as _;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
@@ -13,6 +16,11 @@ pub struct CompletionsArgs {
 
 pub fn run(args: CompletionsArgs) -> anyhow::Result<Exit> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "jobdbctl", &mut std::io::stdout());
+    // Rendered to memory first: clap_complete panics on a write error such as a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "jobdbctl", &mut script);
+    std::io::stdout()
+        .write_all(&script)
+        .context("cannot write to stdout")?;
     Ok(Exit::Ok)
 }

@@ -1,16 +1,20 @@
 //! One module per subcommand, each `run(args, &ctx)` reading like the runbook step it automates.
 
+pub mod background_migrations;
 pub mod backup;
 pub mod completions;
 pub mod destroy;
+pub mod finalize_migration;
 pub mod init;
 pub mod man;
+pub mod migrate;
 pub mod restore;
 pub mod set_job_counter;
 pub mod show_params;
 pub mod start;
 pub mod status;
 pub mod stop;
+pub mod unlock_stale_jobs;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -33,6 +37,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::ShowParams(args) => show_params::run(args, &ctx),
         Command::Destroy(args) => destroy::run(args, &ctx),
         Command::SetJobCounter(args) => set_job_counter::run(args, &ctx),
+        Command::UnlockStaleJobs(args) => unlock_stale_jobs::run(args, &ctx),
+        Command::FinalizeMigration(args) => finalize_migration::run(args, &ctx),
+        Command::BackgroundMigrations(args) => background_migrations::run(args, &ctx),
+        Command::Migrate(args) => migrate::run(args, &ctx),
         Command::Backup(args) => backup::run(args, &ctx),
         Command::Restore(args) => restore::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),

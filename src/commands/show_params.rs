@@ -40,7 +40,7 @@ pub fn run(_args: ShowParamsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ctx.out.line(t.to_string())?;
     }
     if let Some(error) = error {
-        eprintln!("jobdbctl: {error}");
+        eprintln!("jobdbctl: error: {error}");
     }
     Ok(exit)
 }

@@ -2,9 +2,10 @@ use serde::Serialize;
 
 use crate::cluster::ServerState;
 use crate::context::Ctx;
-use crate::db::status::{self, JobCounts, LockHolder, UnfinishedMigration};
+use crate::db::profile::LiveSet;
+use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
 use crate::db::workers::{self, Worker};
-use crate::db::{schema, Db, Profile};
+use crate::db::{counter, schema, Db, Profile};
 use crate::error::Exit;
 use crate::output::{human_bytes, kv_table, table};
 
@@ -26,7 +27,9 @@ pub struct StatusArgs {
 struct Report {
     server: String,
     target: String,
+    tls: bool,
     server_version: Option<String>,
+    replication: Option<Replication>,
     database: Option<String>,
     database_size_bytes: Option<i64>,
     profile: Option<String>,
@@ -34,6 +37,13 @@ struct Report {
     schema: Option<String>,
     schema_version: Option<i32>,
     binary_schema_version: i32,
+    /// Versions this jobdbctl would apply with `migrate`.
+    pending_schema_versions: Vec<i32>,
+    /// The newest applied breaking version; live workers below it are incompatible.
+    breaking_level: Option<i32>,
+    workers_by_version: Vec<WorkerGroup>,
+    job_id_sequence: Option<String>,
+    last_used_job_id: Option<i64>,
     jobs: Option<JobCounts>,
     locked_jobs: i64,
     stale_locked_jobs: i64,
@@ -43,6 +53,56 @@ struct Report {
     unfinished_background_migrations: Vec<UnfinishedMigration>,
     ready_to_upgrade: bool,
     not_ready_because: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct WorkerGroup {
+    version: Option<String>,
+    schema_version: Option<i32>,
+    live: usize,
+    stale: usize,
+    /// Reports a schema older than the database's (fine unless also incompatible).
+    out_of_date: bool,
+    /// Cannot run against the applied breaking level.
+    incompatible: bool,
+}
+
+fn group_workers(
+    workers: &[Worker],
+    current: Option<i32>,
+    breaking: Option<i32>,
+) -> Vec<WorkerGroup> {
+    let mut groups: Vec<WorkerGroup> = Vec::new();
+    for w in workers {
+        let existing = groups
+            .iter_mut()
+            .find(|g| g.version == w.version && g.schema_version == w.schema_version);
+        let group = match existing {
+            Some(g) => g,
+            None => {
+                let below = |level: Option<i32>| match (w.schema_version, level) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(v), Some(l)) => v < l,
+                };
+                groups.push(WorkerGroup {
+                    version: w.version.clone(),
+                    schema_version: w.schema_version,
+                    live: 0,
+                    stale: 0,
+                    out_of_date: below(current),
+                    incompatible: below(breaking),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        if w.live {
+            group.live += 1;
+        } else {
+            group.stale += 1;
+        }
+    }
+    groups
 }
 
 pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
@@ -87,17 +147,20 @@ fn report_down(ctx: &Ctx, check: bool, why: String) -> anyhow::Result<Exit> {
         ctx.out
             .line(format!("server: down ({})", ctx.target.describe()))?;
     }
-    eprintln!("jobdbctl: {why}");
+    eprintln!("jobdbctl: error: {why}");
     Ok(if check { Exit::NotReady } else { Exit::Connect })
 }
 
 fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     let stale_after = ctx.config.stale_after.value;
+    db.disable_jit()?;
     let profile: Option<Profile> = ctx.detect_profile(db)?;
     let mut report = Report {
         server: "up".to_string(),
         target: ctx.target.describe(),
+        tls: db.uses_tls()?,
         server_version: Some(db.server_version()?),
+        replication: Some(status::replication(db)?),
         database: Some(db.database_name()?),
         database_size_bytes: Some(db.database_size()?),
         profile: profile.as_ref().map(|p| p.name().to_string()),
@@ -105,6 +168,11 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         schema: profile.as_ref().map(|p| p.schema.clone()),
         schema_version: None,
         binary_schema_version: schema::latest_version(),
+        pending_schema_versions: Vec::new(),
+        breaking_level: None,
+        workers_by_version: Vec::new(),
+        job_id_sequence: None,
+        last_used_job_id: None,
         jobs: None,
         locked_jobs: 0,
         stale_locked_jobs: 0,
@@ -122,18 +190,45 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         return Ok(report);
     };
     report.schema_version = status::schema_version(db, &profile)?;
+    let sequence = counter::sequence_name(db, &profile)?;
+    report.last_used_job_id = Some(counter::last_used(db, &sequence)?);
+    report.job_id_sequence = Some(sequence);
     report.jobs = Some(status::job_counts(db, &profile, exact)?);
     report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
     report.workers = workers::list(db, &profile, stale_after)?;
     report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
+    if profile.is_native() {
+        let current = report.schema_version.unwrap_or(0);
+        report.pending_schema_versions = schema::MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| *v > current)
+            .collect();
+        report.breaking_level = status::breaking_level(db, &profile)?;
+    }
+    report.workers_by_version = group_workers(
+        &report.workers,
+        report.schema_version,
+        report.breaking_level,
+    );
     report.locked_jobs = report.lock_holders.iter().map(|h| h.jobs).sum();
-    let stale: Vec<&LockHolder> = report.lock_holders.iter().filter(|h| !h.live).collect();
-    report.stale_locked_jobs = stale.iter().map(|h| h.jobs).sum();
-    report.stale_locked_queues = stale.iter().map(|h| h.queues).sum();
+    report.stale_locked_jobs = report.lock_holders.iter().map(|h| h.stale_jobs).sum();
+    report.stale_locked_queues = report.lock_holders.iter().map(|h| h.stale_queues).sum();
 
     if report.stale_locked_jobs + report.stale_locked_queues > 0 {
+        let (why, command) = if profile.live_set == LiveSet::Unknown {
+            (
+                "have been locked for more than 4 hours (Graphile Worker's lock expiry)",
+                "unlock-stale-jobs --older-than 4h",
+            )
+        } else {
+            (
+                "are locked by workers that are not live",
+                "unlock-stale-jobs",
+            )
+        };
         report.not_ready_because.push(format!(
-            "{} jobs and {} queues are locked by workers that are not live; run `jobdbctl unlock-stale-jobs`",
+            "{} jobs and {} queues {why}; run `jobdbctl {command}`",
             report.stale_locked_jobs, report.stale_locked_queues
         ));
     }
@@ -152,6 +247,25 @@ fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
             schema::latest_version()
         ));
     }
+    if !report.pending_schema_versions.is_empty() {
+        report.not_ready_because.push(format!(
+            "schema versions {:?} are pending; run `jobdbctl migrate`",
+            report.pending_schema_versions
+        ));
+    }
+    for g in report
+        .workers_by_version
+        .iter()
+        .filter(|g| g.incompatible && g.live > 0)
+    {
+        report.not_ready_because.push(format!(
+            "{} live workers of version {} (schema {}) cannot run against schema version {}; stop or upgrade them",
+            g.live,
+            g.version.as_deref().unwrap_or("unknown"),
+            g.schema_version.map_or("unknown".to_string(), |v| v.to_string()),
+            report.breaking_level.unwrap_or(0)
+        ));
+    }
     report.ready_to_upgrade = report.not_ready_because.is_empty();
     Ok(report)
 }
@@ -165,7 +279,31 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             r.server_version.as_deref().unwrap_or("?")
         ),
     ]);
-    t.add_row(vec!["target".to_string(), r.target.clone()]);
+    let encryption = if r.tls { "TLS" } else { "not encrypted" };
+    t.add_row(vec![
+        "target".to_string(),
+        format!("{} ({encryption})", r.target),
+    ]);
+    if let Some(rep) = &r.replication {
+        let mut role = rep.role.to_string();
+        if let Some(delay) = rep.replay_delay_seconds {
+            role.push_str(&format!(", last replayed transaction {delay:.1}s old"));
+        }
+        for s in &rep.standbys {
+            role.push_str(&format!(
+                "\nstandby {} ({}): {}, replay lag {}",
+                s.application_name,
+                s.client_addr.as_deref().unwrap_or("local"),
+                s.state.as_deref().unwrap_or("?"),
+                match (s.replay_lag_seconds, s.replay_lag_bytes) {
+                    (Some(secs), Some(bytes)) => format!("{secs:.1}s / {}", human_bytes(bytes)),
+                    (None, Some(bytes)) => format!("{} (no recent activity)", human_bytes(bytes)),
+                    _ => "unknown".to_string(),
+                }
+            ));
+        }
+        t.add_row(vec!["role".to_string(), role]);
+    }
     if let Some(size) = r.database_size_bytes {
         t.add_row(vec![
             "database".to_string(),
@@ -194,6 +332,12 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             format!("{schema}, version {version}{known}"),
         ]);
     }
+    if let (Some(sequence), Some(last)) = (&r.job_id_sequence, r.last_used_job_id) {
+        t.add_row(vec![
+            "job IDs".to_string(),
+            format!("last used {last} (sequence {sequence})"),
+        ]);
+    }
     if let Some(jobs) = &r.jobs {
         let states: Vec<String> = jobs
             .by_state
@@ -212,10 +356,28 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             ),
         ]);
         let live = r.workers.iter().filter(|w| w.live).count();
-        t.add_row(vec![
-            "workers".to_string(),
-            format!("{live} live, {} stale", r.workers.len() - live),
-        ]);
+        let mut workers = format!("{live} live, {} stale", r.workers.len() - live);
+        for g in &r.workers_by_version {
+            let mark = match (g.incompatible, g.out_of_date) {
+                (true, _) => " INCOMPATIBLE",
+                (false, true) => " out of date",
+                _ => "",
+            };
+            workers.push_str(&format!(
+                "\n{} (schema {}): {} live, {} stale{mark}",
+                g.version.as_deref().unwrap_or("unknown version"),
+                g.schema_version.map_or("?".to_string(), |v| v.to_string()),
+                g.live,
+                g.stale
+            ));
+        }
+        t.add_row(vec!["workers".to_string(), workers]);
+        if !r.pending_schema_versions.is_empty() {
+            t.add_row(vec![
+                "pending migrations".to_string(),
+                format!("{:?}; run `jobdbctl migrate`", r.pending_schema_versions),
+            ]);
+        }
     }
     t.add_row(vec![
         "ready to upgrade".to_string(),

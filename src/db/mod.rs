@@ -1,16 +1,24 @@
 //! The only place that speaks SQL. Statements are named for what they do; parameters are
 //! always bound; identifiers that come from data are checked against the catalog and quoted.
 
+pub mod backfill;
+pub mod batched_migrations;
 pub mod counter;
 pub mod dump;
 pub mod load;
+pub mod migrate;
 pub mod profile;
 pub mod schema;
 pub mod snapshot;
 pub mod status;
+pub mod tls;
+pub mod unlock;
 pub mod workers;
 
+use std::time::Duration;
+
 use anyhow::Context as _;
+use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 
@@ -24,6 +32,30 @@ pub struct Db {
     verbose: bool,
 }
 
+const CONNECT_ATTEMPTS: u32 = 6;
+
+/// Errors worth retrying at start-up: nothing listening yet, a dropped connection, or a
+/// server that is starting up or shutting down.
+fn is_transient(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    if let Some(db) = e.as_db_error() {
+        return *db.code() == SqlState::CANNOT_CONNECT_NOW;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = inner.source();
+    }
+    false
+}
+
 /// Quotes an identifier for SQL, as `quote_ident` does.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -34,27 +66,71 @@ pub fn qualified(schema: &str, name: &str) -> String {
 }
 
 impl Db {
+    /// Connects, retrying a refused or reset connection (a server restarting, a failover in
+    /// progress) a few times with backoff; each retry is reported through `on_retry`.
     pub fn connect(
         target: &Target,
-        connect_timeout: std::time::Duration,
+        connect_timeout: Duration,
         verbose: bool,
+        on_retry: &dyn Fn(String),
     ) -> anyhow::Result<Db> {
         let pg = target.pg_config(connect_timeout);
-        let client = pg.connect(NoTls).map_err(|e| {
-            let hint = match target {
-                Target::Embedded(_) => "; start it with `jobdbctl start`",
-                Target::Remote(_) => "; check the URL, that the server is up, and credentials",
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 1;
+        loop {
+            let result = match target {
+                Target::Remote(remote) if remote.tls.mode != tls::TlsMode::Disable => {
+                    pg.connect(tls::connector(&remote.tls)?)
+                }
+                _ => pg.connect(NoTls),
             };
-            failure(
-                Exit::Connect,
-                format!(
-                    "cannot connect to {}: {}{hint}",
-                    target.describe(),
-                    one_line(&e)
-                ),
-            )
-        })?;
-        Ok(Db { client, verbose })
+            match result {
+                Ok(client) => return Ok(Db { client, verbose }),
+                Err(e) if attempt < CONNECT_ATTEMPTS && is_transient(&e) => {
+                    attempt += 1;
+                    on_retry(format!(
+                        "cannot connect to {} ({}); retrying in {delay:?} (attempt {attempt}/{CONNECT_ATTEMPTS})",
+                        target.describe(),
+                        one_line(&e),
+                    ));
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) => {
+                    let hint = match target {
+                        Target::Embedded(_) => "; start it with `jobdbctl start`",
+                        Target::Remote(_) => {
+                            "; check the URL, that the server is up, and credentials"
+                        }
+                    };
+                    return Err(failure(
+                        Exit::Connect,
+                        format!(
+                            "cannot connect to {}: {}{hint}",
+                            target.describe(),
+                            one_line(&e)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Whether this session's connection is encrypted.
+    pub fn uses_tls(&mut self) -> anyhow::Result<bool> {
+        let row = self.query_one(
+            "connection_tls",
+            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+            &[],
+        )?;
+        Ok(row.get(0))
+    }
+
+    /// A standby is read-only; commands that write must run on the primary.
+    pub fn is_in_recovery(&mut self) -> anyhow::Result<bool> {
+        Ok(self
+            .query_one("is_in_recovery", "SELECT pg_is_in_recovery()", &[])?
+            .get(0))
     }
 
     pub fn transaction(&mut self) -> anyhow::Result<Tx<'_>> {
@@ -84,6 +160,11 @@ impl Db {
             .get(0))
     }
 
+    /// For sessions of short queries, where JIT compilation costs more than it saves.
+    pub fn disable_jit(&mut self) -> anyhow::Result<()> {
+        self.batch("jit_off", "SET jit = off")
+    }
+
     pub fn database_size(&mut self) -> anyhow::Result<i64> {
         Ok(self
             .query_one(
@@ -97,20 +178,49 @@ impl Db {
     /// Takes a session-level advisory lock named `name`, or fails with exit 7 when another
     /// session holds it. Released when the connection closes, so a killed run frees it.
     pub fn try_operation_lock(&mut self, name: &str, what: &str) -> anyhow::Result<()> {
-        let got: bool = self
-            .query_one(
-                "try_operation_lock",
-                "SELECT pg_try_advisory_lock(hashtextextended('jobdbctl:' || $1, 0))",
-                &[&name],
-            )?
-            .get(0);
-        if !got {
-            let holder = self.lock_holder(name)?;
-            return Err(failure(
-                Exit::Locked,
-                format!("another jobdbctl {what} is running on this database{holder}; wait for it to finish"),
-            ));
+        self.wait_operation_lock(name, what, Duration::ZERO)
+    }
+
+    /// As [`Db::try_operation_lock`], but waits up to `wait` for the holder to finish.
+    pub fn wait_operation_lock(
+        &mut self,
+        name: &str,
+        what: &str,
+        wait: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let got: bool = self
+                .query_one(
+                    "try_operation_lock",
+                    "SELECT pg_try_advisory_lock(hashtextextended('jobdbctl:' || $1, 0))",
+                    &[&name],
+                )?
+                .get(0);
+            if got {
+                return Ok(());
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                let holder = self.lock_holder(name)?;
+                return Err(failure(
+                    Exit::Locked,
+                    format!("another jobdbctl {what} is running on this database{holder}; wait for it to finish"),
+                ));
+            }
+            // Advisory locks cannot be waited on with a timeout from here; poll.
+            std::thread::sleep((deadline - now).min(Duration::from_millis(200)));
         }
+    }
+
+    /// Releases a lock taken by [`Db::try_operation_lock`] before the connection closes, for
+    /// a run that goes on to other work (`finalize-migration --all`).
+    pub fn release_operation_lock(&mut self, name: &str) -> anyhow::Result<()> {
+        self.query_one(
+            "release_operation_lock",
+            "SELECT pg_advisory_unlock(hashtextextended('jobdbctl:' || $1, 0))",
+            &[&name],
+        )?;
         Ok(())
     }
 
@@ -217,9 +327,34 @@ fn log(verbose: bool, name: &str, sql: &str) {
     }
 }
 
-/// The server's message on one line, with the statement's name for context.
+/// A failed statement: its name and the server's message on one line, keeping the SQLSTATE
+/// for callers that react to a kind of failure (a timeout, say).
+#[derive(Debug)]
+pub struct SqlError {
+    message: String,
+    pub code: Option<SqlState>,
+}
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+/// The SQLSTATE of the failed statement anywhere in `err`'s chain.
+pub fn sql_state(err: &anyhow::Error) -> Option<&SqlState> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<SqlError>())
+        .and_then(|e| e.code.as_ref())
+}
+
 fn sql_error(name: &str, e: postgres::Error) -> anyhow::Error {
-    anyhow::anyhow!("{name}: {}", one_line(&e))
+    anyhow::Error::new(SqlError {
+        message: format!("{name}: {}", one_line(&e)),
+        code: e.code().cloned(),
+    })
 }
 
 pub fn one_line(e: &postgres::Error) -> String {

@@ -16,6 +16,37 @@ pub enum GraphileGeneration {
     V017Plus,
 }
 
+/// Graphile Worker's migration `000019`: the v0.17 marker of the worker-to-pool lock change.
+const FIRST_POOL_MIGRATION: i32 = 19;
+
+impl GraphileGeneration {
+    /// The Pro table and column holding the ids that may hold locks, as the Pro runbook names
+    /// them for this generation.
+    fn pro_live_set(self) -> (&'static str, &'static str) {
+        match self {
+            GraphileGeneration::PreV016 | GraphileGeneration::V016 => {
+                ("_private_pro_workers", "worker_id")
+            }
+            GraphileGeneration::V017Plus => ("_private_pro_pools", "pool_id"),
+        }
+    }
+}
+
+/// What says whether a lock holder is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveSet {
+    /// The native `workers` registry: live while the last heartbeat is within `stale_after`.
+    Heartbeats,
+    /// Graphile Worker Pro: an id is live while it is in `table.column` (Pro's own sweeper
+    /// removes workers that stop checking in).
+    Pro {
+        table: &'static str,
+        column: &'static str,
+    },
+    /// Graphile Worker without Pro: nothing records which workers are alive.
+    Unknown,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileKind {
     Jobdb,
@@ -26,6 +57,7 @@ pub enum ProfileKind {
 pub struct Profile {
     pub kind: ProfileKind,
     pub schema: String,
+    pub live_set: LiveSet,
 }
 
 impl Profile {
@@ -64,11 +96,18 @@ impl Profile {
         }
     }
 
+    /// The quoted, schema-qualified table behind a `LiveSet::Pro`, and its id column.
+    pub fn pro_table(&self) -> Option<(String, &'static str)> {
+        match self.live_set {
+            LiveSet::Pro { table, column } => Some((qualified(&self.schema, table), column)),
+            _ => None,
+        }
+    }
+
     pub fn is_native(&self) -> bool {
         self.kind == ProfileKind::Jobdb
     }
 
-    #[expect(dead_code, reason = "finalize-migration uses it; it lands next")]
     /// Fails with a clear message for commands that need the native schema's tables.
     pub fn require_native(&self, command: &str) -> anyhow::Result<()> {
         if self.is_native() {
@@ -126,70 +165,74 @@ pub fn detect(
         let schema_name = schema.unwrap_or(c.default_schema());
         let found = match c {
             ProfileChoice::Jobdb => match schema::inspect(db, schema_name)? {
-                SchemaState::Native(_) => Some(ProfileKind::Jobdb),
+                SchemaState::Native(_) => Some((ProfileKind::Jobdb, LiveSet::Heartbeats)),
                 _ => None,
             },
-            ProfileChoice::GraphileWorker => {
-                graphile_generation(db, schema_name)?.map(ProfileKind::GraphileWorker)
-            }
+            ProfileChoice::GraphileWorker => graphile_generation(db, schema_name)?
+                .map(|(generation, live)| (ProfileKind::GraphileWorker(generation), live)),
         };
-        if let Some(kind) = found {
+        if let Some((kind, live_set)) = found {
             return Ok(Some(Profile {
                 kind,
                 schema: schema_name.to_string(),
+                live_set,
             }));
         }
     }
     Ok(None)
 }
 
-/// The Graphile Worker generation from the catalog, as the Pro runbook tells them apart.
+/// The Graphile Worker generation and Pro live set from the catalog, as the Pro runbook tells
+/// them apart. Facts from Graphile Worker's published migrations: `000016` (v0.16) renamed
+/// `jobs`/`job_queues` to `_private_jobs`/`_private_job_queues` (and `000017` made `jobs` a
+/// view); `000019` (v0.17) is the breaking marker of the jump from worker-held to pool-held
+/// locks. The `migrations` table is what Graphile itself reads its version from.
 pub fn graphile_generation(
     db: &mut impl Sql,
     schema: &str,
-) -> anyhow::Result<Option<GraphileGeneration>> {
-    let row = db.query_one(
-        "graphile_tables",
-        "SELECT to_regclass(quote_ident($1) || '.migrations') IS NOT NULL,
-                to_regclass(quote_ident($1) || '._private_jobs') IS NOT NULL,
-                EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE n.nspname = $1 AND c.relname = 'jobs' AND c.relkind IN ('r', 'p')),
-                to_regclass(quote_ident($1) || '._private_pro_pools') IS NOT NULL",
-        &[&schema],
-    )?;
-    let (has_migrations, private_jobs, plain_jobs, pro_pools): (bool, bool, bool, bool) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    if !has_migrations {
-        return Ok(None);
-    }
-    Ok(match (private_jobs, plain_jobs) {
-        (true, _) if pro_pools => Some(GraphileGeneration::V017Plus),
-        (true, _) => {
-            // Without Pro tables, v0.17 is told from v0.16 by its migrations (v0.17 ships 000019+).
-            let max: Option<i32> = db
-                .query_one(
-                    "graphile_schema_version",
-                    &format!("SELECT max(id) FROM {}", qualified(schema, "migrations")),
-                    &[],
-                )?
-                .get(0);
-            if max.unwrap_or(0) >= 19 && !has_pro_workers(db, schema)? {
-                Some(GraphileGeneration::V017Plus)
-            } else {
-                Some(GraphileGeneration::V016)
-            }
-        }
-        (false, true) => Some(GraphileGeneration::PreV016),
-        (false, false) => None,
-    })
-}
-
-fn has_pro_workers(db: &mut impl Sql, schema: &str) -> anyhow::Result<bool> {
-    Ok(db
-        .query_one(
-            "graphile_has_pro_workers",
-            "SELECT to_regclass(quote_ident($1) || '._private_pro_workers') IS NOT NULL",
+) -> anyhow::Result<Option<(GraphileGeneration, LiveSet)>> {
+    let tables: Vec<String> = db
+        .query(
+            "graphile_tables",
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+                AND c.relname IN ('migrations', 'jobs', '_private_jobs',
+                                  '_private_pro_workers', '_private_pro_pools')",
             &[&schema],
         )?
-        .get(0))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let has = |name: &str| tables.iter().any(|t| t == name);
+    if !has("migrations") {
+        return Ok(None);
+    }
+    let generation = if has("_private_jobs") {
+        let version: Option<i32> = db
+            .query_one(
+                "graphile_schema_version",
+                &format!(
+                    "SELECT max(id)::int4 FROM {}",
+                    qualified(schema, "migrations")
+                ),
+                &[],
+            )?
+            .get(0);
+        if version.unwrap_or(0) >= FIRST_POOL_MIGRATION {
+            GraphileGeneration::V017Plus
+        } else {
+            GraphileGeneration::V016
+        }
+    } else if has("jobs") {
+        GraphileGeneration::PreV016
+    } else {
+        return Ok(None);
+    };
+    let (table, column) = generation.pro_live_set();
+    let live_set = if has(table) {
+        LiveSet::Pro { table, column }
+    } else {
+        LiveSet::Unknown
+    };
+    Ok(Some((generation, live_set)))
 }

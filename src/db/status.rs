@@ -1,6 +1,7 @@
-//! What `status` reports. Built to stay cheap on 10M jobs: active states and locks come from
-//! small partial indexes (exact); terminal states come from planner statistics unless exact
-//! counts are asked for, and the result says which.
+//! What `status` reports. Built to stay cheap on 10M jobs: locks and running jobs come from
+//! the small locked-jobs index (exact), queued jobs from their partial index while it is
+//! small; other counts come from planner statistics unless exact counts are asked for, and
+//! the result says which.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,8 +9,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use postgres::types::ToSql;
+
+use crate::db::profile::LiveSet;
 use crate::db::workers::interval_text;
-use crate::db::{qualified, Profile, ProfileKind, Sql};
+use crate::db::{qualified, quote_ident, Profile, ProfileKind, Sql};
 
 /// Below this many heap pages an exact count is as cheap as reading statistics.
 const EXACT_BELOW_PAGES: i64 = 1280;
@@ -28,8 +32,11 @@ pub struct LockHolder {
     pub locked_by: String,
     pub jobs: i64,
     pub queues: i64,
+    /// Locks of this holder that count as stale.
+    pub stale_jobs: i64,
+    pub stale_queues: i64,
     pub oldest_lock: Option<DateTime<Utc>>,
-    /// In the registry and heartbeating within stale_after.
+    /// In the live set: heartbeating within stale_after, or listed by Graphile Worker Pro.
     pub live: bool,
     pub registered: bool,
 }
@@ -45,6 +52,9 @@ pub struct UnfinishedMigration {
     pub status_name: &'static str,
     pub progress_pct: f64,
 }
+
+/// Graphile Worker treats a lock older than this as expired (its `resetLockedAt`).
+pub const GRAPHILE_LOCK_EXPIRY: &str = "4 hours";
 
 pub const NATIVE_STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
@@ -76,12 +86,14 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
     let stats = db.query_one(
         "jobs_table_stats",
         "SELECT c.reltuples::float8, c.relpages::int8,
-                pg_relation_size(c.oid) / current_setting('block_size')::int8
+                pg_relation_size(c.oid) / current_setting('block_size')::int8,
+                coalesce(pg_relation_size(to_regclass(quote_ident($2) || '.jobs_queued_idx')), 0)
+                    / current_setting('block_size')::int8
            FROM pg_class c WHERE c.oid = $1::text::regclass",
-        &[&jobs],
+        &[&jobs, &profile.schema],
     )?;
-    let (reltuples, relpages, pages_now): (f64, i64, i64) =
-        (stats.get(0), stats.get(1), stats.get(2));
+    let (reltuples, relpages, pages_now, queued_index_pages): (f64, i64, i64, i64) =
+        (stats.get(0), stats.get(1), stats.get(2), stats.get(3));
     let statistics_usable = reltuples >= 0.0 && relpages > 0;
     let mut by_state = BTreeMap::new();
     let mut estimated = Vec::new();
@@ -107,7 +119,11 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
               WHERE s.schemaname = $1 AND s.tablename = 'jobs' AND s.attname = 'state'",
             &[&profile.schema],
         )?;
-        for s in ["succeeded", "failed", "cancelled"] {
+        let exact_queued = queued_index_pages < EXACT_BELOW_PAGES / 2;
+        for s in ["queued", "succeeded", "failed", "cancelled"] {
+            if s == "queued" && exact_queued {
+                continue;
+            }
             let freq: f64 = freqs
                 .iter()
                 .find(|r| r.get::<_, String>(0) == s)
@@ -115,16 +131,26 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
             by_state.insert(s.to_string(), (total_estimate * freq).round() as i64);
             estimated.push(s.to_string());
         }
-        let active = db.query_one(
-            "count_active_jobs",
-            &format!(
-                "SELECT (SELECT count(*) FROM {jobs} WHERE state = 'queued'),
-                        (SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL AND state = 'running')"
-            ),
-            &[],
-        )?;
-        by_state.insert("queued".to_string(), active.get(0));
-        by_state.insert("running".to_string(), active.get(1));
+        if exact_queued {
+            let queued: i64 = db
+                .query_one(
+                    "count_queued_jobs",
+                    &format!("SELECT count(*) FROM {jobs} WHERE state = 'queued'"),
+                    &[],
+                )?
+                .get(0);
+            by_state.insert("queued".to_string(), queued);
+        }
+        // Running jobs are exactly the locked ones (constraint jobs_running_is_locked), and
+        // those are counted from the small locked-jobs index without touching the heap.
+        let running: i64 = db
+            .query_one(
+                "count_running_jobs",
+                &format!("SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL"),
+                &[],
+            )?
+            .get(0);
+        by_state.insert("running".to_string(), running);
     }
     let total = by_state.values().sum();
     Ok(JobCounts {
@@ -134,30 +160,44 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
     })
 }
 
-/// Every lock holder of jobs or queues, with whether it is a live worker.
+/// Every lock holder of jobs or queues, with whether it is live and how many of its locks are
+/// stale. With a live set, all locks of a holder outside it are stale; without one (Graphile
+/// Worker without Pro) only locks older than Graphile's own 4-hour expiry are.
 pub fn lock_holders(
     db: &mut impl Sql,
     profile: &Profile,
     stale_after: Duration,
 ) -> anyhow::Result<Vec<LockHolder>> {
-    let live_sql = match profile.kind {
-        ProfileKind::Jobdb => format!(
-            "SELECT worker_id AS id, last_heartbeat_at > now() - $1::text::interval AS live FROM {}",
-            qualified(&profile.schema, "workers")
+    let stale_text = interval_text(stale_after);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let registry = match &profile.live_set {
+        LiveSet::Heartbeats => {
+            params.push(&stale_text);
+            format!(
+                "SELECT worker_id AS id, last_heartbeat_at > now() - $1::text::interval AS live FROM {}",
+                qualified(&profile.schema, "workers")
+            )
+        }
+        LiveSet::Pro { table, column } => format!(
+            "SELECT {}::text AS id, true AS live FROM {}",
+            quote_ident(column),
+            qualified(&profile.schema, table)
         ),
-        // Without a registry nothing counts as live; the graphile profile refines this.
-        _ => "SELECT NULL::text AS id, false AS live WHERE $1::text IS NOT NULL AND false".to_string(),
+        LiveSet::Unknown => "SELECT NULL::text AS id, false AS live WHERE false".to_string(),
     };
     let rows = db.query(
         "lock_holders",
         &format!(
-            "WITH registry AS ({live_sql}),
-                  job_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest
+            "WITH registry AS ({registry}),
+                  job_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest,
+                                       count(*) FILTER (WHERE locked_at < now() - interval '{GRAPHILE_LOCK_EXPIRY}') AS expired
                                   FROM {jobs} WHERE locked_by IS NOT NULL GROUP BY locked_by),
-                  queue_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest
+                  queue_locks AS (SELECT locked_by, count(*) AS n, min(locked_at) AS oldest,
+                                         count(*) FILTER (WHERE locked_at < now() - interval '{GRAPHILE_LOCK_EXPIRY}') AS expired
                                     FROM {queues} WHERE locked_by IS NOT NULL GROUP BY locked_by)
              SELECT coalesce(j.locked_by, q.locked_by),
                     coalesce(j.n, 0), coalesce(q.n, 0),
+                    coalesce(j.expired, 0), coalesce(q.expired, 0),
                     least(j.oldest, q.oldest),
                     coalesce(r.live, false), r.id IS NOT NULL
                FROM job_locks j
@@ -167,17 +207,30 @@ pub fn lock_holders(
             jobs = profile.jobs_table(),
             queues = profile.queues_table(),
         ),
-        &[&interval_text(stale_after)],
+        &params,
     )?;
+    let has_live_set = profile.live_set != LiveSet::Unknown;
     Ok(rows
         .iter()
-        .map(|r| LockHolder {
-            locked_by: r.get(0),
-            jobs: r.get(1),
-            queues: r.get(2),
-            oldest_lock: r.get(3),
-            live: r.get(4),
-            registered: r.get(5),
+        .map(|r| {
+            let (jobs, queues, expired_jobs, expired_queues): (i64, i64, i64, i64) =
+                (r.get(1), r.get(2), r.get(3), r.get(4));
+            let live: bool = r.get(6);
+            let (stale_jobs, stale_queues) = match (has_live_set, live) {
+                (true, true) => (0, 0),
+                (true, false) => (jobs, queues),
+                (false, _) => (expired_jobs, expired_queues),
+            };
+            LockHolder {
+                locked_by: r.get(0),
+                jobs,
+                queues,
+                stale_jobs,
+                stale_queues,
+                oldest_lock: r.get(5),
+                live,
+                registered: r.get(7),
+            }
         })
         .collect())
 }
@@ -237,6 +290,86 @@ pub fn schema_version(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Op
         .query_one(
             "schema_version",
             &format!("SELECT max({column})::int4 FROM {table}"),
+            &[],
+        )?
+        .get(0))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Replication {
+    /// "primary" or "standby".
+    pub role: &'static str,
+    /// On a standby: how long ago the last replayed transaction committed on the primary.
+    pub replay_delay_seconds: Option<f64>,
+    /// On a primary: the standbys streaming from it that this role may see.
+    pub standbys: Vec<Standby>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Standby {
+    pub application_name: String,
+    pub client_addr: Option<String>,
+    pub state: Option<String>,
+    pub sync_state: Option<String>,
+    pub replay_lag_seconds: Option<f64>,
+    pub replay_lag_bytes: Option<i64>,
+}
+
+pub fn replication(db: &mut impl Sql) -> anyhow::Result<Replication> {
+    let standby: bool = db
+        .query_one("is_in_recovery", "SELECT pg_is_in_recovery()", &[])?
+        .get(0);
+    if standby {
+        let delay: Option<f64> = db
+            .query_one(
+                "standby_replay_delay",
+                "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
+                &[],
+            )?
+            .get(0);
+        return Ok(Replication {
+            role: "standby",
+            replay_delay_seconds: delay,
+            standbys: Vec::new(),
+        });
+    }
+    let rows = db.query(
+        "standbys",
+        "SELECT application_name, client_addr::text, state, sync_state,
+                extract(epoch FROM replay_lag)::float8,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::int8
+           FROM pg_stat_replication ORDER BY application_name",
+        &[],
+    )?;
+    Ok(Replication {
+        role: "primary",
+        replay_delay_seconds: None,
+        standbys: rows
+            .iter()
+            .map(|r| Standby {
+                application_name: r.get(0),
+                client_addr: r.get(1),
+                state: r.get(2),
+                sync_state: r.get(3),
+                replay_lag_seconds: r.get(4),
+                replay_lag_bytes: r.get(5),
+            })
+            .collect(),
+    })
+}
+
+/// The newest applied breaking version: workers that cannot run against it must not run.
+pub fn breaking_level(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Option<i32>> {
+    if profile.kind != ProfileKind::Jobdb {
+        return Ok(None);
+    }
+    Ok(db
+        .query_one(
+            "breaking_level",
+            &format!(
+                "SELECT max(version) FROM {} WHERE breaking",
+                qualified(&profile.schema, "schema_migrations")
+            ),
             &[],
         )?
         .get(0))

@@ -1,12 +1,15 @@
 //! The live-worker registry. A native worker is live while its last heartbeat is within
-//! `stale_after`; the check always runs in SQL against the server's clock.
+//! `stale_after`; the check always runs in SQL against the server's clock. On Graphile Worker
+//! the registry is Worker Pro's table, whose rows are live by definition; without Pro there is
+//! none.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::{qualified, Profile, ProfileKind, Sql};
+use crate::db::profile::LiveSet;
+use crate::db::{qualified, quote_ident, Profile, Sql};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Worker {
@@ -30,7 +33,10 @@ pub fn list(
     profile: &Profile,
     stale_after: Duration,
 ) -> anyhow::Result<Vec<Worker>> {
-    if profile.kind != ProfileKind::Jobdb {
+    if let Some((table, column)) = profile.pro_table() {
+        return pro_workers(db, &table, column);
+    }
+    if profile.live_set != LiveSet::Heartbeats {
         return Ok(Vec::new());
     }
     let rows = db.query(
@@ -54,6 +60,32 @@ pub fn list(
             started_at: r.get(5),
             last_heartbeat_at: r.get(6),
             live: r.get(7),
+        })
+        .collect())
+}
+
+/// Worker Pro's published runbook relies only on the id column; the rest of Pro's tables is
+/// not a documented interface, so nothing else is read.
+fn pro_workers(db: &mut impl Sql, table: &str, column: &str) -> anyhow::Result<Vec<Worker>> {
+    let rows = db.query(
+        "list_pro_workers",
+        &format!(
+            "SELECT {column}::text FROM {table} WHERE {column} IS NOT NULL ORDER BY 1",
+            column = quote_ident(column)
+        ),
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| Worker {
+            worker_id: r.get(0),
+            hostname: None,
+            pid: None,
+            version: None,
+            schema_version: None,
+            started_at: None,
+            last_heartbeat_at: None,
+            live: true,
         })
         .collect())
 }

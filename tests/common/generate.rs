@@ -44,19 +44,34 @@ pub fn populate(client: &mut Client, schema: &str, spec: &Spec) {
     let mut tx = client.transaction().expect("begin");
     tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\""))
         .expect("search_path");
+    // Workers report the newest schema they can run against: this database's version.
+    let schema_version: i32 = tx
+        .query_one("SELECT max(version) FROM schema_migrations", &[])
+        .expect("schema version")
+        .get(0);
+    // From version 2 on, jobs reference their queue by id (authoritative from version 3).
+    let has_queue_ids: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                             WHERE table_schema = current_schema() AND table_name = 'jobs'
+                               AND column_name = 'job_queue_id')",
+            &[],
+        )
+        .expect("columns")
+        .get(0);
     for i in 0..spec.live_workers {
         tx.execute(
             "INSERT INTO workers (worker_id, hostname, pid, version, schema_version, last_heartbeat_at)
-             VALUES ($1, 'host-live', 1000 + $2, '1.0.0', 1, now())",
-            &[&live_worker_id(i), &i],
+             VALUES ($1, 'host-live', 1000 + $2, '1.0.0', $3, now())",
+            &[&live_worker_id(i), &i, &schema_version],
         )
         .expect("insert live worker");
     }
     for i in 0..spec.dead_workers {
         tx.execute(
             "INSERT INTO workers (worker_id, hostname, pid, version, schema_version, started_at, last_heartbeat_at)
-             VALUES ($1, 'host-dead', 2000 + $2, '1.0.0', 1, now() - interval '2 days', now() - interval '1 hour')",
-            &[&dead_worker_id(i), &i],
+             VALUES ($1, 'host-dead', 2000 + $2, '1.0.0', $3, now() - interval '2 days', now() - interval '1 hour')",
+            &[&dead_worker_id(i), &i, &schema_version],
         )
         .expect("insert dead worker");
     }
@@ -68,9 +83,21 @@ pub fn populate(client: &mut Client, schema: &str, spec: &Spec) {
     );
     tx.execute(
         &format!(
-            "INSERT INTO jobs (queue_name, task_identifier, payload, priority, run_at, attempts,
+            "INSERT INTO job_queues (queue_name, locked_at, locked_by)
+             SELECT 'queue-' || q,
+                    CASE WHEN q % 5 = 0 THEN now() - interval '5 minutes' END,
+                    CASE WHEN q % 5 = 0 THEN {} END
+               FROM generate_series(0, 49) AS q",
+            holder.replace("(g / 100)", "(q / 5)")
+        ),
+        &[],
+    )
+    .expect("insert queues");
+    tx.execute(
+        &format!(
+            "INSERT INTO jobs ({queue_id_column}queue_name, task_identifier, payload, priority, run_at, attempts,
                                max_attempts, last_error, state, locked_at, locked_by, created_at, updated_at)
-             SELECT CASE WHEN g % 3 = 0 THEN 'queue-' || (g % 50) END,
+             SELECT {queue_id_value}CASE WHEN g % 3 = 0 THEN 'queue-' || (g % 50) END,
                     (ARRAY['render_frame', 'send_email', 'transcode', 'thumbnail'])[1 + g % 4],
                     jsonb_build_object('frame', g, 'scene', 'shot-' || (g % 997), 'opts', jsonb_build_array(g % 7, g % 11)),
                     g % 5,
@@ -87,23 +114,17 @@ pub fn populate(client: &mut Client, schema: &str, spec: &Spec) {
                     CASE WHEN g % 100 = 99 THEN {holder} END,
                     now() - (g % 100000) * interval '1 second',
                     now() - (g % 50000) * interval '1 second'
-               FROM generate_series(1, $1::bigint) AS g"
+               FROM generate_series(1, $1::bigint) AS g",
+            queue_id_column = if has_queue_ids { "job_queue_id, " } else { "" },
+            queue_id_value = if has_queue_ids {
+                "CASE WHEN g % 3 = 0 THEN (SELECT q.id FROM job_queues q WHERE q.queue_name = 'queue-' || (g % 50)) END, "
+            } else {
+                ""
+            },
         ),
         &[&spec.jobs],
     )
     .expect("insert jobs");
-    tx.execute(
-        &format!(
-            "INSERT INTO job_queues (queue_name, locked_at, locked_by)
-             SELECT 'queue-' || q,
-                    CASE WHEN q % 5 = 0 THEN now() - interval '5 minutes' END,
-                    CASE WHEN q % 5 = 0 THEN {} END
-               FROM generate_series(0, 49) AS q",
-            holder.replace("(g / 100)", "(q / 5)")
-        ),
-        &[],
-    )
-    .expect("insert queues");
     if spec.migrations {
         insert_migrations(&mut tx);
     }

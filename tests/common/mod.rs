@@ -136,7 +136,7 @@ pub fn run(mut cmd: Command) -> Run {
 
 /// Starts a watchdog that stops the server in `pgdata` and removes `dir` once this test
 /// process has exited.
-fn watchdog(pgdata: &Path, dir: &Path) {
+pub fn watchdog(pgdata: &Path, dir: &Path) {
     let pg_ctl = pg_bindir().join("pg_ctl");
     let stop = if is_root() {
         format!(
@@ -165,6 +165,33 @@ fn watchdog(pgdata: &Path, dir: &Path) {
         .stderr(Stdio::null())
         .status()
         .expect("start watchdog");
+}
+
+/// Runs a PostgreSQL program as the server user (`postgres` when we are root).
+pub fn pg_command(program: &str) -> Command {
+    let path = pg_bindir().join(program);
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
+        c
+    } else {
+        Command::new(path)
+    };
+    cmd.current_dir("/");
+    cmd
+}
+
+/// Changes the owner of `path` to the server user when we are root.
+pub fn chown_to_server_user(path: &Path) {
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("chown")
+            .success();
+        assert!(ok, "chown {}", path.display());
+    }
 }
 
 pub fn pg_bindir() -> PathBuf {
@@ -228,10 +255,25 @@ impl TestCluster {
         self.client_for("jobdb")
     }
 
+    /// The port in the name of the server's socket (`.s.PGSQL.<port>`): 5432 unless the
+    /// test configured another.
+    pub fn port(&self) -> u16 {
+        std::fs::read_dir(self.pgdata())
+            .expect("read pgdata")
+            .flatten()
+            .find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix(".s.PGSQL.")
+                    .filter(|rest| !rest.ends_with(".lock"))
+                    .and_then(|p| p.parse().ok())
+            })
+            .expect("server socket in pgdata")
+    }
+
     pub fn client_for(&self, dbname: &str) -> postgres::Client {
         postgres::Config::new()
             .host_path(self.pgdata())
-            .port(5432)
+            .port(self.port())
             .user("postgres")
             .dbname(dbname)
             .connect(postgres::NoTls)

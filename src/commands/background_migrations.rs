@@ -1,0 +1,365 @@
+//! `background-migrations`: look at and steer batched background migrations from the CLI,
+//! as GitLab's admin area and runbook do.
+
+use serde_json::json;
+
+use crate::cli::Confirmation;
+use crate::context::Ctx;
+use crate::db::batched_migrations::{self as bm, status, Migration, Tables};
+use crate::db::status::migration_status_name;
+use crate::db::Db;
+use crate::error::{failure, Exit};
+use crate::output::{confirm, kv_table, table};
+
+/// List, inspect, pause, resume, retry or skip batched background migrations.
+#[derive(Debug, clap::Args)]
+pub struct BackgroundMigrationsArgs {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Every migration with its status, progress and failed batch jobs.
+    List,
+    /// One migration and its recent batch jobs, with durations and errors.
+    Show {
+        /// The migration's id (see `list`).
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+    /// Stop an active (or finalizing) migration after its current batch.
+    Pause {
+        /// The migration's id (see `list`).
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+    /// Make a paused migration active again.
+    Resume {
+        /// The migration's id (see `list`).
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+    /// Put failed batch jobs back to pending with fresh attempts and make the migration
+    /// active; then run `finalize-migration --id ID`.
+    Retry {
+        /// The migration's id (see `list`).
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+    /// DANGEROUS: mark every batch job succeeded and the migration finished without running
+    /// the remaining batches, as GitLab's runbook does to skip a migration.
+    MarkFinished {
+        /// The migration's id (see `list`).
+        #[arg(value_name = "ID")]
+        id: i64,
+        #[command(flatten)]
+        confirmation: Confirmation,
+    },
+}
+
+/// How many of the newest batch jobs `show` lists (failed ones are always listed).
+const RECENT_JOBS: i64 = 20;
+
+const MARK_FINISHED_RISK: &str = "mark-finished skips the migration: rows its remaining batches \
+would have changed keep their old values, and later schema migrations that rely on it (dropping \
+the old column after an integer-to-bigint copy, say) can lose data or fail. Use it only when you \
+know the migration's work is done or not needed, and take a backup first (`jobdbctl backup`)";
+
+pub fn run(args: BackgroundMigrationsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    let mut db = ctx.connect()?;
+    let profile = match args.action {
+        Action::List | Action::Show { .. } => ctx.profile(&mut db)?,
+        _ => ctx.writable_profile(&mut db)?,
+    };
+    profile.require_native("background-migrations")?;
+    let tables = Tables::new(&profile.schema);
+    match args.action {
+        Action::List => list(ctx, &mut db, &tables),
+        Action::Show { id } => show(ctx, &mut db, &tables, id),
+        Action::Pause { id } => change_status(
+            ctx,
+            &mut db,
+            &tables,
+            id,
+            &[status::ACTIVE, status::FINALIZING],
+            status::PAUSED,
+        ),
+        Action::Resume { id } => {
+            change_status(ctx, &mut db, &tables, id, &[status::PAUSED], status::ACTIVE)
+        }
+        Action::Retry { id } => retry(ctx, &mut db, &tables, &profile.schema, id),
+        Action::MarkFinished { id, confirmation } => {
+            mark_finished(ctx, &mut db, &tables, &profile.schema, id, confirmation.yes)
+        }
+    }
+}
+
+fn find(db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Migration> {
+    bm::by_id(db, tables, id)?.ok_or_else(|| {
+        failure(
+            Exit::Usage,
+            format!(
+                "no background migration with id {id}; see `jobdbctl background-migrations list`"
+            ),
+        )
+    })
+}
+
+fn list(ctx: &Ctx, db: &mut Db, tables: &Tables) -> anyhow::Result<Exit> {
+    let migrations = bm::list(db, tables)?;
+    if ctx.out.json {
+        ctx.out.json(&migrations)?;
+        return Ok(Exit::Ok);
+    }
+    if migrations.is_empty() {
+        ctx.out.line("no background migrations")?;
+        return Ok(Exit::Ok);
+    }
+    let mut t = table(&[
+        "id",
+        "job class",
+        "table.column",
+        "arguments",
+        "status",
+        "progress",
+        "batch jobs",
+        "failed jobs",
+    ]);
+    for m in &migrations {
+        t.add_row(vec![
+            m.id.to_string(),
+            m.job_class_name.clone(),
+            format!("{}.{}", m.table_name, m.column_name),
+            m.job_arguments.to_string(),
+            m.status_name.to_string(),
+            format!("{:.1}%", m.progress_pct),
+            format!("{}/{} succeeded", m.jobs_succeeded, m.jobs_total),
+            m.jobs_failed.to_string(),
+        ]);
+    }
+    ctx.out.line(t.to_string())?;
+    Ok(Exit::Ok)
+}
+
+fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit> {
+    let m = find(db, tables, id)?;
+    let jobs = bm::recent_jobs(db, tables, id, RECENT_JOBS)?;
+    if ctx.out.json {
+        ctx.out
+            .json(&json!({ "migration": m, "batch_jobs": jobs }))?;
+        return Ok(Exit::Ok);
+    }
+    let mut t = kv_table();
+    let time =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let rows: Vec<(&str, String)> = vec![
+        ("id", m.id.to_string()),
+        ("job class", m.job_class_name.clone()),
+        (
+            "table.column",
+            format!("{}.{}", m.table_name, m.column_name),
+        ),
+        ("arguments", m.job_arguments.to_string()),
+        ("status", m.status_name.to_string()),
+        ("range", format!("{}..={}", m.min_value, m.max_value)),
+        ("progress", format!("{:.1}%", m.progress_pct)),
+        (
+            "batch jobs",
+            format!(
+                "{} total, {} succeeded, {} failed",
+                m.jobs_total, m.jobs_succeeded, m.jobs_failed
+            ),
+        ),
+        (
+            "batch size",
+            format!(
+                "{} (sub-batch {}, max {}), pause {} ms",
+                m.batch_size,
+                m.sub_batch_size,
+                m.max_batch_size.map_or("-".to_string(), |n| n.to_string()),
+                m.pause_ms
+            ),
+        ),
+        ("created", m.created_at.to_rfc3339()),
+        ("started", time(m.started_at)),
+        ("finished", time(m.finished_at)),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![k.to_string(), v]);
+    }
+    ctx.out.line(t.to_string())?;
+    if jobs.is_empty() {
+        ctx.out.line("no batch jobs yet")?;
+        return Ok(Exit::Ok);
+    }
+    let mut j = table(&[
+        "job", "range", "size", "status", "attempts", "started", "duration", "rows", "error",
+    ]);
+    for job in &jobs {
+        let metric = |key: &str| job.metrics.get(key).cloned();
+        j.add_row(vec![
+            job.id.to_string(),
+            format!("{}..={}", job.min_value, job.max_value),
+            job.batch_size.to_string(),
+            job.status_name.to_string(),
+            job.attempts.to_string(),
+            time(job.started_at),
+            metric("duration_ms")
+                .and_then(|d| d.as_f64())
+                .map(|d| format!("{d:.0} ms"))
+                .unwrap_or_default(),
+            metric("rows").map(|r| r.to_string()).unwrap_or_default(),
+            metric("error")
+                .and_then(|e| e.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ]);
+    }
+    ctx.out.line(j.to_string())?;
+    Ok(Exit::Ok)
+}
+
+fn change_status(
+    ctx: &Ctx,
+    db: &mut Db,
+    tables: &Tables,
+    id: i64,
+    from: &[i16],
+    to: i16,
+) -> anyhow::Result<Exit> {
+    let m = find(db, tables, id)?;
+    let before = if m.status == to {
+        m.status
+    } else {
+        match bm::transition(db, tables, id, from, to)? {
+            Some(before) => before,
+            None => {
+                let now = bm::status_of(db, tables, id)?.unwrap_or(m.status);
+                let allowed: Vec<&str> = from.iter().map(|s| migration_status_name(*s)).collect();
+                return Err(failure(
+                    Exit::Runtime,
+                    format!(
+                        "background migration {id} is {}; only a migration that is {} can become {}",
+                        migration_status_name(now),
+                        allowed.join(" or "),
+                        migration_status_name(to)
+                    ),
+                ));
+            }
+        }
+    };
+    let after = bm::status_of(db, tables, id)?.unwrap_or(to);
+    report(ctx, id, before, after, None)
+}
+
+fn report(
+    ctx: &Ctx,
+    id: i64,
+    before: i16,
+    after: i16,
+    jobs_changed: Option<(&str, u64)>,
+) -> anyhow::Result<Exit> {
+    if ctx.out.json {
+        let mut value = json!({
+            "id": id,
+            "old_status": migration_status_name(before),
+            "new_status": migration_status_name(after),
+        });
+        if let Some((key, n)) = jobs_changed {
+            value[key] = json!(n);
+        }
+        ctx.out.json(&value)?;
+    } else {
+        let mut line = if before == after {
+            format!(
+                "background migration {id} is already {}",
+                migration_status_name(after)
+            )
+        } else {
+            format!(
+                "background migration {id}: {} -> {}",
+                migration_status_name(before),
+                migration_status_name(after)
+            )
+        };
+        if let Some((key, n)) = jobs_changed {
+            line.push_str(&format!(" ({} {n})", key.replace('_', " ")));
+        }
+        ctx.out.line(line)?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// Retry and mark-finished rewrite batch jobs, so they wait for no finalizer: they take its
+/// lock (exit 7 while one runs).
+fn lock_against_finalizer(db: &mut Db, schema: &str, id: i64) -> anyhow::Result<()> {
+    db.try_operation_lock(
+        &format!("finalize-migration:{schema}:{id}"),
+        &format!("finalize-migration of background migration {id}"),
+    )
+}
+
+fn retry(ctx: &Ctx, db: &mut Db, tables: &Tables, schema: &str, id: i64) -> anyhow::Result<Exit> {
+    lock_against_finalizer(db, schema, id)?;
+    let m = find(db, tables, id)?;
+    if bm::is_finished(m.status) {
+        return Err(failure(
+            Exit::Runtime,
+            format!(
+                "background migration {id} is {}; there is nothing to retry",
+                m.status_name
+            ),
+        ));
+    }
+    if m.jobs_failed == 0 && m.status != status::FAILED {
+        ctx.out.info(format!(
+            "background migration {id} has no failed batch jobs"
+        ));
+        return report(ctx, id, m.status, m.status, Some(("failed_jobs_reset", 0)));
+    }
+    let reset = bm::retry_failed_jobs(db, tables, id)?;
+    let after = bm::status_of(db, tables, id)?.unwrap_or(status::ACTIVE);
+    report(ctx, id, m.status, after, Some(("failed_jobs_reset", reset)))?;
+    ctx.out.info(format!(
+        "run `jobdbctl finalize-migration --id {id}` to run them now"
+    ));
+    Ok(Exit::Ok)
+}
+
+fn mark_finished(
+    ctx: &Ctx,
+    db: &mut Db,
+    tables: &Tables,
+    schema: &str,
+    id: i64,
+    yes: bool,
+) -> anyhow::Result<Exit> {
+    let m = find(db, tables, id)?;
+    if bm::is_finished(m.status) {
+        return report(
+            ctx,
+            id,
+            m.status,
+            m.status,
+            Some(("jobs_marked_succeeded", 0)),
+        );
+    }
+    ctx.out.warn(MARK_FINISHED_RISK);
+    confirm(
+        &format!(
+            "mark background migration {id} ({} on {}.{}, {:.1}% done) finished",
+            m.job_class_name, m.table_name, m.column_name, m.progress_pct
+        ),
+        yes,
+    )?;
+    lock_against_finalizer(db, schema, id)?;
+    let changed = bm::mark_finished(db, tables, id)?;
+    let after = bm::status_of(db, tables, id)?.unwrap_or(status::FINISHED);
+    report(
+        ctx,
+        id,
+        m.status,
+        after,
+        Some(("jobs_marked_succeeded", changed)),
+    )
+}

@@ -1,0 +1,383 @@
+//! Remote and HA targets on loopback: TLS with a CA the test makes, a primary with a
+//! streaming standby, promotion, and connection retries.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::TestCluster;
+
+const PASSWORD: &str = "remote-test-pw";
+
+fn sh(cmd: &mut Command) {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A started cluster listening on 127.0.0.1 with a password for `postgres`.
+fn tcp_cluster() -> (TestCluster, u16) {
+    let c = TestCluster::new();
+    let port = common::free_port();
+    c.write_config(&format!("listen_addresses = '127.0.0.1'\nport = {port}\n"));
+    c.run(&["start"]).expect(0);
+    c.client_for("jobdb")
+        .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{PASSWORD}'"))
+        .expect("set password");
+    (c, port)
+}
+
+fn remote(c: &TestCluster, url: &str, args: &[&str]) -> common::Run {
+    let mut cmd = common::jobdbctl(&c.configdir);
+    cmd.env("PGPASSWORD", PASSWORD)
+        .arg("--database-url")
+        .arg(url)
+        .args(args);
+    common::run(cmd)
+}
+
+struct Certs {
+    ca: PathBuf,
+    other_ca: PathBuf,
+}
+
+/// A CA, a server certificate for DNS name `localhost` only, and an unrelated CA.
+fn make_certs(dir: &Path, pgdata: &Path) -> Certs {
+    std::fs::create_dir_all(dir).expect("cert dir");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for (name, cn) in [("ca", "jobdbctl test CA"), ("other", "unrelated CA")] {
+        sh(Command::new("openssl")
+            .current_dir(dir)
+            .args(["req", "-x509"])
+            .args(ec)
+            .args([
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.crt"),
+            ])
+            .args(["-days", "2", "-subj", &format!("/CN={cn}")]));
+    }
+    sh(Command::new("openssl")
+        .current_dir(dir)
+        .args(["req"])
+        .args(ec)
+        .args([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]));
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").expect("ext");
+    sh(Command::new("openssl").current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]));
+    for f in ["server.crt", "server.key"] {
+        std::fs::copy(dir.join(f), pgdata.join(f)).expect("copy cert");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        pgdata.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    common::chown_to_server_user(&pgdata.join("server.crt"));
+    common::chown_to_server_user(&pgdata.join("server.key"));
+    Certs {
+        ca: dir.join("ca.crt"),
+        other_ca: dir.join("other.crt"),
+    }
+}
+
+#[test]
+fn tls_modes_verify_the_ca_and_the_host_name() {
+    let (c, port) = tcp_cluster();
+    let certs = make_certs(&c.dir.path().join("certs"), &c.pgdata());
+    let conf = c.pgdata().join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).expect("read conf");
+    text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+    std::fs::write(&conf, text).expect("write conf");
+    c.run(&["stop"]).expect(0);
+    c.run(&["start"]).expect(0);
+
+    let url = |host: &str, mode: &str, ca: Option<&Path>| {
+        let mut u = format!("postgresql://postgres@{host}:{port}/jobdb?sslmode={mode}");
+        if let Some(ca) = ca {
+            u.push_str(&format!("&sslrootcert={}", ca.display()));
+        }
+        u
+    };
+    let tls_of = |r: &common::Run| r.json()["tls"].as_bool();
+
+    let full = remote(
+        &c,
+        &url("localhost", "verify-full", Some(&certs.ca)),
+        &["status", "--json"],
+    );
+    full.expect(0);
+    assert_eq!(tls_of(&full), Some(true));
+
+    let wrong_ca = remote(
+        &c,
+        &url("localhost", "verify-full", Some(&certs.other_ca)),
+        &["status", "--check"],
+    );
+    wrong_ca.expect(4);
+    let wrong_ca = remote(
+        &c,
+        &url("localhost", "verify-full", Some(&certs.other_ca)),
+        &["show-params"],
+    );
+    wrong_ca.expect(6);
+    assert!(
+        wrong_ca.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        wrong_ca.stderr
+    );
+
+    // The certificate names localhost, not 127.0.0.1: verify-full refuses, verify-ca accepts.
+    let wrong_host = remote(
+        &c,
+        &url("127.0.0.1", "verify-full", Some(&certs.ca)),
+        &["show-params"],
+    );
+    wrong_host.expect(6);
+    assert!(
+        wrong_host.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        wrong_host.stderr
+    );
+    let ca_only = remote(
+        &c,
+        &url("127.0.0.1", "verify-ca", Some(&certs.ca)),
+        &["status", "--json"],
+    );
+    ca_only.expect(0);
+    assert_eq!(tls_of(&ca_only), Some(true));
+
+    let require = remote(
+        &c,
+        &url("127.0.0.1", "require", None),
+        &["status", "--json"],
+    );
+    require.expect(0);
+    assert_eq!(tls_of(&require), Some(true));
+    let disable = remote(
+        &c,
+        &url("127.0.0.1", "disable", None),
+        &["status", "--json"],
+    );
+    disable.expect(0);
+    assert_eq!(tls_of(&disable), Some(false));
+
+    // The same through the libpq environment.
+    let mut cmd = common::jobdbctl(&c.configdir);
+    cmd.env("PGPASSWORD", PASSWORD)
+        .env("PGHOST", "localhost")
+        .env("PGPORT", port.to_string())
+        .env("PGUSER", "postgres")
+        .env("PGDATABASE", "jobdb")
+        .env("PGSSLMODE", "verify-full")
+        .env("PGSSLROOTCERT", &certs.ca)
+        .args(["status", "--json"]);
+    let via_env = common::run(cmd);
+    via_env.expect(0);
+    assert_eq!(tls_of(&via_env), Some(true));
+
+    let no_ca = remote(&c, &url("localhost", "verify-full", None), &["show-params"]);
+    no_ca.expect(2);
+    assert!(no_ca.one_line_error().contains("sslrootcert"));
+}
+
+/// A streaming standby of `primary`, made with `pg_basebackup -R`, on its own port.
+struct Standby {
+    pgdata: PathBuf,
+    port: u16,
+}
+
+impl Standby {
+    fn new(primary: &TestCluster, primary_port: u16) -> Standby {
+        let pgdata = primary.dir.path().join("standby");
+        std::fs::create_dir(&pgdata).expect("standby dir");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgdata, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        common::chown_to_server_user(&pgdata);
+        common::watchdog(&pgdata, primary.dir.path());
+        sh(common::pg_command("pg_basebackup")
+            .arg("-h")
+            .arg(primary.pgdata())
+            .args(["-p", &primary_port.to_string(), "-U", "postgres", "-D"])
+            .arg(&pgdata)
+            .args(["-R", "-X", "stream", "-c", "fast"]));
+        let port = common::free_port();
+        std::fs::write(
+            pgdata.join("jobdbctl.conf"),
+            format!(
+                "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n",
+                pgdata.display()
+            ),
+        )
+        .expect("standby conf");
+        let log = pgdata.join("standby.log");
+        let s = Standby { pgdata, port };
+        s.pg_ctl(&["-w", "-l", log.to_str().expect("utf-8 path"), "start"]);
+        s
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        sh(common::pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.pgdata)
+            .args(args));
+    }
+
+    fn client(&self) -> postgres::Client {
+        postgres::Config::new()
+            .host_path(&self.pgdata)
+            .port(self.port)
+            .user("postgres")
+            .dbname("jobdb")
+            .connect(postgres::NoTls)
+            .expect("connect to standby")
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        let _ = common::pg_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.pgdata)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn multi_host_urls_find_the_primary_and_writes_refuse_a_standby() {
+    let (primary, primary_port) = tcp_cluster();
+    let standby = Standby::new(&primary, primary_port);
+    let both = format!(
+        "postgresql://postgres@127.0.0.1:{},127.0.0.1:{primary_port}/jobdb?target_session_attrs=read-write&sslmode=disable",
+        standby.port
+    );
+    let standby_only = format!(
+        "postgresql://postgres@127.0.0.1:{}/jobdb?sslmode=disable",
+        standby.port
+    );
+
+    // The standby is listed first; the write lands on the primary.
+    remote(&primary, &both, &["set-job-counter", "100"]).expect(0);
+    let last: i64 = primary
+        .client()
+        .query_one("SELECT last_value FROM jobdb.jobs_id_seq", &[])
+        .expect("sequence")
+        .get(0);
+    assert_eq!(last, 100);
+
+    let refused = remote(&primary, &standby_only, &["set-job-counter", "200"]);
+    refused.expect(3);
+    assert!(refused.one_line_error().contains("standby"));
+    let on_standby = remote(&primary, &standby_only, &["status", "--json"]);
+    on_standby.expect(0);
+    assert_eq!(on_standby.json()["replication"]["role"], "standby");
+
+    // The primary sees its standby streaming.
+    poll("the standby to stream", || {
+        let r = remote(&primary, &both, &["status", "--json"]);
+        let standbys = r.json()["replication"]["standbys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        standbys
+            .iter()
+            .any(|s| s["state"] == "streaming")
+            .then_some(())
+    });
+
+    // Fail over: the old primary stops, the standby is promoted, the same URL follows.
+    primary.run(&["stop", "--mode", "immediate"]).expect(0);
+    standby.pg_ctl(&["-w", "promote"]);
+    remote(&primary, &both, &["set-job-counter", "300"]).expect(0);
+    let last: i64 = standby
+        .client()
+        .query_one("SELECT last_value FROM jobdb.jobs_id_seq", &[])
+        .expect("sequence")
+        .get(0);
+    assert_eq!(last, 300);
+}
+
+#[test]
+fn connection_retries_are_bounded_and_reported() {
+    let (c, port) = tcp_cluster();
+    c.run(&["stop"]).expect(0);
+    let url = format!("postgresql://postgres@127.0.0.1:{port}/jobdb?sslmode=disable");
+
+    // Nothing listening: a bounded number of reported retries, then exit 6.
+    let gone = remote(&c, &url, &["show-params"]);
+    gone.expect(6);
+    let retries = gone
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .count();
+    assert_eq!(retries, 5, "{}", gone.stderr);
+
+    // The server comes back while jobdbctl is retrying: the command succeeds.
+    let mut cmd = common::jobdbctl(&c.configdir);
+    let mut child = cmd
+        .env("PGPASSWORD", PASSWORD)
+        .args(["--database-url", &url, "status", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("read stderr");
+    assert!(first.contains("retrying in"), "{first}");
+    c.run(&["start"]).expect(0);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "status failed after the server came back"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["server"], "up");
+}
