@@ -370,6 +370,48 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
             1
         );
     }
+
+    // Jobs and queues locked by workers at backup time come back unlocked.
+    src.batch_execute(
+        "UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'w1' WHERE id % 10 = 0;
+         UPDATE graphile_worker._private_job_queues SET locked_at = now(), locked_by = 'w1';",
+    )
+    .expect("lock jobs");
+    let locked = archive_in(&dir, "gw-locked.tar.gz");
+    source
+        .run(&[
+            "--profile",
+            "graphile-worker",
+            "backup",
+            "--output",
+            path_str(&locked),
+        ])
+        .expect(0);
+    let third = TestDb::empty();
+    third.run(&["restore", path_str(&locked)]).expect(0);
+    let mut c = third.client();
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT count(*) FROM graphile_worker._private_jobs WHERE locked_by IS NOT NULL OR locked_at IS NOT NULL"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT count(*) FROM graphile_worker._private_job_queues WHERE locked_by IS NOT NULL"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT count(*) FROM graphile_worker._private_jobs WHERE is_available"
+        ),
+        scalar_i64(&mut c, "SELECT count(*) FROM graphile_worker._private_jobs"),
+        "generated column recomputed"
+    );
 }
 
 #[test]

@@ -95,7 +95,13 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         Mode::Cold => cold(ctx, request)?,
     };
     if let (Some(n), Some(path)) = (request.keep, done.path.as_ref()) {
-        done.pruned = prune(path, &done.manifest, n as usize)?;
+        // Fails the run (cron must hear of it) but says the new archive is there.
+        done.pruned = prune(path, &done.manifest, n as usize).with_context(|| {
+            format!(
+                "backup written to {}, but --keep could not prune",
+                path.display()
+            )
+        })?;
         for p in &done.pruned {
             ctx.out.info(format!("removed old archive {}", p.display()));
         }
@@ -417,11 +423,13 @@ fn online(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         ctx,
         &writer,
         &head,
-        &schema,
-        &profile,
-        &snapshot_id,
-        split,
-        heap,
+        &Source {
+            schema: &schema,
+            profile: &profile,
+            snapshot_id: &snapshot_id,
+            split,
+            heap,
+        },
     );
     let rows = match result {
         Ok(rows) => rows,
@@ -465,17 +473,30 @@ fn online(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the COPY streams read: the schema in the exported snapshot.
+struct Source<'a> {
+    schema: &'a dump::SchemaDump,
+    profile: &'a Profile,
+    snapshot_id: &'a str,
+    /// Whether big tables may be split into page ranges (TID range scans).
+    split: bool,
+    /// Heap bytes of all tables, for the progress bar.
+    heap: i64,
+}
+
 fn write_online(
     ctx: &Ctx,
     writer: &ArchiveWriter,
     head: &Manifest,
-    schema: &dump::SchemaDump,
-    profile: &Profile,
-    snapshot_id: &str,
-    split: bool,
-    heap: i64,
+    source: &Source<'_>,
 ) -> anyhow::Result<Vec<AtomicU64>> {
+    let Source {
+        schema,
+        profile,
+        snapshot_id,
+        split,
+        heap,
+    } = *source;
     writer.add_entry(
         archive::HEADER,
         serde_json::to_vec_pretty(head).context("cannot encode the header")?,
