@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{scalar_i64, schema_exists};
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,20 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::generate::{self, Spec};
 use common::{TestCluster, TestDb};
-
-fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).expect(sql).get(0)
-}
-
-fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
-    client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-            &[&schema],
-        )
-        .expect("catalog")
-        .get(0)
-}
 
 /// Schemas a restore leaves behind when it fails to clean up.
 fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {

@@ -3,25 +3,13 @@
 
 mod common;
 
+use common::{scalar_i64, schema_exists};
+
 use common::generate::{self, Spec};
 use common::{TestCluster, TestDb};
 
 /// The newest schema version this jobdbctl ships.
 const LATEST: i64 = 3;
-
-fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).expect(sql).get(0)
-}
-
-fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
-    client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-            &[&schema],
-        )
-        .expect("catalog")
-        .get(0)
-}
 
 fn insert_job(client: &mut postgres::Client) -> i64 {
     client

@@ -389,3 +389,18 @@ impl TestDb {
             .expect("connect to test database")
     }
 }
+
+/// A single bigint from `sql`.
+pub fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).expect(sql).get(0)
+}
+
+pub fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .expect("catalog")
+        .get(0)
+}
