@@ -735,7 +735,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__finalize__subcmd__migration)
-            opts="-q -v -h -V --id --all --batch-size --sub-batch-size --pause-ms --target-batch-time --statement-timeout --lock-timeout --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --id --all --batch-size --sub-batch-size --pause-ms --target-batch-time --statement-timeout --lock-timeout --max-replication-lag --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -766,6 +766,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-replication-lag)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

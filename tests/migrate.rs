@@ -449,3 +449,44 @@ fn status_shows_pending_versions_and_flags_incompatible_workers() {
         check.stdout
     );
 }
+
+#[test]
+fn downgrade_by_restore_then_upgrade_again() {
+    let db = database_at(1, 400);
+    let mut client = db.client();
+    db.run(&["migrate", "--to", "2"]).expect(0);
+    let archive = db.configdir.path().join("before-upgrade.tar.gz");
+    db.run(&["backup", "--output", archive.to_str().expect("utf-8 path")])
+        .expect(0);
+
+    db.run(&["migrate", "--finalize"]).expect(0);
+    assert_eq!(version(&mut client), 3);
+
+    // Downgrade: the archive brings back version 2 with its unfinished backfill.
+    db.run(&[
+        "restore",
+        archive.to_str().expect("utf-8 path"),
+        "--force",
+        "--yes",
+    ])
+    .expect(0);
+    assert_eq!(version(&mut client), 2);
+    let unfinished = scalar(
+        &mut client,
+        "SELECT count(*) FROM jobdb.batched_background_migrations WHERE status NOT IN (3, 6)",
+    );
+    assert_eq!(unfinished, 1);
+    db.run(&["status", "--check"]).expect(4);
+
+    // And forward again.
+    db.run(&["migrate", "--finalize"]).expect(0);
+    assert_eq!(version(&mut client), 3);
+    assert_eq!(scalar(&mut client, "SELECT count(*) FROM jobdb.jobs"), 400);
+    assert_eq!(
+        scalar(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE queue_name IS NOT NULL AND job_queue_id IS NULL"
+        ),
+        0
+    );
+}

@@ -224,6 +224,11 @@ struct Standby {
 
 impl Standby {
     fn new(primary: &TestCluster, primary_port: u16) -> Standby {
+        Standby::with_settings(primary, primary_port, "")
+    }
+
+    /// `settings`: extra postgresql.conf lines for the standby.
+    fn with_settings(primary: &TestCluster, primary_port: u16, settings: &str) -> Standby {
         let pgdata = primary.dir.path().join("standby");
         std::fs::create_dir(&pgdata).expect("standby dir");
         use std::os::unix::fs::PermissionsExt;
@@ -240,7 +245,7 @@ impl Standby {
         std::fs::write(
             pgdata.join("jobdbctl.conf"),
             format!(
-                "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n",
+                "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n{settings}\n",
                 pgdata.display()
             ),
         )
@@ -380,4 +385,57 @@ fn connection_retries_are_bounded_and_reported() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["server"], "up");
+}
+
+#[test]
+fn finalize_pauses_while_a_standby_lags_and_then_finishes() {
+    let (primary, primary_port) = tcp_cluster();
+    let _standby = Standby::with_settings(
+        &primary,
+        primary_port,
+        "recovery_min_apply_delay = '2s'\nwal_receiver_status_interval = 1s",
+    );
+    let mut client = primary.client();
+    client
+        .batch_execute(
+            "CREATE TABLE jobdb.events (id bigint PRIMARY KEY, v integer NOT NULL, v_new bigint);
+             INSERT INTO jobdb.events (id, v) SELECT g, g % 1000 FROM generate_series(1, 20000) g;
+             INSERT INTO jobdb.batched_background_migrations
+                 (min_value, max_value, batch_size, sub_batch_size, \"interval\", status,
+                  job_class_name, table_name, column_name, job_arguments)
+             VALUES (1, 20000, 2000, 1000, 120, 1, 'CopyColumnUsingBackgroundMigrationJob',
+                     'events', 'id', '[[\"v\"], [\"v_new\"]]');",
+        )
+        .expect("set up migration");
+    let url = format!("postgresql://postgres@127.0.0.1:{primary_port}/jobdb?sslmode=disable");
+    let r = remote(
+        &primary,
+        &url,
+        &[
+            "finalize-migration",
+            "CopyColumnUsingBackgroundMigrationJob",
+            "events",
+            "id",
+            "[[\"v\"], [\"v_new\"]]",
+            "--max-replication-lag",
+            "500ms",
+            "--target-batch-time",
+            "0",
+        ],
+    );
+    r.expect(0);
+    assert!(
+        r.stderr.contains("paused: standby"),
+        "never paused for the lagging standby: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("resumed"), "{}", r.stderr);
+    let uncopied: i64 = client
+        .query_one(
+            "SELECT count(*) FROM jobdb.events WHERE v_new IS DISTINCT FROM v",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(uncopied, 0);
 }

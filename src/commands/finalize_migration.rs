@@ -13,7 +13,7 @@ use crate::db::batched_migrations::{
     self as bm, status, BatchJob, Migration, NewJob, RunStats, Tables,
 };
 use crate::db::status::migration_status_name;
-use crate::db::{sql_state, Db};
+use crate::db::{health, sql_state, Db};
 use crate::error::{failure, Exit};
 
 /// A batch is tried at most this often per finalize run before the migration fails.
@@ -74,6 +74,11 @@ pub struct FinalizeOptions {
     /// Longest a batch waits for a lock held by the engine; then it is halved and retried.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg)]
     pub lock_timeout: Duration,
+    /// Pause before a batch while a standby replays more than this far behind (checked on
+    /// the primary's pg_stat_replication); resume by itself. Batches also wait while
+    /// autovacuum works on the migrated table.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg)]
+    pub max_replication_lag: Duration,
 }
 
 impl Default for FinalizeOptions {
@@ -85,6 +90,7 @@ impl Default for FinalizeOptions {
             target_batch_time: Duration::from_millis(300),
             statement_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(2),
+            max_replication_lag: Duration::from_secs(30),
         }
     }
 }
@@ -406,6 +412,7 @@ impl Finalizer<'_> {
         let mut failed_attempts = 0;
         loop {
             self.check_still_finalizing(db)?;
+            self.wait_until_healthy(db, &bar)?;
             // Each attempt is recorded and committed before the batch's transaction, so a
             // run killed mid-batch leaves a visible `running` job whose attempt counts.
             let (job, attempts) = match bm::next_unfinished_job(db, t, m.id)? {
@@ -505,6 +512,29 @@ impl Finalizer<'_> {
     }
 
     /// Stops when an operator paused the migration, or marked it finished, meanwhile.
+    /// Holds the next batch while the database is unhealthy for it, saying so on the
+    /// progress line (and once on stderr when there is no terminal).
+    fn wait_until_healthy(&self, db: &mut Db, bar: &indicatif::ProgressBar) -> anyhow::Result<()> {
+        let mut announced = false;
+        while let Some(reason) =
+            health::reason_to_wait(db, self.target.table_sql(), self.opts.max_replication_lag)?
+        {
+            if !announced {
+                self.ctx.out.info(format!("paused: {reason}"));
+                announced = true;
+            }
+            bar.set_message(format!("paused: {reason}"));
+            bar.tick();
+            // Lag and vacuums end on their own; nothing signals it, so check again shortly.
+            std::thread::sleep(Duration::from_millis(500));
+            self.check_still_finalizing(db)?;
+        }
+        if announced {
+            self.ctx.out.info("resumed");
+        }
+        Ok(())
+    }
+
     fn check_still_finalizing(&self, db: &mut Db) -> anyhow::Result<()> {
         let id = self.migration.id;
         match bm::status_of(db, self.tables, id)? {

@@ -131,6 +131,13 @@ pub struct BatchTarget {
     pub indexed: bool,
 }
 
+impl BatchTarget {
+    /// The table, quoted and schema-qualified, as SQL text.
+    pub fn table_sql(&self) -> &str {
+        &self.table
+    }
+}
+
 /// Finds the migration's table (unqualified: in the job schema; else `schema.table`), its
 /// batching column (an integer column) and the class's columns, and compiles the UPDATE.
 /// Nothing is changed; a name that does not resolve is a usage error naming it.

@@ -5,6 +5,7 @@ pub mod backfill;
 pub mod batched_migrations;
 pub mod counter;
 pub mod dump;
+pub mod health;
 pub mod load;
 pub mod migrate;
 pub mod profile;
