@@ -579,7 +579,7 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
 
 #[test]
 fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
-    let db = populated(150_000);
+    let db = populated(100_000);
     let dir = common::temp_dir("bk");
     let earlier = archive_in(&dir, "earlier.tar.gz");
     backup_to(&db, &earlier);
@@ -642,7 +642,7 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
 
 #[test]
 fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
-    let db = populated(150_000);
+    let db = populated(100_000);
     let dir = common::temp_dir("bk");
     let archive = archive_in(&dir, "r.tar.gz");
     backup_to(&db, &archive);
@@ -735,7 +735,7 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     );
     assert_eq!(
         scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
-        150_000
+        100_000
     );
 }
 
