@@ -1,6 +1,5 @@
 use serde::Serialize;
 
-use crate::cluster::ServerState;
 use crate::context::Ctx;
 use crate::db::profile::LiveSet;
 use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
@@ -106,21 +105,13 @@ fn group_workers(
 }
 
 pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
-    let down = match ctx.target.cluster() {
-        Some(cluster) => !matches!(cluster.state()?, ServerState::Running(_)),
-        None => false,
-    };
-    let connected = if down { None } else { Some(ctx.connect()) };
-    let mut db = match connected {
-        Some(Ok(db)) => db,
-        Some(Err(e)) if crate::error::exit_code_of(&e) != Exit::Connect => return Err(e),
-        failed => {
-            let why = match failed {
-                Some(Err(e)) => format!("{e:#}"),
-                _ => "server not running; start it with `jobdbctl start`".to_string(),
-            };
-            return report_down(ctx, args.check, why);
+    // A stopped embedded server is reported by connect() itself, without retries.
+    let mut db = match ctx.connect() {
+        Ok(db) => db,
+        Err(e) if crate::error::exit_code_of(&e) == Exit::Connect => {
+            return report_down(ctx, args.check, format!("{e:#}"))
         }
+        Err(e) => return Err(e),
     };
     let report = gather(&mut db, ctx, args.exact)?;
     if ctx.out.json {

@@ -471,17 +471,7 @@ pub fn job_succeeded(
     job_id: i64,
     metrics: &serde_json::Value,
 ) -> anyhow::Result<()> {
-    db.execute(
-        "batch_job_succeeded",
-        &format!(
-            "UPDATE {} SET status = 3, finished_at = clock_timestamp(), updated_at = clock_timestamp(),
-                    metrics = $2
-              WHERE id = $1",
-            t.jobs
-        ),
-        &[&job_id, metrics],
-    )?;
-    Ok(())
+    record_job_end(db, t, job_id, 3, metrics, "batch_job_succeeded")
 }
 
 pub fn job_failed(
@@ -490,15 +480,26 @@ pub fn job_failed(
     job_id: i64,
     metrics: &serde_json::Value,
 ) -> anyhow::Result<()> {
+    record_job_end(db, t, job_id, 2, metrics, "batch_job_failed")
+}
+
+fn record_job_end(
+    db: &mut impl Sql,
+    t: &Tables,
+    job_id: i64,
+    status: i16,
+    metrics: &serde_json::Value,
+    name: &str,
+) -> anyhow::Result<()> {
     db.execute(
-        "batch_job_failed",
+        name,
         &format!(
-            "UPDATE {} SET status = 2, finished_at = clock_timestamp(), updated_at = clock_timestamp(),
+            "UPDATE {} SET status = $3, finished_at = clock_timestamp(), updated_at = clock_timestamp(),
                     metrics = $2
               WHERE id = $1",
             t.jobs
         ),
-        &[&job_id, metrics],
+        &[&job_id, metrics, &status],
     )?;
     Ok(())
 }

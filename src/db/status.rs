@@ -13,7 +13,7 @@ use postgres::types::ToSql;
 
 use crate::db::profile::LiveSet;
 use crate::db::workers::interval_text;
-use crate::db::{qualified, quote_ident, Profile, ProfileKind, Sql};
+use crate::db::{qualified, quote_ident, Db, Profile, ProfileKind, Sql};
 
 /// Below this many heap pages an exact count is as cheap as reading statistics.
 const EXACT_BELOW_PAGES: i64 = 1280;
@@ -315,11 +315,8 @@ pub struct Standby {
     pub replay_lag_bytes: Option<i64>,
 }
 
-pub fn replication(db: &mut impl Sql) -> anyhow::Result<Replication> {
-    let standby: bool = db
-        .query_one("is_in_recovery", "SELECT pg_is_in_recovery()", &[])?
-        .get(0);
-    if standby {
+pub fn replication(db: &mut Db) -> anyhow::Result<Replication> {
+    if db.is_in_recovery()? {
         let delay: Option<f64> = db
             .query_one(
                 "standby_replay_delay",
