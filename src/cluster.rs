@@ -2,8 +2,9 @@
 //! as root the server runs as an unprivileged user, it listens on a Unix socket inside its
 //! own data directory, and a `postmaster.pid` left by a dead server is removed before start.
 
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -30,6 +31,12 @@ pub struct Cluster {
     pub port: u16,
     pub listen_addresses: String,
     bindir_setting: Option<PathBuf>,
+}
+
+/// A lock file in the data directory: cold backup and restore run with the server stopped,
+/// so there is no server to hold an advisory lock.
+pub struct DirLock {
+    _file: File,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,6 +364,32 @@ impl Cluster {
                 .with_context(|| format!("cannot remove {}", self.pgdata.display()))?;
         }
         Ok(())
+    }
+
+    /// Takes the data-dir lock, or exits 7 when another backup or restore holds it.
+    pub fn lock_data_dir(&self) -> anyhow::Result<DirLock> {
+        fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        let path = self.data_dir.join(".jobdbctl-backup.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: flock on a descriptor we own; released when the file closes (or we die).
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(failure(
+                Exit::Locked,
+                format!(
+                    "another jobdbctl backup or restore is running on {} (lock {}); wait for it to finish",
+                    self.pgdata.display(),
+                    path.display()
+                ),
+            ));
+        }
+        Ok(DirLock { _file: file })
     }
 }
 

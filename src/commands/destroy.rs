@@ -3,8 +3,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::archive::Mode;
-use crate::commands::backup;
-
+use crate::backup;
 use crate::cli::Confirmation;
 use crate::cluster::{ServerState, StopMode};
 use crate::context::Ctx;

@@ -16,8 +16,7 @@ use serde_json::json;
 use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{self, Manifest, Mode, SchemaDdl};
 use crate::cli::Confirmation;
-use crate::cluster::{Cluster, ServerState, StopMode};
-use crate::commands::backup::{lock_data_dir, DirLock};
+use crate::cluster::{Cluster, DirLock, ServerState, StopMode};
 use crate::config::running_as_root;
 use crate::context::Ctx;
 use crate::db::profile::{self, ProfileChoice};
@@ -694,7 +693,7 @@ struct Cold {
 impl Cold {
     fn prepare(ctx: &Ctx, args: &RestoreArgs, header: &Manifest) -> anyhow::Result<Cold> {
         let cluster = ctx.cluster("restore of a cold archive")?.clone();
-        let lock = lock_data_dir(&cluster)?;
+        let lock = cluster.lock_data_dir()?;
         let state = cluster.state()?;
         if let ServerState::Running(_) = state {
             let mut db = ctx.connect()?;

@@ -1,0 +1,113 @@
+//! Writing a backup archive (see `crate::archive` for the format).
+//!
+//! What a backup guarantees:
+//! - It only reads the database. An online backup is one `REPEATABLE READ, READ ONLY`
+//!   snapshot shared by every COPY stream, so the archive is the job schema as of one
+//!   instant while the engine keeps running; it holds off DDL on the schema (ACCESS SHARE),
+//!   not job traffic. The `backup` operation lock makes a second backup or restore of the
+//!   same database exit 7.
+//! - An archive appears under its final name only complete: it is written as
+//!   `PATH.partial`, fsynced, renamed, and the directory fsynced. On any error the
+//!   `.partial` is removed; a kill -9 leaves at most a `.partial`, never a truncated archive
+//!   under the final name. Everything it creates is mode 0600.
+//! - A cold backup stops the embedded server (holding the data-dir lock, exit 7 for a
+//!   second run) and starts it again if it was running, also when archiving fails. A kill -9
+//!   during a cold backup leaves the data directory untouched but the server stopped.
+//! - `--keep` prunes only after the new archive is complete; a pruning failure fails the
+//!   run but leaves the new archive in place.
+
+mod cold;
+mod destination;
+mod online;
+mod retention;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use crate::archive::{self, Manifest, Mode};
+use crate::context::Ctx;
+use crate::target::{redacted_url, Target};
+
+/// What to back up and where; built by `backup` and `destroy --backup-first`.
+pub struct Request {
+    pub mode: Mode,
+    pub output: Option<PathBuf>,
+    pub keep: Option<u32>,
+    pub space_check: bool,
+}
+
+pub struct Done {
+    pub path: Option<PathBuf>,
+    pub bytes: u64,
+    pub manifest: Manifest,
+    pub pruned: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+/// Writes one archive as the request says; also the first step of `destroy --backup-first`.
+pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
+    // Archives hold every job's payload: nothing this run creates is readable by others.
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe { libc::umask(0o077) };
+    let started = Instant::now();
+    let mut done = match request.mode {
+        Mode::Online => online::backup(ctx, request)?,
+        Mode::Cold => cold::backup(ctx, request)?,
+    };
+    if let (Some(n), Some(path)) = (request.keep, done.path.as_ref()) {
+        // Fails the run (cron must hear of it) but says the new archive is there.
+        done.pruned = retention::prune(path, &done.manifest, n as usize).with_context(|| {
+            format!(
+                "backup written to {}, but --keep could not prune",
+                path.display()
+            )
+        })?;
+        for p in &done.pruned {
+            ctx.out.info(format!("removed old archive {}", p.display()));
+        }
+    }
+    done.seconds = started.elapsed().as_secs_f64();
+    Ok(done)
+}
+
+/// Names the server without credentials, so `--keep` can tell archives of this database
+/// from others in the same directory.
+fn server_label(target: &Target) -> String {
+    match target {
+        Target::Embedded(c) => format!("embedded cluster {}", c.pgdata.display()),
+        Target::Remote(r) => {
+            let url = redacted_url(&r.pg);
+            match url.split_once('@') {
+                Some((_, rest)) => format!("postgresql://{rest}"),
+                None => url,
+            }
+        }
+    }
+}
+
+fn header(ctx: &Ctx, mode: Mode, database: String) -> Manifest {
+    Manifest {
+        format_version: archive::FORMAT_VERSION,
+        jobdbctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        mode,
+        created_at: Utc::now(),
+        server_version: None,
+        server: server_label(&ctx.target),
+        database,
+        profile: None,
+        schema: None,
+        schema_version: None,
+        last_used_job_id: None,
+        max_entry_bytes: 0,
+        total_file_bytes: None,
+        tables: Vec::new(),
+        entries: Vec::new(),
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
