@@ -8,6 +8,7 @@ mod context;
 mod db;
 mod error;
 mod output;
+mod restore;
 mod target;
 
 use std::process::ExitCode;

@@ -1,0 +1,270 @@
+//! Cold restore: the archive's data directory is extracted next to `psql/` and exchanged
+//! with it atomically once complete and checked against the installed server version.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _};
+
+use super::{live_workers_refusal, Request, Restored};
+use crate::archive::{self, Manifest, Mode};
+use crate::cluster::{Cluster, DirLock, ServerState, StopMode};
+use crate::config::running_as_root;
+use crate::context::Ctx;
+use crate::db::{load, workers};
+use crate::error::{failure, Exit};
+use crate::output::confirm;
+
+/// A cold restore in progress: the archive is extracted next to the data directory and
+/// exchanged with it once complete.
+pub struct Cold {
+    cluster: Cluster,
+    _lock: DirLock,
+    staging: PathBuf,
+    was_running: bool,
+    created_at: String,
+    file: Option<File>,
+    uid_gid: Option<(u32, u32)>,
+}
+
+impl Cold {
+    pub fn prepare(ctx: &Ctx, request: &Request, header: &Manifest) -> anyhow::Result<Cold> {
+        let cluster = ctx.cluster("restore of a cold archive")?.clone();
+        let lock = cluster.lock_data_dir()?;
+        let state = cluster.state()?;
+        if let ServerState::Running(_) = state {
+            let mut db = ctx.connect()?;
+            if let Some(p) = ctx.detect_profile(&mut db)? {
+                let live = workers::live_ids(&mut db, &p, ctx.config.stale_after.value)?;
+                if !live.is_empty() {
+                    return Err(live_workers_refusal(&live));
+                }
+                if load::has_jobs(&mut db, &p)? && !request.force {
+                    return Err(failure(
+                        Exit::Refused,
+                        "refusing to restore over the embedded cluster: it has jobs, which would be lost; pass --force to replace it",
+                    ));
+                }
+            }
+        } else if state == ServerState::Stopped && !request.force {
+            return Err(failure(
+                Exit::Refused,
+                "refusing to replace a stopped cluster without checking it for jobs; start it (`jobdbctl start`) so restore can check, or pass --force",
+            ));
+        }
+        if state != ServerState::NotInitialized {
+            confirm(
+                &format!(
+                    "replace the embedded cluster at {} with the cold backup taken {}",
+                    cluster.pgdata.display(),
+                    header.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                request.yes,
+            )?;
+        }
+        let staging = staging_dir(&cluster);
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .with_context(|| format!("cannot remove leftover {}", staging.display()))?;
+        }
+        let uid_gid = match (&cluster.server_user, running_as_root()) {
+            (Some(user), true) => Some(crate::cluster::lookup_user(user)?),
+            _ => None,
+        };
+        let was_running = matches!(state, ServerState::Running(_));
+        if was_running {
+            ctx.out.info("stopping the server for the restore");
+            cluster.stop(StopMode::Fast)?;
+        }
+        Ok(Cold {
+            cluster,
+            _lock: lock,
+            staging,
+            was_running,
+            created_at: header.created_at.to_rfc3339(),
+            file: None,
+            uid_gid,
+        })
+    }
+
+    fn target(&self, name: &str) -> PathBuf {
+        match name.strip_prefix(archive::CLUSTER_DIR) {
+            Some(rest) => self.staging.join(rest.trim_start_matches('/')),
+            None => self.staging.join(name),
+        }
+    }
+
+    fn own(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some((uid, gid)) = self.uid_gid {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .with_context(|| format!("cannot chown {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn dir(&mut self, name: &str, mode: u32) -> anyhow::Result<()> {
+        let path = self.target(name);
+        fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        // PostgreSQL insists on 0700 or 0750 for its directories.
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o750))
+            .with_context(|| format!("cannot chmod {}", path.display()))?;
+        self.own(&path)
+    }
+
+    pub fn file(
+        &mut self,
+        name: &str,
+        mode: u32,
+        piece: Vec<u8>,
+        last: bool,
+    ) -> anyhow::Result<()> {
+        let path = self.target(name);
+        if self.file.is_none() {
+            let f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode & 0o640)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            self.own(&path)?;
+            self.file = Some(f);
+        }
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(&piece)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if last {
+            if let Some(f) = self.file.take() {
+                f.sync_all()
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self, ctx: &Ctx, manifest: &Manifest) -> anyhow::Result<Restored> {
+        let result = self.swap_in();
+        let result = match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&self.staging);
+                Err(e)
+            }
+        };
+        if self.was_running {
+            self.cluster
+                .start()
+                .context("the server did not start after the restore")?;
+            ctx.out.info("server started again");
+        }
+        result?;
+        Ok(Restored {
+            mode: Mode::Cold,
+            schema: manifest.schema.clone(),
+            created_at: self.created_at.clone(),
+            last_used_job_id: manifest.last_used_job_id,
+            rescheduled: 0,
+            rows: 0,
+            seconds: 0.0,
+        })
+    }
+
+    fn swap_in(&self) -> anyhow::Result<()> {
+        let version = fs::read_to_string(self.staging.join("PG_VERSION"))
+            .context("the archive's data directory has no PG_VERSION")?;
+        let bindir = self.cluster.bindir()?;
+        let ours = server_major(&bindir)?;
+        if version.trim() != ours {
+            return Err(failure(
+                Exit::Refused,
+                format!(
+                    "the archive holds a PostgreSQL {} data directory but the server binaries in {} are version {ours}; restore it with PostgreSQL {} installed",
+                    version.trim(),
+                    bindir.display(),
+                    version.trim()
+                ),
+            ));
+        }
+        sync_dir(&self.staging)?;
+        let pgdata = &self.cluster.pgdata;
+        if pgdata.exists() {
+            // Atomic: at every moment psql/ is either the old cluster or the new one.
+            exchange(&self.staging, pgdata)?;
+            sync_dir(&self.cluster.data_dir)?;
+            fs::remove_dir_all(&self.staging).with_context(|| {
+                format!(
+                    "restored, but cannot remove the old cluster at {}",
+                    self.staging.display()
+                )
+            })?;
+        } else {
+            fs::rename(&self.staging, pgdata).with_context(|| {
+                format!("cannot move the restored cluster to {}", pgdata.display())
+            })?;
+            sync_dir(&self.cluster.data_dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn abandon(self, ctx: &Ctx, err: anyhow::Error) -> anyhow::Error {
+        drop(self.file);
+        let _ = fs::remove_dir_all(&self.staging);
+        if self.was_running {
+            if let Err(e) = self.cluster.start() {
+                ctx.out.warn(format!(
+                    "the server did not start again after the failed restore: {e:#}"
+                ));
+            }
+        }
+        err
+    }
+}
+
+fn staging_dir(cluster: &Cluster) -> PathBuf {
+    cluster.data_dir.join("psql.restoring")
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+fn exchange(a: &Path, b: &Path) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated; renameat2 only reads them.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot exchange {} and {}", a.display(), b.display()));
+    }
+    Ok(())
+}
+
+/// "15" from `postgres --version` ("postgres (PostgreSQL) 15.4 (Debian …)").
+fn server_major(bindir: &Path) -> anyhow::Result<String> {
+    let out = std::process::Command::new(bindir.join("postgres"))
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run {}/postgres --version", bindir.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| {
+            let major = w.split('.').next()?;
+            (w.contains('.') && major.chars().all(|c| c.is_ascii_digit()))
+                .then(|| major.to_string())
+        })
+        .ok_or_else(|| anyhow!("cannot tell the server version from {text:?}"))
+}

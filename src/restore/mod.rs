@@ -1,0 +1,209 @@
+//! Restoring a backup archive (see `crate::archive` for the format).
+//!
+//! What a restore guarantees:
+//! - An archive read from a file is checked whole (structure, every entry's size and
+//!   SHA-256, row counts) before anything changes, and again while loading; standard input
+//!   is checked while loading. A bad archive exits 5 with the database as it was.
+//! - Online: the archive is loaded into a staging schema next to the live one; the live
+//!   schema is not touched until one transaction re-checks for live workers and new jobs,
+//!   swaps the two, drops the old one and sets the job counter. Killed before that COMMIT,
+//!   the live schema is as it was and the staging schema is left behind; the next restore
+//!   drops it. The `backup` operation lock makes a concurrent backup or restore exit 7.
+//! - Cold: the archive is extracted into `psql.restoring` beside the data directory (under
+//!   the data-dir lock) and exchanged with `psql/` in one `renameat2(RENAME_EXCHANGE)`, so
+//!   `psql/` is at every moment either the old cluster or the new one. A kill -9 before the
+//!   exchange leaves the old cluster (with its server stopped, if it was running) and a
+//!   `psql.restoring` that the next cold restore removes.
+
+mod cold;
+mod online;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context as _};
+use indicatif::ProgressBar;
+
+use self::cold::Cold;
+use self::online::Online;
+use crate::archive::reader::{self, Discard, Visitor};
+use crate::archive::{Manifest, Mode};
+use crate::context::Ctx;
+use crate::error::{failure, Exit};
+
+/// Where the archive comes from.
+pub enum Archive {
+    Stdin,
+    File(PathBuf),
+}
+
+/// What to restore, and what the operator allowed.
+pub struct Request {
+    pub archive: Archive,
+    /// The operator confirmed replacing the database (`--yes`).
+    pub yes: bool,
+    /// Replace a database that has jobs.
+    pub force: bool,
+    /// Keep the current job counter when it is higher than the backup's.
+    pub avoid_id_reuse: bool,
+}
+
+pub struct Restored {
+    pub mode: Mode,
+    pub schema: Option<String>,
+    pub created_at: String,
+    pub last_used_job_id: Option<i64>,
+    pub rescheduled: u64,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+/// Restores one archive as the request says.
+pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
+    let started = Instant::now();
+    let path = match &request.archive {
+        Archive::Stdin => None,
+        Archive::File(path) => Some(path.as_path()),
+    };
+    let open = |path: &Path| -> anyhow::Result<(File, u64)> {
+        let file =
+            File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok((file, size))
+    };
+    let label = match path {
+        Some(path) => path.display().to_string(),
+        None => "<stdin>".to_string(),
+    };
+    // A file is checked whole before anything changes, so a bad archive is refused with the
+    // database (or data directory) untouched; it is checked again while loading. Standard
+    // input can be read only once: it is checked while loading into staging.
+    if let Some(path) = path {
+        let (file, size) = open(path)?;
+        let bar = ctx.out.progress(
+            size,
+            "{spinner} checking the archive {bytes}/{total_bytes} ({binary_bytes_per_sec})",
+        );
+        let checked = reader::read(
+            Counting {
+                inner: Box::new(file),
+                bar: bar.clone(),
+            },
+            &label,
+            &mut Discard,
+        );
+        bar.finish_and_clear();
+        checked?;
+    }
+    let (input, size): (Box<dyn Read>, Option<u64>) = match path {
+        None => (Box::new(std::io::stdin()), None),
+        Some(path) => {
+            let (file, size) = open(path)?;
+            (Box::new(file), Some(size))
+        }
+    };
+    let bar = match size {
+        Some(len) => ctx.out.progress(
+            len,
+            "{spinner} restore {bytes}/{total_bytes} of the archive ({binary_bytes_per_sec}), {msg}",
+        ),
+        None => ctx.out.progress(
+            0,
+            "{spinner} restore {bytes} of the archive read ({binary_bytes_per_sec}), {msg}",
+        ),
+    };
+    let input = Counting {
+        inner: input,
+        bar: bar.clone(),
+    };
+    let mut visitor = Restore {
+        ctx,
+        request,
+        bar: bar.clone(),
+        state: State::Start,
+    };
+    let outcome = reader::read(input, &label, &mut visitor);
+    bar.finish_and_clear();
+    let state = std::mem::replace(&mut visitor.state, State::Start);
+    let result = match (outcome, state) {
+        (Ok(summary), State::Online(online)) => online.finish(ctx, request, &summary.manifest),
+        (Ok(summary), State::Cold(cold)) => (*cold).finish(ctx, &summary.manifest),
+        (Ok(_), State::Start) => Err(anyhow!("archive {label} has no header")),
+        (Err(e), State::Online(online)) => Err(online.abandon(e)),
+        (Err(e), State::Cold(cold)) => Err((*cold).abandon(ctx, e)),
+        (Err(e), State::Start) => Err(e),
+    };
+    let mut restored = result?;
+    restored.seconds = started.elapsed().as_secs_f64();
+    Ok(restored)
+}
+
+/// Counts the compressed bytes read, for the progress bar.
+struct Counting {
+    inner: Box<dyn Read>,
+    bar: ProgressBar,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+enum State {
+    Start,
+    Online(Box<Online>),
+    Cold(Box<Cold>),
+}
+
+struct Restore<'a> {
+    ctx: &'a Ctx,
+    request: &'a Request,
+    bar: ProgressBar,
+    state: State,
+}
+
+impl Visitor for Restore<'_> {
+    fn header(&mut self, header: &Manifest) -> anyhow::Result<()> {
+        self.state = match header.mode {
+            Mode::Online => State::Online(Box::new(Online::prepare(
+                self.ctx,
+                self.request,
+                header,
+                self.bar.clone(),
+            )?)),
+            Mode::Cold => State::Cold(Box::new(Cold::prepare(self.ctx, self.request, header)?)),
+        };
+        Ok(())
+    }
+
+    fn dir(&mut self, name: &str, mode: u32) -> anyhow::Result<()> {
+        match &mut self.state {
+            State::Cold(cold) => cold.dir(name, mode),
+            _ => Err(anyhow!("unexpected directory {name:?}")),
+        }
+    }
+
+    fn file(&mut self, name: &str, mode: u32, piece: Vec<u8>, last: bool) -> anyhow::Result<()> {
+        match &mut self.state {
+            State::Online(online) => online.file(self.ctx, name, piece, last),
+            State::Cold(cold) => cold.file(name, mode, piece, last),
+            State::Start => Err(anyhow!("entry {name:?} before the header")),
+        }
+    }
+}
+
+fn live_workers_refusal(live: &[String]) -> anyhow::Error {
+    failure(
+        Exit::Refused,
+        format!(
+            "refusing to restore: {} live worker(s) ({}) use this database; stop them first (a worker counts as live until its heartbeat is older than stale_after)",
+            live.len(),
+            live.join(", ")
+        ),
+    )
+}
