@@ -596,6 +596,27 @@ fn bad_invocations_never_panic() {
 }
 
 #[test]
+fn bad_schema_names_are_usage_errors_before_any_sql() {
+    let db = TestDb::initialized();
+    let long = "s".repeat(64);
+    for name in ["", long.as_str()] {
+        for command in [
+            &["status"][..],
+            &["set-job-counter", "5"],
+            &["backup", "-o", "-"],
+        ] {
+            let mut args = vec!["--schema", name];
+            args.extend_from_slice(command);
+            let r = db.run(&args);
+            r.expect(2);
+            let line = r.one_line_error();
+            assert!(line.contains("schema name"), "{line}");
+            assert!(!line.contains("ERROR"), "a raw SQL error leaked: {line}");
+        }
+    }
+}
+
+#[test]
 fn concurrent_inits_create_the_schema_once() {
     let db = TestDb::empty();
     let runs: Vec<_> = (0..4)
