@@ -617,6 +617,37 @@ fn bad_schema_names_are_usage_errors_before_any_sql() {
 }
 
 #[test]
+fn terminal_control_sequences_from_the_database_are_escaped() {
+    let db = TestDb::initialized();
+    let mut client = db.client();
+    let hostile = format!("evil\u{1b}]0;owned\u{7}\u{1b}[2J{}", "w".repeat(500));
+    client
+        .execute(
+            "INSERT INTO jobdb.workers (worker_id, hostname, version, schema_version, started_at, last_heartbeat_at)
+             VALUES ($1, $1, '1.0', 3, now(), now() - interval '1 hour')",
+            &[&hostile],
+        )
+        .expect("insert worker");
+    for args in [&["status"][..], &["unlock-stale-jobs", "--dry-run"]] {
+        let r = db.run(args);
+        assert!(r.code == 0 || r.code == 4, "{args:?}: {}", r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}'),
+            "{args:?} printed raw control characters"
+        );
+        assert!(
+            !all.contains(&"w".repeat(200)),
+            "{args:?}: long id not capped"
+        );
+    }
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.workers"),
+        1
+    );
+}
+
+#[test]
 fn concurrent_inits_create_the_schema_once() {
     let db = TestDb::empty();
     let runs: Vec<_> = (0..4)

@@ -6,7 +6,7 @@ use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigr
 use crate::db::workers::{self, Worker};
 use crate::db::{counter, schema, Db, Profile};
 use crate::error::Exit;
-use crate::output::{human_bytes, kv_table, table};
+use crate::output::{human_bytes, kv_table, printable, table, MAX_SHOWN_ID};
 
 /// Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers,
 /// unfinished background migrations.
@@ -394,9 +394,9 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         ]);
         for worker in &r.workers {
             w.add_row(vec![
-                worker.worker_id.clone(),
-                worker.hostname.clone().unwrap_or_default(),
-                worker.version.clone().unwrap_or_default(),
+                printable(&worker.worker_id, MAX_SHOWN_ID),
+                printable(worker.hostname.as_deref().unwrap_or(""), MAX_SHOWN_ID),
+                printable(worker.version.as_deref().unwrap_or(""), MAX_SHOWN_ID),
                 worker
                     .schema_version
                     .map(|v| v.to_string())
