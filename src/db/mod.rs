@@ -334,6 +334,8 @@ fn log(verbose: bool, name: &str, sql: &str) {
 pub struct SqlError {
     message: String,
     pub code: Option<SqlState>,
+    /// The server went away (stopped, crashed, restarted, or ended this session).
+    pub connection_lost: bool,
 }
 
 impl std::fmt::Display for SqlError {
@@ -355,7 +357,28 @@ fn sql_error(name: &str, e: postgres::Error) -> anyhow::Error {
     anyhow::Error::new(SqlError {
         message: format!("{name}: {}", one_line(&e)),
         code: e.code().cloned(),
+        connection_lost: is_connection_lost(&e),
     })
+}
+
+/// Whether `e` means the server is gone rather than that a statement failed: the connection
+/// closed or broke, or the server ended the session (shutdown, crash, pg_terminate_backend).
+pub fn is_connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+        ]
+        .contains(code);
+    }
+    // Not a server message: an I/O error on the socket.
+    e.as_db_error().is_none()
+        && std::iter::successors(std::error::Error::source(e), |inner| inner.source())
+            .any(|inner| inner.is::<std::io::Error>())
 }
 
 pub fn one_line(e: &postgres::Error) -> String {
