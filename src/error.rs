@@ -63,8 +63,14 @@ pub fn failure(exit: Exit, message: impl Into<String>) -> anyhow::Error {
 /// The exit code for an error: the outermost [`Failure`] in the chain, else cannot-connect
 /// when the server went away mid-command, else a runtime error.
 pub fn exit_code_of(err: &anyhow::Error) -> Exit {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.exit))
+    // anyhow's own downcast also finds a Failure used as context; the chain finds one that
+    // was wrapped as a source.
+    err.downcast_ref::<Failure>()
+        .map(|f| f.exit)
+        .or_else(|| {
+            err.chain()
+                .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.exit))
+        })
         .unwrap_or(if connection_lost(err) {
             Exit::Connect
         } else {

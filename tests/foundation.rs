@@ -500,6 +500,26 @@ fn passwords_never_appear_in_output() {
         bad.stderr.contains("visible to other users"),
         "warns about argv passwords"
     );
+    assert!(
+        bad.one_line_error().contains("refused these credentials"),
+        "{}",
+        bad.stderr
+    );
+    // status tells a refused login from a server that is down.
+    let mut cmd = common::jobdbctl(db.configdir.path());
+    cmd.env("PGPASSWORD", format!("wrong-{secret}"))
+        .args(["--database-url", &url, "status"]);
+    let refused = common::run(cmd);
+    refused.expect(6);
+    assert!(
+        refused
+            .stdout
+            .contains("server: up, but authentication failed")
+            && !refused.stdout.contains("down"),
+        "{}",
+        refused.stdout
+    );
+    assert!(!refused.stdout.contains(secret) && !refused.stderr.contains(secret));
 
     // A password in the config file is masked by show-params.
     std::fs::write(
