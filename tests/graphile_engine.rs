@@ -2,7 +2,7 @@
 //! Graphile Worker (installed from npm at pinned versions of each generation jobdbctl
 //! supports), filled through the engine's own API, and used by the engine again after the
 //! restore. Every table Graphile Worker creates has row-level security enabled (migration
-//! 000011 on), so these databases are what online backup must handle.
+//! 000001 on), so these databases are what online backup must handle.
 
 mod common;
 
