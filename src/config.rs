@@ -240,6 +240,10 @@ impl Config {
                 Duration::from_secs(300),
             )?,
         };
+        let schema = layered(flags.schema, None, file.schema, &file_path);
+        if let Some(s) = &schema {
+            check_schema_name(&s.value, &s.source)?;
+        }
         Ok(Config {
             database_url,
             server_user: layered(None, None, file.server_user, &file_path),
@@ -251,7 +255,7 @@ impl Config {
             ),
             backup_dir,
             profile: layered(flags.profile, None, file.profile, &file_path),
-            schema: layered(flags.schema, None, file.schema, &file_path),
+            schema,
             stale_after,
             max_migration_wait: duration_setting(
                 file.max_migration_wait,
@@ -269,6 +273,28 @@ impl Config {
             configdir,
         })
     }
+}
+
+/// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1), so a longer name would
+/// silently address another schema; an empty one is no name at all.
+fn check_schema_name(name: &str, source: &Source) -> anyhow::Result<()> {
+    const MAX_IDENTIFIER_BYTES: usize = 63;
+    let problem = if name.is_empty() {
+        "is empty".to_string()
+    } else if name.len() > MAX_IDENTIFIER_BYTES {
+        format!(
+            "is {} bytes long; PostgreSQL names are at most {MAX_IDENTIFIER_BYTES} bytes",
+            name.len()
+        )
+    } else if name.contains('\0') {
+        "contains a NUL byte".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(failure(
+        Exit::Usage,
+        format!("schema name ({source}) {problem}; give the name of the job schema, e.g. --schema jobdb"),
+    ))
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::error::{exit_code_of, Exit};
+use crate::error::{connection_lost, exit_code_of, Exit, CONNECTION_LOST_HINT};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -33,8 +33,13 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code.code()),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("jobdbctl: error: {}", one_line(&err));
-            ExitCode::from(exit_code_of(&err).code())
+            let exit = exit_code_of(&err);
+            let mut line = one_line(&err);
+            if exit == Exit::Connect && connection_lost(&err) {
+                line = format!("{line}: {CONNECTION_LOST_HINT}");
+            }
+            eprintln!("jobdbctl: error: {line}");
+            ExitCode::from(exit.code())
         }
     }
 }
@@ -44,9 +49,12 @@ fn one_line(err: &anyhow::Error) -> String {
     format!("{err:#}").replace('\n', " ")
 }
 
+/// A reader of our stdout went away (`jobdbctl status | head`): not an error. A broken pipe
+/// to the server is one, so only I/O errors outside a database error count.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    !connection_lost(err)
+        && err.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
 }

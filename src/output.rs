@@ -121,3 +121,38 @@ pub fn human_bytes(bytes: i64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// Text that came from the database (worker ids, hostnames, error messages), made safe for a
+/// terminal: control characters are shown escaped so they cannot move the cursor, clear the
+/// screen or retitle the window, and very long values are cut to `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (shown, c) in text.chars().enumerate() {
+        if shown == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How long an identifier from the database may be in human output and messages.
+pub const MAX_SHOWN_ID: usize = 80;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters_and_caps_length() {
+        assert_eq!(printable("w-1", 80), "w-1");
+        assert_eq!(printable("\u{1b}[2Jx\u{7}", 80), "\\u{1b}[2Jx\\u{7}");
+        assert_eq!(printable("a\nb", 80), "a\\nb");
+        assert_eq!(printable(&"x".repeat(100), 5), "xxxxx…");
+    }
+}

@@ -500,6 +500,26 @@ fn passwords_never_appear_in_output() {
         bad.stderr.contains("visible to other users"),
         "warns about argv passwords"
     );
+    assert!(
+        bad.one_line_error().contains("refused these credentials"),
+        "{}",
+        bad.stderr
+    );
+    // status tells a refused login from a server that is down.
+    let mut cmd = common::jobdbctl(db.configdir.path());
+    cmd.env("PGPASSWORD", format!("wrong-{secret}"))
+        .args(["--database-url", &url, "status"]);
+    let refused = common::run(cmd);
+    refused.expect(6);
+    assert!(
+        refused
+            .stdout
+            .contains("server: up, but authentication failed")
+            && !refused.stdout.contains("down"),
+        "{}",
+        refused.stdout
+    );
+    assert!(!refused.stdout.contains(secret) && !refused.stderr.contains(secret));
 
     // A password in the config file is masked by show-params.
     std::fs::write(
@@ -593,6 +613,58 @@ fn bad_invocations_never_panic() {
         );
         assert!(!r.stderr.trim().is_empty(), "{args:?} gave no message");
     }
+}
+
+#[test]
+fn bad_schema_names_are_usage_errors_before_any_sql() {
+    let db = TestDb::initialized();
+    let long = "s".repeat(64);
+    for name in ["", long.as_str()] {
+        for command in [
+            &["status"][..],
+            &["set-job-counter", "5"],
+            &["backup", "-o", "-"],
+        ] {
+            let mut args = vec!["--schema", name];
+            args.extend_from_slice(command);
+            let r = db.run(&args);
+            r.expect(2);
+            let line = r.one_line_error();
+            assert!(line.contains("schema name"), "{line}");
+            assert!(!line.contains("ERROR"), "a raw SQL error leaked: {line}");
+        }
+    }
+}
+
+#[test]
+fn terminal_control_sequences_from_the_database_are_escaped() {
+    let db = TestDb::initialized();
+    let mut client = db.client();
+    let hostile = format!("evil\u{1b}]0;owned\u{7}\u{1b}[2J{}", "w".repeat(500));
+    client
+        .execute(
+            "INSERT INTO jobdb.workers (worker_id, hostname, version, schema_version, started_at, last_heartbeat_at)
+             VALUES ($1, $1, '1.0', 3, now(), now() - interval '1 hour')",
+            &[&hostile],
+        )
+        .expect("insert worker");
+    for args in [&["status"][..], &["unlock-stale-jobs", "--dry-run"]] {
+        let r = db.run(args);
+        assert!(r.code == 0 || r.code == 4, "{args:?}: {}", r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}'),
+            "{args:?} printed raw control characters"
+        );
+        assert!(
+            !all.contains(&"w".repeat(200)),
+            "{args:?}: long id not capped"
+        );
+    }
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.workers"),
+        1
+    );
 }
 
 #[test]

@@ -93,11 +93,16 @@ pub struct Entry {
 
 /// The DDL of an online archive, split where the data load goes: `pre_data` creates types,
 /// sequences, functions, tables and views; `post_data` is phases of statements that may run
-/// in parallel within a phase (indexes; then constraints; then foreign keys; then triggers).
+/// in parallel within a phase (indexes; then constraints; then foreign keys; then triggers;
+/// then row-level security and policies; then comments on policies).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SchemaDdl {
     pub pre_data: Vec<String>,
     pub post_data: Vec<Vec<String>>,
+    /// Roles the DDL names (row-level security policies): restore refuses a server that
+    /// lacks one before it creates anything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// The entry holding chunk `chunk` of table number `table`.

@@ -67,7 +67,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     let (mut tx, snapshot_id) = snapshot::begin(&mut db)?;
     snapshot::lock_relations(&mut tx, &profile.schema)?;
     dump::set_search_path(&mut tx, &profile.schema)?;
-    let schema = dump::read_schema(&mut tx, &profile.schema)?;
+    let schema = dump::read_schema(&mut tx, &profile.schema, ctx.target.cluster().is_some())?;
     head.profile = Some(profile.name().to_string());
     head.schema = Some(profile.schema.clone());
     head.schema_version = status::schema_version(&mut tx, &profile)?;

@@ -4,9 +4,9 @@ use crate::context::Ctx;
 use crate::db::profile::LiveSet;
 use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
 use crate::db::workers::{self, Worker};
-use crate::db::{counter, schema, Db, Profile};
+use crate::db::{self, counter, schema, Db, Profile};
 use crate::error::Exit;
-use crate::output::{human_bytes, kv_table, table};
+use crate::output::{human_bytes, kv_table, printable, table, MAX_SHOWN_ID};
 
 /// Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers,
 /// unfinished background migrations.
@@ -109,7 +109,7 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let mut db = match ctx.connect() {
         Ok(db) => db,
         Err(e) if crate::error::exit_code_of(&e) == Exit::Connect => {
-            return report_down(ctx, args.check, format!("{e:#}"))
+            return report_down(ctx, args.check, &e)
         }
         Err(e) => return Err(e),
     };
@@ -126,17 +126,25 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     })
 }
 
-fn report_down(ctx: &Ctx, check: bool, why: String) -> anyhow::Result<Exit> {
+fn report_down(ctx: &Ctx, check: bool, err: &anyhow::Error) -> anyhow::Result<Exit> {
+    let why = format!("{err:#}");
+    // A server that refuses our credentials is up: saying "down" would send the operator to
+    // restart a healthy server.
+    let server = if db::authentication_failed(err) {
+        "up, but authentication failed"
+    } else {
+        "down"
+    };
     if ctx.out.json {
         ctx.out.json(&serde_json::json!({
-            "server": "down",
+            "server": server,
             "target": ctx.target.describe(),
             "error": why,
             "ready_to_upgrade": false,
         }))?;
     } else {
         ctx.out
-            .line(format!("server: down ({})", ctx.target.describe()))?;
+            .line(format!("server: {server} ({})", ctx.target.describe()))?;
     }
     eprintln!("jobdbctl: error: {why}");
     Ok(if check { Exit::NotReady } else { Exit::Connect })
@@ -394,9 +402,9 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         ]);
         for worker in &r.workers {
             w.add_row(vec![
-                worker.worker_id.clone(),
-                worker.hostname.clone().unwrap_or_default(),
-                worker.version.clone().unwrap_or_default(),
+                printable(&worker.worker_id, MAX_SHOWN_ID),
+                printable(worker.hostname.as_deref().unwrap_or(""), MAX_SHOWN_ID),
+                printable(worker.version.as_deref().unwrap_or(""), MAX_SHOWN_ID),
                 worker
                     .schema_version
                     .map(|v| v.to_string())

@@ -8,7 +8,7 @@ use crate::db::profile::LiveSet;
 use crate::db::unlock::{self, Report, Scope};
 use crate::db::Profile;
 use crate::error::{failure, Exit};
-use crate::output::table;
+use crate::output::{printable, table, MAX_SHOWN_ID};
 
 /// Graphile Worker treats a lock as expired after this long; shorter may take jobs from
 /// workers that are still running them.
@@ -178,7 +178,7 @@ fn print(ctx: &Ctx, profile: &Profile, report: &Report, dry_run: bool) -> anyhow
             (false, _) => "not registered",
         };
         t.add_row(vec![
-            w.worker_id.clone(),
+            printable(&w.worker_id, MAX_SHOWN_ID),
             registry.to_string(),
             w.last_heartbeat_at
                 .map_or_else(String::new, |t| t.to_rfc3339()),

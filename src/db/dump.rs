@@ -7,9 +7,15 @@
 //! into place. Function bodies are text and are not touched: a body naming the schema
 //! explicitly (as Graphile Worker's do) works once the rename is done.
 //!
+//! Row-level security (Graphile Worker enables it on every table it creates, with no
+//! policies) is archived: the `ENABLE`/`FORCE` switches and every policy go into the last
+//! post-data phase, after the data is loaded, so loading never runs under a policy. The roles
+//! policies name are listed in the archive, so restore can refuse a server that lacks one
+//! before it creates anything.
+//!
 //! Object kinds a job schema does not use (partitioned or inherited tables, materialized
-//! views, aggregates, operators, range types, row-level security, extension members, …) are
-//! refused with a clear message rather than archived half-way.
+//! views, aggregates, operators, range types, extension members, …) are refused with a clear
+//! message rather than archived half-way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,15 +53,17 @@ pub fn set_search_path(db: &mut impl Sql, schema: &str) -> anyhow::Result<()> {
 }
 
 /// Reads every object of `schema` from the catalog. Run inside the backup's snapshot
-/// transaction after `set_search_path`, with the tables locked against DDL.
-pub fn read_schema(db: &mut impl Sql, schema: &str) -> anyhow::Result<SchemaDump> {
+/// transaction after `set_search_path`, with the tables locked against DDL. `embedded`: the
+/// server is the embedded cluster, so a refusal can point at `--mode cold`.
+pub fn read_schema(db: &mut impl Sql, schema: &str, embedded: bool) -> anyhow::Result<SchemaDump> {
     let row = db.query_one(
         "schema_oid",
         "SELECT oid FROM pg_namespace WHERE nspname = $1",
         &[&schema],
     )?;
     let ns: u32 = row.get(0);
-    refuse_unsupported(db, ns, schema)?;
+    refuse_unsupported(db, ns, schema, embedded)?;
+    refuse_hidden_rows(db, ns)?;
 
     let mut pre = Vec::new();
     pre.extend(types(db, ns)?);
@@ -76,22 +84,31 @@ pub fn read_schema(db: &mut impl Sql, schema: &str) -> anyhow::Result<SchemaDump
     let mut last = triggers_and_rules(db, ns)?;
     last.extend(indexes.after_constraints);
     last.extend(comments(db, ns, true)?);
+    let security = row_security(db, ns)?;
     let post = vec![
         indexes.create,
         constraints(db, ns, false)?,
         constraints(db, ns, true)?,
         last,
+        security.statements,
+        security.comments,
     ];
     Ok(SchemaDump {
         ddl: SchemaDdl {
             pre_data: pre,
             post_data: post.into_iter().filter(|p| !p.is_empty()).collect(),
+            roles: security.roles,
         },
         tables: tables.defs,
     })
 }
 
-fn refuse_unsupported(db: &mut impl Sql, ns: u32, schema: &str) -> anyhow::Result<()> {
+fn refuse_unsupported(
+    db: &mut impl Sql,
+    ns: u32,
+    schema: &str,
+    embedded: bool,
+) -> anyhow::Result<()> {
     let rows = db.query(
         "unsupported_objects",
         "SELECT kind || ' ' || name FROM (
@@ -101,9 +118,6 @@ fn refuse_unsupported(db: &mut impl Sql, ns: u32, schema: &str) -> anyhow::Resul
             UNION ALL
             SELECT 'inherited table', c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
              WHERE c.relnamespace = $1
-            UNION ALL
-            SELECT 'row-level security on', c.relname::text FROM pg_class c
-             WHERE c.relnamespace = $1 AND (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))
             UNION ALL
             SELECT 'range type', t.typname::text FROM pg_type t WHERE t.typnamespace = $1 AND t.typtype IN ('r', 'm')
             UNION ALL
@@ -130,15 +144,109 @@ fn refuse_unsupported(db: &mut impl Sql, ns: u32, schema: &str) -> anyhow::Resul
     )?;
     if !rows.is_empty() {
         let found: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        // Cold backup copies the embedded cluster's data directory; any other server is
+        // backed up with its own tools.
+        let advice = if embedded {
+            "back up the embedded cluster with --mode cold, or use pg_dump".to_string()
+        } else {
+            format!("back up this server with pg_dump (e.g. pg_dump -Fc -n {schema}) instead")
+        };
         return Err(failure(
             Exit::Runtime,
             format!(
-                "schema {schema:?} holds objects online backup does not archive ({}); back up the embedded cluster with --mode cold, or use pg_dump",
+                "schema {schema:?} holds objects online backup does not archive ({}); {advice}",
                 found.join(", ")
             ),
         ));
     }
     Ok(())
+}
+
+/// COPY under row-level security returns only the rows the policies let the role see (none,
+/// for Graphile Worker's tables, which have no policies): an archive taken that way would be
+/// silently incomplete. The owner is exempt unless the table forces security on it, as are
+/// superusers and roles with BYPASSRLS.
+fn refuse_hidden_rows(db: &mut impl Sql, ns: u32) -> anyhow::Result<()> {
+    let rows = db.query(
+        "tables_under_row_security",
+        "SELECT c.relname::text, current_user::text FROM pg_class c
+          WHERE c.relnamespace = $1 AND c.relkind = 'r' AND c.relrowsecurity AND row_security_active(c.oid)
+          ORDER BY c.relname LIMIT 5",
+        &[&ns],
+    )?;
+    if let Some(first) = rows.first() {
+        let tables: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{:?}", r.get::<_, String>(0)))
+            .collect();
+        let role: String = first.get(1);
+        return Err(failure(
+            Exit::Refused,
+            format!(
+                "row-level security hides rows of table(s) {} from role {role:?}, so the backup would be incomplete; run it as the tables' owner (without FORCE ROW LEVEL SECURITY), a superuser or a role with BYPASSRLS",
+                tables.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+struct RowSecurity {
+    statements: Vec<String>,
+    /// Comments on policies: a phase of their own, after the policies exist.
+    comments: Vec<String>,
+    /// Roles the policies apply to (besides PUBLIC), which must exist where they are restored.
+    roles: Vec<String>,
+}
+
+/// `ENABLE`/`FORCE ROW LEVEL SECURITY`, policies and their comments. Expressions are
+/// deparsed with `search_path` at the schema, like the rest, so they bind to the staging
+/// tables on restore.
+fn row_security(db: &mut impl Sql, ns: u32) -> anyhow::Result<RowSecurity> {
+    let rows = db.query(
+        "dump_row_security",
+        "SELECT pass = 3, stmt FROM (
+            SELECT 1 AS pass, c.oid AS rel, 0::oid AS obj, format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', c.relname) AS stmt
+              FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'r' AND c.relrowsecurity
+            UNION ALL
+            SELECT 1, c.oid, 1::oid, format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', c.relname)
+              FROM pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'r' AND c.relforcerowsecurity
+            UNION ALL
+            SELECT 2, c.oid, p.oid, format('CREATE POLICY %I ON %I AS %s FOR %s TO %s%s%s', p.polname, c.relname,
+                          CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                          CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                        WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                          -- PUBLIC (role 0) absorbs any other role named with it.
+                          CASE WHEN 0::oid = ANY (p.polroles) THEN 'PUBLIC'
+                               ELSE (SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname)
+                                       FROM pg_roles r WHERE r.oid = ANY (p.polroles)) END,
+                          CASE WHEN p.polqual IS NOT NULL THEN format(' USING (%s)', pg_get_expr(p.polqual, p.polrelid, true)) ELSE '' END,
+                          CASE WHEN p.polwithcheck IS NOT NULL THEN format(' WITH CHECK (%s)', pg_get_expr(p.polwithcheck, p.polrelid, true)) ELSE '' END)
+              FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+             WHERE c.relnamespace = $1
+            UNION ALL
+            SELECT 3, c.oid, p.oid, format('COMMENT ON POLICY %I ON %I IS %L', p.polname, c.relname, d.description)
+              FROM pg_description d JOIN pg_policy p ON d.classoid = 'pg_policy'::regclass AND d.objoid = p.oid
+              JOIN pg_class c ON c.oid = p.polrelid
+             WHERE c.relnamespace = $1
+         ) s ORDER BY pass, rel, obj",
+        &[&ns],
+    )?;
+    let roles = db.query(
+        "policy_roles",
+        "SELECT DISTINCT r.rolname::text FROM pg_policy p
+           JOIN pg_class c ON c.oid = p.polrelid
+           JOIN pg_roles r ON r.oid = ANY (p.polroles)
+          WHERE c.relnamespace = $1 AND NOT 0::oid = ANY (p.polroles)
+          ORDER BY 1",
+        &[&ns],
+    )?;
+    let (comments, statements): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.get::<_, bool>(0));
+    Ok(RowSecurity {
+        statements: statements.iter().map(|r| r.get(1)).collect(),
+        comments: comments.iter().map(|r| r.get(1)).collect(),
+        roles: roles.iter().map(|r| r.get(0)).collect(),
+    })
 }
 
 /// Enums, then domains, then composite types: each may use the ones before.

@@ -8,7 +8,9 @@ use std::io::Write;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
+use crate::archive::SchemaDdl;
 use crate::db::{log, qualified, quote_ident, sql_error, Db, Profile, ProfileKind, Sql, Tx};
+use crate::error::{failure, Exit};
 
 /// The staging schema restore loads into, and the name the old schema briefly takes during
 /// the swap; both recognisable, and within PostgreSQL's 63-byte identifier limit.
@@ -57,8 +59,25 @@ pub fn schema_exists(db: &mut impl Sql, schema: &str) -> anyhow::Result<bool> {
         .is_empty())
 }
 
-/// Whether the jobs table holds any row.
+/// Whether the jobs table holds any row. Refuses when row-level security would hide rows
+/// from this role (the answer could be a wrong "no").
 pub fn has_jobs(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<bool> {
+    let table = profile.jobs_table();
+    let hidden: bool = db
+        .query_one(
+            "jobs_under_row_security",
+            "SELECT coalesce(row_security_active(to_regclass($1)), false)",
+            &[&table],
+        )?
+        .get(0);
+    if hidden {
+        return Err(failure(
+            Exit::Refused,
+            format!(
+                "row-level security hides rows of {table} from this role, so it cannot be checked for jobs; connect as the table's owner, a superuser or a role with BYPASSRLS"
+            ),
+        ));
+    }
     Ok(db
         .query_one(
             "has_jobs",
@@ -68,9 +87,22 @@ pub fn has_jobs(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<bool> {
         .get(0))
 }
 
-/// Creates the staging schema and everything in it but data, indexes, constraints and
-/// triggers, and commits, so the loader connections see it.
-pub fn create_staging(db: &mut Db, staging: &str, pre_data: &[String]) -> anyhow::Result<()> {
+/// Creates the staging schema and everything in it but data, indexes, constraints,
+/// triggers and row-level security, and commits, so the loader connections see it. Refuses,
+/// before creating anything, when a role the DDL names does not exist here.
+pub fn create_staging(db: &mut Db, staging: &str, ddl: &SchemaDdl) -> anyhow::Result<()> {
+    let missing = missing_roles(db, &ddl.roles)?;
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|r| format!("{r:?}")).collect();
+        return Err(failure(
+            Exit::Refused,
+            format!(
+                "the backup's row-level security policies apply to role(s) {} that do not exist on this server; create them first (CREATE ROLE …) and run the restore again",
+                names.join(", ")
+            ),
+        ));
+    }
+    let pre_data = &ddl.pre_data;
     let mut tx = db.transaction()?;
     tx.batch(
         "create_staging_schema",
@@ -84,6 +116,19 @@ pub fn create_staging(db: &mut Db, staging: &str, pre_data: &[String]) -> anyhow
             .with_context(|| format!("recreating the schema failed at: {}", excerpt(stmt)))?;
     }
     tx.commit()
+}
+
+/// The roles of `wanted` that do not exist on this server.
+fn missing_roles(db: &mut impl Sql, wanted: &[String]) -> anyhow::Result<Vec<String>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db.query(
+        "missing_roles",
+        "SELECT w FROM unnest($1::text[]) w WHERE NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = w) ORDER BY 1",
+        &[&wanted],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Points unqualified names at `schema` (for this transaction when `local`).

@@ -23,7 +23,7 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 
-use crate::error::{failure, Exit};
+use crate::error::{failure, Exit, Failure};
 use crate::target::Target;
 
 pub use profile::{Profile, ProfileKind};
@@ -55,6 +55,36 @@ fn is_transient(e: &postgres::Error) -> bool {
         source = inner.source();
     }
     false
+}
+
+fn is_authentication_failure(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|code| {
+        [
+            SqlState::INVALID_PASSWORD,
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+        ]
+        .contains(code)
+    })
+}
+
+/// The server answered but refused the credentials: it is up, and retrying will not help.
+#[derive(Debug)]
+pub struct AuthenticationFailed;
+
+impl std::fmt::Display for AuthenticationFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the server is up but refused these credentials; check the user name and the password (PGPASSWORD, PGPASSFILE or ~/.pgpass)",
+        )
+    }
+}
+
+impl std::error::Error for AuthenticationFailed {}
+
+/// Whether connecting failed because the server refused the credentials.
+pub fn authentication_failed(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<AuthenticationFailed>().is_some()
+        || err.chain().any(|e| e.is::<AuthenticationFailed>())
 }
 
 /// Quotes an identifier for SQL, as `quote_ident` does.
@@ -96,6 +126,16 @@ impl Db {
                     ));
                     std::thread::sleep(delay);
                     delay *= 2;
+                }
+                Err(e) if is_authentication_failure(&e) => {
+                    return Err(anyhow::Error::new(AuthenticationFailed).context(Failure {
+                        exit: Exit::Connect,
+                        message: format!(
+                            "cannot connect to {}: {}",
+                            target.describe(),
+                            one_line(&e)
+                        ),
+                    }));
                 }
                 Err(e) => {
                     let hint = match target {
@@ -334,6 +374,8 @@ fn log(verbose: bool, name: &str, sql: &str) {
 pub struct SqlError {
     message: String,
     pub code: Option<SqlState>,
+    /// The server went away (stopped, crashed, restarted, or ended this session).
+    pub connection_lost: bool,
 }
 
 impl std::fmt::Display for SqlError {
@@ -355,7 +397,28 @@ fn sql_error(name: &str, e: postgres::Error) -> anyhow::Error {
     anyhow::Error::new(SqlError {
         message: format!("{name}: {}", one_line(&e)),
         code: e.code().cloned(),
+        connection_lost: is_connection_lost(&e),
     })
+}
+
+/// Whether `e` means the server is gone rather than that a statement failed: the connection
+/// closed or broke, or the server ended the session (shutdown, crash, pg_terminate_backend).
+pub fn is_connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+        ]
+        .contains(code);
+    }
+    // Not a server message: an I/O error on the socket.
+    e.as_db_error().is_none()
+        && std::iter::successors(std::error::Error::source(e), |inner| inner.source())
+            .any(|inner| inner.is::<std::io::Error>())
 }
 
 pub fn one_line(e: &postgres::Error) -> String {

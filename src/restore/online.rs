@@ -199,7 +199,7 @@ impl Online {
     /// Creates the staging schema and starts the loaders.
     fn stage(&mut self, ctx: &Ctx, ddl: &SchemaDdl) -> anyhow::Result<()> {
         self.staged = true;
-        load::create_staging(&mut self.db, &self.staging, &ddl.pre_data)?;
+        load::create_staging(&mut self.db, &self.staging, ddl)?;
         let (send, recv) = sync_channel::<(usize, Vec<u8>)>(LOADERS * 2);
         let recv = Arc::new(Mutex::new(recv));
         let rows: Arc<Vec<AtomicU64>> = Arc::new(

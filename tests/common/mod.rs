@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod generate;
+pub mod graphile_npm;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
