@@ -9,6 +9,8 @@ mod db;
 mod error;
 mod migrations;
 mod output;
+mod provision;
+mod readiness;
 mod restore;
 mod target;
 
