@@ -112,6 +112,17 @@ fn backup_to(db: &TestDb, path: &Path) {
     db.run(&["backup", "--output", path_str(path)]).expect(0);
 }
 
+fn backup_graphile_to(db: &TestDb, path: &Path) {
+    db.run(&[
+        "--profile",
+        "graphile-worker",
+        "backup",
+        "--output",
+        path_str(path),
+    ])
+    .expect(0);
+}
+
 /// How long the kill tests wait for an observable state before failing.
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -289,15 +300,7 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
     let before = snapshot(&source, "graphile_worker");
     let dir = common::temp_dir("bk");
     let archive = archive_in(&dir, "gw.tar.gz");
-    source
-        .run(&[
-            "--profile",
-            "graphile-worker",
-            "backup",
-            "--output",
-            path_str(&archive),
-        ])
-        .expect(0);
+    backup_graphile_to(&source, &archive);
 
     // Into an empty database: the staging schema becomes graphile_worker.
     let target = TestDb::empty();
@@ -350,15 +353,7 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
     )
     .expect("lock jobs");
     let locked = archive_in(&dir, "gw-locked.tar.gz");
-    source
-        .run(&[
-            "--profile",
-            "graphile-worker",
-            "backup",
-            "--output",
-            path_str(&locked),
-        ])
-        .expect(0);
+    backup_graphile_to(&source, &locked);
     let third = TestDb::empty();
     third.run(&["restore", path_str(&locked)]).expect(0);
     let mut c = third.client();

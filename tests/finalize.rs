@@ -57,6 +57,16 @@ fn queue(
     .get(0)
 }
 
+/// A database whose `events` copy table has about `rows` rows, with a copy migration
+/// queued over it in batches of `batch` (sub-batches of `sub`).
+fn events_copy_migration(rows: i64, batch: i32, sub: i32) -> (TestDb, Client, i64) {
+    let db = TestDb::initialized();
+    let mut c = db.client();
+    copy_table(&mut c, "events", rows);
+    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, batch, sub);
+    (db, c, id)
+}
+
 /// Queues a migration with exactly these recorded names (which need not exist).
 #[allow(clippy::too_many_arguments)]
 fn queue_raw(
@@ -197,10 +207,7 @@ fn bookkeeping_snapshot(c: &mut Client) -> Vec<String> {
 
 #[test]
 fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 200_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 20_000, 5_000);
+    let (db, mut c, id) = events_copy_migration(200_000, 20_000, 5_000);
 
     let check = db.run(&["status", "--check", "--json"]);
     check.expect(4);
@@ -268,10 +275,7 @@ fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
 
 #[test]
 fn killed_at_any_point_then_rerun_gives_exactly_the_single_statement_result() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 200_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 5_000, 1_000);
+    let (db, mut c, id) = events_copy_migration(200_000, 5_000, 1_000);
     let args = [
         "finalize-migration",
         "--id",
@@ -462,10 +466,7 @@ fn failing_batch_is_tried_three_times_then_retry_after_fixing_data_finishes() {
 
 #[test]
 fn timeouts_halve_the_batch() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 8_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 4_000, 4_000);
+    let (db, mut c, id) = events_copy_migration(8_000, 4_000, 4_000);
     let ids = id.to_string();
     // Another session holds a row of the first batch for the whole run.
     let mut holder = db.client();
@@ -520,10 +521,7 @@ fn timeouts_halve_the_batch() {
 
 #[test]
 fn a_second_finalizer_gets_exit_7_and_pause_stops_the_first() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 100_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 2_000, 500);
+    let (db, mut c, id) = events_copy_migration(100_000, 2_000, 500);
     let ids = id.to_string();
     let first = db.spawn(&[
         "finalize-migration",
@@ -876,10 +874,7 @@ fn finalize_all_runs_every_unfinished_migration_in_id_order() {
 
 #[test]
 fn adaptive_batch_size_honours_max_batch_size() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 30_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 1_000, 500);
+    let (db, mut c, id) = events_copy_migration(30_000, 1_000, 500);
     c.execute(
         "UPDATE jobdb.batched_background_migrations SET max_batch_size = 4000 WHERE id = $1",
         &[&id],
