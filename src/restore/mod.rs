@@ -51,11 +51,13 @@ pub struct Request {
     pub avoid_id_reuse: bool,
 }
 
+/// What a restore put back.
 pub struct Restored {
     pub mode: Mode,
     pub schema: Option<String>,
     pub created_at: String,
     pub last_used_job_id: Option<i64>,
+    /// Jobs that were running at backup time and are queued again.
     pub rescheduled: u64,
     pub rows: u64,
     pub seconds: f64,
