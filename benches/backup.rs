@@ -76,9 +76,8 @@ fn main() {
         &mut client,
         "jobdb",
         &Spec {
-            jobs,
             migrations: true,
-            ..Spec::default()
+            ..Spec::jobs(jobs)
         },
     );
     client.batch_execute("VACUUM ANALYZE").expect("vacuum");
@@ -90,16 +89,7 @@ fn main() {
         )
         .expect("size")
         .get(0);
-    let tables: Vec<String> = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'jobdb' AND c.relkind = 'r' ORDER BY 1",
-            &[],
-        )
-        .expect("tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = common::table_names(&mut client, "jobdb");
     eprintln!(
         "generated in {:.0} s; tables' heap {:.0} MB",
         start.elapsed().as_secs_f64(),

@@ -7,7 +7,10 @@ mod config;
 mod context;
 mod db;
 mod error;
+mod migrations;
 mod output;
+mod provision;
+mod readiness;
 mod restore;
 mod target;
 

@@ -4,17 +4,15 @@
 
 mod common;
 
-use common::{scalar_i64, schema_exists};
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::generate::{self, Spec};
-use common::{TestCluster, TestDb};
+use common::{scalar_i64, schema_exists, wait_until, TestCluster, TestDb};
 
 /// Schemas a restore leaves behind when it fails to clean up.
 fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {
@@ -96,17 +94,10 @@ fn stop_workers(client: &mut postgres::Client) {
 }
 
 fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::initialized();
-    generate::populate(
-        &mut db.client(),
-        "jobdb",
-        &Spec {
-            jobs,
-            migrations: true,
-            ..Spec::default()
-        },
-    );
-    db
+    TestDb::populated(&Spec {
+        migrations: true,
+        ..Spec::jobs(jobs)
+    })
 }
 
 fn archive_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
@@ -121,15 +112,19 @@ fn backup_to(db: &TestDb, path: &Path) {
     db.run(&["backup", "--output", path_str(path)]).expect(0);
 }
 
-/// Polls `cond` until it holds; the kill tests synchronise on observable states this way.
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+fn backup_graphile_to(db: &TestDb, path: &Path) {
+    db.run(&[
+        "--profile",
+        "graphile-worker",
+        "backup",
+        "--output",
+        path_str(path),
+    ])
+    .expect(0);
 }
+
+/// How long the kill tests wait for an observable state before failing.
+const WAIT: Duration = Duration::from_secs(120);
 
 /// jobdbctl sessions on `db` (a killed run's backends linger until they notice).
 fn jobdbctl_backends(admin: &mut postgres::Client, db: &TestDb) -> i64 {
@@ -144,7 +139,7 @@ fn jobdbctl_backends(admin: &mut postgres::Client, db: &TestDb) -> i64 {
 
 fn wait_for_backends_gone(db: &TestDb) {
     let mut admin = common::shared().admin();
-    wait_until("the killed run's sessions end", || {
+    wait_until("the killed run's sessions end", WAIT, || {
         jobdbctl_backends(&mut admin, db) == 0
     });
 }
@@ -305,15 +300,7 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
     let before = snapshot(&source, "graphile_worker");
     let dir = common::temp_dir("bk");
     let archive = archive_in(&dir, "gw.tar.gz");
-    source
-        .run(&[
-            "--profile",
-            "graphile-worker",
-            "backup",
-            "--output",
-            path_str(&archive),
-        ])
-        .expect(0);
+    backup_graphile_to(&source, &archive);
 
     // Into an empty database: the staging schema becomes graphile_worker.
     let target = TestDb::empty();
@@ -366,15 +353,7 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
     )
     .expect("lock jobs");
     let locked = archive_in(&dir, "gw-locked.tar.gz");
-    source
-        .run(&[
-            "--profile",
-            "graphile-worker",
-            "backup",
-            "--output",
-            path_str(&locked),
-        ])
-        .expect(0);
+    backup_graphile_to(&source, &locked);
     let third = TestDb::empty();
     third.run(&["restore", path_str(&locked)]).expect(0);
     let mut c = third.client();
@@ -451,7 +430,7 @@ fn backup_taken_while_writers_run_is_consistent() {
     for i in 0..2 {
         // Let the writers get going before each backup.
         let seen = scalar_i64(&mut client, "SELECT inserted FROM jobdb.ledger");
-        wait_until("writers commit", || {
+        wait_until("writers commit", WAIT, || {
             scalar_i64(&mut client, "SELECT inserted FROM jobdb.ledger") > seen + 50
         });
         let path = archive_in(&dir, &format!("c{i}.tar.gz"));
@@ -601,7 +580,7 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
     tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
         .expect("lock");
     let mut child = spawn();
-    wait_until("the backup waits for its table locks", || {
+    wait_until("the backup waits for its table locks", WAIT, || {
         activity(&mut admin, &db, "LOCK TABLE%")
     });
     child.kill().expect("kill");
@@ -612,7 +591,7 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
 
     // 2. In the middle of COPY.
     let mut child = spawn();
-    wait_until("COPY runs", || activity(&mut admin, &db, "COPY%"));
+    wait_until("COPY runs", WAIT, || activity(&mut admin, &db, "COPY%"));
     child.kill().expect("kill");
     child.wait().expect("wait");
     wait_for_backends_gone(&db);
@@ -620,7 +599,7 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
 
     // 3. While the archive is being written.
     let mut child = spawn();
-    wait_until("the partial archive grows", || {
+    wait_until("the partial archive grows", WAIT, || {
         std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
     });
     child.kill().expect("kill");
@@ -668,7 +647,7 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
 
     // 1. As soon as the staging schema exists.
     let mut child = spawn();
-    wait_until("the staging schema appears", || {
+    wait_until("the staging schema appears", WAIT, || {
         staging_exists(&mut admin_db(&db))
     });
     child.kill().expect("kill");
@@ -678,7 +657,7 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
 
     // 2. While COPY loads the staging tables (the leftover staging schema is dropped first).
     let mut child = spawn();
-    wait_until("COPY loads", || {
+    wait_until("COPY loads", WAIT, || {
         activity(&mut admin, &db, "COPY%FROM STDIN%")
     });
     child.kill().expect("kill");
@@ -691,14 +670,14 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     // (Waiting for COPY, not for the schema: the schema left by the kill above is still
     // there until the new run drops it.)
     let mut child = spawn();
-    wait_until("COPY loads", || {
+    wait_until("COPY loads", WAIT, || {
         activity(&mut admin, &db, "COPY%FROM STDIN%")
     });
     let mut holder = db.client();
     let mut hold = holder.transaction().expect("begin");
     hold.batch_execute("LOCK TABLE jobdbctl_restore_jobdb.jobs IN ROW EXCLUSIVE MODE")
         .expect("lock staging table");
-    wait_until("an index build waits", || {
+    wait_until("an index build waits", WAIT, || {
         activity(&mut admin, &db, "CREATE%INDEX%")
     });
     child.kill().expect("kill");
@@ -713,7 +692,7 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")
         .expect("lock");
     let mut child = spawn();
-    wait_until("the swap waits for the jobs table", || {
+    wait_until("the swap waits for the jobs table", WAIT, || {
         activity(&mut admin, &db, "LOCK TABLE%")
     });
     child.kill().expect("kill");
@@ -1273,14 +1252,7 @@ fn disk_full_is_a_clean_error_with_no_partial_file() {
 fn cold_backup_and_restore_round_trip_on_the_embedded_cluster() {
     let c = TestCluster::started();
     let mut client = c.client();
-    generate::populate(
-        &mut client,
-        "jobdb",
-        &Spec {
-            jobs: 500,
-            ..Spec::default()
-        },
-    );
+    generate::populate(&mut client, "jobdb", &Spec::jobs(500));
     stop_workers(&mut client);
     drop(client);
     let dir = common::temp_dir("bk");

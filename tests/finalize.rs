@@ -2,18 +2,19 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::generate::{populate, Spec};
-use common::TestDb;
+use common::generate::Spec;
+use common::{scalar_i64, wait_until, TestDb};
 use postgres::Client;
 
 const COPY: &str = "CopyColumnUsingBackgroundMigrationJob";
 const BACKFILL: &str = "BackfillColumnJob";
 const COPY_ARGS: &str = r#"[["from_col"],["to_col"]]"#;
+/// How long a test waits for an observable state before failing.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// A table like one GitLab converts from integer to bigint: `id` with gaps, `from_col`
 /// (some NULL), `to_col` (some stale values to overwrite). `<table>_oracle` holds what one
@@ -56,6 +57,16 @@ fn queue(
     .get(0)
 }
 
+/// A database whose `events` copy table has about `rows` rows, with a copy migration
+/// queued over it in batches of `batch` (sub-batches of `sub`).
+fn events_copy_migration(rows: i64, batch: i32, sub: i32) -> (TestDb, Client, i64) {
+    let db = TestDb::initialized();
+    let mut c = db.client();
+    copy_table(&mut c, "events", rows);
+    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, batch, sub);
+    (db, c, id)
+}
+
 /// Queues a migration with exactly these recorded names (which need not exist).
 #[allow(clippy::too_many_arguments)]
 fn queue_raw(
@@ -88,10 +99,6 @@ fn queue_raw(
     .get(0)
 }
 
-fn scalar(c: &mut Client, sql: &str) -> i64 {
-    c.query_one(sql, &[]).expect(sql).get(0)
-}
-
 fn migration_status(c: &mut Client, id: i64) -> i16 {
     c.query_one(
         "SELECT status FROM jobdb.batched_background_migrations WHERE id = $1",
@@ -103,7 +110,7 @@ fn migration_status(c: &mut Client, id: i64) -> i16 {
 
 /// Rows that differ between the table and its single-statement oracle.
 fn differences_from_oracle(c: &mut Client, table: &str) -> i64 {
-    scalar(
+    scalar_i64(
         c,
         &format!(
             "SELECT count(*) FROM (
@@ -115,7 +122,7 @@ fn differences_from_oracle(c: &mut Client, table: &str) -> i64 {
 }
 
 fn uncopied(c: &mut Client, table: &str) -> i64 {
-    scalar(
+    scalar_i64(
         c,
         &format!("SELECT count(*) FROM jobdb.{table} WHERE to_col IS DISTINCT FROM from_col"),
     )
@@ -151,18 +158,8 @@ fn assert_all_jobs_succeeded_and_tile(c: &mut Client, id: i64) {
     assert_eq!(next, max + 1, "batch jobs do not reach max_value");
 }
 
-/// Polls `cond` (never a fixed sleep): panics after a minute.
-#[track_caller]
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 fn succeeded_jobs(c: &mut Client, id: i64) -> i64 {
-    scalar(
+    scalar_i64(
         c,
         &format!(
             "SELECT count(*) FROM jobdb.batched_background_migration_jobs
@@ -185,23 +182,13 @@ fn running_jobs(c: &mut Client, id: i64) -> Vec<i64> {
 
 /// A killed finalizer's backend ends (and drops its advisory lock) once the server notices.
 fn wait_for_lock_release(c: &mut Client) {
-    wait_for("the killed finalizer's session to end", || {
-        scalar(
+    wait_until("the killed finalizer's session to end", WAIT, || {
+        scalar_i64(
             c,
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         ) == 0
     });
-}
-
-fn spawn(db: &TestDb, args: &[&str]) -> Child {
-    let mut cmd = db.cmd();
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.spawn().expect("spawn jobdbctl")
-}
-
-fn finish(child: Child) -> common::Run {
-    common::Run::from(child.wait_with_output().expect("wait for jobdbctl"))
 }
 
 /// Everything in the migration tables, as text, to show that a refused run changed nothing.
@@ -220,10 +207,7 @@ fn bookkeeping_snapshot(c: &mut Client) -> Vec<String> {
 
 #[test]
 fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 200_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 20_000, 5_000);
+    let (db, mut c, id) = events_copy_migration(200_000, 20_000, 5_000);
 
     let check = db.run(&["status", "--check", "--json"]);
     check.expect(4);
@@ -250,12 +234,12 @@ fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
     assert_eq!(differences_from_oracle(&mut c, "events"), 0);
     assert_eq!(migration_status(&mut c, id), 3);
     assert_all_jobs_succeeded_and_tile(&mut c, id);
-    let rows = scalar(&mut c, "SELECT count(*) FROM jobdb.events");
+    let rows = scalar_i64(&mut c, "SELECT count(*) FROM jobdb.events");
     assert_eq!(
         summary["rows"], rows,
         "summary rows are the rows in the table"
     );
-    let batches = scalar(
+    let batches = scalar_i64(
         &mut c,
         &format!("SELECT count(*) FROM jobdb.batched_background_migration_jobs WHERE batched_background_migration_id = {id}"),
     );
@@ -270,7 +254,7 @@ fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
     assert!(finished_at.is_some());
     // Every job records its timings and metrics.
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             "SELECT count(*) FROM jobdb.batched_background_migration_jobs
               WHERE started_at IS NULL OR finished_at IS NULL OR attempts <> 1
@@ -291,10 +275,7 @@ fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
 
 #[test]
 fn killed_at_any_point_then_rerun_gives_exactly_the_single_statement_result() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 200_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 5_000, 1_000);
+    let (db, mut c, id) = events_copy_migration(200_000, 5_000, 1_000);
     let args = [
         "finalize-migration",
         "--id",
@@ -310,7 +291,7 @@ fn killed_at_any_point_then_rerun_gives_exactly_the_single_statement_result() {
     // Each kill point is a condition on the batch jobs table, polled; `base` is the number
     // of succeeded batches when the run starts.
     let all_jobs = move |c: &mut Client| {
-        scalar(
+        scalar_i64(
             c,
             &format!("SELECT count(*) FROM jobdb.batched_background_migration_jobs WHERE batched_background_migration_id = {id}"),
         )
@@ -342,14 +323,14 @@ fn killed_at_any_point_then_rerun_gives_exactly_the_single_statement_result() {
         // lands inside one.
         for _ in 0..10 {
             let base = succeeded_jobs(&mut c, id);
-            let mut child = spawn(&db, &args);
-            wait_for(name, || point(&mut c, base));
+            let mut child = db.spawn(&args);
+            wait_until(name, WAIT, || point(&mut c, base));
             child.kill().expect("kill -9");
-            let out = finish(child);
+            let out = common::finish(child);
             assert_ne!(out.code, 0, "{name}: the run finished before it was killed");
             wait_for_lock_release(&mut c);
             // Atomicity: a batch marked succeeded has all its rows copied, whatever the kill.
-            let partial = scalar(
+            let partial = scalar_i64(
                 &mut c,
                 &format!(
                     "SELECT count(*) FROM jobdb.events e JOIN jobdb.batched_background_migration_jobs j
@@ -429,14 +410,14 @@ fn failing_batch_is_tried_three_times_then_retry_after_fixing_data_finishes() {
     assert!(err.contains("to_col_not_negative"), "{err}");
     // Nothing of the failed batch is written, and nothing after it was attempted.
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             &format!("SELECT count(*) FROM jobdb.events WHERE id BETWEEN {lo} AND {hi} AND to_col IS NOT DISTINCT FROM from_col AND from_col IS NOT NULL")
         ),
         0
     );
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             &format!("SELECT count(*) FROM jobdb.batched_background_migration_jobs WHERE batched_background_migration_id = {id} AND min_value > {hi}")
         ),
@@ -467,7 +448,7 @@ fn failing_batch_is_tried_three_times_then_retry_after_fixing_data_finishes() {
     assert_eq!(retry.json()["failed_jobs_reset"], 1);
     assert_eq!(migration_status(&mut c, id), 1);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             &format!("SELECT count(*) FROM jobdb.batched_background_migration_jobs WHERE batched_background_migration_id = {id} AND status = 0 AND attempts = 0")
         ),
@@ -485,10 +466,7 @@ fn failing_batch_is_tried_three_times_then_retry_after_fixing_data_finishes() {
 
 #[test]
 fn timeouts_halve_the_batch() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 8_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 4_000, 4_000);
+    let (db, mut c, id) = events_copy_migration(8_000, 4_000, 4_000);
     let ids = id.to_string();
     // Another session holds a row of the first batch for the whole run.
     let mut holder = db.client();
@@ -543,24 +521,18 @@ fn timeouts_halve_the_batch() {
 
 #[test]
 fn a_second_finalizer_gets_exit_7_and_pause_stops_the_first() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 100_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 2_000, 500);
+    let (db, mut c, id) = events_copy_migration(100_000, 2_000, 500);
     let ids = id.to_string();
-    let first = spawn(
-        &db,
-        &[
-            "finalize-migration",
-            "--id",
-            &ids,
-            "--pause-ms",
-            "20",
-            "--target-batch-time",
-            "0",
-        ],
-    );
-    wait_for("the first finalizer to run a batch", || {
+    let first = db.spawn(&[
+        "finalize-migration",
+        "--id",
+        &ids,
+        "--pause-ms",
+        "20",
+        "--target-batch-time",
+        "0",
+    ]);
+    wait_until("the first finalizer to run a batch", WAIT, || {
         succeeded_jobs(&mut c, id) >= 1
     });
 
@@ -575,7 +547,7 @@ fn a_second_finalizer_gets_exit_7_and_pause_stops_the_first() {
 
     // Pausing is how an operator stops a running finalizer.
     db.run(&["background-migrations", "pause", &ids]).expect(0);
-    let out = finish(first);
+    let out = common::finish(first);
     out.expect(1);
     assert!(out.one_line_error().contains("paused"), "{}", out.stderr);
     assert_eq!(migration_status(&mut c, id), 0);
@@ -643,7 +615,9 @@ fn concurrent_writers_with_a_sync_trigger_keep_working() {
             Ok(())
         })
     };
-    wait_for("the writer to start", || ops.load(Ordering::SeqCst) > 0);
+    wait_until("the writer to start", WAIT, || {
+        ops.load(Ordering::SeqCst) > 0
+    });
     let at_start = ops.load(Ordering::SeqCst);
     let run = db.run(&[
         "finalize-migration",
@@ -701,7 +675,7 @@ fn bad_input_is_rejected_with_one_line_and_nothing_changed() {
     let not_integer = q(COPY, "events", "payload", COPY_ARGS);
 
     let before = bookkeeping_snapshot(&mut c);
-    let data_before = scalar(
+    let data_before = scalar_i64(
         &mut c,
         "SELECT count(*) FROM jobdb.events WHERE to_col IS NULL",
     );
@@ -776,14 +750,14 @@ fn bad_input_is_rejected_with_one_line_and_nothing_changed() {
         "a refused run changed bookkeeping"
     );
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             "SELECT count(*) FROM jobdb.events WHERE to_col IS NULL"
         ),
         data_before
     );
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'jobdb' AND tablename = 'victim'"
         ),
@@ -833,7 +807,7 @@ fn odd_identifiers_are_quoted_and_backfill_runs_its_expression() {
     ])
     .expect(0);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             r#"SELECT count(*) FROM jobdb."We""ird tab" WHERE "t o" IS DISTINCT FROM "fr""om""#
         ),
@@ -862,7 +836,7 @@ fn odd_identifiers_are_quoted_and_backfill_runs_its_expression() {
     ])
     .expect(0);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             "SELECT count(*) FROM other.things WHERE label IS DISTINCT FROM 'thing-' || id"
         ),
@@ -900,10 +874,7 @@ fn finalize_all_runs_every_unfinished_migration_in_id_order() {
 
 #[test]
 fn adaptive_batch_size_honours_max_batch_size() {
-    let db = TestDb::initialized();
-    let mut c = db.client();
-    copy_table(&mut c, "events", 30_000);
-    let id = queue(&mut c, COPY, "events", "id", COPY_ARGS, 1_000, 500);
+    let (db, mut c, id) = events_copy_migration(30_000, 1_000, 500);
     c.execute(
         "UPDATE jobdb.batched_background_migrations SET max_batch_size = 4000 WHERE id = $1",
         &[&id],
@@ -943,17 +914,11 @@ fn adaptive_batch_size_honours_max_batch_size() {
 
 #[test]
 fn background_migrations_subcommands_change_the_database() {
-    let db = TestDb::initialized();
+    let db = TestDb::populated(&Spec {
+        migrations: true,
+        ..Spec::jobs(1000)
+    });
     let mut c = db.client();
-    populate(
-        &mut c,
-        "jobdb",
-        &Spec {
-            jobs: 1000,
-            migrations: true,
-            ..Spec::default()
-        },
-    );
     let by_status = |c: &mut Client, status: i16| -> i64 {
         c.query_one(
             // The generator's migration of that status (a fresh schema has its own finished one).
@@ -1029,14 +994,14 @@ fn background_migrations_subcommands_change_the_database() {
         .expect(0);
     assert_eq!(migration_status(&mut c, failed), 1);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             &format!("SELECT count(*) FROM jobdb.batched_background_migration_jobs WHERE batched_background_migration_id = {failed} AND (status = 2 OR attempts = 3)")
         ),
         0
     );
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             &format!("SELECT count(*) FROM jobdb.batched_background_migration_jobs WHERE batched_background_migration_id = {failed} AND status = 0 AND attempts = 0")
         ),
@@ -1070,7 +1035,7 @@ fn background_migrations_subcommands_change_the_database() {
     assert_eq!(marked.json()["jobs_marked_succeeded"], 1);
     assert_eq!(migration_status(&mut c, paused), 3);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut c,
             &format!("SELECT count(*) FROM jobdb.batched_background_migration_jobs WHERE batched_background_migration_id = {paused} AND status <> 3")
         ),

@@ -5,7 +5,7 @@ mod common;
 
 use common::{scalar_i64, schema_exists};
 
-use common::generate::{self, Spec};
+use common::generate::Spec;
 use common::{TestCluster, TestDb};
 
 /// The newest schema version this jobdbctl ships.
@@ -171,16 +171,8 @@ fn set_job_counter_rejects_bad_numbers_as_usage_errors() {
 
 #[test]
 fn destroy_refuses_without_yes_and_with_live_workers() {
-    let db = TestDb::initialized();
+    let db = TestDb::populated(&Spec::jobs(200));
     let mut client = db.client();
-    generate::populate(
-        &mut client,
-        "jobdb",
-        &Spec {
-            jobs: 200,
-            ..Spec::default()
-        },
-    );
 
     let no_yes = db.run(&["destroy", "--force"]);
     no_yes.expect(3);
@@ -238,18 +230,13 @@ fn destroy_cluster_removes_the_data_dir_and_start_recreates_it() {
 
 #[test]
 fn status_counts_match_the_database_and_check_fails_on_stale_locks() {
-    let db = TestDb::initialized();
+    let db = TestDb::populated(&Spec {
+        jobs: 5000,
+        live_workers: 2,
+        dead_workers: 3,
+        migrations: true,
+    });
     let mut client = db.client();
-    generate::populate(
-        &mut client,
-        "jobdb",
-        &Spec {
-            jobs: 5000,
-            live_workers: 2,
-            dead_workers: 3,
-            migrations: true,
-        },
-    );
     let status = db.run(&["status", "--json"]);
     status.expect(0);
     let r = status.json();
@@ -303,16 +290,8 @@ fn status_counts_match_the_database_and_check_fails_on_stale_locks() {
 
 #[test]
 fn status_estimates_large_tables_and_exact_counts_on_request() {
-    let db = TestDb::initialized();
+    let db = TestDb::populated(&Spec::jobs(60_000));
     let mut client = db.client();
-    generate::populate(
-        &mut client,
-        "jobdb",
-        &Spec {
-            jobs: 60_000,
-            ..Spec::default()
-        },
-    );
     client.batch_execute("ANALYZE jobdb.jobs").expect("analyze");
 
     let estimated = db.run(&["status", "--json"]);
@@ -358,11 +337,7 @@ fn status_estimates_large_tables_and_exact_counts_on_request() {
 #[test]
 fn unknown_config_key_is_named() {
     let db = TestDb::initialized();
-    std::fs::write(
-        db.configdir.path().join("jobdbctl.toml"),
-        "stale_afterr = '5m'\n",
-    )
-    .expect("write");
+    db.write_config("stale_afterr = '5m'\n");
     let r = db.run(&["status"]);
     r.expect(2);
     assert!(r.one_line_error().contains("stale_afterr"), "{}", r.stderr);
@@ -371,11 +346,7 @@ fn unknown_config_key_is_named() {
 #[test]
 fn config_precedence_is_flag_then_env_then_file() {
     let db = TestDb::initialized();
-    std::fs::write(
-        db.configdir.path().join("jobdbctl.toml"),
-        "stale_after = '1m'\n",
-    )
-    .expect("write");
+    db.write_config("stale_after = '1m'\n");
     let source_of = |r: &common::Run, name: &str| -> (String, String) {
         let params = r.json()["params"].as_array().expect("params").clone();
         let p = params
@@ -522,14 +493,10 @@ fn passwords_never_appear_in_output() {
     assert!(!refused.stdout.contains(secret) && !refused.stderr.contains(secret));
 
     // A password in the config file is masked by show-params.
-    std::fs::write(
-        db.configdir.path().join("jobdbctl.toml"),
-        format!(
-            "database_url = 'postgresql://{role}:{secret}@127.0.0.1:{port}/{}'\n",
-            db.name
-        ),
-    )
-    .expect("config");
+    db.write_config(&format!(
+        "database_url = 'postgresql://{role}:{secret}@127.0.0.1:{port}/{}'\n",
+        db.name
+    ));
     let masked = common::run({
         let mut c = common::jobdbctl(db.configdir.path());
         c.args(["show-params"]);

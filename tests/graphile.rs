@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use common::TestDb;
+use common::{locks_by_holder, released_by_worker, table_names, TestDb};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Generation {
@@ -282,16 +282,7 @@ fn build(client: &mut postgres::Client, generation: Generation, pro: bool, base:
 /// `base` is a clamp to the run's own `now()` and reads as "now", so copies changed moments
 /// apart compare equal.
 fn snapshot(client: &mut postgres::Client, base: DateTime<Utc>) -> Vec<String> {
-    let tables: Vec<String> = client
-        .query(
-            "select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
-              where n.nspname = 'graphile_worker' and c.relkind = 'r' order by 1",
-            &[],
-        )
-        .expect("tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = table_names(client, "graphile_worker");
     let clamped = |value: &serde_json::Value| {
         value
             .as_str()
@@ -357,38 +348,6 @@ fn pair(generation: Generation, pro: bool) -> Pair {
     }
 }
 
-fn locks_by_holder(client: &mut postgres::Client, table: &str) -> BTreeMap<String, i64> {
-    client
-        .query(
-            &format!(
-                "select locked_by, count(*) from {table} where locked_by is not null group by 1"
-            ),
-            &[],
-        )
-        .expect("count locks")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
-}
-
-/// Per holder (jobs, queues) released according to the command.
-fn reported(json: &serde_json::Value) -> BTreeMap<String, (i64, i64)> {
-    json["workers"]
-        .as_array()
-        .expect("workers")
-        .iter()
-        .map(|w| {
-            (
-                w["worker_id"].as_str().expect("id").to_string(),
-                (
-                    w["jobs_released"].as_i64().expect("jobs"),
-                    w["queues_released"].as_i64().expect("queues"),
-                ),
-            )
-        })
-        .collect()
-}
-
 /// What the database held for these holders, as (jobs, queues).
 fn held(
     client: &mut postgres::Client,
@@ -444,8 +403,12 @@ fn with_pro_tables_the_effect_equals_the_runbook_sql_for_each_generation() {
             snapshot(&mut b, base),
             "{generation:?}: effect differs from the runbook's SQL"
         );
-        assert_eq!(reported(&json), expected, "{generation:?}");
-        assert_eq!(reported(&dry.json()), expected, "{generation:?}: dry run");
+        assert_eq!(released_by_worker(&json), expected, "{generation:?}");
+        assert_eq!(
+            released_by_worker(&dry.json()),
+            expected,
+            "{generation:?}: dry run"
+        );
         assert!(json["workers"]
             .as_array()
             .expect("workers")
@@ -614,7 +577,7 @@ fn without_pro_tables_only_older_than_or_named_workers_release() {
             snapshot(&mut b, base),
             "{generation:?}: --worker differs from force_unlock_workers"
         );
-        assert!(reported(&named.json()).contains_key("live-1"));
+        assert!(released_by_worker(&named.json()).contains_key("live-1"));
     }
 }
 
@@ -663,7 +626,7 @@ fn with_pro_tables_worker_and_older_than_follow_the_live_set() {
     assert_eq!(snapshot(&mut a, base), snapshot(&mut b, base));
     assert!(LIVE
         .iter()
-        .any(|id| reported(&both.json()).contains_key(*id)));
+        .any(|id| released_by_worker(&both.json()).contains_key(*id)));
 }
 
 #[test]
@@ -675,16 +638,12 @@ fn unknown_profile_is_a_usage_error() {
     let flag = db.run(&["--profile", "nosuch", "unlock-stale-jobs"]);
     flag.expect(2);
     assert!(flag.stderr.contains("nosuch"));
-    std::fs::write(
-        db.configdir.path().join("jobdbctl.toml"),
-        "profile = \"graphile\"\n",
-    )
-    .expect("config");
+    db.write_config("profile = \"graphile\"\n");
     let configured = db.run(&["unlock-stale-jobs"]);
     configured.expect(2);
     assert!(configured.one_line_error().contains("graphile-worker"));
     // The native profile asked for explicitly is not there.
-    std::fs::remove_file(db.configdir.path().join("jobdbctl.toml")).expect("config");
+    db.remove_config();
     db.run(&["--profile", "jobdb", "unlock-stale-jobs"])
         .expect(1);
     assert_eq!(snapshot(&mut a, base), before);

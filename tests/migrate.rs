@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::generate::{self, Spec};
-use common::TestDb;
+use common::{scalar_i64, TestDb};
 use postgres::fallible_iterator::FallibleIterator;
 
 fn version(client: &mut postgres::Client) -> i32 {
@@ -16,10 +16,6 @@ fn version(client: &mut postgres::Client) -> i32 {
         .query_one("SELECT max(version) FROM jobdb.schema_migrations", &[])
         .expect("version")
         .get(0)
-}
-
-fn scalar(client: &mut postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).expect(sql).get(0)
 }
 
 /// A database created at `version` with generated jobs (written as that version's workers
@@ -190,9 +186,12 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
     assert_eq!(version(&mut client), 3);
 
     // Every job points at its queue; no job lost.
-    assert_eq!(scalar(&mut client, "SELECT count(*) FROM jobdb.jobs"), 3000);
     assert_eq!(
-        scalar(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        3000
+    );
+    assert_eq!(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM jobdb.jobs j LEFT JOIN jobdb.job_queues q ON q.id = j.job_queue_id
               WHERE j.queue_name IS DISTINCT FROM q.queue_name"
@@ -200,7 +199,7 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
         0
     );
     assert!(
-        scalar(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM jobdb.jobs WHERE job_queue_id IS NOT NULL"
         ) > 0
@@ -218,7 +217,7 @@ fn a_holdout_past_max_wait_is_refused_with_nothing_changed() {
     assert!(r.one_line_error().contains("stubborn"), "{}", r.stderr);
     assert_eq!(version(&mut client), 2);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM information_schema.table_constraints WHERE constraint_name = 'jobs_job_queue_id_fkey'"
         ),
@@ -242,7 +241,7 @@ fn force_after_wait_releases_the_holdouts_jobs_and_proceeds() {
         .expect(0);
     assert_eq!(version(&mut client), 3);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM jobdb.jobs WHERE locked_by = 'stubborn'"
         ),
@@ -262,7 +261,7 @@ fn migrate_finalize_runs_the_backfill_itself() {
     db.run(&["migrate", "--finalize"]).expect(0);
     assert_eq!(version(&mut client), 3);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM jobdb.jobs WHERE queue_name IS NOT NULL AND job_queue_id IS NULL"
         ),
@@ -310,11 +309,11 @@ fn concurrent_migrators_never_leave_a_half_state() {
     }
     assert_eq!(version(&mut client), 2);
     assert_eq!(
-        scalar(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
         2
     );
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM jobdb.batched_background_migrations"
         ),
@@ -380,7 +379,7 @@ fn kill_during_a_migration_leaves_a_whole_version() {
     }
     assert_eq!(version(&mut client), 1);
     assert_eq!(
-        scalar(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'jobdb' AND column_name = 'job_queue_id'"
         ),
@@ -471,7 +470,7 @@ fn downgrade_by_restore_then_upgrade_again() {
     ])
     .expect(0);
     assert_eq!(version(&mut client), 2);
-    let unfinished = scalar(
+    let unfinished = scalar_i64(
         &mut client,
         "SELECT count(*) FROM jobdb.batched_background_migrations WHERE status NOT IN (3, 6)",
     );
@@ -481,9 +480,12 @@ fn downgrade_by_restore_then_upgrade_again() {
     // And forward again.
     db.run(&["migrate", "--finalize"]).expect(0);
     assert_eq!(version(&mut client), 3);
-    assert_eq!(scalar(&mut client, "SELECT count(*) FROM jobdb.jobs"), 400);
     assert_eq!(
-        scalar(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        400
+    );
+    assert_eq!(
+        scalar_i64(
             &mut client,
             "SELECT count(*) FROM jobdb.jobs WHERE queue_name IS NOT NULL AND job_queue_id IS NULL"
         ),

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::generate::{self, Spec};
-use common::TestDb;
+use common::generate::Spec;
+use common::{locks_by_holder, released_by_worker, wait_until, TestDb};
 
 /// Every row of the job tables and the registry, to prove a refused run changed nothing.
 fn contents(client: &mut postgres::Client) -> Vec<String> {
@@ -30,55 +30,18 @@ fn contents(client: &mut postgres::Client) -> Vec<String> {
     rows
 }
 
-fn locks_by_holder(client: &mut postgres::Client, table: &str) -> BTreeMap<String, i64> {
-    client
-        .query(
-            &format!(
-                "SELECT locked_by, count(*) FROM jobdb.{table} WHERE locked_by IS NOT NULL GROUP BY 1"
-            ),
-            &[],
-        )
-        .expect("count locks")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
-}
-
-/// Per worker (jobs, queues) released, from the command's JSON report.
+/// Per worker (jobs, queues) released, from the command's JSON report; workers that
+/// released nothing are left out.
 fn reported(json: &serde_json::Value) -> BTreeMap<String, (i64, i64)> {
-    json["workers"]
-        .as_array()
-        .expect("workers array")
-        .iter()
-        .filter(|w| {
-            w["jobs_released"].as_i64().unwrap_or(0) + w["queues_released"].as_i64().unwrap_or(0)
-                > 0
-        })
-        .map(|w| {
-            (
-                w["worker_id"].as_str().expect("worker_id").to_string(),
-                (
-                    w["jobs_released"].as_i64().expect("jobs"),
-                    w["queues_released"].as_i64().expect("queues"),
-                ),
-            )
-        })
+    released_by_worker(json)
+        .into_iter()
+        .filter(|(_, (jobs, queues))| jobs + queues > 0)
         .collect()
 }
 
 fn populated(jobs: i64) -> (TestDb, postgres::Client) {
-    let db = TestDb::initialized();
-    let mut client = db.client();
-    generate::populate(
-        &mut client,
-        "jobdb",
-        &Spec {
-            jobs,
-            live_workers: 2,
-            dead_workers: 2,
-            migrations: false,
-        },
-    );
+    let db = TestDb::populated(&Spec::jobs(jobs));
+    let client = db.client();
     (db, client)
 }
 
@@ -93,8 +56,8 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
               WHERE id IN (SELECT id FROM jobdb.jobs WHERE state = 'queued' ORDER BY id LIMIT 3)",
         )
         .expect("ghost locks");
-    let jobs_before = locks_by_holder(&mut client, "jobs");
-    let queues_before = locks_by_holder(&mut client, "job_queues");
+    let jobs_before = locks_by_holder(&mut client, "jobdb.jobs");
+    let queues_before = locks_by_holder(&mut client, "jobdb.job_queues");
     let dead = ["dead-0", "dead-1", "ghost"];
     let released_ids: Vec<i64> = client
         .query(
@@ -185,8 +148,8 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
         .get(0);
     assert_eq!(future, 3, "ghost's future run_at kept");
     // Live workers keep every lock.
-    let jobs_after = locks_by_holder(&mut client, "jobs");
-    let queues_after = locks_by_holder(&mut client, "job_queues");
+    let jobs_after = locks_by_holder(&mut client, "jobdb.jobs");
+    let queues_after = locks_by_holder(&mut client, "jobdb.job_queues");
     for live in ["live-0", "live-1"] {
         assert_eq!(jobs_after.get(live), jobs_before.get(live), "{live} jobs");
         assert_eq!(
@@ -265,8 +228,8 @@ fn dry_run_reports_exactly_what_the_real_run_then_releases() {
 fn worker_flag_releases_only_named_workers_and_refuses_live_ones() {
     let (db, mut client) = populated(1000);
     let before = contents(&mut client);
-    let jobs_before = locks_by_holder(&mut client, "jobs");
-    let queues_before = locks_by_holder(&mut client, "job_queues");
+    let jobs_before = locks_by_holder(&mut client, "jobdb.jobs");
+    let queues_before = locks_by_holder(&mut client, "jobdb.job_queues");
 
     let live = db.run(&["unlock-stale-jobs", "--worker", "live-0"]);
     live.expect(3);
@@ -301,7 +264,7 @@ fn worker_flag_releases_only_named_workers_and_refuses_live_ones() {
         ),
     );
     assert_eq!(reported(&one.json()), expected);
-    let jobs_after = locks_by_holder(&mut client, "jobs");
+    let jobs_after = locks_by_holder(&mut client, "jobdb.jobs");
     assert!(!jobs_after.contains_key("dead-0"));
     assert_eq!(
         jobs_after.get("dead-1"),
@@ -326,7 +289,7 @@ fn worker_flag_releases_only_named_workers_and_refuses_live_ones() {
         reported(&forced.json()).get("live-0").map(|r| r.0),
         jobs_before.get("live-0").copied()
     );
-    let jobs_after = locks_by_holder(&mut client, "jobs");
+    let jobs_after = locks_by_holder(&mut client, "jobdb.jobs");
     assert!(!jobs_after.contains_key("live-0"));
     assert_eq!(jobs_after.get("live-1"), jobs_before.get("live-1"));
 }
@@ -345,7 +308,7 @@ fn older_than_releases_old_locks_whatever_the_registry_says() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let jobs_before = locks_by_holder(&mut client, "jobs");
+    let jobs_before = locks_by_holder(&mut client, "jobdb.jobs");
     let out = db.run(&["--json", "unlock-stale-jobs", "--older-than", "4h"]);
     out.expect(0);
     let report = reported(&out.json());
@@ -367,7 +330,9 @@ fn older_than_releases_old_locks_whatever_the_registry_says() {
         .get(0);
     assert_eq!(still_locked, 0);
     assert_eq!(
-        locks_by_holder(&mut client, "jobs").get("live-0").copied(),
+        locks_by_holder(&mut client, "jobdb.jobs")
+            .get("live-0")
+            .copied(),
         jobs_before.get("live-0").map(|n| n - 2),
         "live-0's younger locks kept"
     );
@@ -397,15 +362,11 @@ fn bad_inputs_are_one_line_errors_and_change_nothing() {
         unknown_profile.stderr
     );
 
-    std::fs::write(
-        db.configdir.path().join("jobdbctl.toml"),
-        "profile = \"nosuch\"\n",
-    )
-    .expect("write config");
+    db.write_config("profile = \"nosuch\"\n");
     let configured = db.run(&["unlock-stale-jobs"]);
     configured.expect(2);
     assert!(configured.one_line_error().contains("nosuch"));
-    std::fs::remove_file(db.configdir.path().join("jobdbctl.toml")).expect("remove config");
+    db.remove_config();
 
     let conflicting = db.run(&[
         "unlock-stale-jobs",
@@ -424,15 +385,6 @@ fn bad_inputs_are_one_line_errors_and_change_nothing() {
         before,
         "bad inputs changed the database"
     );
-}
-
-/// Waits until `cond` holds, polling; panics with `what` after `limit`.
-fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -473,9 +425,9 @@ fn heartbeat_in_flight_during_the_unlock_statement_keeps_its_jobs() {
 
     // The unlock statement must wait for that heartbeat, not decide on the old row version.
     let mut observer = db.client();
-    wait_for(
-        Duration::from_secs(30),
+    wait_until(
         "unlock to wait on the heartbeat's row lock",
+        Duration::from_secs(30),
         || {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("unlock finished ({status}) without waiting for the in-flight heartbeat");
@@ -502,14 +454,14 @@ fn heartbeat_in_flight_during_the_unlock_statement_keeps_its_jobs() {
         "the heartbeating worker was reported: {report:?}"
     );
     assert_eq!(report.get("gone"), Some(&(10, 1)));
-    let jobs = locks_by_holder(&mut setup, "jobs");
+    let jobs = locks_by_holder(&mut setup, "jobdb.jobs");
     assert_eq!(
         jobs.get("slow"),
         Some(&10),
         "the heartbeating worker keeps its jobs"
     );
     assert_eq!(jobs.get("gone"), None);
-    let queues = locks_by_holder(&mut setup, "job_queues");
+    let queues = locks_by_holder(&mut setup, "jobdb.job_queues");
     assert_eq!(queues.get("slow"), Some(&1));
     assert_eq!(queues.get("gone"), None);
 }

@@ -34,12 +34,17 @@ use crate::target::{redacted_url, Target};
 /// What to back up and where; built by `backup` and `destroy --backup-first`.
 pub struct Request {
     pub mode: Mode,
+    /// A file, a directory for a timestamped name, `-` for standard output; `None` is a
+    /// timestamped name in backup_dir.
     pub output: Option<PathBuf>,
+    /// Prune to the newest N archives of this database afterwards.
     pub keep: Option<u32>,
     pub space_check: bool,
 }
 
+/// What a backup wrote.
 pub struct Done {
+    /// The archive's final name; `None` when it went to standard output.
     pub path: Option<PathBuf>,
     pub bytes: u64,
     pub manifest: Manifest,
@@ -108,6 +113,7 @@ fn header(ctx: &Ctx, mode: Mode, database: String) -> Manifest {
     }
 }
 
+/// Compression threads.
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }

@@ -5,11 +5,13 @@ use serde_json::json;
 
 use crate::cli::Confirmation;
 use crate::context::Ctx;
-use crate::db::batched_migrations::{self as bm, status, Migration, Tables};
+use crate::db::batched_migrations::{self as bm, status, Tables};
 use crate::db::status::migration_status_name;
 use crate::db::Db;
-use crate::error::{failure, Exit};
-use crate::output::{confirm, kv_table, table};
+use crate::error::Exit;
+use crate::migrations;
+use crate::migrations::steer::{self, Changed, Retry};
+use crate::output::{kv_table, table};
 
 /// List, inspect, pause, resume, retry or skip batched background migrations.
 #[derive(Debug, clap::Args)]
@@ -61,11 +63,6 @@ pub enum Action {
 /// How many of the newest batch jobs `show` lists (failed ones are always listed).
 const RECENT_JOBS: i64 = 20;
 
-const MARK_FINISHED_RISK: &str = "mark-finished skips the migration: rows its remaining batches \
-would have changed keep their old values, and later schema migrations that rely on it (dropping \
-the old column after an integer-to-bigint copy, say) can lose data or fail. Use it only when you \
-know the migration's work is done or not needed, and take a backup first (`jobdbctl backup`)";
-
 pub fn run(args: BackgroundMigrationsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let mut db = ctx.connect()?;
     let profile = match args.action {
@@ -77,33 +74,36 @@ pub fn run(args: BackgroundMigrationsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     match args.action {
         Action::List => list(ctx, &mut db, &tables),
         Action::Show { id } => show(ctx, &mut db, &tables, id),
-        Action::Pause { id } => change_status(
-            ctx,
-            &mut db,
-            &tables,
-            id,
-            &[status::ACTIVE, status::FINALIZING],
-            status::PAUSED,
-        ),
-        Action::Resume { id } => {
-            change_status(ctx, &mut db, &tables, id, &[status::PAUSED], status::ACTIVE)
+        Action::Pause { id } => {
+            let from = [status::ACTIVE, status::FINALIZING];
+            let c = steer::change_status(&mut db, &tables, id, &from, status::PAUSED)?;
+            report(ctx, id, &c, None)
         }
-        Action::Retry { id } => retry(ctx, &mut db, &tables, &profile.schema, id),
+        Action::Resume { id } => {
+            let c = steer::change_status(&mut db, &tables, id, &[status::PAUSED], status::ACTIVE)?;
+            report(ctx, id, &c, None)
+        }
+        Action::Retry { id } => match steer::retry(&mut db, &tables, &profile.schema, id)? {
+            Retry::NothingFailed(c) => {
+                ctx.out.info(format!(
+                    "background migration {id} has no failed batch jobs"
+                ));
+                report(ctx, id, &c, Some("failed_jobs_reset"))
+            }
+            Retry::Reset(c) => {
+                report(ctx, id, &c, Some("failed_jobs_reset"))?;
+                ctx.out.info(format!(
+                    "run `jobdbctl finalize-migration --id {id}` to run them now"
+                ));
+                Ok(Exit::Ok)
+            }
+        },
         Action::MarkFinished { id, confirmation } => {
-            mark_finished(ctx, &mut db, &tables, &profile.schema, id, confirmation.yes)
+            let (schema, yes) = (&profile.schema, confirmation.yes);
+            let c = steer::mark_finished(ctx, &mut db, &tables, schema, id, yes)?;
+            report(ctx, id, &c, Some("jobs_marked_succeeded"))
         }
     }
-}
-
-fn find(db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Migration> {
-    bm::by_id(db, tables, id)?.ok_or_else(|| {
-        failure(
-            Exit::Usage,
-            format!(
-                "no background migration with id {id}; see `jobdbctl background-migrations list`"
-            ),
-        )
-    })
 }
 
 fn list(ctx: &Ctx, db: &mut Db, tables: &Tables) -> anyhow::Result<Exit> {
@@ -143,7 +143,7 @@ fn list(ctx: &Ctx, db: &mut Db, tables: &Tables) -> anyhow::Result<Exit> {
 }
 
 fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit> {
-    let m = find(db, tables, id)?;
+    let m = migrations::find(db, tables, id)?;
     let jobs = bm::recent_jobs(db, tables, id, RECENT_JOBS)?;
     if ctx.out.json {
         ctx.out
@@ -219,54 +219,16 @@ fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit
     Ok(Exit::Ok)
 }
 
-fn change_status(
-    ctx: &Ctx,
-    db: &mut Db,
-    tables: &Tables,
-    id: i64,
-    from: &[i16],
-    to: i16,
-) -> anyhow::Result<Exit> {
-    let m = find(db, tables, id)?;
-    let before = if m.status == to {
-        m.status
-    } else {
-        match bm::transition(db, tables, id, from, to)? {
-            Some(before) => before,
-            None => {
-                let now = bm::status_of(db, tables, id)?.unwrap_or(m.status);
-                let allowed: Vec<&str> = from.iter().map(|s| migration_status_name(*s)).collect();
-                return Err(failure(
-                    Exit::Runtime,
-                    format!(
-                        "background migration {id} is {}; only a migration that is {} can become {}",
-                        migration_status_name(now),
-                        allowed.join(" or "),
-                        migration_status_name(to)
-                    ),
-                ));
-            }
-        }
-    };
-    let after = bm::status_of(db, tables, id)?.unwrap_or(to);
-    report(ctx, id, before, after, None)
-}
-
-fn report(
-    ctx: &Ctx,
-    id: i64,
-    before: i16,
-    after: i16,
-    jobs_changed: Option<(&str, u64)>,
-) -> anyhow::Result<Exit> {
+fn report(ctx: &Ctx, id: i64, c: &Changed, jobs_key: Option<&str>) -> anyhow::Result<Exit> {
+    let (before, after) = (c.before, c.after);
     if ctx.out.json {
         let mut value = json!({
             "id": id,
             "old_status": migration_status_name(before),
             "new_status": migration_status_name(after),
         });
-        if let Some((key, n)) = jobs_changed {
-            value[key] = json!(n);
+        if let Some(key) = jobs_key {
+            value[key] = json!(c.jobs);
         }
         ctx.out.json(&value)?;
     } else {
@@ -282,84 +244,10 @@ fn report(
                 migration_status_name(after)
             )
         };
-        if let Some((key, n)) = jobs_changed {
-            line.push_str(&format!(" ({} {n})", key.replace('_', " ")));
+        if let Some(key) = jobs_key {
+            line.push_str(&format!(" ({} {})", key.replace('_', " "), c.jobs));
         }
         ctx.out.line(line)?;
     }
     Ok(Exit::Ok)
-}
-
-/// Retry and mark-finished rewrite batch jobs, so they wait for no finalizer: they take its
-/// lock (exit 7 while one runs).
-fn lock_against_finalizer(db: &mut Db, schema: &str, id: i64) -> anyhow::Result<()> {
-    db.try_operation_lock(
-        &format!("finalize-migration:{schema}:{id}"),
-        &format!("finalize-migration of background migration {id}"),
-    )
-}
-
-fn retry(ctx: &Ctx, db: &mut Db, tables: &Tables, schema: &str, id: i64) -> anyhow::Result<Exit> {
-    lock_against_finalizer(db, schema, id)?;
-    let m = find(db, tables, id)?;
-    if bm::is_finished(m.status) {
-        return Err(failure(
-            Exit::Runtime,
-            format!(
-                "background migration {id} is {}; there is nothing to retry",
-                m.status_name
-            ),
-        ));
-    }
-    if m.jobs_failed == 0 && m.status != status::FAILED {
-        ctx.out.info(format!(
-            "background migration {id} has no failed batch jobs"
-        ));
-        return report(ctx, id, m.status, m.status, Some(("failed_jobs_reset", 0)));
-    }
-    let reset = bm::retry_failed_jobs(db, tables, id)?;
-    let after = bm::status_of(db, tables, id)?.unwrap_or(status::ACTIVE);
-    report(ctx, id, m.status, after, Some(("failed_jobs_reset", reset)))?;
-    ctx.out.info(format!(
-        "run `jobdbctl finalize-migration --id {id}` to run them now"
-    ));
-    Ok(Exit::Ok)
-}
-
-fn mark_finished(
-    ctx: &Ctx,
-    db: &mut Db,
-    tables: &Tables,
-    schema: &str,
-    id: i64,
-    yes: bool,
-) -> anyhow::Result<Exit> {
-    let m = find(db, tables, id)?;
-    if bm::is_finished(m.status) {
-        return report(
-            ctx,
-            id,
-            m.status,
-            m.status,
-            Some(("jobs_marked_succeeded", 0)),
-        );
-    }
-    ctx.out.warn(MARK_FINISHED_RISK);
-    confirm(
-        &format!(
-            "mark background migration {id} ({} on {}.{}, {:.1}% done) finished",
-            m.job_class_name, m.table_name, m.column_name, m.progress_pct
-        ),
-        yes,
-    )?;
-    lock_against_finalizer(db, schema, id)?;
-    let changed = bm::mark_finished(db, tables, id)?;
-    let after = bm::status_of(db, tables, id)?.unwrap_or(status::FINISHED);
-    report(
-        ctx,
-        id,
-        m.status,
-        after,
-        Some(("jobs_marked_succeeded", changed)),
-    )
 }

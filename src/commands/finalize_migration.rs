@@ -1,26 +1,17 @@
 //! `finalize-migration`: run every remaining batch of a batched background migration now,
 //! as GitLab's `gitlab:background_migrations:finalize` does, until it is finished.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::parse_duration_arg;
 use crate::context::Ctx;
-use crate::db::backfill::{self, BatchTarget, JobClass};
-use crate::db::batched_migrations::{
-    self as bm, status, BatchJob, Migration, NewJob, RunStats, Tables,
-};
-use crate::db::status::migration_status_name;
-use crate::db::{health, sql_state, Db};
+use crate::db::backfill;
+use crate::db::batched_migrations::{self as bm, Tables};
+use crate::db::Db;
 use crate::error::{failure, Exit};
-
-/// A batch is tried at most this often per finalize run before the migration fails.
-pub const MAX_ATTEMPTS: i16 = 3;
-/// Bounds of the adaptive batch size (GitLab's optimizer uses the same).
-const MIN_BATCH_SIZE: i64 = 1_000;
-const MAX_BATCH_SIZE: i64 = 2_000_000;
+use crate::migrations::finalizer::{self, finalize_by_id, FinalizeOptions, Summary};
 
 /// Run the remaining batches of a batched background migration until it is finished.
 ///
@@ -48,12 +39,12 @@ pub struct FinalizeMigrationArgs {
     #[arg(long, conflicts_with = "job_class")]
     pub all: bool,
     #[command(flatten)]
-    pub options: FinalizeOptions,
+    pub options: FinalizeOptionsArgs,
 }
 
 /// How a finalize run batches and paces its work; `migrate --finalize` takes the same.
 #[derive(Debug, Clone, clap::Args)]
-pub struct FinalizeOptions {
+pub struct FinalizeOptionsArgs {
     /// Values of the batching column per batch transaction, to start with (default: the
     /// migration's batch_size).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
@@ -81,91 +72,17 @@ pub struct FinalizeOptions {
     pub max_replication_lag: Duration,
 }
 
-impl Default for FinalizeOptions {
-    fn default() -> Self {
+impl From<FinalizeOptionsArgs> for FinalizeOptions {
+    fn from(a: FinalizeOptionsArgs) -> FinalizeOptions {
         FinalizeOptions {
-            batch_size: None,
-            sub_batch_size: None,
-            pause_ms: None,
-            target_batch_time: Duration::from_millis(300),
-            statement_timeout: Duration::from_secs(10),
-            lock_timeout: Duration::from_secs(2),
-            max_replication_lag: Duration::from_secs(30),
+            batch_size: a.batch_size,
+            sub_batch_size: a.sub_batch_size,
+            pause_ms: a.pause_ms,
+            target_batch_time: a.target_batch_time,
+            statement_timeout: a.statement_timeout,
+            lock_timeout: a.lock_timeout,
+            max_replication_lag: a.max_replication_lag,
         }
-    }
-}
-
-/// What a finalize run did, with its figures read back from the batch jobs it ran.
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    pub id: i64,
-    pub job_class_name: String,
-    pub table: String,
-    pub column_name: String,
-    pub job_arguments: serde_json::Value,
-    pub status: &'static str,
-    pub already_finished: bool,
-    #[serde(flatten)]
-    pub stats: RunStats,
-    /// Batch attempts that failed and were retried.
-    pub failed_attempts: i64,
-    pub elapsed_s: f64,
-    pub rows_per_s: f64,
-    pub final_batch_size: Option<i64>,
-}
-
-impl Summary {
-    fn already_finished(m: &Migration) -> Summary {
-        Summary {
-            id: m.id,
-            job_class_name: m.job_class_name.clone(),
-            table: m.table_name.clone(),
-            column_name: m.column_name.clone(),
-            job_arguments: m.job_arguments.clone(),
-            status: m.status_name,
-            already_finished: true,
-            stats: RunStats {
-                batches: 0,
-                rows: 0,
-                rows_updated: 0,
-                batch_ms_p50: None,
-                batch_ms_p99: None,
-                batch_ms_max: None,
-            },
-            failed_attempts: 0,
-            elapsed_s: 0.0,
-            rows_per_s: 0.0,
-            final_batch_size: None,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        let what = format!(
-            "background migration {} ({} on {}.{})",
-            self.id, self.job_class_name, self.table, self.column_name
-        );
-        if self.already_finished {
-            return format!("{what} is already {}; nothing to do", self.status);
-        }
-        let mut line = format!(
-            "{what} {}: {} rows ({} changed) in {} batches, {:.1} s, {:.0} rows/s",
-            self.status,
-            self.stats.rows,
-            self.stats.rows_updated,
-            self.stats.batches,
-            self.elapsed_s,
-            self.rows_per_s
-        );
-        if let (Some(p99), Some(max)) = (self.stats.batch_ms_p99, self.stats.batch_ms_max) {
-            line.push_str(&format!(", batch p99 {p99:.0} ms, max {max:.0} ms"));
-        }
-        if self.failed_attempts > 0 {
-            line.push_str(&format!(
-                ", {} failed attempts retried",
-                self.failed_attempts
-            ));
-        }
-        line
     }
 }
 
@@ -184,11 +101,12 @@ pub fn run(args: FinalizeMigrationArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     if args.all && ids.is_empty() {
         ctx.out.info("no unfinished background migrations");
     }
+    let options = FinalizeOptions::from(args.options);
     let mut summaries = Vec::new();
     for id in ids {
-        let summary = finalize_by_id(ctx, &mut db, id, &args.options)?;
+        let summary = finalize_by_id(ctx, &mut db, id, &options)?;
         if !ctx.out.json {
-            ctx.out.line(summary.describe())?;
+            ctx.out.line(describe(&summary))?;
         }
         summaries.push(summary);
     }
@@ -202,7 +120,7 @@ pub fn run(args: FinalizeMigrationArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// GitLab's lookup by class, table, column and arguments; a miss names the likely ones.
+/// The migration named on the command line as GitLab names it.
 fn find_by_configuration(
     db: &mut Db,
     tables: &Tables,
@@ -220,34 +138,7 @@ fn find_by_configuration(
         Some(text) => parse_arguments(text)?,
         None => json!([]),
     };
-    if let Some(m) = bm::by_configuration(db, tables, class, table, column, &arguments)? {
-        return Ok(m.id);
-    }
-    let close = bm::close_matches(db, tables, class, table, column)?;
-    let hint = if close.is_empty() {
-        "there are no candidates; see `jobdbctl background-migrations list`".to_string()
-    } else {
-        let names: Vec<String> = close
-            .iter()
-            .take(5)
-            .map(|m| {
-                format!(
-                    "--id {} {} {} {} '{}' ({})",
-                    m.id,
-                    m.job_class_name,
-                    m.table_name,
-                    m.column_name,
-                    m.job_arguments,
-                    m.status_name
-                )
-            })
-            .collect();
-        format!("close matches: {}", names.join("; "))
-    };
-    Err(failure(
-        Exit::Usage,
-        format!("no background migration {class} {table} {column} '{arguments}'; {hint}"),
-    ))
+    finalizer::find_by_configuration(db, tables, class, table, column, &arguments)
 }
 
 /// Job arguments as JSON. GitLab's rake task wants commas escaped (`[["id"]\, ["x"]]`);
@@ -269,529 +160,31 @@ fn parse_arguments(text: &str) -> anyhow::Result<serde_json::Value> {
         })
 }
 
-/// Finalizes migration `id` on `db`'s job schema: validates it, takes the per-migration
-/// lock (exit 7 when another finalizer holds it), runs every remaining batch, and returns
-/// the summary. A failed migration is an error (exit 1) naming the batch and its error.
-pub fn finalize_by_id(
-    ctx: &Ctx,
-    db: &mut Db,
-    id: i64,
-    opts: &FinalizeOptions,
-) -> anyhow::Result<Summary> {
-    let profile = ctx.writable_profile(db)?;
-    profile.require_native("finalize-migration")?;
-    let tables = Tables::new(&profile.schema);
-    let m = bm::by_id(db, &tables, id)?.ok_or_else(|| {
-        failure(
-            Exit::Usage,
-            format!(
-                "no background migration with id {id}; see `jobdbctl background-migrations list`"
-            ),
-        )
-    })?;
-    if bm::is_finished(m.status) {
-        return Ok(Summary::already_finished(&m));
+/// One line per finalized migration, with its figures.
+fn describe(s: &Summary) -> String {
+    let what = format!(
+        "background migration {} ({} on {}.{})",
+        s.id, s.job_class_name, s.table, s.column_name
+    );
+    if s.already_finished {
+        return format!("{what} is already {}; nothing to do", s.status);
     }
-    let context = || format!("background migration {id} ({})", m.job_class_name);
-    let class =
-        JobClass::parse(&m.job_class_name, &m.job_arguments).map_err(|e| e.context(context()))?;
-    let target = backfill::resolve(
-        db,
-        &profile.schema,
-        &m.table_name,
-        &m.column_name,
-        &class,
-        opts.lock_timeout,
-    )
-    .map_err(|e| e.context(context()))?;
-    if !target.indexed {
-        ctx.out.warn(format!(
-            "no index leads with {}.{}; every batch will scan the table",
-            target.display, m.column_name
-        ));
+    let mut line = format!(
+        "{what} {}: {} rows ({} changed) in {} batches, {:.1} s, {:.0} rows/s",
+        s.status, s.stats.rows, s.stats.rows_updated, s.stats.batches, s.elapsed_s, s.rows_per_s
+    );
+    if let (Some(p99), Some(max)) = (s.stats.batch_ms_p99, s.stats.batch_ms_max) {
+        line.push_str(&format!(", batch p99 {p99:.0} ms, max {max:.0} ms"));
     }
-    let lock = format!("finalize-migration:{}:{id}", profile.schema);
-    db.try_operation_lock(
-        &lock,
-        &format!("finalize-migration of background migration {id}"),
-    )?;
-    let result = Finalizer {
-        ctx,
-        tables: &tables,
-        migration: &m,
-        target: &target,
-        opts,
+    if s.failed_attempts > 0 {
+        line.push_str(&format!(", {} failed attempts retried", s.failed_attempts));
     }
-    .run(db);
-    let released = db.release_operation_lock(&lock);
-    let summary = result?;
-    released?;
-    Ok(summary)
-}
-
-struct Finalizer<'a> {
-    ctx: &'a Ctx,
-    tables: &'a Tables,
-    migration: &'a Migration,
-    target: &'a BatchTarget,
-    opts: &'a FinalizeOptions,
-}
-
-enum Outcome {
-    Succeeded { rows: i64, took: Duration },
-    Failed { attempts: i16, error: anyhow::Error },
-}
-
-const PROGRESS_TEMPLATE: &str =
-    "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}, {msg}";
-
-impl Finalizer<'_> {
-    fn run(&self, db: &mut Db) -> anyhow::Result<Summary> {
-        let (m, t) = (self.migration, self.tables);
-        let began = Instant::now();
-        // Another finalizer may have finished it between the lookup and the lock.
-        match bm::status_of(db, t, m.id)? {
-            Some(s) if bm::is_finished(s) => {
-                let now = bm::by_id(db, t, m.id)?.unwrap_or_else(|| m.clone());
-                return Ok(Summary::already_finished(&now));
-            }
-            Some(_) => {}
-            None => {
-                return Err(failure(
-                    Exit::Runtime,
-                    format!("background migration {} was deleted", m.id),
-                ))
-            }
-        }
-        bm::transition(
-            db,
-            t,
-            m.id,
-            &[
-                status::PAUSED,
-                status::ACTIVE,
-                status::FAILED,
-                status::FINALIZING,
-            ],
-            status::FINALIZING,
-        )?;
-        bm::reset_exhausted_jobs(db, t, m.id, MAX_ATTEMPTS)?;
-
-        let initial = i64::from(self.opts.batch_size.unwrap_or(m.batch_size)).max(1);
-        let max = m
-            .max_batch_size
-            .map_or(MAX_BATCH_SIZE.max(initial), i64::from)
-            .max(1);
-        if initial > max {
-            self.ctx.out.info(format!(
-                "batch size {initial} exceeds the migration's max_batch_size {max}; using {max}"
-            ));
-        }
-        let mut sizer = BatchSizer::new(
-            initial.min(max),
-            MIN_BATCH_SIZE.min(initial).min(max),
-            max,
-            (!self.opts.target_batch_time.is_zero()).then_some(self.opts.target_batch_time),
-        );
-        let pause_ms = self.opts.pause_ms.map_or(m.pause_ms.max(0), |p| p as i32);
-
-        let (done, pending) = bm::rows_done_and_pending(db, t, m.id)?;
-        let from = self.next_uncovered(db)?;
-        let remaining = match from {
-            Some(from) => backfill::estimate_rows(db, self.target, from, m.max_value)?,
-            None => 0,
-        };
-        let bar = self.ctx.out.progress(
-            (done + pending + remaining).max(1) as u64,
-            PROGRESS_TEMPLATE,
-        );
-        bar.set_position(done.max(0) as u64);
-        bar.reset_eta();
-
-        let mut ran = Vec::new();
-        let mut failed_attempts = 0;
-        loop {
-            self.check_still_finalizing(db)?;
-            self.wait_until_healthy(db, &bar)?;
-            // Each attempt is recorded and committed before the batch's transaction, so a
-            // run killed mid-batch leaves a visible `running` job whose attempt counts.
-            let (job, attempts) = match bm::next_unfinished_job(db, t, m.id)? {
-                Some(job) => {
-                    let attempts = bm::start_job(db, t, job.id)?;
-                    (job, attempts)
-                }
-                None => match self.create_next_job(db, sizer.size(), pause_ms)? {
-                    Some(job) => (job, 1),
-                    None => break,
-                },
-            };
-            bar.set_message(format!("batch size {}", job.batch_size));
-            match self.run_job(db, &job, attempts)? {
-                Outcome::Succeeded { rows, took } => {
-                    ran.push(job.id);
-                    sizer.record(rows, took);
-                    let pos = bar.position() + rows.max(0) as u64;
-                    if pos > bar.length().unwrap_or(0) {
-                        bar.set_length(pos);
-                    }
-                    bar.set_position(pos);
-                }
-                Outcome::Failed { attempts, error } => {
-                    failed_attempts += 1;
-                    let timed_out = is_timeout(&error);
-                    if timed_out {
-                        sizer.on_timeout();
-                        if let Some((mid, first, second)) =
-                            backfill::split_point(db, self.target, job.min_value, job.max_value)?
-                        {
-                            bm::split_job(
-                                db,
-                                t,
-                                m.id,
-                                &job,
-                                mid,
-                                clamp_i32(first),
-                                clamp_i32(second),
-                            )?;
-                        }
-                    }
-                    let what = format!(
-                        "batch job {} ({} {}..={}, attempt {attempts} of {MAX_ATTEMPTS})",
-                        job.id, self.target.display, job.min_value, job.max_value
-                    );
-                    if attempts >= MAX_ATTEMPTS {
-                        bm::transition(db, t, m.id, &[status::FINALIZING], status::FAILED)?;
-                        bar.abandon();
-                        return Err(failure(
-                            Exit::Runtime,
-                            format!(
-                                "background migration {} failed: {what} failed: {error:#}; fix the cause, \
-                                 then run `jobdbctl background-migrations retry {}` and finalize again",
-                                m.id, m.id
-                            ),
-                        ));
-                    }
-                    let retry = if timed_out {
-                        "halved and retried"
-                    } else {
-                        "retried"
-                    };
-                    bar.suspend(|| {
-                        self.ctx
-                            .out
-                            .warn(format!("{what} failed ({retry}): {error:#}"))
-                    });
-                }
-            }
-        }
-        bar.finish_and_clear();
-        if bm::transition(db, t, m.id, &[status::FINALIZING], status::FINISHED)?.is_none() {
-            self.check_still_finalizing(db)?;
-        }
-        let stats = bm::run_stats(db, t, &ran)?;
-        let status = bm::status_of(db, t, m.id)?.unwrap_or(status::FINISHED);
-        let elapsed = began.elapsed().as_secs_f64();
-        Ok(Summary {
-            id: m.id,
-            job_class_name: m.job_class_name.clone(),
-            table: self.target.display.clone(),
-            column_name: m.column_name.clone(),
-            job_arguments: m.job_arguments.clone(),
-            status: migration_status_name(status),
-            already_finished: false,
-            rows_per_s: if elapsed > 0.0 {
-                stats.rows as f64 / elapsed
-            } else {
-                0.0
-            },
-            stats,
-            failed_attempts,
-            elapsed_s: elapsed,
-            final_batch_size: Some(sizer.size()),
-        })
-    }
-
-    /// Stops when an operator paused the migration, or marked it finished, meanwhile.
-    /// Holds the next batch while the database is unhealthy for it, saying so on the
-    /// progress line (and once on stderr when there is no terminal).
-    fn wait_until_healthy(&self, db: &mut Db, bar: &indicatif::ProgressBar) -> anyhow::Result<()> {
-        let mut announced = false;
-        while let Some(reason) =
-            health::reason_to_wait(db, self.target.table_sql(), self.opts.max_replication_lag)?
-        {
-            if !announced {
-                self.ctx.out.info(format!("paused: {reason}"));
-                announced = true;
-            }
-            bar.set_message(format!("paused: {reason}"));
-            bar.tick();
-            // Lag and vacuums end on their own; nothing signals it, so check again shortly.
-            std::thread::sleep(Duration::from_millis(500));
-            self.check_still_finalizing(db)?;
-        }
-        if announced {
-            self.ctx.out.info("resumed");
-        }
-        Ok(())
-    }
-
-    fn check_still_finalizing(&self, db: &mut Db) -> anyhow::Result<()> {
-        let id = self.migration.id;
-        match bm::status_of(db, self.tables, id)? {
-            Some(status::FINALIZING) => Ok(()),
-            Some(status::PAUSED) => Err(failure(
-                Exit::Runtime,
-                format!("background migration {id} was paused while finalizing; run finalize-migration again to continue"),
-            )),
-            Some(s) => Err(failure(
-                Exit::Runtime,
-                format!(
-                    "background migration {id} became {} while finalizing (changed by another session); check it with `jobdbctl background-migrations show {id}`",
-                    migration_status_name(s)
-                ),
-            )),
-            None => Err(failure(Exit::Runtime, format!("background migration {id} was deleted while finalizing"))),
-        }
-    }
-
-    /// The first value no batch job covers yet; `None` when the whole range is covered.
-    fn next_uncovered(&self, db: &mut Db) -> anyhow::Result<Option<i64>> {
-        let m = self.migration;
-        let from = match bm::last_covered_value(db, self.tables, m.id)? {
-            Some(last) if last >= m.max_value => return Ok(None),
-            Some(last) => (last + 1).max(m.min_value),
-            None => m.min_value,
-        };
-        Ok((from <= m.max_value).then_some(from))
-    }
-
-    /// Primary-key batching: the next `size` values of the column after the last covered
-    /// one; the last batch reaches the migration's max_value. The job starts as running.
-    fn create_next_job(
-        &self,
-        db: &mut Db,
-        size: i64,
-        pause_ms: i32,
-    ) -> anyhow::Result<Option<BatchJob>> {
-        let m = self.migration;
-        let Some(from) = self.next_uncovered(db)? else {
-            return Ok(None);
-        };
-        let Some(to) = backfill::next_batch_end(db, self.target, from, m.max_value, size)? else {
-            return Ok(None);
-        };
-        let sub = i64::from(self.opts.sub_batch_size.unwrap_or(m.sub_batch_size)).clamp(1, size);
-        bm::insert_started_job(
-            db,
-            self.tables,
-            m.id,
-            &NewJob {
-                min_value: from,
-                max_value: to,
-                batch_size: clamp_i32(size),
-                sub_batch_size: clamp_i32(sub),
-                pause_ms,
-            },
-        )
-        .map(Some)
-    }
-
-    /// One attempt at a batch job already marked running; success commits with the data.
-    fn run_job(&self, db: &mut Db, job: &BatchJob, attempts: i16) -> anyhow::Result<Outcome> {
-        let began = Instant::now();
-        match self.run_batch(db, job, began) {
-            Ok((rows, took)) => Ok(Outcome::Succeeded { rows, took }),
-            Err(error) => {
-                let metrics = json!({
-                    "error": format!("{error:#}"),
-                    "duration_ms": millis(began.elapsed()),
-                });
-                bm::job_failed(db, self.tables, job.id, &metrics)?;
-                Ok(Outcome::Failed { attempts, error })
-            }
-        }
-    }
-
-    /// The batch's transaction: its sub-batches, then its own success record.
-    fn run_batch(
-        &self,
-        db: &mut Db,
-        job: &BatchJob,
-        began: Instant,
-    ) -> anyhow::Result<(i64, Duration)> {
-        let pause = Duration::from_millis(
-            self.opts
-                .pause_ms
-                .map_or(job.pause_ms.max(0) as u64, u64::from),
-        );
-        let limit = i64::from(
-            self.opts
-                .sub_batch_size
-                .unwrap_or(job.sub_batch_size)
-                .min(job.batch_size)
-                .max(1),
-        );
-        let mut tx = db.transaction()?;
-        // A finalizer stopped (^Z) mid-batch must not hold its row locks for long.
-        let idle_limit = pause + Duration::from_secs(10);
-        backfill::limit_batch_transaction(
-            &mut tx,
-            self.opts.statement_timeout,
-            self.opts.lock_timeout,
-            idle_limit,
-        )?;
-        bm::without_flush_wait(&mut tx)?;
-        let (mut rows, mut updated, mut statements) = (0i64, 0i64, 0i64);
-        let mut from = job.min_value;
-        loop {
-            let sub = backfill::update_sub_batch(&mut tx, self.target, from, job.max_value, limit)?;
-            let Some(last) = sub.last else { break };
-            rows += sub.rows;
-            updated += sub.updated;
-            statements += 1;
-            if sub.rows < limit || last >= job.max_value {
-                break;
-            }
-            from = last + 1;
-            if !pause.is_zero() {
-                std::thread::sleep(pause);
-            }
-        }
-        let took = began.elapsed();
-        let metrics = json!({
-            "rows": rows,
-            "rows_updated": updated,
-            "sub_batches": statements,
-            "duration_ms": millis(took),
-        });
-        bm::job_succeeded(&mut tx, self.tables, job.id, &metrics)?;
-        tx.commit()?;
-        Ok((rows, took))
-    }
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-fn clamp_i32(n: i64) -> i32 {
-    n.clamp(1, i64::from(i32::MAX)) as i32
-}
-
-/// statement_timeout and lock_timeout: the batch was too big (or waited too long) for now.
-fn is_timeout(err: &anyhow::Error) -> bool {
-    use postgres::error::SqlState;
-    sql_state(err)
-        .is_some_and(|s| *s == SqlState::QUERY_CANCELED || *s == SqlState::LOCK_NOT_AVAILABLE)
-}
-
-/// Adapts the batch size toward a target batch duration, the idea of GitLab's batch
-/// optimizer: the time per row is smoothed exponentially, the size grows at most 20% per
-/// batch, shrinks as far as needed, and stays within `[min, max]` (max honours the
-/// migration's max_batch_size). Without a target the size only halves on timeouts.
-#[derive(Debug, Clone)]
-pub struct BatchSizer {
-    size: i64,
-    min: i64,
-    max: i64,
-    target: Option<Duration>,
-    secs_per_row: Option<f64>,
-}
-
-const SMOOTHING: f64 = 0.3;
-const MAX_GROWTH: f64 = 1.2;
-
-impl BatchSizer {
-    pub fn new(size: i64, min: i64, max: i64, target: Option<Duration>) -> BatchSizer {
-        let min = min.max(1);
-        let max = max.max(min);
-        BatchSizer {
-            size: size.clamp(min, max),
-            min,
-            max,
-            target,
-            secs_per_row: None,
-        }
-    }
-
-    pub fn size(&self) -> i64 {
-        self.size
-    }
-
-    pub fn record(&mut self, rows: i64, took: Duration) {
-        let Some(target) = self.target else { return };
-        if rows <= 0 {
-            return;
-        }
-        let sample = took.as_secs_f64() / rows as f64;
-        let smoothed = match self.secs_per_row {
-            Some(prev) => SMOOTHING * sample + (1.0 - SMOOTHING) * prev,
-            None => sample,
-        };
-        self.secs_per_row = Some(smoothed);
-        let ideal = if smoothed > 0.0 {
-            target.as_secs_f64() / smoothed
-        } else {
-            f64::MAX
-        };
-        let next = ideal.min(self.size as f64 * MAX_GROWTH);
-        self.size = (next.round() as i64).clamp(self.min, self.max);
-    }
-
-    pub fn on_timeout(&mut self) {
-        self.size = (self.size / 2).max(self.min);
-    }
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizer_grows_at_most_20_percent_per_batch() {
-        let mut s = BatchSizer::new(1000, 100, 1_000_000, Some(Duration::from_secs(1)));
-        s.record(1000, Duration::from_millis(10));
-        assert_eq!(s.size(), 1200);
-        s.record(1200, Duration::from_millis(12));
-        assert_eq!(s.size(), 1440);
-    }
-
-    #[test]
-    fn sizer_shrinks_toward_target_and_respects_bounds() {
-        let mut s = BatchSizer::new(10_000, 1000, 20_000, Some(Duration::from_millis(100)));
-        // 10 s for 10k rows: 1 ms per row, target 100 ms -> 100 rows, bounded by min 1000.
-        s.record(10_000, Duration::from_secs(10));
-        assert_eq!(s.size(), 1000);
-        let mut s = BatchSizer::new(10_000, 1000, 11_000, Some(Duration::from_secs(10)));
-        for _ in 0..10 {
-            let size = s.size();
-            s.record(size, Duration::from_millis(1));
-        }
-        assert_eq!(s.size(), 11_000, "max_batch_size is honoured");
-    }
-
-    #[test]
-    fn sizer_smooths_outliers() {
-        let mut s = BatchSizer::new(1000, 10, 1_000_000, Some(Duration::from_millis(1000)));
-        s.record(1000, Duration::from_millis(1000));
-        assert_eq!(s.size(), 1000);
-        // One batch 10x slower moves the estimate only by the smoothing factor.
-        s.record(1000, Duration::from_millis(10_000));
-        let expected = (1.0f64 / (0.3 * 0.01 + 0.7 * 0.001)).round() as i64;
-        assert_eq!(s.size(), expected);
-    }
-
-    #[test]
-    fn sizer_without_target_only_halves_on_timeout() {
-        let mut s = BatchSizer::new(5000, 1000, 100_000, None);
-        s.record(5000, Duration::from_millis(1));
-        assert_eq!(s.size(), 5000);
-        s.on_timeout();
-        assert_eq!(s.size(), 2500);
-        s.on_timeout();
-        s.on_timeout();
-        assert_eq!(s.size(), 1000);
-    }
 
     #[test]
     fn arguments_accept_gitlab_escaped_commas() {

@@ -1,9 +1,9 @@
 use serde_json::json;
 
-use crate::commands::start::bring_up;
 use crate::context::Ctx;
 use crate::db::schema::{self, InitOutcome};
 use crate::error::{failure, Exit};
+use crate::provision::bring_up;
 
 /// Create the embedded cluster (if absent) and the job schema. Idempotent.
 ///

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::context::Ctx;
-use crate::db::{counter, Sql};
+use crate::db::counter;
 use crate::error::{failure, Exit};
 
 /// Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a
@@ -28,12 +28,8 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 
     let mut tx = db.transaction()?;
     // Hold off inserts while checking and setting, so no job slips in between with an ID
-    // the check did not see. Waits at most 5 s for the lock rather than queue behind workers.
-    tx.batch("lock_timeout", "SET LOCAL lock_timeout = '5s'")?;
-    tx.batch(
-        "lock_jobs_against_inserts",
-        &format!("LOCK TABLE {} IN SHARE MODE", profile.jobs_table()),
-    )?;
+    // the check did not see.
+    counter::lock_against_inserts(&mut tx, &profile)?;
     let old = counter::last_used(&mut tx, &sequence)?;
     let max_id = counter::max_job_id(&mut tx, &profile)?.unwrap_or(0);
     if n < max_id && !args.force {

@@ -2,8 +2,9 @@ use serde_json::json;
 
 use crate::cluster::{Cluster, ServerState};
 use crate::context::Ctx;
-use crate::db::{self, schema};
+use crate::db::schema;
 use crate::error::Exit;
+use crate::provision::bring_up;
 
 /// Start the embedded server (creating the cluster and job schema on first use).
 #[derive(Debug, clap::Args)]
@@ -22,25 +23,6 @@ pub fn run(_args: StartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ));
     }
     report(cluster, ctx)
-}
-
-/// Creates the cluster if absent, starts it if stopped, and makes sure the job database
-/// exists. Returns whether the cluster was created now.
-pub fn bring_up(cluster: &Cluster, ctx: &Ctx) -> anyhow::Result<bool> {
-    let created = !cluster.is_initialized();
-    if created {
-        ctx.out.info(format!(
-            "creating embedded cluster in {}",
-            cluster.pgdata.display()
-        ));
-        cluster.initdb()?;
-    }
-    if cluster.start()? {
-        ctx.out
-            .info(format!("server started ({})", cluster.describe()));
-    }
-    db::ensure_database(cluster, ctx.config.connect_timeout.value, ctx.verbose)?;
-    Ok(created)
 }
 
 fn report(cluster: &Cluster, ctx: &Ctx) -> anyhow::Result<Exit> {

@@ -1,12 +1,8 @@
-use serde::Serialize;
-
 use crate::context::Ctx;
-use crate::db::profile::LiveSet;
-use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
-use crate::db::workers::{self, Worker};
-use crate::db::{self, counter, schema, Db, Profile};
+use crate::db;
 use crate::error::Exit;
 use crate::output::{human_bytes, kv_table, printable, table, MAX_SHOWN_ID};
+use crate::readiness::{self, Report};
 
 /// Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers,
 /// unfinished background migrations.
@@ -22,88 +18,6 @@ pub struct StatusArgs {
     pub exact: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct Report {
-    server: String,
-    target: String,
-    tls: bool,
-    server_version: Option<String>,
-    replication: Option<Replication>,
-    database: Option<String>,
-    database_size_bytes: Option<i64>,
-    profile: Option<String>,
-    graphile_generation: Option<&'static str>,
-    schema: Option<String>,
-    schema_version: Option<i32>,
-    binary_schema_version: i32,
-    /// Versions this jobdbctl would apply with `migrate`.
-    pending_schema_versions: Vec<i32>,
-    /// The newest applied breaking version; live workers below it are incompatible.
-    breaking_level: Option<i32>,
-    workers_by_version: Vec<WorkerGroup>,
-    job_id_sequence: Option<String>,
-    last_used_job_id: Option<i64>,
-    jobs: Option<JobCounts>,
-    locked_jobs: i64,
-    stale_locked_jobs: i64,
-    stale_locked_queues: i64,
-    lock_holders: Vec<LockHolder>,
-    workers: Vec<Worker>,
-    unfinished_background_migrations: Vec<UnfinishedMigration>,
-    ready_to_upgrade: bool,
-    not_ready_because: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct WorkerGroup {
-    version: Option<String>,
-    schema_version: Option<i32>,
-    live: usize,
-    stale: usize,
-    /// Reports a schema older than the database's (fine unless also incompatible).
-    out_of_date: bool,
-    /// Cannot run against the applied breaking level.
-    incompatible: bool,
-}
-
-fn group_workers(
-    workers: &[Worker],
-    current: Option<i32>,
-    breaking: Option<i32>,
-) -> Vec<WorkerGroup> {
-    let mut groups: Vec<WorkerGroup> = Vec::new();
-    for w in workers {
-        let existing = groups
-            .iter_mut()
-            .find(|g| g.version == w.version && g.schema_version == w.schema_version);
-        let group = match existing {
-            Some(g) => g,
-            None => {
-                let below = |level: Option<i32>| match (w.schema_version, level) {
-                    (_, None) => false,
-                    (None, Some(_)) => true,
-                    (Some(v), Some(l)) => v < l,
-                };
-                groups.push(WorkerGroup {
-                    version: w.version.clone(),
-                    schema_version: w.schema_version,
-                    live: 0,
-                    stale: 0,
-                    out_of_date: below(current),
-                    incompatible: below(breaking),
-                });
-                groups.last_mut().expect("just pushed")
-            }
-        };
-        if w.live {
-            group.live += 1;
-        } else {
-            group.stale += 1;
-        }
-    }
-    groups
-}
-
 pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     // A stopped embedded server is reported by connect() itself, without retries.
     let mut db = match ctx.connect() {
@@ -113,7 +27,7 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         }
         Err(e) => return Err(e),
     };
-    let report = gather(&mut db, ctx, args.exact)?;
+    let report = readiness::assess(&mut db, ctx, args.exact)?;
     if ctx.out.json {
         ctx.out.json(&report)?;
     } else {
@@ -148,125 +62,6 @@ fn report_down(ctx: &Ctx, check: bool, err: &anyhow::Error) -> anyhow::Result<Ex
     }
     eprintln!("jobdbctl: error: {why}");
     Ok(if check { Exit::NotReady } else { Exit::Connect })
-}
-
-fn gather(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
-    let stale_after = ctx.config.stale_after.value;
-    db.disable_jit()?;
-    let profile: Option<Profile> = ctx.detect_profile(db)?;
-    let mut report = Report {
-        server: "up".to_string(),
-        target: ctx.target.describe(),
-        tls: db.uses_tls()?,
-        server_version: Some(db.server_version()?),
-        replication: Some(status::replication(db)?),
-        database: Some(db.database_name()?),
-        database_size_bytes: Some(db.database_size()?),
-        profile: profile.as_ref().map(|p| p.name().to_string()),
-        graphile_generation: profile.as_ref().and_then(|p| p.generation_label()),
-        schema: profile.as_ref().map(|p| p.schema.clone()),
-        schema_version: None,
-        binary_schema_version: schema::latest_version(),
-        pending_schema_versions: Vec::new(),
-        breaking_level: None,
-        workers_by_version: Vec::new(),
-        job_id_sequence: None,
-        last_used_job_id: None,
-        jobs: None,
-        locked_jobs: 0,
-        stale_locked_jobs: 0,
-        stale_locked_queues: 0,
-        lock_holders: Vec::new(),
-        workers: Vec::new(),
-        unfinished_background_migrations: Vec::new(),
-        ready_to_upgrade: false,
-        not_ready_because: Vec::new(),
-    };
-    let Some(profile) = profile else {
-        report
-            .not_ready_because
-            .push("no job schema; run `jobdbctl init`".to_string());
-        return Ok(report);
-    };
-    report.schema_version = status::schema_version(db, &profile)?;
-    let sequence = counter::sequence_name(db, &profile)?;
-    report.last_used_job_id = Some(counter::last_used(db, &sequence)?);
-    report.job_id_sequence = Some(sequence);
-    report.jobs = Some(status::job_counts(db, &profile, exact)?);
-    report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
-    report.workers = workers::list(db, &profile, stale_after)?;
-    report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
-    if profile.is_native() {
-        let current = report.schema_version.unwrap_or(0);
-        report.pending_schema_versions = schema::MIGRATIONS
-            .iter()
-            .map(|m| m.version)
-            .filter(|v| *v > current)
-            .collect();
-        report.breaking_level = status::breaking_level(db, &profile)?;
-    }
-    report.workers_by_version = group_workers(
-        &report.workers,
-        report.schema_version,
-        report.breaking_level,
-    );
-    report.locked_jobs = report.lock_holders.iter().map(|h| h.jobs).sum();
-    report.stale_locked_jobs = report.lock_holders.iter().map(|h| h.stale_jobs).sum();
-    report.stale_locked_queues = report.lock_holders.iter().map(|h| h.stale_queues).sum();
-
-    if report.stale_locked_jobs + report.stale_locked_queues > 0 {
-        let (why, command) = if profile.live_set == LiveSet::Unknown {
-            (
-                "have been locked for more than 4 hours (Graphile Worker's lock expiry)",
-                "unlock-stale-jobs --older-than 4h",
-            )
-        } else {
-            (
-                "are locked by workers that are not live",
-                "unlock-stale-jobs",
-            )
-        };
-        report.not_ready_because.push(format!(
-            "{} jobs and {} queues {why}; run `jobdbctl {command}`",
-            report.stale_locked_jobs, report.stale_locked_queues
-        ));
-    }
-    for m in &report.unfinished_background_migrations {
-        report.not_ready_because.push(format!(
-            "background migration {} ({} on {}.{}) is {} at {:.1}%; run `jobdbctl finalize-migration --id {}`",
-            m.id, m.job_class_name, m.table_name, m.column_name, m.status_name, m.progress_pct, m.id
-        ));
-    }
-    if let Some(v) = report
-        .schema_version
-        .filter(|v| profile.is_native() && *v > schema::latest_version())
-    {
-        report.not_ready_because.push(format!(
-            "schema version {v} is newer than this jobdbctl knows ({})",
-            schema::latest_version()
-        ));
-    }
-    if !report.pending_schema_versions.is_empty() {
-        report.not_ready_because.push(format!(
-            "schema versions {:?} are pending; run `jobdbctl migrate`",
-            report.pending_schema_versions
-        ));
-    }
-    for g in report
-        .workers_by_version
-        .iter()
-        .filter(|g| g.incompatible && g.live > 0)
-    {
-        report.not_ready_because.push(format!(
-            "{} live workers of version {} (schema {}) cannot run against schema version {}; stop or upgrade them",
-            g.live,
-            g.version.as_deref().unwrap_or("unknown"),
-            g.schema_version.map_or("unknown".to_string(), |v| v.to_string()),
-            report.breaking_level.unwrap_or(0)
-        ));
-    }
-    report.ready_to_upgrade = report.not_ready_because.is_empty();
-    Ok(report)
 }
 
 fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {

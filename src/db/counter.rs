@@ -1,6 +1,6 @@
 //! The job-ID sequence: whatever sequence owns the jobs table's `id` column.
 
-use crate::db::{Profile, Sql};
+use crate::db::{Profile, Sql, Tx};
 use crate::error::{failure, Exit};
 
 /// The regclass text of the sequence behind `id` (serial or identity).
@@ -33,6 +33,17 @@ pub fn last_used(db: &mut impl Sql, sequence: &str) -> anyhow::Result<i64> {
     let last: i64 = row.get(0);
     let called: bool = row.get(1);
     Ok(if called { last } else { last - 1 })
+}
+
+/// Holds off job inserts until the transaction ends (SHARE lock on the jobs table), so the
+/// highest ID and the counter cannot move while they are checked and set. Waits at most 5 s
+/// for the lock rather than queue behind workers.
+pub fn lock_against_inserts(tx: &mut Tx<'_>, profile: &Profile) -> anyhow::Result<()> {
+    tx.batch("lock_timeout", "SET LOCAL lock_timeout = '5s'")?;
+    tx.batch(
+        "lock_jobs_against_inserts",
+        &format!("LOCK TABLE {} IN SHARE MODE", profile.jobs_table()),
+    )
 }
 
 pub fn max_job_id(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Option<i64>> {

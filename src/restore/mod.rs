@@ -6,9 +6,10 @@
 //!   is checked while loading. A bad archive exits 5 with the database as it was.
 //! - Online: the archive is loaded into a staging schema next to the live one; the live
 //!   schema is not touched until one transaction re-checks for live workers and new jobs,
-//!   swaps the two, drops the old one and sets the job counter. Killed before that COMMIT,
-//!   the live schema is as it was and the staging schema is left behind; the next restore
-//!   drops it. The `backup` operation lock makes a concurrent backup or restore exit 7.
+//!   swaps the two and drops the old one (and sets the job counter for `--avoid-id-reuse`).
+//!   Killed before that COMMIT, the live schema is as it was and the staging schema is left
+//!   behind; the next restore drops it. The `backup` operation lock makes a concurrent
+//!   backup or restore exit 7.
 //! - Cold: the archive is extracted into `psql.restoring` beside the data directory (under
 //!   the data-dir lock) and exchanged with `psql/` in one `renameat2(RENAME_EXCHANGE)`, so
 //!   `psql/` is at every moment either the old cluster or the new one. A kill -9 before the
@@ -50,11 +51,13 @@ pub struct Request {
     pub avoid_id_reuse: bool,
 }
 
+/// What a restore put back.
 pub struct Restored {
     pub mode: Mode,
     pub schema: Option<String>,
     pub created_at: String,
     pub last_used_job_id: Option<i64>,
+    /// Jobs that were running at backup time and are queued again.
     pub rescheduled: u64,
     pub rows: u64,
     pub seconds: f64,

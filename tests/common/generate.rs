@@ -24,6 +24,16 @@ impl Default for Spec {
     }
 }
 
+impl Spec {
+    /// `jobs` jobs, the rest as by default.
+    pub fn jobs(jobs: i64) -> Spec {
+        Spec {
+            jobs,
+            ..Spec::default()
+        }
+    }
+}
+
 pub fn live_worker_id(i: i32) -> String {
     format!("live-{i}")
 }

@@ -10,11 +10,13 @@
 pub mod generate;
 pub mod graphile_npm;
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_jobdbctl");
 pub const PG_BINDIR_FALLBACK: &str = "/usr/lib/postgresql/15/bin";
@@ -133,6 +135,27 @@ impl Run {
 
 pub fn run(mut cmd: Command) -> Run {
     Run::from(cmd.output().expect("run jobdbctl"))
+}
+
+/// Starts `cmd` in the background with its output captured; [`finish`] collects it.
+pub fn spawn(mut cmd: Command) -> Child {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.spawn().expect("spawn jobdbctl")
+}
+
+pub fn finish(child: Child) -> Run {
+    Run::from(child.wait_with_output().expect("wait for jobdbctl"))
+}
+
+/// Polls `cond` every 2 ms until it holds (never a fixed sleep); panics naming `what` after
+/// `limit`.
+#[track_caller]
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Starts a watchdog that stops the server in `pgdata` and removes `dir` once this test
@@ -357,6 +380,22 @@ impl TestDb {
         db
     }
 
+    /// An initialized database filled with generated jobs, workers and migrations.
+    pub fn populated(spec: &generate::Spec) -> TestDb {
+        let db = TestDb::initialized();
+        generate::populate(&mut db.client(), "jobdb", spec);
+        db
+    }
+
+    /// Writes the config file jobdbctl reads for this database.
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.configdir.path().join("jobdbctl.toml"), toml).expect("write config");
+    }
+
+    pub fn remove_config(&self) {
+        std::fs::remove_file(self.configdir.path().join("jobdbctl.toml")).expect("remove config");
+    }
+
     pub fn url(&self) -> String {
         let s = shared();
         format!(
@@ -377,6 +416,13 @@ impl TestDb {
         let mut cmd = self.cmd();
         cmd.args(args);
         run(cmd)
+    }
+
+    /// `jobdbctl ARGS` running in the background, its output captured.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        spawn(cmd)
     }
 
     pub fn client(&self) -> postgres::Client {
@@ -404,4 +450,51 @@ pub fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
         )
         .expect("catalog")
         .get(0)
+}
+
+/// The names of the ordinary tables in `schema`, sorted.
+pub fn table_names(client: &mut postgres::Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1",
+            &[&schema],
+        )
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Locked rows of `table` (schema-qualified) per holder.
+pub fn locks_by_holder(client: &mut postgres::Client, table: &str) -> BTreeMap<String, i64> {
+    client
+        .query(
+            &format!(
+                "SELECT locked_by, count(*) FROM {table} WHERE locked_by IS NOT NULL GROUP BY 1"
+            ),
+            &[],
+        )
+        .expect("count locks")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// Per worker (jobs, queues) released, from unlock-stale-jobs' JSON report.
+pub fn released_by_worker(json: &serde_json::Value) -> BTreeMap<String, (i64, i64)> {
+    json["workers"]
+        .as_array()
+        .expect("workers array")
+        .iter()
+        .map(|w| {
+            (
+                w["worker_id"].as_str().expect("worker_id").to_string(),
+                (
+                    w["jobs_released"].as_i64().expect("jobs"),
+                    w["queues_released"].as_i64().expect("queues"),
+                ),
+            )
+        })
+        .collect()
 }
