@@ -1,61 +1,39 @@
 //! The server going away mid-command: every such run exits 6 with one line that says the
 //! server closed the connection and that a rerun is safe, keeps nothing half-done, and the
-//! rerun succeeds.
+//! rerun succeeds. Each run is first held at a known point by another session's lock, then
+//! its sessions are ended as `pg_terminate_backend` (or a server restart) would.
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
 
-use common::generate::{self, Spec};
-use common::TestDb;
+use common::generate::Spec;
+use common::migrations::{differences_from_oracle, events_copy_migration};
+use common::{finish, scalar_i64, wait_until, TestDb};
 
-fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::initialized();
-    generate::populate(
-        &mut db.client(),
-        "jobdb",
-        &Spec {
-            jobs,
-            ..Spec::default()
-        },
-    );
-    db
-}
+const WAIT: Duration = Duration::from_secs(120);
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn spawn(db: &TestDb, args: &[&str]) -> Child {
-    let mut cmd = db.cmd();
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.spawn().expect("spawn jobdbctl")
-}
-
-/// Polls until a jobdbctl session of `db` is active with a query like `pattern`.
-fn wait_for_activity(db: &TestDb, pattern: &str) {
+/// Polls until a jobdbctl session of `db` waits for a lock the test holds.
+fn wait_for_lock_wait(db: &TestDb) {
     let mut admin = common::shared().admin();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let seen: bool = admin
+    wait_until("jobdbctl waits for the test's lock", WAIT, || {
+        admin
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1
-                   AND application_name = 'jobdbctl' AND state = 'active' AND query LIKE $2)",
-                &[&db.name, &pattern],
+                   AND application_name = 'jobdbctl' AND wait_event_type = 'Lock')",
+                &[&db.name],
             )
             .expect("pg_stat_activity")
-            .get(0);
-        if seen {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {pattern}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+            .get(0)
+    });
 }
 
-/// What an administrator's `pg_terminate_backend` (or a server restart) does to jobdbctl.
 fn end_jobdbctl_sessions(db: &TestDb) {
     common::shared()
         .admin()
@@ -69,7 +47,7 @@ fn end_jobdbctl_sessions(db: &TestDb) {
 
 #[track_caller]
 fn assert_server_went_away(child: Child) {
-    let r = common::Run::from(child.wait_with_output().expect("wait"));
+    let r = finish(child);
     r.expect(6);
     let line = r.one_line_error();
     assert!(line.contains("closed the connection"), "{line}");
@@ -78,17 +56,17 @@ fn assert_server_went_away(child: Child) {
 
 #[test]
 fn backup_loses_its_server_exit_6_no_archive_and_the_rerun_works() {
-    let db = populated(2_000);
+    let db = TestDb::populated(&Spec::jobs(2_000));
     let dir = common::temp_dir("flt");
-    let target: PathBuf = dir.path().join("b.tar.gz");
+    let target = dir.path().join("b.tar.gz");
     let partial = dir.path().join("b.tar.gz.partial");
-    // A migration's lock holds the backup at a known point: waiting for its table locks.
+    // A migration's lock holds the backup while it waits for its table locks.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
     tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
         .expect("lock");
-    let child = spawn(&db, &["backup", "--output", path_str(&target)]);
-    wait_for_activity(&db, "LOCK TABLE%");
+    let child = db.spawn(&["backup", "--output", path_str(&target)]);
+    wait_for_lock_wait(&db);
     end_jobdbctl_sessions(&db);
     assert_server_went_away(child);
     tx.rollback().expect("rollback");
@@ -100,7 +78,7 @@ fn backup_loses_its_server_exit_6_no_archive_and_the_rerun_works() {
 
 #[test]
 fn restore_loses_its_server_at_the_swap_leaving_the_database_as_it_was() {
-    let db = populated(2_000);
+    let db = TestDb::populated(&Spec::jobs(2_000));
     let dir = common::temp_dir("flt");
     let archive = dir.path().join("r.tar.gz");
     db.run(&["backup", "--output", path_str(&archive)])
@@ -112,7 +90,7 @@ fn restore_loses_its_server_at_the_swap_leaving_the_database_as_it_was() {
              UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour';",
         )
         .expect("change");
-    let count = |c: &mut postgres::Client| common::scalar_i64(c, "SELECT count(*) FROM jobdb.jobs");
+    let count = |c: &mut postgres::Client| scalar_i64(c, "SELECT count(*) FROM jobdb.jobs");
     let before = count(&mut client);
 
     // A worker's open transaction on the jobs table holds the restore at its swap.
@@ -120,8 +98,8 @@ fn restore_loses_its_server_at_the_swap_leaving_the_database_as_it_was() {
     let mut tx = blocker.transaction().expect("begin");
     tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")
         .expect("lock");
-    let child = spawn(&db, &["restore", path_str(&archive), "--yes", "--force"]);
-    wait_for_activity(&db, "LOCK TABLE%");
+    let child = db.spawn(&["restore", path_str(&archive), "--yes", "--force"]);
+    wait_for_lock_wait(&db);
     end_jobdbctl_sessions(&db);
     assert_server_went_away(child);
     tx.rollback().expect("rollback");
@@ -130,4 +108,23 @@ fn restore_loses_its_server_at_the_swap_leaving_the_database_as_it_was() {
     db.run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(0);
     assert_eq!(count(&mut client), 2_000);
+}
+
+#[test]
+fn finalize_loses_its_server_mid_batch_and_the_rerun_finishes_exactly() {
+    let (db, mut c, id) = events_copy_migration(20_000, 2_000, 500);
+    let id = id.to_string();
+    // A long transaction on the table holds the first batch's UPDATE.
+    let mut blocker = db.client();
+    let mut tx = blocker.transaction().expect("begin");
+    tx.batch_execute("LOCK TABLE jobdb.events IN EXCLUSIVE MODE")
+        .expect("lock");
+    let child = db.spawn(&["finalize-migration", "--id", &id]);
+    wait_for_lock_wait(&db);
+    end_jobdbctl_sessions(&db);
+    assert_server_went_away(child);
+    tx.rollback().expect("rollback");
+
+    db.run(&["finalize-migration", "--id", &id]).expect(0);
+    assert_eq!(differences_from_oracle(&mut c, "events"), 0);
 }

@@ -9,6 +9,7 @@
 
 pub mod generate;
 pub mod graphile_npm;
+pub mod migrations;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
