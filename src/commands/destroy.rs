@@ -90,6 +90,9 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
                 mode: if server_up { Mode::Online } else { Mode::Cold },
                 output: Some(path.clone()),
                 keep: None,
+                keep_within: None,
+                // Never pruned, even when PATH is a directory and jobdbctl picks the name.
+                pinned: true,
                 space_check: true,
             },
         )?;
