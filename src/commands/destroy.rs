@@ -28,7 +28,7 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Write a backup archive to PATH first (online; cold when the embedded server is
-    /// stopped) and destroy only if it succeeded.
+    /// stopped) and destroy only if it succeeded. backup --keep never deletes this archive.
     #[arg(long, value_name = "PATH")]
     pub backup_first: Option<PathBuf>,
 }
