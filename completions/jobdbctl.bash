@@ -601,7 +601,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backup)
-            opts="-o -q -v -h -V --mode --output --keep --no-space-check --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-o -q -v -h -V --mode --output --keep --keep-within --no-space-check --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -620,6 +620,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-within)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -119,7 +119,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s q -l q
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s h -l help -d 'Print help'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s V -l version -d 'Print version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l backup-first -d 'Write a backup archive to PATH first (online; cold when the embedded server is stopped) and destroy only if it succeeded' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l backup-first -d 'Write a backup archive to PATH first (online; cold when the embedded server is stopped) and destroy only if it succeeded. backup --keep never deletes this archive' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -307,8 +307,9 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -s h -l help 
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l mode -d 'online: consistent snapshot through SQL while the engine runs (any server); cold: stop the embedded server, archive its data directory, start it again if it was running' -r -f -a "online\t'Consistent snapshot of the job schema through SQL while the server runs'
 cold\t'Tarball of the embedded cluster\'s data directory with the server stopped'"
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s o -l output -d 'Archive to write, or - for standard output. A directory gets a timestamped name inside it. Default: a timestamped name in backup_dir (config)' -r -F
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l keep -d 'After a successful backup, delete all but the newest N complete archives of this database in the destination directory' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s o -l output -d 'Archive to write, or - for standard output. A directory gets a timestamped name inside it. Default: a timestamped name in backup_dir (config). An existing file of the same name is replaced only if it is a regular file of this user' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l keep -d 'After a successful backup, keep only the newest N complete archives of this database that jobdbctl named itself in the destination directory, and delete older ones. Archives written to a name you chose and destroy --backup-first archives are never deleted; damaged ones are reported and kept' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l keep-within -d 'Like --keep, but keep every such archive newer than DURATION (e.g. 30d). With both, an archive is kept if either rule keeps it' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F

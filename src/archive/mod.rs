@@ -48,6 +48,18 @@ impl Mode {
     }
 }
 
+/// Whether `--keep`/`--keep-within` may ever delete an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retention {
+    /// jobdbctl chose the file name (the operator gave a directory or nothing): pruning may
+    /// delete it.
+    Managed,
+    /// The operator named the file, it went to standard output, or `destroy --backup-first`
+    /// wrote it: never pruned.
+    Pinned,
+}
+
 /// `header.json` and `manifest.json`: the header has no row counts and no entries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -68,6 +80,10 @@ pub struct Manifest {
     /// Cold archives: the data directory's total size when archived.
     #[serde(default)]
     pub total_file_bytes: Option<u64>,
+    /// Absent in archives written before retention marks existed; pruning treats those as
+    /// pinned. Skipped when absent so such archives' header and manifest still compare equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
     #[serde(default)]
     pub tables: Vec<Table>,
     #[serde(default)]

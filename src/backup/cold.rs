@@ -80,7 +80,8 @@ fn write_cold(
     let total: u64 = files.iter().map(|f| f.size).sum();
     head.total_file_bytes = Some(total);
     head.max_entry_bytes = files.iter().map(|f| f.size).max().unwrap_or(0);
-    let dest = Destination::choose(ctx, request.output.as_deref(), "cluster")?;
+    let dest = Destination::choose(ctx, request.output.as_deref(), "cluster", request.pinned)?;
+    head.retention = Some(dest.retention());
     dest.check_space(total / 2, request.space_check)?;
     let (out, file) = dest.open()?;
     let writer = ArchiveWriter::new(out, archive::COMPRESSION_LEVEL, threads());
@@ -132,6 +133,7 @@ fn write_cold(
         bytes,
         manifest: head,
         pruned: Vec::new(),
+        damaged: Vec::new(),
         seconds: 0.0,
     })
 }

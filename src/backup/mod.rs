@@ -9,11 +9,13 @@
 //! - An archive appears under its final name only complete: it is written as
 //!   `PATH.partial`, fsynced, renamed, and the directory fsynced. On any error the
 //!   `.partial` is removed; a kill -9 leaves at most a `.partial`, never a truncated archive
-//!   under the final name. Everything it creates is mode 0600.
+//!   under the final name. Everything it creates is mode 0600. Nothing already at either
+//!   name is written through (see `destination`).
 //! - A cold backup stops the embedded server (holding the data-dir lock, exit 7 for a
 //!   second run) and starts it again if it was running, also when archiving fails. A kill -9
 //!   during a cold backup leaves the data directory untouched but the server stopped.
-//! - `--keep` prunes only after the new archive is complete; a pruning failure fails the
+//! - `--keep`/`--keep-within` prune only after the new archive is complete, and only
+//!   complete archives jobdbctl named itself (see `retention`); a pruning failure fails the
 //!   run but leaves the new archive in place.
 
 mod cold;
@@ -22,7 +24,7 @@ mod online;
 mod retention;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -39,6 +41,9 @@ pub struct Request {
     pub output: Option<PathBuf>,
     /// Prune to the newest N archives of this database afterwards.
     pub keep: Option<u32>,
+    pub keep_within: Option<Duration>,
+    /// Never to be pruned, even under a name jobdbctl chose (`destroy --backup-first`).
+    pub pinned: bool,
     pub space_check: bool,
 }
 
@@ -49,6 +54,8 @@ pub struct Done {
     pub bytes: u64,
     pub manifest: Manifest,
     pub pruned: Vec<PathBuf>,
+    /// Archives pruning found damaged: kept, not counted.
+    pub damaged: Vec<PathBuf>,
     pub seconds: f64,
 }
 
@@ -62,17 +69,36 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         Mode::Online => online::backup(ctx, request)?,
         Mode::Cold => cold::backup(ctx, request)?,
     };
-    if let (Some(n), Some(path)) = (request.keep, done.path.as_ref()) {
+    let policy = retention::Policy {
+        keep: request.keep.map(|n| n as usize),
+        within: request.keep_within,
+    };
+    if let (true, Some(path)) = (policy.prunes(), done.path.as_ref()) {
         // Fails the run (cron must hear of it) but says the new archive is there.
-        done.pruned = retention::prune(path, &done.manifest, n as usize).with_context(|| {
+        let pruned = retention::prune(path, &done.manifest, &policy).with_context(|| {
             format!(
-                "backup written to {}, but --keep could not prune",
+                "backup written to {}, but old archives could not be pruned",
                 path.display()
             )
         })?;
-        for p in &done.pruned {
+        for (p, why) in &pruned.damaged {
+            ctx.out.warn(format!(
+                "kept {} without counting it: {why}; check it with `jobdbctl verify` and delete it by hand",
+                p.display()
+            ));
+        }
+        if pruned.unmarked > 0 {
+            ctx.out.info(format!(
+                "{} archive(s) of this database in {} predate retention marks and are never pruned; delete them by hand when no longer needed",
+                pruned.unmarked,
+                path.parent().unwrap_or(path).display()
+            ));
+        }
+        for p in &pruned.removed {
             ctx.out.info(format!("removed old archive {}", p.display()));
         }
+        done.pruned = pruned.removed;
+        done.damaged = pruned.damaged.into_iter().map(|(p, _)| p).collect();
     }
     done.seconds = started.elapsed().as_secs_f64();
     Ok(done)
@@ -108,6 +134,7 @@ fn header(ctx: &Ctx, mode: Mode, database: String) -> Manifest {
         last_used_job_id: None,
         max_entry_bytes: 0,
         total_file_bytes: None,
+        retention: None,
         tables: Vec::new(),
         entries: Vec::new(),
     }

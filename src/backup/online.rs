@@ -89,7 +89,8 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
 
     let heap: i64 = schema.tables.iter().map(|t| t.bytes).sum();
     let stem = format!("{}-{}", head.database, profile.schema);
-    let dest = Destination::choose(ctx, request.output.as_deref(), &stem)?;
+    let dest = Destination::choose(ctx, request.output.as_deref(), &stem, request.pinned)?;
+    head.retention = Some(dest.retention());
     dest.check_space((heap as f64 * ESTIMATE_RATIO) as u64, request.space_check)?;
     let (out, file) = dest.open()?;
     let writer = ArchiveWriter::new(out, archive::COMPRESSION_LEVEL, threads());
@@ -143,6 +144,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         bytes,
         manifest,
         pruned: Vec::new(),
+        damaged: Vec::new(),
         seconds: 0.0,
     })
 }

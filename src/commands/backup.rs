@@ -17,13 +17,20 @@ pub struct BackupArgs {
     #[arg(long, value_enum, default_value_t = Mode::Online)]
     pub mode: Mode,
     /// Archive to write, or - for standard output. A directory gets a timestamped name
-    /// inside it. Default: a timestamped name in backup_dir (config).
+    /// inside it. Default: a timestamped name in backup_dir (config). An existing file of
+    /// the same name is replaced only if it is a regular file of this user.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// After a successful backup, delete all but the newest N complete archives of this
-    /// database in the destination directory.
+    /// After a successful backup, keep only the newest N complete archives of this database
+    /// that jobdbctl named itself in the destination directory, and delete older ones.
+    /// Archives written to a name you chose and destroy --backup-first archives are never
+    /// deleted; damaged ones are reported and kept.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: Option<u32>,
+    /// Like --keep, but keep every such archive newer than DURATION (e.g. 30d). With both,
+    /// an archive is kept if either rule keeps it.
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_arg)]
+    pub keep_within: Option<std::time::Duration>,
     /// Write the archive even when the destination's free space looks too small.
     #[arg(long)]
     pub no_space_check: bool,
@@ -37,10 +44,10 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             "--json cannot be used with --output - (standard output carries the archive)",
         ));
     }
-    if to_stdout && args.keep.is_some() {
+    if to_stdout && (args.keep.is_some() || args.keep_within.is_some()) {
         return Err(failure(
             Exit::Usage,
-            "--keep needs a destination directory; it cannot be used with --output -",
+            "--keep and --keep-within need a destination directory; they cannot be used with --output -",
         ));
     }
     let done = backup::backup(
@@ -49,6 +56,8 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             mode: args.mode,
             output: args.output,
             keep: args.keep,
+            keep_within: args.keep_within,
+            pinned: false,
             space_check: !args.no_space_check,
         },
     )?;
@@ -71,6 +80,7 @@ fn report(ctx: &Ctx, done: &Done) -> anyhow::Result<()> {
             "tables": done.manifest.tables.iter().map(|t| json!({"name": t.name, "rows": t.rows})).collect::<Vec<_>>(),
             "seconds": done.seconds,
             "pruned": done.pruned.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "damaged": done.damaged.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         }));
     }
     let mut text = format!(

@@ -28,7 +28,7 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Write a backup archive to PATH first (online; cold when the embedded server is
-    /// stopped) and destroy only if it succeeded.
+    /// stopped) and destroy only if it succeeded. backup --keep never deletes this archive.
     #[arg(long, value_name = "PATH")]
     pub backup_first: Option<PathBuf>,
 }
@@ -90,6 +90,9 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
                 mode: if server_up { Mode::Online } else { Mode::Cold },
                 output: Some(path.clone()),
                 keep: None,
+                keep_within: None,
+                // Never pruned, even when PATH is a directory and jobdbctl picks the name.
+                pinned: true,
                 space_check: true,
             },
         )?;
