@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod generate;
+pub mod pgbouncer;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
