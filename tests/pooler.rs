@@ -274,7 +274,7 @@ fn the_pooling_check_holds_for_pool_sizes_1_3_and_10_with_and_without_busy_clien
             let run = bouncer.run(&db, &["status"]);
             assert_eq!(run.code, expected, "{what}, idle: {}", run.stderr);
             let busy = Busy::start(&bouncer, &db, 4);
-            for i in 0..3 {
+            for i in 0..5 {
                 let run = bouncer.run(&db, &["status"]);
                 assert_eq!(run.code, expected, "{what}, busy, run {i}: {}", run.stderr);
             }
@@ -431,6 +431,44 @@ fn session_mode_two_finalizers_at_once_one_runs_the_other_gets_exit_7() {
     // Finalizing a finished migration again, and migrate with nothing to do, leave no lock.
     bouncer.run(&db, &args).expect(0);
     assert_no_locks(&db, "finalize-migration of a finished migration");
+    let old = TestDb::empty();
+    old.run(&["init", "--schema-version", "1"]).expect(0);
+    bouncer.run(&old, &["migrate"]).expect(0);
+    assert_no_locks(&old, "a successful migrate");
+}
+
+#[test]
+fn no_lock_outlives_a_run_even_when_the_pool_does_not_reset_sessions() {
+    // Without a reset query a server connection goes to the next client as the last one
+    // left it: only the run itself can make sure its locks go.
+    let db = populated(2000);
+    let dir = common::temp_dir("pl");
+    let archive = dir.path().join("a.tar.gz");
+    db.run(&["backup", "--output", path_str(&archive)])
+        .expect(0);
+    let id = copy_migration(&db, 5000);
+    let ids = id.to_string();
+    let bouncer = PgBouncer::start_with(PoolMode::Session, 3, "");
+
+    bouncer
+        .run(
+            &db,
+            &["backup", "--output", path_str(&dir.path().join("b.tar.gz"))],
+        )
+        .expect(0);
+    assert_no_locks(&db, "a successful backup");
+    // The generated workers are live.
+    bouncer
+        .run(&db, &["restore", path_str(&archive), "--yes", "--force"])
+        .expect(3);
+    assert_no_locks(&db, "a refused restore");
+    bouncer
+        .run(
+            &db,
+            &["finalize-migration", "--id", &ids, "--pause-ms", "0"],
+        )
+        .expect(0);
+    assert_no_locks(&db, "a successful finalize-migration");
     let old = TestDb::empty();
     old.run(&["init", "--schema-version", "1"]).expect(0);
     bouncer.run(&old, &["migrate"]).expect(0);

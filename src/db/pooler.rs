@@ -37,84 +37,113 @@ pub enum Pooling {
     Statement(String),
 }
 
-/// What the second connection saw.
-enum Second {
-    /// Its backend pid, inside an open transaction.
+/// Rounds of the probe while it shows nothing; each is a few round trips. Without other
+/// clients the first round settles transaction pooling; under load another client may take
+/// the released backend first, and each further round is another chance to see it.
+const ROUNDS: usize = 5;
+
+/// What the second connection reports.
+enum Answer {
+    /// Connected, no transaction yet.
+    Ready,
+    /// Its backend pid, inside the transaction it keeps open until told otherwise.
     Pid(i32),
     /// It could not connect, or its transaction failed: no evidence either way.
     Failed(String),
 }
 
+/// What the second connection is told to do.
+enum Ask {
+    Begin,
+    Rollback,
+}
+
 /// Probes how `db` (a connection to `target`) reaches the server.
 ///
-/// On `db` (A): backend pid p1. A second connection (B) opens a transaction and reads its
-/// backend pid q, keeping the transaction open while A reads its pid twice more (p2, p3).
-/// With its own session, A's pid never changes and B cannot have A's backend (A holds it).
-/// Behind transaction pooling, A's backend is free between A's transactions: B gets it
-/// (PgBouncer hands out the most recently released backend first), or, when another client
-/// took it meanwhile, A's next transactions run on another backend.
+/// A second connection (B) is opened first. Then, in rounds: A reads its backend pid p; B at
+/// once opens a transaction and reads its backend pid q, keeping the transaction open while
+/// A reads its pid again (p'). With its own session, A's pid never changes and B cannot get
+/// A's backend, which A holds. Behind transaction pooling A's backend goes back to the pool
+/// after each of A's transactions: B gets it (PgBouncer hands out the most recently released
+/// backend first), or, when another client took it meanwhile, A's next transaction may run
+/// on another backend. Either settles it; a round that shows neither is repeated.
 ///
 /// Without an answer from B (a session pool with no backend to spare, a pooler that refuses
 /// transaction blocks), A checks that it may open a transaction at all and that its backend
 /// stays, then asks the pooler.
 pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow::Result<Pooling> {
-    let p1 = backend_pid(db)?;
-    let (answer_tx, answer) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel::<()>();
+    let (ask, asks) = mpsc::channel();
+    let (answer, answers) = mpsc::channel();
     let second_target = target.clone();
     let verbose = db.verbose;
     let second = std::thread::spawn(move || {
-        second_session(
-            &second_target,
-            connect_timeout,
-            verbose,
-            answer_tx,
-            release_rx,
-        )
+        second_session(&second_target, connect_timeout, verbose, asks, answer)
     });
-    let seen = answer.recv_timeout(SECOND_CONNECTION_WAIT);
-    let verdict = match &seen {
-        Ok(Second::Pid(q)) if *q == p1 => Some(Pooling::Transaction(format!(
-            "a second connection got this connection's server backend, pid {p1}, between its transactions"
-        ))),
-        Ok(Second::Pid(_)) => moved(db, p1)?.map(Pooling::Transaction),
-        Ok(Second::Failed(why)) => {
-            db.note(&format!("pooler probe: the second connection failed: {why}"));
-            // Before anything else on A: a statement-mode pool drops A for the check. B's
-            // error is the one that says why (A may see only its connection close).
-            transaction_block_refused(db)?.map(|_| Pooling::Statement(why.clone()))
+    let mut evidence = None;
+    // Why B gave no answer, when it did not, and whether it is still waiting for one.
+    let mut silent = None;
+    let mut waiting = false;
+    // Logging in needs no server backend: a pooler answers for the server.
+    match answers.recv_timeout(connect_timeout.max(SECOND_CONNECTION_WAIT)) {
+        Ok(Answer::Ready) => {}
+        Ok(Answer::Failed(why)) => silent = Some(why),
+        Ok(Answer::Pid(_)) | Err(_) => {
+            silent = Some("not connected in time".to_string());
+            waiting = true;
         }
-        Err(_) => {
-            db.note(&format!(
-                "pooler probe: the second connection got no server backend within {SECOND_CONNECTION_WAIT:?}"
-            ));
-            moved(db, p1)?.map(Pooling::Transaction)
+    }
+    let mut rounds = 0;
+    while silent.is_none() && evidence.is_none() && rounds < ROUNDS {
+        rounds += 1;
+        let p = backend_pid(db)?;
+        let _ = ask.send(Ask::Begin);
+        match answers.recv_timeout(SECOND_CONNECTION_WAIT) {
+            Ok(Answer::Pid(q)) if q == p => {
+                evidence = Some(Pooling::Transaction(format!(
+                    "a second connection got this connection's server backend, pid {p}, between its transactions"
+                )));
+            }
+            Ok(Answer::Pid(_)) => {
+                evidence = moved(db, p)?.map(Pooling::Transaction);
+                let _ = ask.send(Ask::Rollback);
+            }
+            Ok(Answer::Failed(why)) => silent = Some(why),
+            Ok(Answer::Ready) => silent = Some("no answer".to_string()),
+            Err(_) => {
+                silent = Some(format!(
+                    "no server backend within {SECOND_CONNECTION_WAIT:?}"
+                ));
+                waiting = true;
+            }
         }
-    };
-    drop(release);
-    if seen.is_ok() {
-        // B answered: let it roll back and close, so a small session pool has its backend
-        // back before this run opens more connections. (A B still waiting for a backend is
-        // left to finish on its own: it rolls back and closes once it gets one, or when this
-        // process exits.)
+    }
+    // Ends B's transaction and connection. A B still waiting is left to finish on its own:
+    // it rolls back and closes once it gets a backend, or when this process exits.
+    drop(ask);
+    if !waiting {
+        // So a small session pool has B's backend back before this run opens more.
         let _ = second.join();
     }
-    if let Some(verdict) = verdict {
+    if let Some(verdict) = evidence {
         return Ok(verdict);
     }
-    match seen {
-        Ok(Second::Pid(_)) => Ok(Pooling::Session),
-        // No evidence from B: a session pool with no backend to spare (this run holds one),
-        // or a second connection refused. What A can still tell:
-        Ok(Second::Failed(_)) => Ok(match moved(db, p1)? {
-            Some(evidence) => Pooling::Transaction(evidence),
-            None => pool_mode(db)?.unwrap_or(Pooling::Session),
-        }),
-        Err(_) => Ok(match transaction_block_refused(db)? {
-            Some(refusal) => Pooling::Statement(refusal),
-            None => pool_mode(db)?.unwrap_or(Pooling::Session),
-        }),
+    let Some(why) = silent else {
+        return Ok(Pooling::Session);
+    };
+    db.note(&format!(
+        "pooler probe: the second connection failed: {why}"
+    ));
+    // A statement-mode pool drops A for this check, so it comes first.
+    if transaction_block_refused(db)?.is_some() {
+        return Ok(Pooling::Statement(why));
     }
+    if rounds == 0 {
+        let p = backend_pid(db)?;
+        if let Some(evidence) = moved(db, p)? {
+            return Ok(Pooling::Transaction(evidence));
+        }
+    }
+    Ok(pool_mode(db)?.unwrap_or(Pooling::Session))
 }
 
 /// A statement-mode pool refuses `BEGIN` (PgBouncer drops the connection for it).
@@ -129,17 +158,14 @@ fn transaction_block_refused(db: &mut Db) -> anyhow::Result<Option<String>> {
     }
 }
 
-/// A's backend pid after the first: a change means A's session is not its own.
-fn moved(db: &mut Db, p1: i32) -> anyhow::Result<Option<String>> {
-    for _ in 0..2 {
-        let p = backend_pid(db)?;
-        if p != p1 {
-            return Ok(Some(format!(
-                "this connection's server backend changed between its transactions, pid {p1} then {p}"
-            )));
-        }
-    }
-    Ok(None)
+/// A's backend pid after `p`: a change means A's session is not its own.
+fn moved(db: &mut Db, p: i32) -> anyhow::Result<Option<String>> {
+    let now = backend_pid(db)?;
+    Ok((now != p).then(|| {
+        format!(
+            "this connection's server backend changed between its transactions, pid {p} then {now}"
+        )
+    }))
 }
 
 /// What a pooler says about itself, when it answers `SHOW pool_mode` on an ordinary
@@ -178,41 +204,58 @@ fn parse_pid(messages: &[SimpleQueryMessage]) -> Option<i32> {
     first_value(messages).and_then(|v| v.parse().ok())
 }
 
-/// Connection B: opens a transaction, reports its backend pid, and keeps the transaction
-/// (and so its backend) until `release` is dropped.
+/// Connection B: connects, then opens a transaction and reports its backend pid on each
+/// `Begin`, rolls back on `Rollback`, and rolls back and closes when the probe hangs up.
 fn second_session(
     target: &Target,
     connect_timeout: Duration,
     verbose: bool,
-    answer: mpsc::Sender<Second>,
-    release: mpsc::Receiver<()>,
+    asks: mpsc::Receiver<Ask>,
+    answer: mpsc::Sender<Answer>,
 ) {
     let mut client: Client = match super::open(target, &target.pg_config(connect_timeout)) {
         Ok(Ok(client)) => client,
         Ok(Err(e)) => {
-            let _ = answer.send(Second::Failed(one_line(&e)));
+            let _ = answer.send(Answer::Failed(one_line(&e)));
             return;
         }
         Err(e) => {
-            let _ = answer.send(Second::Failed(format!("{e:#}")));
+            let _ = answer.send(Answer::Failed(format!("{e:#}")));
             return;
         }
     };
-    let sql = "BEGIN; SELECT pg_backend_pid()";
-    super::log(verbose, "pooler_probe_second_session", sql);
-    match client.simple_query(sql) {
-        Ok(messages) => {
-            let seen = match parse_pid(&messages) {
-                Some(q) => Second::Pid(q),
-                None => Second::Failed("no pid in the answer".to_string()),
-            };
-            let _ = answer.send(seen);
-            // Blocks until the probe is done with A (or gave up on B).
-            let _ = release.recv();
-            let _ = client.simple_query("ROLLBACK");
+    let _ = answer.send(Answer::Ready);
+    let mut open = false;
+    while let Ok(ask) = asks.recv() {
+        match ask {
+            Ask::Begin => {
+                let sql = "BEGIN; SELECT pg_backend_pid()";
+                super::log(verbose, "pooler_probe_second_session", sql);
+                let seen = match client.simple_query(sql) {
+                    Ok(messages) => {
+                        open = true;
+                        parse_pid(&messages).map_or_else(
+                            || Answer::Failed("no pid in the answer".to_string()),
+                            Answer::Pid,
+                        )
+                    }
+                    Err(e) => Answer::Failed(one_line(&e)),
+                };
+                let failed = matches!(seen, Answer::Failed(_));
+                if answer.send(seen).is_err() || failed {
+                    break;
+                }
+            }
+            Ask::Rollback => {
+                open = false;
+                super::log(verbose, "pooler_probe_second_session", "ROLLBACK");
+                if client.simple_query("ROLLBACK").is_err() {
+                    return;
+                }
+            }
         }
-        Err(e) => {
-            let _ = answer.send(Second::Failed(one_line(&e)));
-        }
+    }
+    if open {
+        let _ = client.simple_query("ROLLBACK");
     }
 }

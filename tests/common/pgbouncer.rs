@@ -54,6 +54,12 @@ impl PgBouncer {
     /// Starts PgBouncer in `mode` with `pool_size` server connections per database and user,
     /// and waits until it takes connections.
     pub fn start(mode: PoolMode, pool_size: u32) -> PgBouncer {
+        PgBouncer::start_with(mode, pool_size, "DISCARD ALL")
+    }
+
+    /// As [`PgBouncer::start`], with this `server_reset_query` (empty: none, so a session's
+    /// state stays on its server connection for the next client).
+    pub fn start_with(mode: PoolMode, pool_size: u32, reset_query: &str) -> PgBouncer {
         let server = shared();
         let dir = temp_dir("pgb");
         let port = free_port();
@@ -76,7 +82,7 @@ impl PgBouncer {
                  min_pool_size = 0\n\
                  reserve_pool_size = 0\n\
                  max_client_conn = 200\n\
-                 server_reset_query = DISCARD ALL\n\
+                 server_reset_query = {reset_query}\n\
                  logfile = {dir}/pgbouncer.log\n\
                  pidfile = {dir}/pgbouncer.pid\n",
                 socket = server.socket_dir().display(),
