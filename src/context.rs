@@ -92,10 +92,7 @@ impl Ctx {
         let (mode, evidence) = match pooler::probe(db, &self.target, timeout)? {
             Pooling::Session => return Ok(()),
             Pooling::Transaction(evidence) => ("transaction", evidence),
-            Pooling::Statement(refusal) => (
-                "statement",
-                format!("a transaction block was refused: {refusal}"),
-            ),
+            Pooling::Statement(evidence) => ("statement", evidence),
         };
         Err(failure(
             Exit::Refused,

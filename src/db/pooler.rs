@@ -33,7 +33,7 @@ pub enum Pooling {
     Session,
     /// Server sessions change hands between transactions; says how that showed.
     Transaction(String),
-    /// Transaction blocks are refused; the pooler's message.
+    /// Transaction blocks are refused; says how that showed.
     Statement(String),
 }
 
@@ -134,8 +134,16 @@ pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow:
         "pooler probe: the second connection failed: {why}"
     ));
     // A statement-mode pool drops A for this check, so it comes first.
-    if transaction_block_refused(db)?.is_some() {
-        return Ok(Pooling::Statement(why));
+    if let Some(refused) = transaction_block_refused(db)? {
+        // The pooler's own words, from whichever connection got them (the other may see
+        // only its connection close).
+        let words = match refused.as_db_error() {
+            Some(_) => one_line(&refused),
+            None => why,
+        };
+        return Ok(Pooling::Statement(format!(
+            "it refused a transaction block: {words}"
+        )));
     }
     if rounds == 0 {
         let p = backend_pid(db)?;
@@ -147,14 +155,14 @@ pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow:
 }
 
 /// A statement-mode pool refuses `BEGIN` (PgBouncer drops the connection for it).
-fn transaction_block_refused(db: &mut Db) -> anyhow::Result<Option<String>> {
+fn transaction_block_refused(db: &mut Db) -> anyhow::Result<Option<postgres::Error>> {
     super::log(db.verbose, "pooler_probe_begin", "BEGIN");
     match db.client.simple_query("BEGIN") {
         Ok(_) => {
             db.simple("pooler_probe_rollback", "ROLLBACK")?;
             Ok(None)
         }
-        Err(e) => Ok(Some(one_line(&e))),
+        Err(e) => Ok(Some(e)),
     }
 }
 
