@@ -1,9 +1,12 @@
 //! The shared context every command gets: configuration, where the database is, how to
 //! print. Built once in `main`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ServerState};
 use crate::config::{Config, FlagValues};
+use crate::db::pooler::{self, Pooling};
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{schema, status, Db, Profile};
 use crate::error::{failure, Exit};
@@ -16,6 +19,8 @@ pub struct Ctx {
     pub out: Output,
     pub verbose: bool,
     profile_choice: Option<ProfileChoice>,
+    /// Set once a connection showed the target keeps sessions apart (see `connect`).
+    sessions_checked: AtomicBool,
 }
 
 impl Ctx {
@@ -45,6 +50,7 @@ impl Ctx {
             },
             verbose: global.verbose > 0,
             profile_choice,
+            sessions_checked: AtomicBool::new(false),
         })
     }
 
@@ -62,12 +68,41 @@ impl Ctx {
             }
         }
         let out = self.out;
-        Db::connect(
-            &self.target,
-            self.config.connect_timeout.value,
-            self.verbose,
-            &|message| out.warn(message),
-        )
+        let timeout = self.config.connect_timeout.value;
+        let mut db = Db::connect(&self.target, timeout, self.verbose, &|message| {
+            out.warn(message)
+        })?;
+        db.on_warning(move |message| out.warn(message));
+        // The embedded cluster is reached on its own socket, with no pooler in between.
+        // Elsewhere one check per run is enough: every connection goes the same way.
+        if self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed) {
+            self.refuse_shared_sessions(&mut db, timeout)?;
+            self.sessions_checked.store(true, Ordering::Relaxed);
+        }
+        Ok(db)
+    }
+
+    /// Refuses (exit 3) a pooler in transaction or statement mode before anything changes:
+    /// the run's locks and settings live in its session, which such a pooler shares.
+    fn refuse_shared_sessions(
+        &self,
+        db: &mut Db,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        let (mode, evidence) = match pooler::probe(db, &self.target, timeout)? {
+            Pooling::Session => return Ok(()),
+            Pooling::Transaction(evidence) => ("transaction", evidence),
+            Pooling::Statement(evidence) => ("statement", evidence),
+        };
+        Err(failure(
+            Exit::Refused,
+            format!(
+                "{} is behind a connection pooler in {mode} pooling mode ({evidence}): jobdbctl's locks \
+                 and settings live in its session, which such a pool shares with other clients; \
+                 connect directly to PostgreSQL, or through a pool in session mode",
+                self.target.describe()
+            ),
+        ))
     }
 
     /// The embedded cluster, or a clear refusal when this run targets another server.

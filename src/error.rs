@@ -25,7 +25,7 @@ impl Exit {
         (Exit::Usage, "usage error (bad flag, argument or configuration)"),
         (
             Exit::Refused,
-            "refused by a safety check (needs --yes/--force, live workers, non-empty target, would reuse job IDs, schema too new)",
+            "refused by a safety check (needs --yes/--force, live workers, non-empty target, would reuse job IDs, schema too new, a transaction-pooling connection pooler)",
         ),
         (Exit::NotReady, "`status --check`: not ready to upgrade"),
         (Exit::BadArchive, "archive invalid, corrupt or hostile"),

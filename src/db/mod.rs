@@ -8,6 +8,7 @@ pub mod dump;
 pub mod health;
 pub mod load;
 pub mod migrate;
+pub mod pooler;
 pub mod profile;
 pub mod schema;
 pub mod snapshot;
@@ -20,8 +21,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use postgres::error::SqlState;
-use postgres::types::ToSql;
-use postgres::{Client, GenericClient, NoTls, Row, Transaction};
+use postgres::types::{ToSql, Type};
+use postgres::{Client, GenericClient, NoTls, Row, SimpleQueryMessage, Transaction};
 
 use crate::error::{failure, Exit, Failure};
 use crate::target::Target;
@@ -31,7 +32,13 @@ pub use profile::{Profile, ProfileKind};
 pub struct Db {
     client: Client,
     verbose: bool,
+    /// Operation locks this session holds, released on every way out (see `Drop`).
+    held_locks: Vec<String>,
+    on_warning: Option<Warn>,
 }
+
+/// Where a `Db` sends warnings (the command's output).
+type Warn = Box<dyn Fn(&str) + Send>;
 
 const CONNECT_ATTEMPTS: u32 = 6;
 
@@ -96,7 +103,52 @@ pub fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
 }
 
+/// One connection attempt to `target` with `pg`; the outer error is a TLS set-up problem.
+fn open(target: &Target, pg: &postgres::Config) -> anyhow::Result<Result<Client, postgres::Error>> {
+    Ok(match target {
+        Target::Remote(remote) if remote.tls.mode != tls::TlsMode::Disable => {
+            pg.connect(tls::connector(&remote.tls)?)
+        }
+        _ => pg.connect(NoTls),
+    })
+}
+
 impl Db {
+    fn new(client: Client, verbose: bool) -> Db {
+        Db {
+            client,
+            verbose,
+            held_locks: Vec::new(),
+            on_warning: None,
+        }
+    }
+
+    /// Where warnings go (a lock found already released, say); by default nowhere.
+    pub fn on_warning(&mut self, warn: impl Fn(&str) + Send + 'static) {
+        self.on_warning = Some(Box::new(warn));
+    }
+
+    fn warn(&self, message: &str) {
+        if let Some(warn) = &self.on_warning {
+            warn(message);
+        }
+    }
+
+    /// A line for `-v` only.
+    fn note(&self, message: &str) {
+        if self.verbose {
+            eprintln!("{message}");
+        }
+    }
+
+    /// A statement over the simple query protocol: no prepared statement, nothing bound.
+    fn simple(&mut self, name: &str, sql: &str) -> anyhow::Result<Vec<SimpleQueryMessage>> {
+        log(self.verbose, name, sql);
+        self.client
+            .simple_query(sql)
+            .map_err(|e| sql_error(name, e))
+    }
+
     /// Connects, retrying a refused or reset connection (a server restarting, a failover in
     /// progress) a few times with backoff; each retry is reported through `on_retry`.
     pub fn connect(
@@ -109,14 +161,8 @@ impl Db {
         let mut delay = Duration::from_millis(250);
         let mut attempt = 1;
         loop {
-            let result = match target {
-                Target::Remote(remote) if remote.tls.mode != tls::TlsMode::Disable => {
-                    pg.connect(tls::connector(&remote.tls)?)
-                }
-                _ => pg.connect(NoTls),
-            };
-            match result {
-                Ok(client) => return Ok(Db { client, verbose }),
+            match open(target, &pg)? {
+                Ok(client) => return Ok(Db::new(client, verbose)),
                 Err(e) if attempt < CONNECT_ATTEMPTS && is_transient(&e) => {
                     attempt += 1;
                     on_retry(format!(
@@ -217,7 +263,8 @@ impl Db {
     }
 
     /// Takes a session-level advisory lock named `name`, or fails with exit 7 when another
-    /// session holds it. Released when the connection closes, so a killed run frees it.
+    /// session holds it. Released by [`Db::release_operation_lock`] or when this `Db` is
+    /// dropped, and by the server when the connection closes, so a killed run frees it too.
     pub fn try_operation_lock(&mut self, name: &str, what: &str) -> anyhow::Result<()> {
         self.wait_operation_lock(name, what, Duration::ZERO)
     }
@@ -229,16 +276,22 @@ impl Db {
         what: &str,
         wait: Duration,
     ) -> anyhow::Result<()> {
+        // Advisory locks are re-entrant within a session; taking one twice would need two
+        // releases.
+        if self.held_locks.iter().any(|held| held == name) {
+            return Ok(());
+        }
         let deadline = std::time::Instant::now() + wait;
         loop {
             let got: bool = self
-                .query_one(
+                .query_typed_one(
                     "try_operation_lock",
                     "SELECT pg_try_advisory_lock(hashtextextended('jobdbctl:' || $1, 0))",
-                    &[&name],
+                    &[(&name, Type::TEXT)],
                 )?
                 .get(0);
             if got {
+                self.held_locks.push(name.to_string());
                 return Ok(());
             }
             let now = std::time::Instant::now();
@@ -255,14 +308,38 @@ impl Db {
     }
 
     /// Releases a lock taken by [`Db::try_operation_lock`] before the connection closes, for
-    /// a run that goes on to other work (`finalize-migration --all`).
+    /// a run that goes on to other work (`finalize-migration --all`). Warns when the session
+    /// no longer held it: then nothing kept another run out meanwhile.
     pub fn release_operation_lock(&mut self, name: &str) -> anyhow::Result<()> {
-        self.query_one(
-            "release_operation_lock",
-            "SELECT pg_advisory_unlock(hashtextextended('jobdbctl:' || $1, 0))",
-            &[&name],
-        )?;
+        self.held_locks.retain(|held| held != name);
+        if !self.unlock(name)? {
+            self.warn(&lock_gone(name));
+        }
         Ok(())
+    }
+
+    fn unlock(&mut self, name: &str) -> anyhow::Result<bool> {
+        Ok(self
+            .query_typed_one(
+                "release_operation_lock",
+                "SELECT pg_advisory_unlock(hashtextextended('jobdbctl:' || $1, 0))",
+                &[(&name, Type::TEXT)],
+            )?
+            .get(0))
+    }
+
+    /// A statement with its parameter types given, run as an unnamed statement: no named
+    /// prepared statement is left in the session.
+    fn query_typed_one(
+        &mut self,
+        name: &str,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> anyhow::Result<Row> {
+        log(self.verbose, name, sql);
+        self.client
+            .query_typed_one(sql, params)
+            .map_err(|e| sql_error(name, e))
     }
 
     fn lock_holder(&mut self, name: &str) -> anyhow::Result<String> {
@@ -271,6 +348,7 @@ impl Db {
             "SELECT a.pid, coalesce(a.client_hostname, a.client_addr::text, 'local'), a.backend_start::text
                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
               WHERE l.locktype = 'advisory' AND l.granted
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('jobdbctl:' || $1, 0)",
             &[&name],
         )?;
@@ -283,6 +361,29 @@ impl Db {
                 format!(" (backend pid {pid} from {host}, since {since})")
             })
             .unwrap_or_default())
+    }
+}
+
+fn lock_gone(name: &str) -> String {
+    format!(
+        "the jobdbctl lock {name:?} was no longer held by this session when released; \
+         another run may have worked alongside this one"
+    )
+}
+
+impl Drop for Db {
+    /// Releases the operation locks still held, whichever way the run ends (an error, a
+    /// refusal, a panic), so none outlives it on a server connection a pooler hands on.
+    fn drop(&mut self) {
+        for name in std::mem::take(&mut self.held_locks) {
+            if self.client.is_closed() {
+                return;
+            }
+            // Best effort: the server drops the lock with the session anyway.
+            if let Ok(false) = self.unlock(&name) {
+                self.warn(&lock_gone(&name));
+            }
+        }
     }
 }
 
@@ -458,7 +559,7 @@ pub fn ensure_database(
             format!("cannot connect to {}: {}", cluster.describe(), one_line(&e)),
         )
     })?;
-    let mut db = Db { client, verbose };
+    let mut db = Db::new(client, verbose);
     let exists = !db
         .query(
             "job_database_exists",

@@ -10,6 +10,7 @@
 pub mod generate;
 pub mod graphile_npm;
 pub mod migrations;
+pub mod pgbouncer;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

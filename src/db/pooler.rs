@@ -1,0 +1,269 @@
+//! Whether a connection goes through a pooler that hands server sessions to other clients
+//! between transactions (transaction or statement pooling).
+//!
+//! jobdbctl keeps state in its session for the whole run: the advisory locks that make runs
+//! one at a time, search_path and other settings, prepared statements. Behind such a pooler
+//! those outlive the run on a server connection another client gets next, and two runs that
+//! land on the same server connection both pass the same (re-entrant) lock. So such a pooler
+//! is refused before anything changes.
+//!
+//! The probe uses only the simple query protocol (no prepared statement to collide with one
+//! left on a shared server connection) and takes no lock. It relies on nothing a particular
+//! pooler says about itself, only on what any pooler must do: in session mode (or with no
+//! pooler) a client connection keeps one server backend for its lifetime; in transaction mode
+//! its backend goes back to the pool after every transaction, where another client can get it.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use postgres::{Client, SimpleQueryMessage};
+
+use crate::db::{one_line, Db};
+use crate::target::Target;
+
+/// How long the second connection may wait for a server backend. It waits only when every
+/// backend of the pool is taken: in session mode by other clients (this run holds one), in
+/// transaction mode by transactions in progress, which are short.
+const SECOND_CONNECTION_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pooling {
+    /// Every client connection keeps its own server session: a direct connection, or a pool
+    /// in session mode.
+    Session,
+    /// Server sessions change hands between transactions; says how that showed.
+    Transaction(String),
+    /// Transaction blocks are refused; says how that showed.
+    Statement(String),
+}
+
+/// Rounds of the probe while it shows nothing; each is a few round trips. Without other
+/// clients the first round settles transaction pooling; under load another client may take
+/// the released backend first, and each further round is another chance to see it.
+const ROUNDS: usize = 5;
+
+/// What the second connection reports.
+enum Answer {
+    /// Connected, no transaction yet.
+    Ready,
+    /// Its backend pid, inside the transaction it keeps open until told otherwise.
+    Pid(i32),
+    /// It could not connect, or its transaction failed: no evidence either way.
+    Failed(String),
+}
+
+/// What the second connection is told to do.
+enum Ask {
+    Begin,
+    Rollback,
+}
+
+/// Probes how `db` (a connection to `target`) reaches the server.
+///
+/// A second connection (B) is opened first. Then, in rounds: A reads its backend pid p; B at
+/// once opens a transaction and reads its backend pid q, keeping the transaction open while
+/// A reads its pid again (p'). With its own session, A's pid never changes and B cannot get
+/// A's backend, which A holds. Behind transaction pooling A's backend goes back to the pool
+/// after each of A's transactions: B gets it (PgBouncer hands out the most recently released
+/// backend first), or, when another client took it meanwhile, A's next transaction may run
+/// on another backend. Either settles it; a round that shows neither is repeated.
+///
+/// Without an answer from B (a session pool with no backend to spare, a pooler that refuses
+/// transaction blocks), A checks that it may open a transaction at all and that its backend
+/// stays, then asks the pooler.
+pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow::Result<Pooling> {
+    let (ask, asks) = mpsc::channel();
+    let (answer, answers) = mpsc::channel();
+    let second_target = target.clone();
+    let verbose = db.verbose;
+    let second = std::thread::spawn(move || {
+        second_session(&second_target, connect_timeout, verbose, asks, answer)
+    });
+    let mut evidence = None;
+    // Why B gave no answer, when it did not, and whether it is still waiting for one.
+    let mut silent = None;
+    let mut waiting = false;
+    // Logging in needs no server backend: a pooler answers for the server.
+    match answers.recv_timeout(connect_timeout.max(SECOND_CONNECTION_WAIT)) {
+        Ok(Answer::Ready) => {}
+        Ok(Answer::Failed(why)) => silent = Some(why),
+        Ok(Answer::Pid(_)) | Err(_) => {
+            silent = Some("not connected in time".to_string());
+            waiting = true;
+        }
+    }
+    let mut rounds = 0;
+    while silent.is_none() && evidence.is_none() && rounds < ROUNDS {
+        rounds += 1;
+        let p = backend_pid(db)?;
+        let _ = ask.send(Ask::Begin);
+        match answers.recv_timeout(SECOND_CONNECTION_WAIT) {
+            Ok(Answer::Pid(q)) if q == p => {
+                evidence = Some(Pooling::Transaction(format!(
+                    "a second connection got this connection's server backend, pid {p}, between its transactions"
+                )));
+            }
+            Ok(Answer::Pid(_)) => {
+                evidence = moved(db, p)?.map(Pooling::Transaction);
+                let _ = ask.send(Ask::Rollback);
+            }
+            Ok(Answer::Failed(why)) => silent = Some(why),
+            Ok(Answer::Ready) => silent = Some("no answer".to_string()),
+            Err(_) => {
+                silent = Some(format!(
+                    "no server backend within {SECOND_CONNECTION_WAIT:?}"
+                ));
+                waiting = true;
+            }
+        }
+    }
+    // Ends B's transaction and connection. A B still waiting is left to finish on its own:
+    // it rolls back and closes once it gets a backend, or when this process exits.
+    drop(ask);
+    if !waiting {
+        // So a small session pool has B's backend back before this run opens more.
+        let _ = second.join();
+    }
+    if let Some(verdict) = evidence {
+        return Ok(verdict);
+    }
+    let Some(why) = silent else {
+        return Ok(Pooling::Session);
+    };
+    db.note(&format!(
+        "pooler probe: the second connection failed: {why}"
+    ));
+    // A statement-mode pool drops A for this check, so it comes first.
+    if let Some(refused) = transaction_block_refused(db)? {
+        // The pooler's own words, from whichever connection got them (the other may see
+        // only its connection close).
+        let words = match refused.as_db_error() {
+            Some(_) => one_line(&refused),
+            None => why,
+        };
+        return Ok(Pooling::Statement(format!(
+            "it refused a transaction block: {words}"
+        )));
+    }
+    if rounds == 0 {
+        let p = backend_pid(db)?;
+        if let Some(evidence) = moved(db, p)? {
+            return Ok(Pooling::Transaction(evidence));
+        }
+    }
+    Ok(pool_mode(db)?.unwrap_or(Pooling::Session))
+}
+
+/// A statement-mode pool refuses `BEGIN` (PgBouncer drops the connection for it).
+fn transaction_block_refused(db: &mut Db) -> anyhow::Result<Option<postgres::Error>> {
+    super::log(db.verbose, "pooler_probe_begin", "BEGIN");
+    match db.client.simple_query("BEGIN") {
+        Ok(_) => {
+            db.simple("pooler_probe_rollback", "ROLLBACK")?;
+            Ok(None)
+        }
+        Err(e) => Ok(Some(e)),
+    }
+}
+
+/// A's backend pid after `p`: a change means A's session is not its own.
+fn moved(db: &mut Db, p: i32) -> anyhow::Result<Option<String>> {
+    let now = backend_pid(db)?;
+    Ok((now != p).then(|| {
+        format!(
+            "this connection's server backend changed between its transactions, pid {p} then {now}"
+        )
+    }))
+}
+
+/// What a pooler says about itself, when it answers `SHOW pool_mode` on an ordinary
+/// connection (PostgreSQL does not know the name). Asked only when the probe had no second
+/// connection to go by, to keep an error out of every direct server's log.
+fn pool_mode(db: &mut Db) -> anyhow::Result<Option<Pooling>> {
+    let Ok(messages) = db.simple("show_pool_mode", "SHOW pool_mode") else {
+        return Ok(None);
+    };
+    Ok(
+        first_value(&messages).and_then(|mode| match mode.to_ascii_lowercase().as_str() {
+            "transaction" => Some(Pooling::Transaction(
+                "the pooler reports pool_mode = transaction".to_string(),
+            )),
+            "statement" => Some(Pooling::Statement(
+                "the pooler reports pool_mode = statement".to_string(),
+            )),
+            _ => None,
+        }),
+    )
+}
+
+fn backend_pid(db: &mut Db) -> anyhow::Result<i32> {
+    let messages = db.simple("backend_pid", "SELECT pg_backend_pid()")?;
+    parse_pid(&messages).ok_or_else(|| anyhow::anyhow!("backend_pid: no pid in the answer"))
+}
+
+fn first_value(messages: &[SimpleQueryMessage]) -> Option<String> {
+    messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    })
+}
+
+fn parse_pid(messages: &[SimpleQueryMessage]) -> Option<i32> {
+    first_value(messages).and_then(|v| v.parse().ok())
+}
+
+/// Connection B: connects, then opens a transaction and reports its backend pid on each
+/// `Begin`, rolls back on `Rollback`, and rolls back and closes when the probe hangs up.
+fn second_session(
+    target: &Target,
+    connect_timeout: Duration,
+    verbose: bool,
+    asks: mpsc::Receiver<Ask>,
+    answer: mpsc::Sender<Answer>,
+) {
+    let mut client: Client = match super::open(target, &target.pg_config(connect_timeout)) {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => {
+            let _ = answer.send(Answer::Failed(one_line(&e)));
+            return;
+        }
+        Err(e) => {
+            let _ = answer.send(Answer::Failed(format!("{e:#}")));
+            return;
+        }
+    };
+    let _ = answer.send(Answer::Ready);
+    let mut open = false;
+    while let Ok(ask) = asks.recv() {
+        match ask {
+            Ask::Begin => {
+                let sql = "BEGIN; SELECT pg_backend_pid()";
+                super::log(verbose, "pooler_probe_second_session", sql);
+                let seen = match client.simple_query(sql) {
+                    Ok(messages) => {
+                        open = true;
+                        parse_pid(&messages).map_or_else(
+                            || Answer::Failed("no pid in the answer".to_string()),
+                            Answer::Pid,
+                        )
+                    }
+                    Err(e) => Answer::Failed(one_line(&e)),
+                };
+                let failed = matches!(seen, Answer::Failed(_));
+                if answer.send(seen).is_err() || failed {
+                    break;
+                }
+            }
+            Ask::Rollback => {
+                open = false;
+                super::log(verbose, "pooler_probe_second_session", "ROLLBACK");
+                if client.simple_query("ROLLBACK").is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    if open {
+        let _ = client.simple_query("ROLLBACK");
+    }
+}
