@@ -1,4 +1,4 @@
-//! Exit codes (SPEC §3) and the one error type that carries them.
+//! Exit codes (docs/exit-codes.md) and the one error type that carries them.
 //!
 //! Everything else is `anyhow`; a command that needs a specific exit code wraps its message in
 //! [`Failure`], and `main` finds it anywhere in the error chain.
@@ -29,7 +29,10 @@ impl Exit {
         ),
         (Exit::NotReady, "`status --check`: not ready to upgrade"),
         (Exit::BadArchive, "archive invalid, corrupt or hostile"),
-        (Exit::Connect, "cannot connect / server not running"),
+        (
+            Exit::Connect,
+            "cannot connect, server not running, or the server went away mid-command (a rerun is safe)",
+        ),
         (Exit::Locked, "another jobdbctl run holds the lock for this operation"),
     ];
 
