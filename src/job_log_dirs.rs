@@ -221,27 +221,28 @@ fn walk(
             "job-logs needs /proc (Linux) to walk directories without following symbolic links; mount /proc",
         ));
     }
-    let top =
-        match File::open(dir) {
-            Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => f,
-            Ok(_) => {
-                return Err(failure(
-                    Exit::Usage,
-                    format!(
-                        "{} is not a directory; give the engine's log directory with --dir",
-                        dir.display()
-                    ),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(failure(
+    let top = match File::open(dir) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => f,
+        Ok(_) => {
+            return Err(failure(
+                Exit::Usage,
+                format!(
+                    "{} is not a directory; give the engine's log directory with --dir",
+                    dir.display()
+                ),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(failure(
                 Exit::Usage,
                 format!(
                     "log directory {} does not exist; give the engine's log directory with --dir",
                     dir.display()
                 ),
-            )),
-            Err(e) => return Err(e).with_context(|| format!("cannot open {}", dir.display())),
-        };
+            ))
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", dir.display())),
+    };
     let mut walker = Walker {
         pattern,
         above,
