@@ -251,6 +251,52 @@ fn downgrade_runbook_on_the_embedded_cluster_survives_destroy_cluster() {
 }
 
 #[test]
+fn cold_restore_avoids_id_reuse_too() {
+    let c = TestCluster::started();
+    let mut client = c.client();
+    insert_job(&mut client);
+    c.run(&["set-job-counter", "1000"]).expect(0);
+    let dir = common::temp_dir("rb");
+    let cold = dir.path().join("cold.tar.gz");
+    c.run(&["backup", "--mode", "cold", "--output", path_str(&cold)])
+        .expect(0);
+    let mut client = c.client();
+    c.run(&["set-job-counter", "5000"]).expect(0);
+    drop(client);
+
+    // The running server's counter joins the mark before the cluster is replaced.
+    let plain = c.run(&["restore", path_str(&cold), "--yes", "--force"]);
+    plain.expect(0);
+    assert!(
+        plain
+            .stderr
+            .contains("IDs 1001 to 5000 were handed out before"),
+        "{}",
+        plain.stderr
+    );
+    assert_eq!(file_mark(&c.data_dir()), Some(5000));
+    client = c.client();
+    assert_eq!(counter(&mut client), 1000);
+    drop(client);
+
+    // A stopped cluster: started for the moment it takes to set the counter, stopped again.
+    c.run(&["stop"]).expect(0);
+    let avoided = c.run(&[
+        "--json",
+        "restore",
+        path_str(&cold),
+        "--yes",
+        "--force",
+        "--avoid-id-reuse",
+    ]);
+    avoided.expect(0);
+    assert_eq!(avoided.json()["last_used_job_id"], 5000);
+    assert!(!c.pgdata().join("postmaster.pid").exists());
+    c.run(&["start"]).expect(0);
+    assert_eq!(insert_job(&mut c.client()), 5001);
+}
+
+#[test]
 fn show_params_works_without_a_job_schema() {
     let db = TestDb::empty();
     let r = db.run(&["show-params", "--json"]);

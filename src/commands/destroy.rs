@@ -1,12 +1,11 @@
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use serde_json::json;
 
 use crate::archive::Mode;
 use crate::backup;
 use crate::cli::Confirmation;
-use anyhow::Context as _;
-
 use crate::cluster::{Cluster, ServerState, StopMode};
 use crate::context::Ctx;
 use crate::db::{self, counter, workers, Db, Profile};
