@@ -82,6 +82,7 @@ pub enum Command {
     Backup(commands::backup::BackupArgs),
     Restore(commands::restore::RestoreArgs),
     Verify(commands::verify::VerifyArgs),
+    JobLogs(commands::job_logs::JobLogsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

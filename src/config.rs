@@ -56,6 +56,8 @@ struct FileConfig {
     stale_after: Option<String>,
     max_migration_wait: Option<String>,
     connect_timeout: Option<String>,
+    job_logs_dir: Option<PathBuf>,
+    job_logs_pattern: Option<String>,
 }
 
 /// What the command line said; `None` where the flag was not given.
@@ -84,7 +86,14 @@ pub struct Config {
     pub stale_after: Setting<Duration>,
     pub max_migration_wait: Setting<Duration>,
     pub connect_timeout: Setting<Duration>,
+    /// The engine's per-job log directory, for `job-logs` (flag `--dir`).
+    pub job_logs_dir: Option<Setting<PathBuf>>,
+    /// Where a job's logs sit under `job_logs_dir` (flag `--pattern`).
+    pub job_logs_pattern: Setting<String>,
 }
+
+/// Tractor's layout: `<user>/J<jid>/…`.
+pub const DEFAULT_JOB_LOGS_PATTERN: &str = "{user}/J{jid}";
 
 pub fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -269,6 +278,11 @@ impl Config {
                 &file_path,
                 Duration::from_secs(10),
             )?,
+            job_logs_dir: layered(None, None, file.job_logs_dir, &file_path),
+            job_logs_pattern: or_default(
+                layered(None, None, file.job_logs_pattern, &file_path),
+                DEFAULT_JOB_LOGS_PATTERN.to_string(),
+            ),
             data_dir,
             configdir,
         })

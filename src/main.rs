@@ -7,6 +7,8 @@ mod config;
 mod context;
 mod db;
 mod error;
+mod highwater;
+mod job_log_dirs;
 mod migrations;
 mod output;
 mod provision;

@@ -6,6 +6,7 @@ use crate::archive::Mode;
 use crate::backup::{self, Done, Request};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
+use crate::highwater;
 use crate::output::human_bytes;
 
 /// Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job
@@ -61,6 +62,10 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             space_check: !args.no_space_check,
         },
     )?;
+    // What the backup learned joins the job-ID high-water mark (never failing the backup).
+    if let (Some(schema), Some(last)) = (&done.manifest.schema, done.manifest.last_used_job_id) {
+        highwater::note_detached(ctx, schema, last);
+    }
     report(ctx, &done)?;
     Ok(Exit::Ok)
 }

@@ -9,6 +9,7 @@ pub mod completions;
 pub mod destroy;
 pub mod finalize_migration;
 pub mod init;
+pub mod job_logs;
 pub mod man;
 pub mod migrate;
 pub mod restore;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Backup(args) => backup::run(args, &ctx),
         Command::Restore(args) => restore::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
+        Command::JobLogs(args) => job_logs::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

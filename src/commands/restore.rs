@@ -6,6 +6,7 @@ use crate::archive::Mode;
 use crate::cli::Confirmation;
 use crate::context::Ctx;
 use crate::error::Exit;
+use crate::highwater::Reuse;
 use crate::restore::{self, Archive, Request, Restored};
 
 /// Restore a backup archive. An online archive is loaded into a staging schema, checked
@@ -23,8 +24,8 @@ pub struct RestoreArgs {
     /// gone).
     #[arg(long)]
     pub force: bool,
-    /// Keep the current job counter when it is higher than the backup's, so job IDs handed
-    /// out since the backup are never reused.
+    /// Raise the restored job counter to the job-ID high-water mark, so no job ID handed out
+    /// since the backup is handed out again (also after `destroy`: the mark survives it).
     #[arg(long)]
     pub avoid_id_reuse: bool,
 }
@@ -50,6 +51,13 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 
 fn report(ctx: &Ctx, r: &Restored) -> anyhow::Result<()> {
     let seconds = r.seconds;
+    let reuse = r
+        .last_used_job_id
+        .and_then(|last| Reuse::between(last, r.high_water));
+    let raised_from = match (r.archived_last_used_job_id, r.last_used_job_id) {
+        (Some(archived), Some(last)) if last > archived => Some(archived),
+        _ => None,
+    };
     if ctx.out.json {
         return ctx.out.json(&json!({
             "mode": r.mode.name(),
@@ -57,6 +65,10 @@ fn report(ctx: &Ctx, r: &Restored) -> anyhow::Result<()> {
             "backup_created_at": r.created_at,
             "last_used_job_id": r.last_used_job_id,
             "next_job_id": r.last_used_job_id.map(|n| n.saturating_add(1)),
+            "archived_last_used_job_id": r.archived_last_used_job_id,
+            "job_id_high_water": r.high_water,
+            "counter_raised_from": raised_from,
+            "reused_job_ids": reuse,
             "rescheduled_jobs": r.rescheduled,
             "rows": r.rows,
             "seconds": seconds,
@@ -83,6 +95,23 @@ fn report(ctx: &Ctx, r: &Restored) -> anyhow::Result<()> {
             "last used job ID {id} (the next job gets {})",
             id.saturating_add(1)
         ))?;
+    }
+    let mark = r
+        .high_water
+        .map_or("none recorded".to_string(), |m| m.to_string());
+    match raised_from {
+        Some(archived) => ctx.out.line(format!(
+            "job-ID high-water mark {mark}: the backup's counter {archived} was raised to it (--avoid-id-reuse), so no job ID is handed out twice"
+        ))?,
+        None => ctx.out.line(format!("job-ID high-water mark {mark}"))?,
+    }
+    if let (Some(reuse), Some(last)) = (reuse, r.last_used_job_id) {
+        ctx.out.warn(format!(
+            "{reuse} were handed out before and will be handed out again; the engine appends new jobs' output to their old log files. \
+             To avoid it, run `jobdbctl set-job-counter {}` (what --avoid-id-reuse does) before starting the engine; \
+             or remove those jobs' logs: `jobdbctl job-logs --dir LOG_DIR --above {last} --delete`",
+            reuse.last
+        ));
     }
     Ok(())
 }

@@ -3,16 +3,18 @@ use serde_json::json;
 use crate::context::Ctx;
 use crate::db::counter;
 use crate::error::{failure, Exit};
+use crate::highwater::{self, Reuse};
 
 /// Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a
-/// downgrade restore).
+/// downgrade restore). Refuses N below the highest existing job ID, the current counter or
+/// the job-ID high-water mark (IDs would be reused) unless --force.
 #[derive(Debug, clap::Args)]
 pub struct SetJobCounterArgs {
     /// The new last used job ID (0: the next job gets 1).
     #[arg(value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
     pub n: i64,
-    /// Allow IDs to be reused: N below the highest existing job ID or below the current
-    /// counter.
+    /// Allow IDs to be reused: N below the highest existing job ID, the current counter or
+    /// the job-ID high-water mark.
     #[arg(long)]
     pub force: bool,
     /// Show what would change and change nothing.
@@ -32,13 +34,14 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     counter::lock_against_inserts(&mut tx, &profile)?;
     let old = counter::last_used(&mut tx, &sequence)?;
     let max_id = counter::max_job_id(&mut tx, &profile)?.unwrap_or(0);
+    let mark = highwater::read(ctx, Some(&mut tx), &profile.schema)?;
     if n < max_id && !args.force {
         return Err(failure(
             Exit::Refused,
             format!(
-                "refusing to set the job counter to {n}: job {max_id} exists, so IDs {}..={max_id} would be reused; \
+                "refusing to set the job counter to {n}: job {max_id} exists, so {} would be reused; \
                  choose N >= {max_id} or pass --force",
-                n.saturating_add(1)
+                Reuse { first: n.saturating_add(1), last: max_id }
             ),
         ));
     }
@@ -46,29 +49,55 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return Err(failure(
             Exit::Refused,
             format!(
-                "refusing to lower the job counter from {old} to {n}: IDs {}..={old} were already handed out and would be reused; \
+                "refusing to lower the job counter from {old} to {n}: {} were already handed out and would be reused; \
                  pass --force if that is intended",
-                n.saturating_add(1)
+                Reuse { first: n.saturating_add(1), last: old }
+            ),
+        ));
+    }
+    if let (Some(reuse), false) = (Reuse::between(n, mark), args.force) {
+        return Err(failure(
+            Exit::Refused,
+            format!(
+                "refusing to set the job counter to {n}: the job-ID high-water mark is {} ({}), so {reuse} were handed out before \
+                 (their log files may still exist) and would be reused; choose N >= {} or pass --force \
+                 (after removing their logs with `jobdbctl job-logs --dir LOG_DIR --above {n} --delete`)",
+                reuse.last,
+                highwater::Store::of(ctx).describe(),
+                reuse.last
             ),
         ));
     }
     if args.dry_run {
         drop(tx);
-        return print(ctx, old, n, &sequence, true);
+        return print(ctx, old, n, &sequence, true, mark);
     }
+    // The counter being replaced is recorded with the change, so a lowered counter (with
+    // --force) still leaves its old IDs in the mark.
+    highwater::raise(ctx, &mut tx, &profile.schema, old)?;
     counter::set_last_used(&mut tx, &sequence, n)?;
     let new = counter::last_used(&mut tx, &sequence)?;
     tx.commit()?;
-    print(ctx, old, new, &sequence, false)
+    // Only once it is real does the new counter join the mark.
+    let mark = highwater::raise(ctx, &mut db, &profile.schema, new)?;
+    print(ctx, old, new, &sequence, false, Some(mark))
 }
 
-fn print(ctx: &Ctx, old: i64, new: i64, sequence: &str, dry_run: bool) -> anyhow::Result<Exit> {
+fn print(
+    ctx: &Ctx,
+    old: i64,
+    new: i64,
+    sequence: &str,
+    dry_run: bool,
+    mark: Option<i64>,
+) -> anyhow::Result<Exit> {
     if ctx.out.json {
         ctx.out.json(&json!({
             "sequence": sequence,
             "old_last_used_job_id": old,
             "new_last_used_job_id": new,
             "next_job_id": new.saturating_add(1),
+            "job_id_high_water": mark,
             "dry_run": dry_run,
         }))?;
     } else {
@@ -77,6 +106,12 @@ fn print(ctx: &Ctx, old: i64, new: i64, sequence: &str, dry_run: bool) -> anyhow
             "job counter {verb}: last used job ID {old} -> {new} (next job gets {})",
             new.saturating_add(1)
         ))?;
+        if let Some(reuse) = Reuse::between(new, mark) {
+            ctx.out.warn(format!(
+                "{reuse} were handed out before (job-ID high-water mark {}) and will be handed out again",
+                reuse.last
+            ));
+        }
     }
     Ok(Exit::Ok)
 }

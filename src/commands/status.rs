@@ -1,6 +1,7 @@
 use crate::context::Ctx;
 use crate::db;
 use crate::error::Exit;
+use crate::highwater;
 use crate::output::{human_bytes, kv_table, printable, table, MAX_SHOWN_ID};
 use crate::readiness::{self, Report};
 
@@ -28,6 +29,11 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         Err(e) => return Err(e),
     };
     let report = readiness::assess(&mut db, ctx, args.exact)?;
+    // Cheap: one read, and a one-row update only when the counter passed the mark. Status
+    // never creates the mark's table on a server; it only updates one that exists.
+    if let (Some(schema), Some(last)) = (&report.schema, report.last_used_job_id) {
+        highwater::note(ctx, &mut db, schema, last, false);
+    }
     if ctx.out.json {
         ctx.out.json(&report)?;
     } else {

@@ -6,6 +6,7 @@ pub mod batched_migrations;
 pub mod counter;
 pub mod dump;
 pub mod health;
+pub mod highwater;
 pub mod load;
 pub mod migrate;
 pub mod pooler;

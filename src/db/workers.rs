@@ -90,14 +90,76 @@ fn pro_workers(db: &mut impl Sql, table: &str, column: &str) -> anyhow::Result<V
         .collect())
 }
 
-pub fn live_ids(
+/// The live workers themselves, for messages that say until when each counts as live.
+pub fn live(
     db: &mut impl Sql,
     profile: &Profile,
     stale_after: Duration,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<Worker>> {
     Ok(list(db, profile, stale_after)?
         .into_iter()
         .filter(|w| w.live)
-        .map(|w| w.worker_id)
         .collect())
+}
+
+impl Worker {
+    /// When this worker stops counting as live unless it heartbeats again; `None` for a
+    /// registry without heartbeats (Worker Pro's, whose rows are live while present).
+    pub fn live_until(&self, stale_after: Duration) -> Option<DateTime<Utc>> {
+        let stale_after = chrono::Duration::from_std(stale_after).ok()?;
+        self.last_heartbeat_at
+            .and_then(|t| t.checked_add_signed(stale_after))
+    }
+}
+
+/// Names live workers and until when each counts as live, e.g. "worker w1 (last heartbeat
+/// 2026-11-23 20:01:02 UTC) counts as live until 20:06:02 UTC"; the first five, then a count.
+pub fn describe_live(live: &[Worker], stale_after: Duration) -> String {
+    const SHOWN: usize = 5;
+    let mut parts: Vec<String> = live
+        .iter()
+        .take(SHOWN)
+        .map(|w| {
+            let id = shown(&w.worker_id);
+            match (w.last_heartbeat_at, w.live_until(stale_after)) {
+                (Some(beat), Some(until)) => {
+                    let until_text = if until.date_naive() == beat.date_naive() {
+                        until.format("%H:%M:%S UTC").to_string()
+                    } else {
+                        until.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+                    };
+                    format!(
+                        "worker {id} (last heartbeat {}) counts as live until {until_text}",
+                        beat.format("%Y-%m-%d %H:%M:%S UTC")
+                    )
+                }
+                _ => format!("worker {id} is in the live set (Worker Pro keeps it until it stops checking in)"),
+            }
+        })
+        .collect();
+    if live.len() > SHOWN {
+        parts.push(format!("and {} more", live.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
+/// A worker id from the database as a message may show it: control characters escaped (they
+/// could drive the terminal), at most 80 characters.
+fn shown(id: &str) -> String {
+    let mut out: String = id
+        .chars()
+        .take(80)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if id.chars().count() > 80 {
+        out.push('…');
+    }
+    out
 }

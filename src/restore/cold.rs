@@ -13,8 +13,9 @@ use crate::archive::{self, Manifest, Mode};
 use crate::cluster::{Cluster, DirLock, ServerState, StopMode};
 use crate::config::running_as_root;
 use crate::context::Ctx;
-use crate::db::{load, workers};
+use crate::db::{counter, load, workers};
 use crate::error::{failure, Exit};
+use crate::highwater;
 use crate::output::confirm;
 
 /// A cold restore in progress: the archive is extracted next to the data directory and
@@ -34,18 +35,32 @@ impl Cold {
         let cluster = ctx.cluster("restore of a cold archive")?.clone();
         let lock = cluster.lock_data_dir()?;
         let state = cluster.state()?;
+        let mut stake = String::new();
         if let ServerState::Running(_) = state {
             let mut db = ctx.connect()?;
             if let Some(p) = ctx.detect_profile(&mut db)? {
-                let live = workers::live_ids(&mut db, &p, ctx.config.stale_after.value)?;
+                let stale_after = ctx.config.stale_after.value;
+                let live = workers::live(&mut db, &p, stale_after)?;
                 if !live.is_empty() {
-                    return Err(live_workers_refusal(&live));
+                    return Err(live_workers_refusal(&live, stale_after));
                 }
                 if load::has_jobs(&mut db, &p)? && !request.force {
                     return Err(failure(
                         Exit::Refused,
                         "refusing to restore over the embedded cluster: it has jobs, which would be lost; pass --force to replace it",
                     ));
+                }
+                // The counter being replaced joins the high-water mark before it goes.
+                if let Ok(seq) = counter::sequence_name(&mut db, &p) {
+                    let last = counter::last_used(&mut db, &seq)?;
+                    highwater::raise(ctx, &mut db, &p.schema, last)?;
+                }
+                if !request.yes {
+                    stake = format!(
+                        " (schema {:?}: {})",
+                        p.schema,
+                        highwater::at_stake(&mut db, &p)?
+                    );
                 }
             }
         } else if state == ServerState::Stopped && !request.force {
@@ -57,7 +72,7 @@ impl Cold {
         if state != ServerState::NotInitialized {
             confirm(
                 &format!(
-                    "replace the embedded cluster at {} with the cold backup taken {}",
+                    "replace the embedded cluster at {}{stake} with the cold backup taken {}",
                     cluster.pgdata.display(),
                     header.created_at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
@@ -144,7 +159,12 @@ impl Cold {
         Ok(())
     }
 
-    pub fn finish(self, ctx: &Ctx, manifest: &Manifest) -> anyhow::Result<Restored> {
+    pub fn finish(
+        self,
+        ctx: &Ctx,
+        request: &Request,
+        manifest: &Manifest,
+    ) -> anyhow::Result<Restored> {
         let result = self.swap_in();
         let result = match result {
             Ok(()) => Ok(()),
@@ -153,18 +173,39 @@ impl Cold {
                 Err(e)
             }
         };
-        if self.was_running {
+        // --avoid-id-reuse needs the server to set the counter: a stopped one is started for
+        // that and stopped again.
+        if self.was_running || (result.is_ok() && request.avoid_id_reuse) {
             self.cluster
                 .start()
                 .context("the server did not start after the restore")?;
-            ctx.out.info("server started again");
+            if self.was_running {
+                ctx.out.info("server started again");
+            }
         }
         result?;
+        let counter = if self.was_running || request.avoid_id_reuse {
+            let outcome = restored_counter(ctx, manifest, request.avoid_id_reuse);
+            if !self.was_running {
+                self.cluster.stop(StopMode::Fast)?;
+            }
+            outcome?
+        } else {
+            let schema = manifest.schema.as_deref().unwrap_or(ctx.native_schema());
+            let high_water = highwater::read(ctx, None::<&mut crate::db::Db>, schema)?;
+            (
+                manifest.last_used_job_id,
+                manifest.last_used_job_id,
+                high_water,
+            )
+        };
         Ok(Restored {
             mode: Mode::Cold,
             schema: manifest.schema.clone(),
             created_at: self.created_at.clone(),
-            last_used_job_id: manifest.last_used_job_id,
+            last_used_job_id: counter.0,
+            archived_last_used_job_id: counter.1,
+            high_water: counter.2,
             rescheduled: 0,
             rows: 0,
             seconds: 0.0,
@@ -220,6 +261,34 @@ impl Cold {
         }
         err
     }
+}
+
+/// The restored cluster's job counter, raised to the high-water mark for `--avoid-id-reuse`:
+/// the last used job ID, the archive's, and the mark.
+#[allow(clippy::type_complexity)]
+fn restored_counter(
+    ctx: &Ctx,
+    manifest: &Manifest,
+    avoid_id_reuse: bool,
+) -> anyhow::Result<(Option<i64>, Option<i64>, Option<i64>)> {
+    let mut db = ctx.connect()?;
+    let Some(p) = ctx.detect_profile(&mut db)? else {
+        let schema = manifest.schema.as_deref().unwrap_or(ctx.native_schema());
+        return Ok((None, None, highwater::read(ctx, Some(&mut db), schema)?));
+    };
+    let high_water = highwater::read(ctx, Some(&mut db), &p.schema)?;
+    let Ok(seq) = counter::sequence_name(&mut db, &p) else {
+        return Ok((None, None, high_water));
+    };
+    let archived = counter::last_used(&mut db, &seq)?;
+    let mut last = archived;
+    if let (true, Some(mark)) = (avoid_id_reuse, high_water) {
+        if mark > last {
+            counter::set_last_used(&mut db, &seq, mark)?;
+            last = counter::last_used(&mut db, &seq)?;
+        }
+    }
+    Ok((Some(last), Some(archived), high_water))
 }
 
 fn staging_dir(cluster: &Cluster) -> PathBuf {

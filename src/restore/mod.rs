@@ -22,7 +22,7 @@ mod online;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use indicatif::ProgressBar;
@@ -32,6 +32,7 @@ use self::online::Online;
 use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{Manifest, Mode};
 use crate::context::Ctx;
+use crate::db::workers::{self, Worker};
 use crate::error::{failure, Exit};
 
 /// Where the archive comes from.
@@ -47,7 +48,8 @@ pub struct Request {
     pub yes: bool,
     /// Replace a database that has jobs.
     pub force: bool,
-    /// Keep the current job counter when it is higher than the backup's.
+    /// Raise the restored job counter to the job-ID high-water mark (which includes the
+    /// replaced schema's counter), so no job ID is handed out twice.
     pub avoid_id_reuse: bool,
 }
 
@@ -57,6 +59,10 @@ pub struct Restored {
     pub schema: Option<String>,
     pub created_at: String,
     pub last_used_job_id: Option<i64>,
+    /// The job counter as the archive had it, before `--avoid-id-reuse` raised it.
+    pub archived_last_used_job_id: Option<i64>,
+    /// The job-ID high-water mark after the restore (see `crate::highwater`).
+    pub high_water: Option<i64>,
     /// Jobs that were running at backup time and are queued again.
     pub rescheduled: u64,
     pub rows: u64,
@@ -132,7 +138,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
     let state = std::mem::replace(&mut visitor.state, State::Start);
     let result = match (outcome, state) {
         (Ok(summary), State::Online(online)) => online.finish(ctx, request, &summary.manifest),
-        (Ok(summary), State::Cold(cold)) => (*cold).finish(ctx, &summary.manifest),
+        (Ok(summary), State::Cold(cold)) => (*cold).finish(ctx, request, &summary.manifest),
         (Ok(_), State::Start) => Err(anyhow!("archive {label} has no header")),
         (Err(e), State::Online(online)) => Err(online.abandon(e)),
         (Err(e), State::Cold(cold)) => Err((*cold).abandon(ctx, e)),
@@ -200,13 +206,13 @@ impl Visitor for Restore<'_> {
     }
 }
 
-fn live_workers_refusal(live: &[String]) -> anyhow::Error {
+fn live_workers_refusal(live: &[Worker], stale_after: Duration) -> anyhow::Error {
     failure(
         Exit::Refused,
         format!(
-            "refusing to restore: {} live worker(s) ({}) use this database; stop them first (a worker counts as live until its heartbeat is older than stale_after)",
+            "refusing to restore: {} live worker(s) use this database: {}; stop the engine and run the restore again after that, or pass --stale-after 0s if you know the engine is down",
             live.len(),
-            live.join(", ")
+            workers::describe_live(live, stale_after)
         ),
     )
 }

@@ -17,6 +17,7 @@ use crate::context::Ctx;
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{counter, load, workers, Db, Profile};
 use crate::error::{exit_code_of, failure, Exit};
+use crate::highwater;
 use crate::output::confirm;
 
 /// Chunks in flight between the reader and the loaders.
@@ -92,9 +93,9 @@ impl Online {
         let stale_after = ctx.config.stale_after.value;
         match &old {
             Some(p) => {
-                let live = workers::live_ids(&mut db, p, stale_after)?;
+                let live = workers::live(&mut db, p, stale_after)?;
                 if !live.is_empty() {
-                    return Err(live_workers_refusal(&live));
+                    return Err(live_workers_refusal(&live, stale_after));
                 }
                 if load::has_jobs(&mut db, p)? && !request.force {
                     return Err(failure(
@@ -126,9 +127,15 @@ impl Online {
                     ),
                 ));
             }
+            // What would be lost, counted only when someone is asked.
+            let stake = match (&old, request.yes) {
+                (Some(p), false) => format!(" ({})", highwater::at_stake(&mut db, p)?),
+                (None, false) => " (not a job schema)".to_string(),
+                (_, true) => String::new(),
+            };
             confirm(
                 &format!(
-                    "replace schema {schema:?} with the backup taken {}",
+                    "replace schema {schema:?}{stake} with the backup taken {}",
                     header.created_at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
                 request.yes,
@@ -340,21 +347,30 @@ impl Online {
         self.bar.set_message("building indexes and constraints");
         run_phases(&mut dbs, &ddl.post_data)?;
         drop(dbs);
-        let last_used = self.swap(ctx, request)?;
+        let (last_used, archived, high_water) = self.swap(ctx, request)?;
         Ok(Restored {
             mode: Mode::Online,
             schema: Some(self.schema.clone()),
             created_at: manifest.created_at.to_rfc3339(),
             last_used_job_id: last_used,
+            archived_last_used_job_id: archived,
+            high_water,
             rescheduled,
             rows,
             seconds: 0.0,
         })
     }
 
-    /// One transaction: re-check, swap, set the counter. Killed before COMMIT, nothing of it
-    /// happened.
-    fn swap(&mut self, ctx: &Ctx, request: &Request) -> anyhow::Result<Option<i64>> {
+    /// One transaction: re-check, record the replaced counter in the high-water mark, swap,
+    /// set the counter. Killed before COMMIT, nothing of it happened (but a mark kept in a
+    /// file may already be raised, which only ever records a counter that was real).
+    /// Returns the last used job ID, the archive's, and the high-water mark.
+    #[allow(clippy::type_complexity)]
+    fn swap(
+        &mut self,
+        ctx: &Ctx,
+        request: &Request,
+    ) -> anyhow::Result<(Option<i64>, Option<i64>, Option<i64>)> {
         let (schema, staging, replaced, old_exists) = (
             self.schema.clone(),
             self.staging.clone(),
@@ -373,9 +389,9 @@ impl Online {
         if let Some(p) = &old {
             // Workers or jobs may have appeared while the archive loaded.
             load::lock_live_jobs(&mut tx, p)?;
-            let live = workers::live_ids(&mut tx, p, ctx.config.stale_after.value)?;
+            let live = workers::live(&mut tx, p, ctx.config.stale_after.value)?;
             if !live.is_empty() {
-                return Err(live_workers_refusal(&live));
+                return Err(live_workers_refusal(&live, ctx.config.stale_after.value));
             }
             if load::has_jobs(&mut tx, p)? && !request.force {
                 return Err(failure(
@@ -387,14 +403,19 @@ impl Online {
                 old_counter = Some(counter::last_used(&mut tx, &seq)?);
             }
         }
+        let high_water = match old_counter {
+            Some(current) => Some(highwater::raise(ctx, &mut tx, &schema, current)?),
+            None => highwater::read(ctx, Some(&mut tx), &schema)?,
+        };
         load::swap(&mut tx, &schema, &staging, &replaced, old_exists)?;
-        let mut last_used = None;
+        let (mut last_used, mut archived) = (None, None);
         if let Some(p) = profile::detect(&mut tx, choice, Some(&schema))? {
             if let Ok(seq) = counter::sequence_name(&mut tx, &p) {
                 let mut last = counter::last_used(&mut tx, &seq)?;
-                if let (true, Some(current)) = (request.avoid_id_reuse, old_counter) {
-                    if current > last {
-                        counter::set_last_used(&mut tx, &seq, current)?;
+                archived = Some(last);
+                if let (true, Some(mark)) = (request.avoid_id_reuse, high_water) {
+                    if mark > last {
+                        counter::set_last_used(&mut tx, &seq, mark)?;
                         last = counter::last_used(&mut tx, &seq)?;
                     }
                 }
@@ -403,7 +424,7 @@ impl Online {
         }
         tx.commit()?;
         self.staged = false;
-        Ok(last_used)
+        Ok((last_used, archived, high_water))
     }
 
     /// Cleans up after a failure: the live schema was never touched; the staging schema goes.
