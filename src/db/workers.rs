@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::db::profile::LiveSet;
 use crate::db::{qualified, quote_ident, Profile, Sql};
+use crate::output::{printable, MAX_SHOWN_ID};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Worker {
@@ -120,7 +121,7 @@ pub fn describe_live(live: &[Worker], stale_after: Duration) -> String {
         .iter()
         .take(SHOWN)
         .map(|w| {
-            let id = shown(&w.worker_id);
+            let id = printable(&w.worker_id, MAX_SHOWN_ID);
             match (w.last_heartbeat_at, w.live_until(stale_after)) {
                 (Some(beat), Some(until)) => {
                     let until_text = if until.date_naive() == beat.date_naive() {
@@ -141,25 +142,4 @@ pub fn describe_live(live: &[Worker], stale_after: Duration) -> String {
         parts.push(format!("and {} more", live.len() - SHOWN));
     }
     parts.join(", ")
-}
-
-/// A worker id from the database as a message may show it: control characters escaped (they
-/// could drive the terminal), at most 80 characters.
-fn shown(id: &str) -> String {
-    let mut out: String = id
-        .chars()
-        .take(80)
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect();
-    if id.chars().count() > 80 {
-        out.push('…');
-    }
-    out
 }
