@@ -1,4 +1,4 @@
-//! Exit codes (SPEC §3) and the one error type that carries them.
+//! Exit codes (README "Exit codes", the man page's EXIT STATUS) and the one error type that carries them.
 //!
 //! Everything else is `anyhow`; a command that needs a specific exit code wraps its message in
 //! [`Failure`], and `main` finds it anywhere in the error chain.
