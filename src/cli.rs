@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::commands;
 use crate::db::profile::ProfileChoice;
@@ -100,4 +100,74 @@ fn exit_codes_help() -> String {
         text.push_str(&format!("  {}  {meaning}\n", exit.code()));
     }
     text
+}
+
+/// tractor-dbctl's flags and the subcommand that does the same here, with how the flag's
+/// value is passed (`None`: the flag takes none; `Some("")`: positional; else that option).
+const FOREIGN_FLAGS: [(&str, &str, Option<(&str, &str)>); 11] = [
+    ("--status", "status", None),
+    ("--start", "start", None),
+    ("--start-for-engine", "start", None),
+    ("--stop", "stop", None),
+    ("--backup", "backup", Some(("--output", "FILE"))),
+    ("--restore", "restore", Some(("", "FILE"))),
+    ("--destroy", "destroy", None),
+    ("--set-job-counter", "set-job-counter", Some(("", "N"))),
+    ("--show-params", "show-params", None),
+    ("--purge-jobs", "purge-jobs", None),
+    ("--vacuum", "vacuum", None),
+];
+
+/// For an operator typing the render-farm tool's flags (`jobdbctl --backup FILE`): the
+/// subcommand to use instead, as one line. `flag` is the argument clap did not know; `args`
+/// the whole command line, to carry the flag's value over into the suggestion.
+pub fn foreign_flag_hint(flag: &str, args: &[String]) -> Option<String> {
+    let (name, inline_value) = match flag.split_once('=') {
+        Some((name, value)) => (name, Some(value.to_string())),
+        None => (flag, None),
+    };
+    let (_, subcommand, takes) = FOREIGN_FLAGS.iter().find(|(f, _, _)| *f == name)?;
+    if Cli::command().find_subcommand(subcommand).is_none() {
+        return Some(format!(
+            "{name} has no equivalent in this jobdbctl (there is no `{subcommand}` command); \
+             run `jobdbctl --help` for the commands it has"
+        ));
+    }
+    let mut suggestion = format!("jobdbctl {subcommand}");
+    if let Some((option, placeholder)) = takes {
+        let prefix = format!("{name}=");
+        let value = inline_value
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+            })
+            .or_else(|| {
+                let at = args.iter().position(|a| a == name)?;
+                args.get(at + 1).filter(|v| !v.starts_with('-')).cloned()
+            })
+            .map(|v| shell_word(&v))
+            .unwrap_or_else(|| placeholder.to_string());
+        if !option.is_empty() {
+            suggestion.push(' ');
+            suggestion.push_str(option);
+        }
+        suggestion.push(' ');
+        suggestion.push_str(&value);
+    }
+    Some(format!(
+        "{name} is a subcommand here: {suggestion} (see `jobdbctl {subcommand} --help`)"
+    ))
+}
+
+/// `text` as one shell word, quoted only when it needs to be.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }

@@ -24,6 +24,10 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some(hint) = foreign_flag(&e) {
+                eprintln!("jobdbctl: error: {hint}");
+                return ExitCode::from(Exit::Usage.code());
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
                 Exit::Usage.code()
@@ -45,6 +49,19 @@ fn main() -> ExitCode {
             ExitCode::from(exit.code())
         }
     }
+}
+
+/// An unknown flag that the render-farm tool's `tractor-dbctl` has: the subcommand to use.
+fn foreign_flag(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let args: Vec<String> = std::env::args().collect();
+    cli::foreign_flag_hint(flag, &args)
 }
 
 /// The whole context chain on one line, so logs and cron mail get one line per failure.
