@@ -102,9 +102,12 @@ fn exit_codes_help() -> String {
     text
 }
 
-/// tractor-dbctl's flags and the subcommand that does the same here, with how the flag's
-/// value is passed (`None`: the flag takes none; `Some("")`: positional; else that option).
-const FOREIGN_FLAGS: [(&str, &str, Option<(&str, &str)>); 11] = [
+/// How a foreign flag's value is passed to the subcommand: (option, placeholder); an empty
+/// option means a positional argument.
+type ValueAs = Option<(&'static str, &'static str)>;
+
+/// tractor-dbctl's flags and the subcommand that does the same here.
+const FOREIGN_FLAGS: [(&str, &str, ValueAs); 11] = [
     ("--status", "status", None),
     ("--start", "start", None),
     ("--start-for-engine", "start", None),
