@@ -66,11 +66,21 @@ pub fn parse_duration_arg(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| format!("{e}; use forms like 30s, 90m, 4h"))
 }
 
+/// A bounded wait (`--timeout`): at least a second, since pg_ctl counts whole seconds.
+pub fn parse_timeout_arg(text: &str) -> Result<Duration, String> {
+    let wait = parse_duration_arg(text)?;
+    if wait < Duration::from_secs(1) {
+        return Err("the wait must be at least 1s".to_string());
+    }
+    Ok(wait)
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Init(commands::init::InitArgs),
     Start(commands::start::StartArgs),
     Stop(commands::stop::StopArgs),
+    Restart(commands::restart::RestartArgs),
     Status(commands::status::StatusArgs),
     ShowParams(commands::show_params::ShowParamsArgs),
     Destroy(commands::destroy::DestroyArgs),

@@ -11,6 +11,7 @@ pub mod finalize_migration;
 pub mod init;
 pub mod man;
 pub mod migrate;
+pub mod restart;
 pub mod restore;
 pub mod set_job_counter;
 pub mod show_params;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Init(args) => init::run(args, &ctx),
         Command::Start(args) => start::run(args, &ctx),
         Command::Stop(args) => stop::run(args, &ctx),
+        Command::Restart(args) => restart::run(args, &ctx),
         Command::Status(args) => status::run(args, &ctx),
         Command::ShowParams(args) => show_params::run(args, &ctx),
         Command::Destroy(args) => destroy::run(args, &ctx),
