@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands;
 use crate::db::profile::ProfileChoice;
+use crate::error::Exit;
+use crate::help;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,7 +21,6 @@ use crate::db::profile::ProfileChoice;
                   finish batched background migrations and release jobs held by dead workers.\n\n\
                   Without --database-url (or JOBDBCTL_DATABASE_URL, or PGHOST/PGPORT) jobdbctl \
                   manages an embedded PostgreSQL cluster in <data dir>/psql.",
-    after_long_help = exit_codes_help(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -31,6 +32,7 @@ pub struct Cli {
 
 /// Options every subcommand accepts.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the
     /// config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass.
@@ -104,12 +106,40 @@ pub struct Confirmation {
     pub yes: bool,
 }
 
-fn exit_codes_help() -> String {
-    let mut text = String::from("Exit codes:\n");
-    for (exit, meaning) in crate::error::Exit::TABLE {
-        text.push_str(&format!("  {}  {meaning}\n", exit.code()));
+/// The command line with each command's examples (and, in the long help, exit statuses)
+/// after its options: what `--help`, the man pages and the completions are made from.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command()
+        .after_help(help::examples_text(help::MAIN_EXAMPLES))
+        .after_long_help(format!(
+            "{}\n{}",
+            help::examples_text(help::MAIN_EXAMPLES),
+            help::exits_text(&Exit::TABLE)
+        ));
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        if let Some(entry) = help::entry(&name) {
+            cmd = cmd.mut_subcommand(&name, |sub| {
+                sub.after_help(help::examples_text(entry.examples))
+                    .after_long_help(format!(
+                        "{}\n{}",
+                        help::examples_text(entry.examples),
+                        help::exits_text(&help::exits_of(entry))
+                    ))
+            });
+        }
     }
-    text
+    cmd
+}
+
+/// Parses the process's arguments with [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
 }
 
 /// How a foreign flag's value is passed to the subcommand: (option, placeholder); an empty

@@ -55,7 +55,7 @@ pub enum ServerState {
 pub enum StopMode {
     /// Wait for clients to disconnect.
     Smart,
-    /// Roll back open transactions and shut down cleanly (default).
+    /// Roll back open transactions and shut down cleanly.
     Fast,
     /// Abort without a clean shutdown; crash recovery runs on next start.
     Immediate,

@@ -7,6 +7,8 @@ mod config;
 mod context;
 mod db;
 mod error;
+mod help;
+mod install;
 mod migrations;
 mod output;
 mod provision;
@@ -16,12 +18,10 @@ mod target;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::error::{connection_lost, exit_code_of, Exit, CONNECTION_LOST_HINT};
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             if let Some(hint) = foreign_flag(&e) {

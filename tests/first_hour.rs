@@ -386,3 +386,305 @@ fn nobody_watchdog(pgdata: &Path) {
         .status()
         .expect("start watchdog");
 }
+
+/// The binary copied into `prefix/bin`, as an install puts it there.
+fn installed_binary(prefix: &Path) -> PathBuf {
+    let bin = prefix.join("bin");
+    std::fs::create_dir_all(&bin).expect("create bin");
+    let exe = bin.join("jobdbctl");
+    std::fs::copy(common::BIN, &exe).expect("copy binary");
+    exe
+}
+
+fn sh(script: &str, envs: &[(&str, &str)]) -> common::Run {
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", script]).env_remove("MANPATH");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    run(cmd)
+}
+
+const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
+
+/// What bash completes after `jobdbctl WORD`, with the completion found the way
+/// bash-completion finds it on demand (or, without bash-completion, sourced from `file`).
+fn bash_completes(word: &str, file: &Path, envs: &[(&str, &str)]) -> Vec<String> {
+    let load = if Path::new(BASH_COMPLETION).is_file() {
+        format!(
+            "source {BASH_COMPLETION}; \
+             if declare -F _comp_load >/dev/null; then _comp_load jobdbctl; else __load_completion jobdbctl; fi || exit 3"
+        )
+    } else {
+        eprintln!("bash-completion is not installed: sourcing the file directly");
+        format!("source {}", file.display())
+    };
+    let script = format!(
+        "{load}; f=$(complete -p jobdbctl | sed -E 's/.*-F ([^ ]+).*/\\1/'); \
+         COMP_WORDS=(jobdbctl {word}); COMP_CWORD=1; COMP_LINE=\"jobdbctl {word}\"; \
+         COMP_POINT=${{#COMP_LINE}}; \"$f\" jobdbctl {word} jobdbctl; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    );
+    let r = sh(&script, envs);
+    r.expect(0);
+    r.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn install_puts_man_pages_and_completions_where_man_and_bash_complete_look() {
+    let dir = common::temp_dir("ji");
+    let prefix = dir.path().join("usr-local");
+    let exe = installed_binary(&prefix);
+    // Without --prefix: the prefix the binary is installed in.
+    let mut cmd = Command::new(&exe);
+    cmd.args(["man", "--install"]);
+    let man = run(cmd);
+    man.expect(0);
+    assert!(man.stdout.contains("share/man/man1"), "{}", man.stdout);
+    let mut cmd = Command::new(&exe);
+    cmd.args(["completions", "--install"]);
+    run(cmd).expect(0);
+
+    let man_dir = prefix.join("share/man");
+    let man_path = man_dir.to_str().expect("utf-8 path");
+    for page in ["jobdbctl", "jobdbctl-destroy", "jobdbctl-restart"] {
+        let found = sh(&format!("man -w {page}"), &[("MANPATH", man_path)]);
+        found.expect(0);
+        assert_eq!(
+            found.stdout.trim(),
+            man_dir.join(format!("man1/{page}.1")).display().to_string()
+        );
+    }
+    // man also derives the path from PATH (PREFIX/bin → PREFIX/share/man), so no MANPATH is
+    // needed once the binary is on PATH.
+    let path = format!("{}:/usr/bin:/bin", prefix.join("bin").display());
+    let found = sh("man -w jobdbctl", &[("PATH", &path)]);
+    found.expect(0);
+    assert_eq!(
+        found.stdout.trim(),
+        man_dir.join("man1/jobdbctl.1").display().to_string()
+    );
+    let shown = sh(
+        "man jobdbctl-destroy",
+        &[
+            ("MANPATH", man_path),
+            ("MANPAGER", "cat"),
+            ("MANWIDTH", "80"),
+        ],
+    );
+    shown.expect(0);
+    assert!(
+        shown.stdout.contains("jobdbctl [GLOBAL OPTIONS] destroy"),
+        "{}",
+        shown.stdout
+    );
+    let mode = std::fs::metadata(man_dir.join("man1/jobdbctl.1"))
+        .expect("page")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644, "pages readable by every user");
+
+    let share = prefix.join("share");
+    let bash_file = share.join("bash-completion/completions/jobdbctl");
+    assert!(share.join("zsh/site-functions/_jobdbctl").is_file());
+    assert!(share
+        .join("fish/vendor_completions.d/jobdbctl.fish")
+        .is_file());
+    let words = bash_completes(
+        "res",
+        &bash_file,
+        &[("XDG_DATA_DIRS", share.to_str().expect("utf-8 path"))],
+    );
+    assert_eq!(words, ["restart", "restore"]);
+
+    // A personal install: PREFIX ~/.local, where bash-completion looks for a user's own.
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).expect("create home");
+    let local = home.join(".local");
+    let mut cmd = Command::new(&exe);
+    cmd.args(["completions", "bash", "--install", "--prefix"])
+        .arg(&local);
+    run(cmd).expect(0);
+    let words = bash_completes(
+        "show",
+        &local.join("share/bash-completion/completions/jobdbctl"),
+        &[
+            ("HOME", home.to_str().expect("utf-8 path")),
+            ("XDG_DATA_DIRS", "/nonexistent"),
+        ],
+    );
+    assert_eq!(words, ["show-params"]);
+    // A shell without a standard place is a usage error that says what to do instead.
+    let mut cmd = Command::new(&exe);
+    cmd.args(["completions", "elvish", "--install", "--prefix"])
+        .arg(&local);
+    let r = run(cmd);
+    r.expect(2);
+    assert!(r.one_line_error().contains("completions elvish >"));
+}
+
+/// Every checked-in page rendered by man at 80 columns, with groff's warnings on stderr.
+fn rendered(page: &str) -> common::Run {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("man").join(page);
+    sh(
+        &format!("man --warnings -l {}", path.display()),
+        &[("MANPAGER", "cat"), ("MANWIDTH", "80")],
+    )
+}
+
+fn subcommands() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let mut names: Vec<String> = std::fs::read_dir(root)
+        .expect("read man/")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            Some(
+                name.strip_prefix("jobdbctl-")?
+                    .strip_suffix(".1")?
+                    .to_string(),
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_command_page_has_synopsis_description_examples_and_exit_status() {
+    let names = subcommands();
+    assert!(names.len() >= 17, "{names:?}");
+    for name in &names {
+        let r = rendered(&format!("jobdbctl-{name}.1"));
+        r.expect(0);
+        assert!(r.stderr.trim().is_empty(), "{name}: groff: {}", r.stderr);
+        let text = &r.stdout;
+        for heading in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "GLOBAL OPTIONS",
+            "EXAMPLES",
+            "EXIT STATUS",
+            "SEE ALSO",
+        ] {
+            assert!(
+                text.lines().any(|l| l == heading),
+                "{name}: no {heading} section:\n{text}"
+            );
+        }
+        // The synopsis shows the command as it is typed.
+        assert!(
+            text.contains(&format!("jobdbctl [GLOBAL OPTIONS] {name}")),
+            "{name}: {text}"
+        );
+        let exits = section(text, "EXIT STATUS");
+        assert!(exits.contains("       0      Success."), "{name}: {exits}");
+        // Each example runs this command.
+        let examples = section(text, "EXAMPLES");
+        assert!(
+            examples.contains(&format!("jobdbctl {name}")) || examples.contains("jobdbctl --"),
+            "{name}: {examples}"
+        );
+    }
+    let destroy = rendered("jobdbctl-destroy.1").stdout;
+    let synopsis = section(&destroy, "SYNOPSIS");
+    assert!(
+        synopsis.contains("[--backup-first PATH]") && synopsis.contains("[-y|--yes]"),
+        "{synopsis}"
+    );
+    assert!(section(&destroy, "EXIT STATUS").contains("live workers"));
+    let verify = section(&rendered("jobdbctl-verify.1").stdout, "SYNOPSIS");
+    assert!(verify.contains("verify ARCHIVE"), "{verify}");
+}
+
+/// The lines of a rendered page's section, up to the next heading.
+fn section(text: &str, heading: &str) -> String {
+    text.lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_main_page_lists_exit_codes_once_and_wraps_them() {
+    let r = rendered("jobdbctl.1");
+    r.expect(0);
+    assert!(r.stderr.trim().is_empty(), "groff: {}", r.stderr);
+    let text = &r.stdout;
+    assert_eq!(
+        text.matches("holds the lock for this operation").count(),
+        1,
+        "{text}"
+    );
+    let exits = section(text, "EXIT STATUS");
+    for code in 0..=7 {
+        assert!(
+            exits
+                .lines()
+                .any(|l| l.starts_with(&format!("       {code}      "))),
+            "exit {code}: {exits}"
+        );
+    }
+    // Continuation lines hang under the meaning, not under the code.
+    for line in exits.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(line.chars().count() <= 80, "{line}");
+        assert!(
+            line.starts_with("       ") && !line.starts_with("        ")
+                || line.starts_with("              "),
+            "{line:?}"
+        );
+    }
+    // Every command is listed with a pointer to its page.
+    for name in subcommands() {
+        assert!(
+            text.contains(&format!("jobdbctl-{name}(1)")),
+            "{name} not listed"
+        );
+    }
+}
+
+#[test]
+fn help_shows_examples_and_global_options_apart() {
+    for name in subcommands() {
+        let mut cmd = Command::new(common::BIN);
+        cmd.args([name.as_str(), "--help"]);
+        let r = run(cmd);
+        r.expect(0);
+        let text = &r.stdout;
+        let own = text.find("\nOptions:").unwrap_or(0);
+        let global = text
+            .find("\nGlobal options:")
+            .unwrap_or_else(|| panic!("{name}: no global options heading:\n{text}"));
+        let examples = text
+            .find("\nExamples:")
+            .unwrap_or_else(|| panic!("{name}: no examples:\n{text}"));
+        assert!(own < global && global < examples, "{name}: order:\n{text}");
+        // Global flags only under their heading, the command's own only above it.
+        assert!(!text[..global].contains("--database-url"), "{name}: {text}");
+        assert!(text[global..].contains("--data-dir"), "{name}: {text}");
+        assert!(
+            text.contains("Exit status:"),
+            "{name}: long help lists exit codes"
+        );
+        let short = {
+            let mut cmd = Command::new(common::BIN);
+            cmd.args([name.as_str(), "-h"]);
+            run(cmd)
+        };
+        short.expect(0);
+        assert!(
+            short.stdout.contains("Examples:"),
+            "{name}: -h shows examples"
+        );
+    }
+    let mut cmd = Command::new(common::BIN);
+    cmd.args(["destroy", "--help"]);
+    let r = run(cmd);
+    assert!(
+        r.stdout.contains("jobdbctl destroy --dry-run"),
+        "{}",
+        r.stdout
+    );
+}

@@ -24,12 +24,17 @@ pub mod verify;
 use crate::cli::{Cli, Command};
 use crate::context::Ctx;
 use crate::error::Exit;
+use crate::output::Output;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     // Generators need no configuration: they must work on a machine with none.
+    let out = Output {
+        json: cli.global.json,
+        quiet: cli.global.quiet,
+    };
     match cli.command {
-        Command::Completions(args) => return completions::run(args),
-        Command::Man(args) => return man::run(args),
+        Command::Completions(args) => return completions::run(args, out),
+        Command::Man(args) => return man::run(args, out),
         _ => {}
     }
     let ctx = Ctx::new(&cli.global)?;

@@ -11,8 +11,7 @@ use crate::provision::{self, bring_up};
 /// postgresql.conf or the port. Never creates a cluster.
 #[derive(Debug, clap::Args)]
 pub struct RestartArgs {
-    /// How to stop: fast rolls back open transactions (default); immediate aborts; smart
-    /// waits for clients to disconnect.
+    /// How to shut down before starting again.
     #[arg(long, value_enum, default_value = "fast")]
     pub mode: StopMode,
     /// Give up waiting for the stop, and then for the start, after this long each (exit 1

@@ -12,8 +12,7 @@ use crate::error::Exit;
 /// for goes on, and `stop --mode fast` ends a smart shutdown that waits for clients.
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
-    /// fast: roll back open transactions (default); immediate: abort, recovery on next start;
-    /// smart: wait for clients to disconnect.
+    /// How to shut down.
     #[arg(long, value_enum, default_value = "fast")]
     pub mode: StopMode,
     /// Give up waiting after this long (exit 1).
