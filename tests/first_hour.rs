@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -686,5 +687,276 @@ fn help_shows_examples_and_global_options_apart() {
         r.stdout.contains("jobdbctl destroy --dry-run"),
         "{}",
         r.stdout
+    );
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` somewhere in `text`.
+fn has_human_time(text: &str) -> bool {
+    text.as_bytes().windows(23).any(|w| {
+        let s = String::from_utf8_lossy(w);
+        let b = s.as_bytes();
+        s.len() == 23
+            && s.ends_with(" UTC")
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b' '
+            && b[13] == b':'
+            && b[16] == b':'
+            && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+                .iter()
+                .all(|&i| b[i].is_ascii_digit())
+    })
+}
+
+#[test]
+fn status_shows_locks_by_holder_grouped_by_process_in_the_human_output() {
+    let db = TestDb::initialized();
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "INSERT INTO jobdb.workers (worker_id, hostname, pid, version, schema_version, last_heartbeat_at) VALUES
+                ('w-a', 'render1', 4711, '3.0', 3, now()),
+                ('w-b', 'render1', 4711, '3.0', 3, now()),
+                ('w-c', 'render2', 99, '3.0', 3, now() - interval '1 hour');
+             INSERT INTO jobdb.jobs (task_identifier, state, locked_by, locked_at)
+               SELECT 't', 'running', holder, now() - interval '10 minutes'
+                 FROM unnest(ARRAY['w-a', 'w-a', 'w-b', 'w-c', 'w-c', 'w-c', 'ghost']) AS holder;
+             INSERT INTO jobdb.jobs (task_identifier) SELECT 't' FROM generate_series(1, 5);
+             INSERT INTO jobdb.job_queues (queue_name, locked_by, locked_at) VALUES ('q1', 'ghost', now());",
+        )
+        .expect("fill");
+    let json = db.run(&["--json", "status"]);
+    json.expect(0);
+    let report = json.json();
+    let process: BTreeMap<String, serde_json::Value> = report["lock_holders"]
+        .as_array()
+        .expect("lock_holders")
+        .iter()
+        .map(|h| {
+            (
+                h["locked_by"].as_str().expect("id").to_string(),
+                h["process"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(process["w-a"], "render1:4711");
+    assert_eq!(process["w-b"], "render1:4711");
+    assert_eq!(process["w-c"], "render2:99");
+    assert_eq!(process["ghost"], serde_json::Value::Null);
+    assert_eq!(report["locked_jobs"], 7);
+    assert_eq!(report["jobs"]["by_state"]["queued"], 5);
+    assert_eq!(report["jobs"]["by_state"]["running"], 7);
+    assert_eq!(report["jobs"]["total"], 12);
+
+    let human = db.run(&["status"]);
+    human.expect(0);
+    let text = &human.stdout;
+    let row = |needle: &str| -> String {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle}:\n{text}"))
+            .to_string()
+    };
+    let cells = |line: String| -> Vec<String> {
+        line.split(['│', '┆'])
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    let render1 = cells(row("render1:4711 (2 workers: w-a, w-b)"));
+    assert_eq!(render1[1..3], ["3", "0"], "{render1:?}");
+    assert_eq!(render1.last().map(String::as_str), Some("live"));
+    let render2 = cells(row("render2:99 (1 worker: w-c)"));
+    assert_eq!(render2[1..3], ["3", "0"], "{render2:?}");
+    assert_eq!(render2.last().map(String::as_str), Some("stale"));
+    let ghost = cells(row("│ ghost"));
+    assert_eq!(ghost[1..3], ["1", "1"], "{ghost:?}");
+    assert_eq!(
+        ghost.last().map(String::as_str),
+        Some("stale (not registered)")
+    );
+    assert!(
+        text.contains("7 jobs and 1 queue locked; stale: 4 jobs, 1 queue"),
+        "{text}"
+    );
+    assert!(has_human_time(&row("render1:4711")), "oldest lock: {text}");
+    assert!(!text.contains("+00:00"), "RFC 3339 for people: {text}");
+    // Stale holders come first.
+    assert!(
+        text.find("render2:99").expect("render2") < text.find("render1:4711").expect("render1")
+    );
+    let not_ready = db.run(&["status", "--check"]);
+    not_ready.expect(4);
+    assert!(
+        not_ready
+            .stdout
+            .contains("not ready: 4 jobs and 1 queue are locked by workers that are not live"),
+        "{}",
+        not_ready.stdout
+    );
+}
+
+#[test]
+fn status_counts_graphile_worker_jobs_by_what_happens_next() {
+    for version in ["0.16.6", "0.18.0"] {
+        let engine = common::graphile_npm::engine(version);
+        let db = TestDb::empty();
+        engine.populate(&db);
+        let mut client = db.client();
+        // One due now, one out of attempts, on top of what the engine left.
+        client
+            .batch_execute(
+                "SELECT graphile_worker.add_job('due');
+                 UPDATE graphile_worker._private_jobs SET attempts = max_attempts
+                  WHERE id = (SELECT min(id) FROM graphile_worker._private_jobs
+                               WHERE attempts > 0 AND locked_by IS NULL);",
+            )
+            .expect("adjust");
+        // Classified here, independently, row by row.
+        let mut want: BTreeMap<&str, i64> = BTreeMap::new();
+        for row in client
+            .query(
+                "SELECT locked_by IS NOT NULL, attempts, max_attempts, run_at <= now()
+                   FROM graphile_worker._private_jobs",
+                &[],
+            )
+            .expect("jobs")
+        {
+            let (locked, attempts, max, due): (bool, i16, i16, bool) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let bucket = if locked {
+                "locked"
+            } else if attempts >= max {
+                "failed"
+            } else if attempts > 0 {
+                "retrying"
+            } else if due {
+                "due_now"
+            } else {
+                "scheduled"
+            };
+            *want.entry(bucket).or_default() += 1;
+        }
+        for bucket in ["locked", "failed", "retrying", "due_now", "scheduled"] {
+            assert!(
+                want.get(bucket).copied().unwrap_or(0) > 0,
+                "{version}: no {bucket} job: {want:?}"
+            );
+        }
+        let r = db.run(&["--json", "status"]);
+        r.expect(0);
+        let report = r.json();
+        for (bucket, n) in &want {
+            assert_eq!(
+                report["jobs"]["by_state"][bucket], *n,
+                "{version}: {bucket}"
+            );
+        }
+        assert_eq!(report["jobs"]["total"], want.values().sum::<i64>());
+        assert_eq!(report["jobs"]["estimated"], serde_json::json!([]));
+        let holder = report["lock_holders"][0].clone();
+        let id = holder["locked_by"].as_str().expect("holder").to_string();
+        assert_eq!(holder["jobs"], 1, "{version}");
+        assert_eq!(holder["queues"], 1, "{version}");
+        if version == "0.18.0" {
+            // v0.17+ locks in the pool's name: the holder is the process.
+            assert!(id.starts_with("pool-"), "{id}");
+            assert_eq!(holder["process"], id.as_str());
+        } else {
+            assert!(id.starts_with("worker-"), "{id}");
+            assert_eq!(holder["process"], serde_json::Value::Null);
+        }
+
+        let human = db.run(&["status"]);
+        human.expect(0);
+        let text = &human.stdout;
+        let line = format!(
+            "{} in all: {} locked, {} failed (out of attempts), {} retrying (attempts > 0), {} due now, {} scheduled later",
+            want.values().sum::<i64>(),
+            want["locked"],
+            want["failed"],
+            want["retrying"],
+            want["due_now"],
+            want["scheduled"]
+        );
+        // The table may wrap long cells; compare the words in order.
+        let words = |s: &str| -> String {
+            s.split(|c: char| c.is_whitespace() || c == '│' || c == '┆')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(
+            words(text).contains(&words(&line)),
+            "{version}: {line}\n{text}"
+        );
+        assert!(words(text).contains("1 job and 1 queue locked"), "{text}");
+        assert!(text.contains(&id), "{version}: holder listed: {text}");
+        assert!(
+            words(text).contains("locked less than 4h ago"),
+            "{version}: no Pro, so age is what counts: {text}"
+        );
+    }
+}
+
+#[test]
+fn messages_read_as_english_with_plain_ranges_and_plurals() {
+    let db = TestDb::initialized();
+    let mut client = db.client();
+    for _ in 0..10 {
+        insert_job(&mut client);
+    }
+    let many = db.run(&["set-job-counter", "5"]);
+    many.expect(3);
+    let line = many.one_line_error();
+    assert!(line.contains("IDs 6-10 would be reused"), "{line}");
+    let one = db.run(&["set-job-counter", "9"]);
+    one.expect(3);
+    assert!(
+        one.one_line_error().contains("ID 10 would be reused"),
+        "{}",
+        one.stderr
+    );
+    db.run(&["set-job-counter", "500"]).expect(0);
+    let lower = db.run(&["set-job-counter", "400"]);
+    lower.expect(3);
+    assert!(
+        lower
+            .one_line_error()
+            .contains("IDs 401-500 would be reused"),
+        "{}",
+        lower.stderr
+    );
+    for r in [&many, &one, &lower] {
+        assert!(!r.stderr.contains("..="), "{}", r.stderr);
+    }
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT last_value FROM jobdb.jobs_id_seq"),
+        500
+    );
+
+    // One stale lock: singular nouns, and a time people read.
+    client
+        .batch_execute(
+            "INSERT INTO jobdb.workers (worker_id, hostname, pid, last_heartbeat_at)
+                  VALUES ('gone', 'render9', 1, now() - interval '2 hours');
+             UPDATE jobdb.jobs SET state = 'running', locked_by = 'gone', locked_at = now() WHERE id = 1;",
+        )
+        .expect("lock");
+    let dry = db.run(&["unlock-stale-jobs", "--dry-run"]);
+    dry.expect(0);
+    assert!(
+        dry.stdout.contains("1 job lock and 0 queue locks"),
+        "{}",
+        dry.stdout
+    );
+    assert!(!dry.stdout.contains("(s)"), "{}", dry.stdout);
+    assert!(has_human_time(&dry.stdout), "{}", dry.stdout);
+    let check = db.run(&["status", "--check"]);
+    check.expect(4);
+    assert!(
+        check.stdout.contains("1 job and 0 queues are locked"),
+        "{}",
+        check.stdout
     );
 }

@@ -9,7 +9,7 @@ use crate::cluster::{ServerState, StopMode};
 use crate::context::Ctx;
 use crate::db::{self, workers, Profile};
 use crate::error::{failure, Exit};
-use crate::output::confirm;
+use crate::output::{confirm, plural};
 
 /// Drop the job database: every object of the profile's schema. With --cluster, also remove
 /// the embedded cluster's data directory. Afterwards `init` gives an empty database whose
@@ -59,8 +59,8 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             return Err(failure(
                 Exit::Refused,
                 format!(
-                    "refusing to destroy: {} live worker(s) ({}) still use this database; stop them, or pass --force",
-                    live.len(),
+                    "refusing to destroy: {} ({}) still use this database; stop them, or pass --force",
+                    plural(live.len() as i64, "live worker", "live workers"),
                     live.join(", ")
                 ),
             ));

@@ -3,6 +3,7 @@ use serde_json::json;
 use crate::context::Ctx;
 use crate::db::counter;
 use crate::error::{failure, Exit};
+use crate::output::id_range;
 
 /// Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a
 /// downgrade restore).
@@ -36,9 +37,9 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return Err(failure(
             Exit::Refused,
             format!(
-                "refusing to set the job counter to {n}: job {max_id} exists, so IDs {}..={max_id} would be reused; \
+                "refusing to set the job counter to {n}: job {max_id} exists, so {} would be reused; \
                  choose N >= {max_id} or pass --force",
-                n.saturating_add(1)
+                id_range(n.saturating_add(1), max_id)
             ),
         ));
     }
@@ -46,9 +47,9 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return Err(failure(
             Exit::Refused,
             format!(
-                "refusing to lower the job counter from {old} to {n}: IDs {}..={old} were already handed out and would be reused; \
+                "refusing to lower the job counter from {old} to {n}: {} would be reused (already handed out); \
                  pass --force if that is intended",
-                n.saturating_add(1)
+                id_range(n.saturating_add(1), old)
             ),
         ));
     }
