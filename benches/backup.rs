@@ -1,6 +1,6 @@
 //! `cargo bench --bench backup`: online backup and restore against pg_dump/pg_restore and raw
 //! COPY on a generated job database (JOBS, default 2,000,000). Prints times, sizes and the
-//! ratios SPEC §7 asks for. Each measurement is the best of RUNS (default 2), since the
+//! ratios the README's backup benchmark names. Each measurement is the best of RUNS (default 2), since the
 //! machine may be shared.
 
 #[path = "../tests/common/mod.rs"]

@@ -1,6 +1,6 @@
 //! finalize-migration throughput against one `UPDATE t SET to = from` over the same data,
-//! and the p99 batch transaction time (SPEC §7: ≥ 0.7 of the UPDATE's throughput, every
-//! batch under 1 s).
+//! and the p99 batch transaction time (the README's finalize benchmark: ≥ 0.7 of the
+//! UPDATE's throughput, every batch under 1 s).
 //!
 //! `cargo bench --bench finalize` (rows: BENCH_ROWS, default 5,000,000; rounds: BENCH_ROUNDS,
 //! default 2). Each round generates two identical tables (frozen, analyzed, autovacuum off so

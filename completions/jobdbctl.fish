@@ -36,9 +36,11 @@ complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -s q -l quiet -d 'Print 
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "job-logs" -d 'List, and with --delete remove, the engine\'s per-job log directories of jobs whose ID is above N: the IDs a restored (or new) job database hands out again, whose old log files the engine would otherwise append to. Symbolic links are never followed: a linked user or job directory is reported and skipped. Needs no database'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "init" -d 'Create the embedded cluster (if absent) and the job schema. Idempotent'
-complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "start" -d 'Start the embedded server (creating the cluster and job schema on first use)'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "start" -d 'Start the embedded server and wait until it accepts connections'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "stop" -d 'Stop the embedded server and wait for it to exit'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "restart" -d 'Stop the embedded server (if running) and start it again, e.g. after changing postgresql.conf or the port. Never creates a cluster'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "status" -d 'Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers, unfinished background migrations'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "show-params" -d 'Show the last used job ID, the job-ID high-water mark, schema version, server and data paths, and the effective configuration with where each value came from. Works without a job schema. Passwords are shown as ********'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster. The last used job ID is printed and recorded first as the job-ID high-water mark, which survives (`restore --avoid-id-reuse` continues above it). Afterwards `init` gives an empty database whose job IDs start at 1'
@@ -50,10 +52,27 @@ complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "migrate" -d 'Appl
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
-complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "job-logs" -d 'List, and with --delete remove, the engine\'s per-job log directories of jobs whose ID is above N: the IDs a restored (or new) job database hands out again, whose old log files the engine would otherwise append to. Symbolic links are never followed: a linked user or job directory is reported and skipped. Needs no database'
-complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
-complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout, or install them'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "man" -d 'Generate the man pages: the main page to stdout, every page into --out-dir, or install them where `man` finds them'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l dir -d 'The engine\'s log directory (else job_logs_dir in jobdbctl.toml)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l above -d 'Entries of jobs whose ID is above N: the last used job ID that restore or show-params printed (0 for a new, empty job database)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l pattern -d 'Where a job\'s logs are below DIR: `{user}` stands for any name, `{jid}` for the job ID; the entry with `{jid}` (last) is the one listed and removed. Default `{user}/J{jid}` (Tractor), else job_logs_pattern in jobdbctl.toml' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l delete -d 'Remove them (asks on a terminal; -y to not ask)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l dry-run -d 'With --delete: show what would be removed and remove nothing'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s y -l yes -d 'Do not ask; needed when there is no terminal'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l schema-version -d 'Create this schema version instead of the latest (to rehearse an upgrade)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
@@ -67,6 +86,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -s q -l quiet -d
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l timeout -d 'Give up waiting after this long (exit 6; the server goes on starting)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -74,14 +94,16 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l profile -d '
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l create -d 'Create the cluster if the data directory holds none, as `init` does'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -s V -l version -d 'Print version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l mode -d 'fast: roll back open transactions (default); immediate: abort, recovery on next start; smart: wait for clients to disconnect' -r -f -a "smart\t'Wait for clients to disconnect'
-fast\t'Roll back open transactions and shut down cleanly (default)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l mode -d 'How to shut down' -r -f -a "smart\t'Wait for clients to disconnect'
+fast\t'Roll back open transactions and shut down cleanly'
 immediate\t'Abort without a clean shutdown; crash recovery runs on next start'"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l timeout -d 'Give up waiting after this long (exit 1)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -94,6 +116,22 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -s q -l quiet -d
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l mode -d 'How to shut down before starting again' -r -f -a "smart\t'Wait for clients to disconnect'
+fast\t'Roll back open transactions and shut down cleanly'
+immediate\t'Abort without a clean shutdown; crash recovery runs on next start'"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l timeout -d 'Give up waiting for the stop, and then for the start, after this long each (exit 1 while stopping, 6 while starting)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restart" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -102,11 +140,11 @@ graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l check -d 'Exit 4 unless ready to upgrade: server up, no unfinished background migration, no stale lock'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l exact -d 'Count every state exactly (a full scan of the jobs table) instead of estimating finished states from planner statistics'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l exact -d 'Count every state exactly (a full scan of the jobs table) instead of estimating the big ones from planner statistics'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
@@ -118,7 +156,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l stale-
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l backup-first -d 'Write a backup archive to PATH first (online; cold when the embedded server is stopped) and destroy only if it succeeded. backup --keep never deletes this archive' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
@@ -135,7 +173,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l dry-run -d
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
@@ -149,7 +187,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l dr
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l worker -d 'Release only the locks of these workers (repeatable)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l older-than -d 'Locks older than this count as stale whatever the registry says (e.g. 4h, 90m)' -r
@@ -199,7 +237,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -f -a "list" -d 'Every migration with its status, progress and failed batch jobs'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -f -a "show" -d 'One migration and its recent batch jobs, with durations and errors'
@@ -304,7 +342,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l finalize -
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l mode -d 'online: consistent snapshot through SQL while the engine runs (any server); cold: stop the embedded server, archive its data directory, start it again if it was running' -r -f -a "online\t'Consistent snapshot of the job schema through SQL while the server runs'
 cold\t'Tarball of the embedded cluster\'s data directory with the server stopped'"
@@ -337,7 +375,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l avoid-id-r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
@@ -349,26 +387,9 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l stale-after
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s V -l version -d 'Print version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l dir -d 'The engine\'s log directory (else job_logs_dir in jobdbctl.toml)' -r -F
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l above -d 'Entries of jobs whose ID is above N: the last used job ID that restore or show-params printed (0 for a new, empty job database)' -r
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l pattern -d 'Where a job\'s logs are below DIR: `{user}` stands for any name, `{jid}` for the job ID; the entry with `{jid}` (last) is the one listed and removed. Default `{user}/J{jid}` (Tractor), else job_logs_pattern in jobdbctl.toml' -r
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
-graphile-worker\t''"
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l delete -d 'Remove them (asks on a terminal; -y to not ask)'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l dry-run -d 'With --delete: show what would be removed and remove nothing'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s y -l yes -d 'Do not ask; needed when there is no terminal'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -l json -d 'Machine-readable output on stdout'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s q -l quiet -d 'Print nothing but errors (for cron)'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s h -l help -d 'Print help'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand job-logs" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l prefix -d 'Install under this prefix (default: the running binary\'s, e.g. /usr/local)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -376,12 +397,14 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l profil
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l install -d 'Install into PREFIX/share instead of printing'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l out-dir -d 'Write jobdbctl.1 and one jobdbctl-<command>.1 per subcommand here' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l out-dir -d 'Write jobdbctl.1 and one jobdbctl-COMMAND.1 per command here' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l prefix -d 'Install under this prefix (default: the running binary\'s, e.g. /usr/local)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -389,29 +412,31 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l profile -d 'Sc
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l install -d 'Install every page into PREFIX/share/man/man1'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s v -l verbose -d 'Log each SQL statement to stderr'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "init" -d 'Create the embedded cluster (if absent) and the job schema. Idempotent'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "start" -d 'Start the embedded server (creating the cluster and job schema on first use)'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "stop" -d 'Stop the embedded server and wait for it to exit'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "status" -d 'Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers, unfinished background migrations'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "show-params" -d 'Show the last used job ID, the job-ID high-water mark, schema version, server and data paths, and the effective configuration with where each value came from. Works without a job schema. Passwords are shown as ********'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster. The last used job ID is printed and recorded first as the job-ID high-water mark, which survives (`restore --avoid-id-reuse` continues above it). Afterwards `init` gives an empty database whose job IDs start at 1'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "set-job-counter" -d 'Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a downgrade restore). Refuses N below the highest existing job ID, the current counter or the job-ID high-water mark (IDs would be reused) unless --force'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "unlock-stale-jobs" -d 'Release job and queue locks held by workers that are not live, so their jobs run again'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "finalize-migration" -d 'Run the remaining batches of a batched background migration until it is finished'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "background-migrations" -d 'List, inspect, pause, resume, retry or skip batched background migrations'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "migrate" -d 'Apply pending schema versions, each in its own transaction. Refuses a version whose background migration is unfinished (unless --finalize) and, before a breaking version, tells workers (pg_notify \'jobdb_migrate\') and waits until no live worker runs an older version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "job-logs" -d 'List, and with --delete remove, the engine\'s per-job log directories of jobs whose ID is above N: the IDs a restored (or new) job database hands out again, whose old log files the engine would otherwise append to. Symbolic links are never followed: a linked user or job directory is reported and skipped. Needs no database'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "job-logs" -d 'List, and with --delete remove, the engine\'s per-job log directories of jobs whose ID is above N: the IDs a restored (or new) job database hands out again, whose old log files the engine would otherwise append to. Symbolic links are never followed: a linked user or job directory is reported and skipped. Needs no database'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "init" -d 'Create the embedded cluster (if absent) and the job schema. Idempotent'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "start" -d 'Start the embedded server and wait until it accepts connections'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "stop" -d 'Stop the embedded server and wait for it to exit'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "restart" -d 'Stop the embedded server (if running) and start it again, e.g. after changing postgresql.conf or the port. Never creates a cluster'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "status" -d 'Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers, unfinished background migrations'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "show-params" -d 'Show the last used job ID, the job-ID high-water mark, schema version, server and data paths, and the effective configuration with where each value came from. Works without a job schema. Passwords are shown as ********'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster. The last used job ID is printed and recorded first as the job-ID high-water mark, which survives (`restore --avoid-id-reuse` continues above it). Afterwards `init` gives an empty database whose job IDs start at 1'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "set-job-counter" -d 'Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a downgrade restore). Refuses N below the highest existing job ID, the current counter or the job-ID high-water mark (IDs would be reused) unless --force'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "unlock-stale-jobs" -d 'Release job and queue locks held by workers that are not live, so their jobs run again'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "finalize-migration" -d 'Run the remaining batches of a batched background migration until it is finished'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "background-migrations" -d 'List, inspect, pause, resume, retry or skip batched background migrations'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "migrate" -d 'Apply pending schema versions, each in its own transaction. Refuses a version whose background migration is unfinished (unless --finalize) and, before a breaking version, tells workers (pg_notify \'jobdb_migrate\') and waits until no live worker runs an older version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout, or install them'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "man" -d 'Generate the man pages: the main page to stdout, every page into --out-dir, or install them where `man` finds them'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "list" -d 'Every migration with its status, progress and failed batch jobs'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "show" -d 'One migration and its recent batch jobs, with durations and errors'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "pause" -d 'Stop an active (or finalizing) migration after its current batch'

@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands;
 use crate::db::profile::ProfileChoice;
+use crate::error::Exit;
+use crate::help;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,7 +21,6 @@ use crate::db::profile::ProfileChoice;
                   finish batched background migrations and release jobs held by dead workers.\n\n\
                   Without --database-url (or JOBDBCTL_DATABASE_URL, or PGHOST/PGPORT) jobdbctl \
                   manages an embedded PostgreSQL cluster in <data dir>/psql.",
-    after_long_help = exit_codes_help(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -31,6 +32,7 @@ pub struct Cli {
 
 /// Options every subcommand accepts.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the
     /// config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass.
@@ -66,11 +68,21 @@ pub fn parse_duration_arg(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| format!("{e}; use forms like 30s, 90m, 4h"))
 }
 
+/// A bounded wait (`--timeout`): at least a second, since pg_ctl counts whole seconds.
+pub fn parse_timeout_arg(text: &str) -> Result<Duration, String> {
+    let wait = parse_duration_arg(text)?;
+    if wait < Duration::from_secs(1) {
+        return Err("the wait must be at least 1s".to_string());
+    }
+    Ok(wait)
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Init(commands::init::InitArgs),
     Start(commands::start::StartArgs),
     Stop(commands::stop::StopArgs),
+    Restart(commands::restart::RestartArgs),
     Status(commands::status::StatusArgs),
     ShowParams(commands::show_params::ShowParamsArgs),
     Destroy(commands::destroy::DestroyArgs),
@@ -95,10 +107,111 @@ pub struct Confirmation {
     pub yes: bool,
 }
 
-fn exit_codes_help() -> String {
-    let mut text = String::from("Exit codes:\n");
-    for (exit, meaning) in crate::error::Exit::TABLE {
-        text.push_str(&format!("  {}  {meaning}\n", exit.code()));
+/// The command line with each command's examples (and, in the long help, exit statuses)
+/// after its options: what `--help`, the man pages and the completions are made from.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command()
+        .after_help(help::examples_text(help::MAIN_EXAMPLES))
+        .after_long_help(format!(
+            "{}\n{}",
+            help::examples_text(help::MAIN_EXAMPLES),
+            help::exits_text(&Exit::TABLE)
+        ));
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        if let Some(entry) = help::entry(&name) {
+            cmd = cmd.mut_subcommand(&name, |sub| {
+                sub.after_help(help::examples_text(entry.examples))
+                    .after_long_help(format!(
+                        "{}\n{}",
+                        help::examples_text(entry.examples),
+                        help::exits_text(&help::exits_of(entry))
+                    ))
+            });
+        }
     }
-    text
+    cmd
+}
+
+/// Parses the process's arguments with [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// How a foreign flag's value is passed to the subcommand: (option, placeholder); an empty
+/// option means a positional argument.
+type ValueAs = Option<(&'static str, &'static str)>;
+
+/// tractor-dbctl's flags and the subcommand that does the same here.
+const FOREIGN_FLAGS: [(&str, &str, ValueAs); 11] = [
+    ("--status", "status", None),
+    ("--start", "start", None),
+    ("--start-for-engine", "start", None),
+    ("--stop", "stop", None),
+    ("--backup", "backup", Some(("--output", "FILE"))),
+    ("--restore", "restore", Some(("", "FILE"))),
+    ("--destroy", "destroy", None),
+    ("--set-job-counter", "set-job-counter", Some(("", "N"))),
+    ("--show-params", "show-params", None),
+    ("--purge-jobs", "purge-jobs", None),
+    ("--vacuum", "vacuum", None),
+];
+
+/// For an operator typing the render-farm tool's flags (`jobdbctl --backup FILE`): the
+/// subcommand to use instead, as one line. `flag` is the argument clap did not know; `args`
+/// the whole command line, to carry the flag's value over into the suggestion.
+pub fn foreign_flag_hint(flag: &str, args: &[String]) -> Option<String> {
+    let (name, inline_value) = match flag.split_once('=') {
+        Some((name, value)) => (name, Some(value.to_string())),
+        None => (flag, None),
+    };
+    let (_, subcommand, takes) = FOREIGN_FLAGS.iter().find(|(f, _, _)| *f == name)?;
+    if Cli::command().find_subcommand(subcommand).is_none() {
+        return Some(format!(
+            "{name} has no equivalent in this jobdbctl (there is no `{subcommand}` command); \
+             run `jobdbctl --help` for the commands it has"
+        ));
+    }
+    let mut suggestion = format!("jobdbctl {subcommand}");
+    if let Some((option, placeholder)) = takes {
+        let prefix = format!("{name}=");
+        let value = inline_value
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+            })
+            .or_else(|| {
+                let at = args.iter().position(|a| a == name)?;
+                args.get(at + 1).filter(|v| !v.starts_with('-')).cloned()
+            })
+            .map(|v| shell_word(&v))
+            .unwrap_or_else(|| placeholder.to_string());
+        if !option.is_empty() {
+            suggestion.push(' ');
+            suggestion.push_str(option);
+        }
+        suggestion.push(' ');
+        suggestion.push_str(&value);
+    }
+    Some(format!(
+        "{name} is a subcommand here: {suggestion} (see `jobdbctl {subcommand} --help`)"
+    ))
+}
+
+/// `text` as one shell word, quoted only when it needs to be.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }

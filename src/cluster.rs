@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
-use crate::config::{running_as_root, Config};
+use crate::config::{running_as_root, Config, Source};
 use crate::error::{failure, Exit};
 
 /// The superuser initdb creates; the client connects as it over the socket (trust auth; the
@@ -19,8 +19,10 @@ use crate::error::{failure, Exit};
 pub const SUPERUSER: &str = "postgres";
 /// The database inside the embedded cluster that holds the job schema.
 pub const DATABASE: &str = "jobdb";
-const START_TIMEOUT: Duration = Duration::from_secs(120);
-const STOP_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long `start` waits for the server to accept connections (crash recovery included).
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long `stop` waits for the server to exit.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -30,6 +32,9 @@ pub struct Cluster {
     pub server_user: Option<String>,
     pub port: u16,
     pub listen_addresses: String,
+    /// Where the data directory was given (`--data-dir`, an environment variable, the config
+    /// file); `None` for the default one, the only one `start` creates a cluster in unasked.
+    pub data_dir_origin: Option<String>,
     bindir_setting: Option<PathBuf>,
 }
 
@@ -50,7 +55,7 @@ pub enum ServerState {
 pub enum StopMode {
     /// Wait for clients to disconnect.
     Smart,
-    /// Roll back open transactions and shut down cleanly (default).
+    /// Roll back open transactions and shut down cleanly.
     Fast,
     /// Abort without a clean shutdown; crash recovery runs on next start.
     Immediate,
@@ -79,6 +84,12 @@ impl Cluster {
             server_user,
             port: config.port.value,
             listen_addresses: config.listen_addresses.value.clone(),
+            data_dir_origin: match &config.data_dir.source {
+                Source::Default => None,
+                Source::Flag => Some("--data-dir".to_string()),
+                Source::Env(name) => Some(format!("${name}")),
+                Source::File(path) => Some(format!("data_dir in {}", path.display())),
+            },
             bindir_setting: config.server_bindir.as_ref().map(|s| s.value.clone()),
         }
     }
@@ -155,6 +166,7 @@ impl Cluster {
     }
 
     pub fn state(&self) -> anyhow::Result<ServerState> {
+        self.check_owner()?;
         if !self.is_initialized() {
             return Ok(ServerState::NotInitialized);
         }
@@ -162,6 +174,78 @@ impl Cluster {
             Some(pid) => ServerState::Running(pid),
             None => ServerState::Stopped,
         })
+    }
+
+    /// Refuses (exit 2) a cluster this run cannot manage because another OS user owns it: a
+    /// normal user pointed at root's cluster, or root whose `server_user` is not the cluster's
+    /// owner. Without this, permission errors would look like a stopped server or a missing
+    /// cluster, and `start` would try to create one.
+    pub fn check_owner(&self) -> anyhow::Result<()> {
+        let dir_owner = |dir: &Path| -> anyhow::Result<Option<u32>> {
+            match fs::metadata(dir) {
+                Ok(meta) => Ok(Some(meta.uid())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("cannot stat {}", dir.display())),
+            }
+        };
+        let pgdata_blocked = matches!(
+            fs::metadata(&self.pgdata),
+            Err(ref e) if e.kind() == std::io::ErrorKind::PermissionDenied
+        );
+        // The cluster's owner, or when its directory is closed to us, the data dir's.
+        let (dir, owner) = match dir_owner(&self.pgdata)? {
+            Some(uid) => (&self.pgdata, uid),
+            None if pgdata_blocked => match dir_owner(&self.data_dir)? {
+                Some(uid) => (&self.data_dir, uid),
+                None => return Ok(()),
+            },
+            None => return Ok(()),
+        };
+        let owner_name = user_name(owner);
+        if running_as_root() {
+            let Some(user) = &self.server_user else {
+                return Ok(());
+            };
+            let (server_uid, _) = lookup_user(user)?;
+            if owner == server_uid {
+                return Ok(());
+            }
+            return Err(failure(
+                Exit::Usage,
+                format!(
+                    "the cluster at {} belongs to {owner_name}, but the server would run as {user}; \
+                     run jobdbctl as {owner_name}, or set server_user = \"{owner_name}\" in jobdbctl.toml",
+                    self.pgdata.display()
+                ),
+            ));
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if owner == me {
+            return Ok(());
+        }
+        let run_as = if owner == 0 {
+            "run jobdbctl as root".to_string()
+        } else {
+            format!("run jobdbctl as root (or as {owner_name})")
+        };
+        let what = if dir == &self.pgdata {
+            format!("the cluster at {}", self.pgdata.display())
+        } else {
+            format!(
+                "the data directory {} (cluster {})",
+                self.data_dir.display(),
+                self.pgdata.display()
+            )
+        };
+        Err(failure(
+            Exit::Usage,
+            format!(
+                "{what} belongs to {owner_name}, not to you ({}); {run_as}, or give your own --data-dir",
+                user_name(me)
+            ),
+        ))
     }
 
     /// The postmaster's pid if `postmaster.pid` names a live postgres process.
@@ -195,6 +279,7 @@ impl Cluster {
     /// Creates the data directory and runs initdb. Refuses a non-empty directory that is not
     /// a cluster, rather than guess what it holds.
     pub fn initdb(&self) -> anyhow::Result<()> {
+        self.check_owner()?;
         let bindir = self.bindir()?;
         create_private_dir(&self.data_dir, None)?;
         if running_as_root() {
@@ -264,8 +349,17 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts the server; returns false if it was already running.
+    /// Starts the server and waits up to [`START_TIMEOUT`] for it to accept connections;
+    /// returns false if it was already running.
     pub fn start(&self) -> anyhow::Result<bool> {
+        self.start_within(START_TIMEOUT)
+    }
+
+    /// Starts the server and waits up to `timeout` for it to accept connections; returns
+    /// false if it was already running. When the wait runs out the server keeps starting
+    /// (crash recovery is not interrupted), and the error says so (exit 6).
+    pub fn start_within(&self, timeout: Duration) -> anyhow::Result<bool> {
+        self.check_owner()?;
         if !self.is_initialized() {
             bail!(
                 "no cluster at {}; run `jobdbctl init` first",
@@ -287,29 +381,50 @@ impl Cluster {
             .arg("-l")
             .arg(&log)
             .args(["-w", "-s", "-t"])
-            .arg(START_TIMEOUT.as_secs().to_string())
+            .arg(pg_ctl_seconds(timeout))
             .arg("start")
             .output()
             .context("cannot run pg_ctl start")?;
-        if !out.status.success() {
-            let reason = log_errors_since(&log, log_len_before).unwrap_or_else(|| {
-                String::from_utf8_lossy(&out.stderr)
-                    .trim()
-                    .replace('\n', " ")
-            });
+        if out.status.success() {
+            return Ok(true);
+        }
+        if let Some(pid) = self.live_postmaster_pid()? {
             return Err(failure(
                 Exit::Connect,
                 format!(
-                    "server did not start: {reason} (log: {}); if the port or socket is in use, stop the other server or set port in jobdbctl.toml",
+                    "server (pid {pid}) did not accept connections within {}; it is still starting \
+                     (recovering; see {}): check again with \
+                     `jobdbctl status`, wait longer with `start --timeout`, or stop it with `jobdbctl stop`",
+                    humantime::format_duration(timeout),
                     log.display()
                 ),
             ));
         }
-        Ok(true)
+        let reason = log_errors_since(&log, log_len_before).unwrap_or_else(|| {
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', " ")
+        });
+        Err(failure(
+            Exit::Connect,
+            format!(
+                "server did not start: {reason} (log: {}); if the port or socket is in use, stop the other server or set port in jobdbctl.toml",
+                log.display()
+            ),
+        ))
     }
 
-    /// Stops the server and waits for it to exit; returns false if it was not running.
+    /// Stops the server and waits up to [`STOP_TIMEOUT`] for it to exit; returns false if it
+    /// was not running.
     pub fn stop(&self, mode: StopMode) -> anyhow::Result<bool> {
+        self.stop_within(mode, STOP_TIMEOUT)
+    }
+
+    /// Stops the server and waits up to `timeout` for it to exit; returns false if it was not
+    /// running. When the wait runs out the shutdown goes on in the server (a signal cannot be
+    /// taken back), and the error says what to do (exit 1).
+    pub fn stop_within(&self, mode: StopMode, timeout: Duration) -> anyhow::Result<bool> {
+        self.check_owner()?;
         if self.live_postmaster_pid()?.is_none() {
             self.remove_stale_pid_file()?;
             return Ok(false);
@@ -320,10 +435,28 @@ impl Cluster {
             .arg("-D")
             .arg(&self.pgdata)
             .args(["-w", "-s", "-m", mode.as_arg(), "-t"])
-            .arg(STOP_TIMEOUT.as_secs().to_string())
+            .arg(pg_ctl_seconds(timeout))
             .arg("stop")
             .output()
             .context("cannot run pg_ctl stop")?;
+        if !out.status.success() {
+            if let Some(pid) = self.live_postmaster_pid()? {
+                let waiting_for = match mode {
+                    StopMode::Smart => "clients to disconnect",
+                    StopMode::Fast | StopMode::Immediate => "its processes to exit",
+                };
+                return Err(failure(
+                    Exit::Runtime,
+                    format!(
+                        "server (pid {pid}) still running after {}: a {} shutdown is waiting for {waiting_for} \
+                         and goes on without us (new connections are refused); \
+                         run `jobdbctl stop --mode fast` to roll back open transactions, or wait longer with --timeout",
+                        humantime::format_duration(timeout),
+                        mode.as_arg()
+                    ),
+                ));
+            }
+        }
         check_output("pg_ctl stop", &out)?;
         Ok(true)
     }
@@ -393,6 +526,12 @@ impl Cluster {
     }
 }
 
+/// pg_ctl's `-t` in whole seconds, rounded up so a wait is never shorter than asked.
+fn pg_ctl_seconds(timeout: Duration) -> String {
+    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+    secs.max(1).to_string()
+}
+
 fn is_postgres_process(pid: i32) -> bool {
     // /proc/<pid>/comm is "postgres" for the postmaster (older builds: "postmaster").
     match fs::read_to_string(format!("/proc/{pid}/comm")) {
@@ -420,6 +559,29 @@ fn create_private_dir(dir: &Path, owner: Option<&str>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The login name of `uid`, or the number when the user database has none.
+fn user_name(uid: u32) -> String {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: passwd is plain data that getpwuid_r fills; buf outlives the pointers it sets.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        );
+        if rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+            return std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+    format!("uid {uid}")
 }
 
 pub fn lookup_user(user: &str) -> anyhow::Result<(u32, u32)> {

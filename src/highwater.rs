@@ -205,11 +205,7 @@ impl Reuse {
 
 impl fmt::Display for Reuse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.first == self.last {
-            write!(f, "ID {}", self.first)
-        } else {
-            write!(f, "IDs {} to {}", self.first, self.last)
-        }
+        f.write_str(&crate::output::id_range(self.first, self.last))
     }
 }
 

@@ -7,7 +7,9 @@ mod config;
 mod context;
 mod db;
 mod error;
+mod help;
 mod highwater;
+mod install;
 mod job_log_dirs;
 mod migrations;
 mod output;
@@ -18,14 +20,16 @@ mod target;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::error::{connection_lost, exit_code_of, Exit, CONNECTION_LOST_HINT};
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some(hint) = foreign_flag(&e) {
+                eprintln!("jobdbctl: error: {hint}");
+                return ExitCode::from(Exit::Usage.code());
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
                 Exit::Usage.code()
@@ -47,6 +51,19 @@ fn main() -> ExitCode {
             ExitCode::from(exit.code())
         }
     }
+}
+
+/// An unknown flag that the render-farm tool's `tractor-dbctl` has: the subcommand to use.
+fn foreign_flag(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let args: Vec<String> = std::env::args().collect();
+    cli::foreign_flag_hint(flag, &args)
 }
 
 /// The whole context chain on one line, so logs and cron mail get one line per failure.

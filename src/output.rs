@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -122,6 +123,46 @@ pub fn human_bytes(bytes: i64) -> String {
     }
 }
 
+/// `n` with the noun that fits it: `1 job`, `2 jobs`, `0 jobs`.
+pub fn plural(n: impl Into<i64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A time for people: `2024-05-01 14:03:09 UTC`, the one format of all human output (JSON
+/// carries RFC 3339).
+pub fn human_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A list of numbers for people: `2, 3 and 5`.
+pub fn human_list<T: std::fmt::Display>(items: &[T]) -> String {
+    let words: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+    match words.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// An inclusive range of IDs for people: `501-1000`, or `501` when it holds one.
+pub fn human_range(first: i64, last: i64) -> String {
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
+    }
+}
+
+/// Job IDs for people: `IDs 501 to 1000`, or `ID 501` when there is one.
+pub fn id_range(first: i64, last: i64) -> String {
+    if first == last {
+        format!("ID {first}")
+    } else {
+        format!("IDs {first} to {last}")
+    }
+}
+
 /// Text that came from the database (worker ids, hostnames, error messages), made safe for a
 /// terminal: control characters are shown escaped so they cannot move the cursor, clear the
 /// screen or retitle the window, and very long values are cut to `max` characters.
@@ -147,6 +188,24 @@ pub const MAX_SHOWN_ID: usize = 80;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn people_get_plurals_times_and_lists_they_read_without_translating() {
+        assert_eq!(plural(1, "job", "jobs"), "1 job");
+        assert_eq!(plural(0, "job", "jobs"), "0 jobs");
+        assert_eq!(plural(2i32, "queue", "queues"), "2 queues");
+        let at = DateTime::parse_from_rfc3339("2024-05-01T14:03:09.123+02:00")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(human_time(at), "2024-05-01 12:03:09 UTC");
+        assert_eq!(human_list::<i32>(&[]), "");
+        assert_eq!(human_list(&[3]), "3");
+        assert_eq!(human_list(&[2, 3, 5]), "2, 3 and 5");
+        assert_eq!(human_range(501, 1000), "501-1000");
+        assert_eq!(human_range(7, 7), "7");
+        assert_eq!(id_range(501, 1000), "IDs 501 to 1000");
+        assert_eq!(id_range(10, 10), "ID 10");
+    }
 
     #[test]
     fn printable_escapes_control_characters_and_caps_length() {

@@ -10,6 +10,7 @@ use crate::db::profile::LiveSet;
 use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
 use crate::db::workers::{self, Worker};
 use crate::db::{counter, schema, Db, Profile};
+use crate::output::{human_list, plural};
 
 /// What `status` shows; `status --json` prints it as it is.
 #[derive(Debug, Serialize)]
@@ -105,6 +106,7 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
     report.workers = workers::list(db, &profile, stale_after)?;
     report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
+    name_processes(&mut report.lock_holders, &report.workers, &profile);
     if profile.is_native() {
         let current = report.schema_version.unwrap_or(0);
         report.pending_schema_versions = schema::MIGRATIONS
@@ -136,8 +138,9 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
             )
         };
         report.not_ready_because.push(format!(
-            "{} jobs and {} queues {why}; run `jobdbctl {command}`",
-            report.stale_locked_jobs, report.stale_locked_queues
+            "{} and {} {why}; run `jobdbctl {command}`",
+            plural(report.stale_locked_jobs, "job", "jobs"),
+            plural(report.stale_locked_queues, "queue", "queues")
         ));
     }
     for m in &report.unfinished_background_migrations {
@@ -156,9 +159,15 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         ));
     }
     if !report.pending_schema_versions.is_empty() {
+        let versions = &report.pending_schema_versions;
+        let (noun, verb) = if versions.len() == 1 {
+            ("version", "is")
+        } else {
+            ("versions", "are")
+        };
         report.not_ready_because.push(format!(
-            "schema versions {:?} are pending; run `jobdbctl migrate`",
-            report.pending_schema_versions
+            "schema {noun} {} {verb} pending; run `jobdbctl migrate`",
+            human_list(versions)
         ));
     }
     for g in report
@@ -167,8 +176,8 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         .filter(|g| g.incompatible && g.live > 0)
     {
         report.not_ready_because.push(format!(
-            "{} live workers of version {} (schema {}) cannot run against schema version {}; stop or upgrade them",
-            g.live,
+            "{} of version {} (schema {}) cannot run against schema version {}; stop or upgrade them",
+            plural(g.live as i64, "live worker", "live workers"),
             g.version.as_deref().unwrap_or("unknown"),
             g.schema_version.map_or("unknown".to_string(), |v| v.to_string()),
             report.breaking_level.unwrap_or(0)
@@ -176,6 +185,25 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     }
     report.ready_to_upgrade = report.not_ready_because.is_empty();
     Ok(report)
+}
+
+/// Names the process behind each lock holder where that is known: a registered native
+/// worker's host and pid, or a Graphile Worker v0.17+ pool id (the pool is the process; its
+/// workers lock in its name). Graphile's older `worker-<random>` ids say nothing about their
+/// process, so they stay apart.
+fn name_processes(holders: &mut [LockHolder], workers: &[Worker], profile: &Profile) {
+    for holder in holders.iter_mut() {
+        holder.process = if profile.is_native() {
+            workers
+                .iter()
+                .find(|w| w.worker_id == holder.locked_by)
+                .and_then(|w| Some(format!("{}:{}", w.hostname.as_deref()?, w.pid?)))
+        } else if profile.generation_label() == Some("v0.17+") {
+            Some(holder.locked_by.clone())
+        } else {
+            None
+        };
+    }
 }
 
 fn group_workers(

@@ -107,7 +107,7 @@ fn port_conflict_is_a_clear_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     c.write_config(&format!("listen_addresses = '127.0.0.1'\nport = {port}\n"));
-    let start = c.run(&["start"]);
+    let start = c.run(&["start", "--create"]);
     start.expect(6);
     let line = start.one_line_error();
     assert!(
@@ -217,14 +217,17 @@ fn destroy_then_init_starts_job_ids_at_one() {
 }
 
 #[test]
-fn destroy_cluster_removes_the_data_dir_and_start_recreates_it() {
+fn destroy_cluster_removes_the_data_dir_and_init_recreates_it() {
     let c = TestCluster::started();
     insert_job(&mut c.client());
     c.run(&["destroy", "--cluster"]).expect(3);
     assert!(c.pgdata().join("PG_VERSION").exists());
     c.run(&["destroy", "--cluster", "--yes"]).expect(0);
     assert!(!c.pgdata().exists());
-    c.run(&["start"]).expect(0);
+    // An explicitly given data dir is not re-created by a plain start.
+    c.run(&["start"]).expect(3);
+    assert!(!c.pgdata().exists());
+    c.run(&["init"]).expect(0);
     assert_eq!(insert_job(&mut c.client()), 1);
 }
 

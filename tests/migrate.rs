@@ -1,5 +1,5 @@
 //! `migrate`: live schema upgrades that wait for old workers and refuse to skip unfinished
-//! background migrations (SPEC §8), against real servers.
+//! background migrations (README "migrate"), against real servers.
 
 mod common;
 

@@ -25,7 +25,7 @@ fn tcp_cluster() -> (TestCluster, u16) {
     let c = TestCluster::new();
     let port = common::free_port();
     c.write_config(&format!("listen_addresses = '127.0.0.1'\nport = {port}\n"));
-    c.run(&["start"]).expect(0);
+    c.run(&["start", "--create"]).expect(0);
     c.client_for("jobdb")
         .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{PASSWORD}'"))
         .expect("set password");

@@ -11,7 +11,7 @@ use crate::db::Db;
 use crate::error::Exit;
 use crate::migrations;
 use crate::migrations::steer::{self, Changed, Retry};
-use crate::output::{kv_table, table};
+use crate::output::{human_range, human_time, kv_table, table};
 
 /// List, inspect, pause, resume, retry or skip batched background migrations.
 #[derive(Debug, clap::Args)]
@@ -151,8 +151,7 @@ fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit
         return Ok(Exit::Ok);
     }
     let mut t = kv_table();
-    let time =
-        |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(human_time).unwrap_or_default();
     let rows: Vec<(&str, String)> = vec![
         ("id", m.id.to_string()),
         ("job class", m.job_class_name.clone()),
@@ -162,7 +161,7 @@ fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit
         ),
         ("arguments", m.job_arguments.to_string()),
         ("status", m.status_name.to_string()),
-        ("range", format!("{}..={}", m.min_value, m.max_value)),
+        ("range", human_range(m.min_value, m.max_value)),
         ("progress", format!("{:.1}%", m.progress_pct)),
         (
             "batch jobs",
@@ -181,7 +180,7 @@ fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit
                 m.pause_ms
             ),
         ),
-        ("created", m.created_at.to_rfc3339()),
+        ("created", human_time(m.created_at)),
         ("started", time(m.started_at)),
         ("finished", time(m.finished_at)),
     ];
@@ -200,7 +199,7 @@ fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit
         let metric = |key: &str| job.metrics.get(key).cloned();
         j.add_row(vec![
             job.id.to_string(),
-            format!("{}..={}", job.min_value, job.max_value),
+            human_range(job.min_value, job.max_value),
             job.batch_size.to_string(),
             job.status_name.to_string(),
             job.attempts.to_string(),

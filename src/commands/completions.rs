@@ -1,26 +1,83 @@
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::CommandFactory;
 use clap_complete::Shell;
+use serde_json::json;
 
-use crate::cli::Cli;
-use crate::error::Exit;
+use crate::error::{failure, Exit};
+use crate::install;
+use crate::output::Output;
 
-/// Print a shell completion script (bash, zsh, fish, …) to stdout.
+/// Print a shell completion script (bash, zsh, fish, …) to stdout, or install them.
+///
+/// --install writes bash, zsh and fish completions (or just SHELL's) under PREFIX/share, where
+/// bash-completion, zsh and fish look: bash-completion/completions/jobdbctl,
+/// zsh/site-functions/_jobdbctl, fish/vendor_completions.d/jobdbctl.fish. PREFIX defaults to
+/// the prefix the running binary is installed in (/usr/local for /usr/local/bin/jobdbctl).
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
-    #[arg(value_enum)]
-    pub shell: Shell,
+    /// The shell to print (or install) completions for.
+    #[arg(value_enum, required_unless_present = "install")]
+    pub shell: Option<Shell>,
+    /// Install into PREFIX/share instead of printing.
+    #[arg(long)]
+    pub install: bool,
+    /// Install under this prefix (default: the running binary's, e.g. /usr/local).
+    #[arg(long, value_name = "DIR", requires = "install")]
+    pub prefix: Option<PathBuf>,
 }
 
-pub fn run(args: CompletionsArgs) -> anyhow::Result<Exit> {
-    let mut cmd = Cli::command();
+pub fn run(args: CompletionsArgs, out: Output) -> anyhow::Result<Exit> {
+    if !args.install {
+        let shell = args.shell.context("no shell given")?;
+        std::io::stdout()
+            .write_all(&script(shell))
+            .context("cannot write to stdout")?;
+        return Ok(Exit::Ok);
+    }
+    let prefix = install::prefix(args.prefix)?;
+    let shells = match args.shell {
+        Some(shell) => vec![shell],
+        None => vec![Shell::Bash, Shell::Zsh, Shell::Fish],
+    };
+    let mut written = Vec::new();
+    for shell in shells {
+        let (dir, name) = match shell {
+            Shell::Bash => ("share/bash-completion/completions", "jobdbctl"),
+            Shell::Zsh => ("share/zsh/site-functions", "_jobdbctl"),
+            Shell::Fish => ("share/fish/vendor_completions.d", "jobdbctl.fish"),
+            other => {
+                return Err(failure(
+                    Exit::Usage,
+                    format!("{other} has no standard completion directory; use `jobdbctl completions {other} > FILE` and load FILE from your profile"),
+                ))
+            }
+        };
+        written.push(install::write_file(
+            &prefix.join(dir),
+            name,
+            &script(shell),
+        )?);
+    }
+    report(out, &written)
+}
+
+fn script(shell: Shell) -> Vec<u8> {
+    let mut cmd = crate::cli::command();
     // Rendered to memory first: clap_complete panics on a write error such as a closed pipe.
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "jobdbctl", &mut script);
-    std::io::stdout()
-        .write_all(&script)
-        .context("cannot write to stdout")?;
+    clap_complete::generate(shell, &mut cmd, "jobdbctl", &mut script);
+    script
+}
+
+fn report(out: Output, written: &[PathBuf]) -> anyhow::Result<Exit> {
+    if out.json {
+        out.json(&json!({ "installed": written }))?;
+    } else {
+        for path in written {
+            out.line(format!("installed {}", path.display()))?;
+        }
+    }
     Ok(Exit::Ok)
 }

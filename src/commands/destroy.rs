@@ -11,7 +11,7 @@ use crate::context::Ctx;
 use crate::db::{self, counter, workers, Db, Profile};
 use crate::error::{failure, Exit};
 use crate::highwater;
-use crate::output::confirm;
+use crate::output::{confirm, plural};
 
 /// Drop the job database: every object of the profile's schema. With --cluster, also remove
 /// the embedded cluster. The last used job ID is printed and recorded first as the job-ID
@@ -87,8 +87,8 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             return Err(failure(
                 Exit::Refused,
                 format!(
-                    "refusing to destroy: {} live worker(s) still use this database: {}; stop the engine and run destroy again after that, pass --stale-after 0s if you know the engine is down, or --force",
-                    live.len(),
+                    "refusing to destroy: {} still use this database: {}; stop the engine and run destroy again after that, pass --stale-after 0s if you know the engine is down, or --force",
+                    plural(live.len() as i64, "live worker", "live workers"),
                     workers::describe_live(&live, stale_after)
                 ),
             ));

@@ -3,7 +3,7 @@ use serde_json::json;
 use crate::context::Ctx;
 use crate::db::schema::{self, InitOutcome};
 use crate::error::{failure, Exit};
-use crate::provision::bring_up;
+use crate::provision::{self, bring_up};
 
 /// Create the embedded cluster (if absent) and the job schema. Idempotent.
 ///
@@ -29,7 +29,14 @@ pub fn run(args: InitArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ));
     }
     if let Some(cluster) = ctx.target.cluster() {
-        bring_up(cluster, ctx)?;
+        bring_up(
+            cluster,
+            ctx,
+            provision::Request {
+                create: true,
+                ..provision::Request::default()
+            },
+        )?;
     }
     let mut db = ctx.connect()?;
     let version = args.schema_version.unwrap_or_else(schema::latest_version);

@@ -12,6 +12,7 @@ pub mod init;
 pub mod job_logs;
 pub mod man;
 pub mod migrate;
+pub mod restart;
 pub mod restore;
 pub mod set_job_counter;
 pub mod show_params;
@@ -24,12 +25,17 @@ pub mod verify;
 use crate::cli::{Cli, Command};
 use crate::context::Ctx;
 use crate::error::Exit;
+use crate::output::Output;
 
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     // Generators need no configuration: they must work on a machine with none.
+    let out = Output {
+        json: cli.global.json,
+        quiet: cli.global.quiet,
+    };
     match cli.command {
-        Command::Completions(args) => return completions::run(args),
-        Command::Man(args) => return man::run(args),
+        Command::Completions(args) => return completions::run(args, out),
+        Command::Man(args) => return man::run(args, out),
         _ => {}
     }
     let ctx = Ctx::new(&cli.global)?;
@@ -37,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Init(args) => init::run(args, &ctx),
         Command::Start(args) => start::run(args, &ctx),
         Command::Stop(args) => stop::run(args, &ctx),
+        Command::Restart(args) => restart::run(args, &ctx),
         Command::Status(args) => status::run(args, &ctx),
         Command::ShowParams(args) => show_params::run(args, &ctx),
         Command::Destroy(args) => destroy::run(args, &ctx),

@@ -7,6 +7,7 @@ use crate::cli::Confirmation;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::highwater::Reuse;
+use crate::output::{human_time, plural};
 use crate::restore::{self, Archive, Request, Restored};
 
 /// Restore a backup archive. An online archive is loaded into a staging schema, checked
@@ -78,13 +79,21 @@ fn report(ctx: &Ctx, r: &Restored) -> anyhow::Result<()> {
         (Mode::Online, Some(s)) => format!("schema {s:?}"),
         _ => "the embedded cluster".to_string(),
     };
+    // The result carries RFC 3339 (for JSON); people get the one human format.
+    let taken = chrono::DateTime::parse_from_rfc3339(&r.created_at)
+        .map(|t| human_time(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| r.created_at.clone());
     ctx.out.line(format!(
-        "restored {what} from the backup of {} in {seconds:.1} s{}",
-        r.created_at,
+        "restored {what} from the backup of {taken} in {seconds:.1} s{}",
         if r.mode == Mode::Online {
             format!(
-                ", {} rows, {} formerly running job(s) queued again",
-                r.rows, r.rescheduled
+                ", {} rows, {} queued again",
+                r.rows,
+                plural(
+                    i64::try_from(r.rescheduled).unwrap_or(i64::MAX),
+                    "formerly running job",
+                    "formerly running jobs"
+                )
             )
         } else {
             String::new()

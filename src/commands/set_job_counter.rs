@@ -49,7 +49,7 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return Err(failure(
             Exit::Refused,
             format!(
-                "refusing to lower the job counter from {old} to {n}: {} were already handed out and would be reused; \
+                "refusing to lower the job counter from {old} to {n}: {} would be reused (already handed out); \
                  pass --force if that is intended",
                 Reuse { first: n.saturating_add(1), last: old }
             ),
@@ -59,8 +59,8 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return Err(failure(
             Exit::Refused,
             format!(
-                "refusing to set the job counter to {n}: the job-ID high-water mark is {} ({}), so {reuse} were handed out before \
-                 (their log files may still exist) and would be reused; choose N >= {} or pass --force \
+                "refusing to set the job counter to {n}: the job-ID high-water mark is {} ({}), so {reuse} would be reused (handed out before; \
+                 their log files may still exist); choose N >= {} or pass --force \
                  (after removing their logs with `jobdbctl job-logs --dir LOG_DIR --above {n} --delete`)",
                 reuse.last,
                 highwater::Store::of(ctx).describe(),

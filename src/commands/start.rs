@@ -1,31 +1,53 @@
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::cluster::{Cluster, ServerState};
 use crate::context::Ctx;
 use crate::db::schema;
 use crate::error::Exit;
-use crate::provision::bring_up;
+use crate::provision::{self, bring_up};
 
-/// Start the embedded server (creating the cluster and job schema on first use).
+/// Start the embedded server and wait until it accepts connections.
+///
+/// In the default data directory the cluster, its `jobdb` database and the job schema are
+/// created on first use. A data directory given with --data-dir, $JOBDBCTL_DATA_DIR or
+/// data_dir in the config file must already hold a cluster (else exit 3), so a mistyped path
+/// cannot give an empty database whose job IDs restart at 1; create one there with `init`
+/// or --create.
 #[derive(Debug, clap::Args)]
-pub struct StartArgs {}
+pub struct StartArgs {
+    /// Create the cluster if the data directory holds none, as `init` does.
+    #[arg(long)]
+    pub create: bool,
+    /// Give up waiting after this long (exit 6; the server goes on starting).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_timeout_arg)]
+    pub timeout: Duration,
+}
 
-pub fn run(_args: StartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+pub fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let cluster = ctx.cluster("start")?;
-    let created = bring_up(cluster, ctx)?;
-    if created {
+    let up = bring_up(
+        cluster,
+        ctx,
+        provision::Request {
+            create: args.create,
+            timeout: args.timeout,
+        },
+    )?;
+    if up.created {
         let mut db = ctx.connect()?;
         schema::init(&mut db, ctx.native_schema(), schema::latest_version())?;
         ctx.out.info(format!(
-            "created job schema {:?} at version {}",
+            "created job schema {} at version {}",
             ctx.native_schema(),
             schema::latest_version()
         ));
     }
-    report(cluster, ctx)
+    report(cluster, ctx, up.started)
 }
 
-fn report(cluster: &Cluster, ctx: &Ctx) -> anyhow::Result<Exit> {
+fn report(cluster: &Cluster, ctx: &Ctx, started: bool) -> anyhow::Result<Exit> {
     let pid = match cluster.state()? {
         ServerState::Running(pid) => Some(pid),
         _ => None,
@@ -34,13 +56,15 @@ fn report(cluster: &Cluster, ctx: &Ctx) -> anyhow::Result<Exit> {
         ctx.out.json(&json!({
             "server": if pid.is_some() { "running" } else { "stopped" },
             "pid": pid,
+            "was_running": !started,
             "data_dir": cluster.pgdata,
             "socket_dir": cluster.socket_dir(),
             "port": cluster.port,
         }))?;
     } else if let Some(pid) = pid {
+        let already = if started { "" } else { "already " };
         ctx.out.line(format!(
-            "server running (pid {pid}) at {}",
+            "server {already}running (pid {pid}) at {}",
             cluster.pgdata.display()
         ))?;
     }

@@ -1,20 +1,29 @@
 use crate::context::Ctx;
 use crate::db;
+use crate::db::status::{JobCounts, GRAPHILE_BUCKETS, NATIVE_STATES};
 use crate::error::Exit;
 use crate::highwater;
-use crate::output::{human_bytes, kv_table, printable, table, MAX_SHOWN_ID};
+use crate::output::{
+    human_bytes, human_list, human_time, kv_table, plural, printable, table, MAX_SHOWN_ID,
+};
 use crate::readiness::{self, Report};
 
 /// Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers,
 /// unfinished background migrations.
+///
+/// Running jobs, locks (by holder, grouped by process where the ids tell), workers and
+/// background migrations are always exact, and so are Graphile Worker's job counts (due now,
+/// scheduled later, retrying, failed, locked). On a native jobs table over 10 MB the finished
+/// states, and queued jobs once about 100,000 are queued (their index passes 5 MB), are
+/// estimated from planner statistics and marked with ~; --exact counts everything.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Exit 4 unless ready to upgrade: server up, no unfinished background migration, no
     /// stale lock.
     #[arg(long)]
     pub check: bool,
-    /// Count every state exactly (a full scan of the jobs table) instead of estimating
-    /// finished states from planner statistics.
+    /// Count every state exactly (a full scan of the jobs table) instead of estimating the
+    /// big ones from planner statistics.
     #[arg(long)]
     pub exact: bool,
 }
@@ -139,24 +148,24 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         ]);
     }
     if let Some(jobs) = &r.jobs {
-        let states: Vec<String> = jobs
-            .by_state
-            .iter()
-            .map(|(s, n)| {
-                let approx = if jobs.estimated.contains(s) { "~" } else { "" };
-                format!("{s} {approx}{n}")
-            })
-            .collect();
-        t.add_row(vec!["jobs".to_string(), states.join(", ")]);
+        t.add_row(vec!["jobs".to_string(), job_counts_text(r, jobs)]);
+        let locked_queues: i64 = r.lock_holders.iter().map(|h| h.queues).sum();
         t.add_row(vec![
             "locks".to_string(),
             format!(
-                "{} jobs locked; stale: {} jobs, {} queues",
-                r.locked_jobs, r.stale_locked_jobs, r.stale_locked_queues
+                "{} and {} locked; stale: {}, {}",
+                plural(r.locked_jobs, "job", "jobs"),
+                plural(locked_queues, "queue", "queues"),
+                plural(r.stale_locked_jobs, "job", "jobs"),
+                plural(r.stale_locked_queues, "queue", "queues")
             ),
         ]);
         let live = r.workers.iter().filter(|w| w.live).count();
         let mut workers = format!("{live} live, {} stale", r.workers.len() - live);
+        if r.graphile_generation.is_some() && r.workers.is_empty() {
+            workers = "unknown: no Worker Pro tables, so nothing says which workers are alive"
+                .to_string();
+        }
         for g in &r.workers_by_version {
             let mark = match (g.incompatible, g.out_of_date) {
                 (true, _) => " INCOMPATIBLE",
@@ -175,7 +184,10 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         if !r.pending_schema_versions.is_empty() {
             t.add_row(vec![
                 "pending migrations".to_string(),
-                format!("{:?}; run `jobdbctl migrate`", r.pending_schema_versions),
+                format!(
+                    "{}; run `jobdbctl migrate`",
+                    human_list(&r.pending_schema_versions)
+                ),
             ]);
         }
     }
@@ -191,6 +203,9 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
     if r.jobs.as_ref().is_some_and(|j| !j.estimated.is_empty()) {
         ctx.out
             .line("~ estimated from planner statistics; --exact counts them")?;
+    }
+    if !r.lock_holders.is_empty() {
+        ctx.out.line(lock_holders_table(r))?;
     }
     if !r.workers.is_empty() {
         let mut w = table(&[
@@ -210,10 +225,7 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
                     .schema_version
                     .map(|v| v.to_string())
                     .unwrap_or_default(),
-                worker
-                    .last_heartbeat_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
+                worker.last_heartbeat_at.map(human_time).unwrap_or_default(),
                 if worker.live { "live" } else { "stale" }.to_string(),
             ]);
         }
@@ -236,4 +248,145 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         ctx.out.line(format!("not ready: {reason}"))?;
     }
     Ok(())
+}
+
+/// The jobs row: native states with estimates marked `~`, or Graphile Worker's buckets.
+fn job_counts_text(r: &Report, jobs: &JobCounts) -> String {
+    let count = |key: &str| jobs.by_state.get(key).copied().unwrap_or(0);
+    if r.graphile_generation.is_some() {
+        let parts: Vec<String> = GRAPHILE_BUCKETS
+            .iter()
+            .map(|bucket| {
+                let label = match *bucket {
+                    "due_now" => "due now",
+                    "scheduled" => "scheduled later",
+                    "retrying" => "retrying (attempts > 0)",
+                    "failed" => "failed (out of attempts)",
+                    other => other,
+                };
+                format!("{} {label}", count(bucket))
+            })
+            .collect();
+        return format!("{} in all: {}", jobs.total, parts.join(", "));
+    }
+    // In the order a job goes through them, then any state the schema does not define.
+    let mut states: Vec<&String> = jobs.by_state.keys().collect();
+    states.sort_by_key(|s| {
+        NATIVE_STATES
+            .iter()
+            .position(|n| n == s)
+            .unwrap_or(usize::MAX)
+    });
+    states
+        .into_iter()
+        .map(|s| {
+            let approx = if jobs.estimated.contains(s) { "~" } else { "" };
+            format!("{s} {approx}{}", count(s))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// At most this many lock holders are listed; `--json` has them all.
+const MAX_HOLDER_ROWS: usize = 20;
+
+/// Who holds locks: one row per process where the ids say which process they belong to
+/// (see `LockHolder::process`), else per id; stale holders first, then by jobs held.
+fn lock_holders_table(r: &Report) -> String {
+    struct Row {
+        process: Option<String>,
+        ids: Vec<String>,
+        jobs: i64,
+        queues: i64,
+        stale_jobs: i64,
+        stale_queues: i64,
+        oldest: Option<chrono::DateTime<chrono::Utc>>,
+        live: bool,
+        registered: bool,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for h in &r.lock_holders {
+        let existing = h
+            .process
+            .as_ref()
+            .and_then(|p| rows.iter_mut().find(|row| row.process.as_ref() == Some(p)));
+        let row = match existing {
+            Some(row) => row,
+            None => {
+                rows.push(Row {
+                    process: h.process.clone(),
+                    ids: Vec::new(),
+                    jobs: 0,
+                    queues: 0,
+                    stale_jobs: 0,
+                    stale_queues: 0,
+                    oldest: None,
+                    live: true,
+                    registered: true,
+                });
+                rows.last_mut().expect("just pushed")
+            }
+        };
+        row.ids.push(h.locked_by.clone());
+        row.jobs += h.jobs;
+        row.queues += h.queues;
+        row.stale_jobs += h.stale_jobs;
+        row.stale_queues += h.stale_queues;
+        row.oldest = match (row.oldest, h.oldest_lock) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        row.live &= h.live;
+        row.registered &= h.registered;
+    }
+    rows.sort_by_key(|row| {
+        (
+            std::cmp::Reverse(row.stale_jobs + row.stale_queues),
+            std::cmp::Reverse(row.jobs + row.queues),
+        )
+    });
+    let without_live_set = r.graphile_generation.is_some() && r.workers.is_empty();
+    let mut t = table(&["lock holder", "jobs", "queues", "oldest lock", "state"]);
+    for row in rows.iter().take(MAX_HOLDER_ROWS) {
+        let ids: Vec<String> = row.ids.iter().map(|i| printable(i, MAX_SHOWN_ID)).collect();
+        let holder = match &row.process {
+            Some(p) if row.ids.len() > 1 || row.ids[0] != *p => format!(
+                "{} ({})",
+                printable(p, MAX_SHOWN_ID),
+                plural(row.ids.len() as i64, "worker", "workers") + ": " + &ids.join(", ")
+            ),
+            _ => ids.join(", "),
+        };
+        let state = if without_live_set {
+            match row.stale_jobs + row.stale_queues {
+                0 => "locked less than 4h ago".to_string(),
+                n => format!("{} older than 4h (expired)", plural(n, "lock", "locks")),
+            }
+        } else if row.live {
+            "live".to_string()
+        } else if row.registered {
+            "stale".to_string()
+        } else {
+            "stale (not registered)".to_string()
+        };
+        t.add_row(vec![
+            holder,
+            row.jobs.to_string(),
+            row.queues.to_string(),
+            row.oldest.map(human_time).unwrap_or_default(),
+            state,
+        ]);
+    }
+    let mut text = t.to_string();
+    if rows.len() > MAX_HOLDER_ROWS {
+        text.push_str(&format!(
+            "\n… and {} more (`jobdbctl --json status` lists every one)",
+            plural(
+                (rows.len() - MAX_HOLDER_ROWS) as i64,
+                "lock holder",
+                "lock holders"
+            )
+        ));
+    }
+    text
 }

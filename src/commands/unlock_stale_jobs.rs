@@ -8,7 +8,7 @@ use crate::db::profile::LiveSet;
 use crate::db::unlock::{self, Report, Scope};
 use crate::db::Profile;
 use crate::error::{failure, Exit};
-use crate::output::{printable, table, MAX_SHOWN_ID};
+use crate::output::{human_time, plural, printable, table, MAX_SHOWN_ID};
 
 /// Graphile Worker treats a lock as expired after this long; shorter may take jobs from
 /// workers that are still running them.
@@ -180,8 +180,7 @@ fn print(ctx: &Ctx, profile: &Profile, report: &Report, dry_run: bool) -> anyhow
         t.add_row(vec![
             printable(&w.worker_id, MAX_SHOWN_ID),
             registry.to_string(),
-            w.last_heartbeat_at
-                .map_or_else(String::new, |t| t.to_rfc3339()),
+            w.last_heartbeat_at.map_or_else(String::new, human_time),
             w.jobs_released.to_string(),
             w.queues_released.to_string(),
             if w.pruned { "yes" } else { "" }.to_string(),
@@ -191,14 +190,19 @@ fn print(ctx: &Ctx, profile: &Profile, report: &Report, dry_run: bool) -> anyhow
     let pruned = if report.workers_pruned > 0 {
         let prune_verb = if dry_run { "would prune" } else { "pruned" };
         format!(
-            "; {prune_verb} {} worker registration(s)",
-            report.workers_pruned
+            "; {prune_verb} {}",
+            plural(
+                report.workers_pruned,
+                "worker registration",
+                "worker registrations"
+            )
         )
     } else {
         String::new()
     };
     ctx.out.line(format!(
-        "{verb} {} job lock(s) and {} queue lock(s){pruned}",
-        report.jobs_released, report.queues_released
+        "{verb} {} and {}{pruned}",
+        plural(report.jobs_released, "job lock", "job locks"),
+        plural(report.queues_released, "queue lock", "queue locks")
     ))
 }

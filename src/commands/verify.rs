@@ -9,7 +9,7 @@ use crate::archive::reader::{self, Discard};
 use crate::archive::Mode;
 use crate::context::Ctx;
 use crate::error::Exit;
-use crate::output::{human_bytes, kv_table, table};
+use crate::output::{human_bytes, human_time, kv_table, table};
 
 /// Check an archive completely without a database: structure, every entry's size and
 /// SHA-256, row counts, and that nothing in it could write outside a restore's target.
@@ -56,7 +56,7 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
     t.add_row(vec!["archive".to_string(), label.clone()]);
     t.add_row(vec!["mode".to_string(), m.mode.name().to_string()]);
-    t.add_row(vec!["created at".to_string(), m.created_at.to_rfc3339()]);
+    t.add_row(vec!["created at".to_string(), human_time(m.created_at)]);
     t.add_row(vec![
         "taken from".to_string(),
         format!("{} database {:?}", m.server, m.database),

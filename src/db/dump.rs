@@ -183,7 +183,8 @@ fn refuse_hidden_rows(db: &mut impl Sql, ns: u32) -> anyhow::Result<()> {
         return Err(failure(
             Exit::Refused,
             format!(
-                "row-level security hides rows of table(s) {} from role {role:?}, so the backup would be incomplete; run it as the tables' owner (without FORCE ROW LEVEL SECURITY), a superuser or a role with BYPASSRLS",
+                "row-level security hides rows of {} {} from role {role:?}, so the backup would be incomplete; run it as the tables' owner (without FORCE ROW LEVEL SECURITY), a superuser or a role with BYPASSRLS",
+                if tables.len() == 1 { "table" } else { "tables" },
                 tables.join(", ")
             ),
         ));

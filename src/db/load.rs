@@ -97,8 +97,10 @@ pub fn create_staging(db: &mut Db, staging: &str, ddl: &SchemaDdl) -> anyhow::Re
         return Err(failure(
             Exit::Refused,
             format!(
-                "the backup's row-level security policies apply to role(s) {} that do not exist on this server; create them first (CREATE ROLE …) and run the restore again",
-                names.join(", ")
+                "the backup's row-level security policies apply to {} {} that {} not exist on this server; create them first (CREATE ROLE …) and run the restore again",
+                if names.len() == 1 { "role" } else { "roles" },
+                names.join(", "),
+                if names.len() == 1 { "does" } else { "do" }
             ),
         ));
     }

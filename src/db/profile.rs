@@ -1,4 +1,5 @@
-//! Where a database keeps its jobs, locks, worker registry and job-ID sequence (SPEC §2).
+//! Where a database keeps its jobs, locks, worker registry and job-ID sequence (README:
+//! "unlock-stale-jobs", the `graphile-worker` profile).
 
 use crate::db::schema::{self, SchemaState, DEFAULT_SCHEMA};
 use crate::db::{qualified, Sql};

@@ -20,7 +20,8 @@ const EXACT_BELOW_PAGES: i64 = 1280;
 
 #[derive(Debug, Serialize)]
 pub struct JobCounts {
-    /// Per state; terminal states may be estimates (see `estimated`).
+    /// Per state (native), or per Graphile Worker bucket ([`GRAPHILE_BUCKETS`]); some native
+    /// states may be estimates (see `estimated`).
     pub by_state: BTreeMap<String, i64>,
     pub total: i64,
     /// States whose count is an estimate from planner statistics.
@@ -39,6 +40,10 @@ pub struct LockHolder {
     /// In the live set: heartbeating within stale_after, or listed by Graphile Worker Pro.
     pub live: bool,
     pub registered: bool,
+    /// The process holding the lock, where the id says or the registry knows it: a native
+    /// worker's `hostname:pid`, a Graphile Worker v0.17+ pool id (one pool is one process).
+    /// Ids of one process are grouped by this in the human output.
+    pub process: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +63,11 @@ pub const GRAPHILE_LOCK_EXPIRY: &str = "4 hours";
 
 pub const NATIVE_STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
+/// Graphile Worker keeps no state column; its jobs fall into these, in this order (each job
+/// into the first that fits): held by a worker; out of attempts (kept, never run again);
+/// waiting to retry after a failure; never tried and due; never tried and due later.
+pub const GRAPHILE_BUCKETS: [&str; 5] = ["locked", "failed", "retrying", "due_now", "scheduled"];
+
 pub fn migration_status_name(status: i16) -> &'static str {
     match status {
         0 => "paused",
@@ -73,13 +83,28 @@ pub fn migration_status_name(status: i16) -> &'static str {
 pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::Result<JobCounts> {
     let jobs = profile.jobs_table();
     if profile.kind != ProfileKind::Jobdb {
-        // Graphile Worker has no state column: its jobs are either locked or waiting.
-        let total: i64 = db
-            .query_one("count_jobs", &format!("SELECT count(*) FROM {jobs}"), &[])?
-            .get(0);
+        // Graphile Worker deletes finished jobs, so its table holds only the work still to do
+        // (and permanent failures): counting it exactly is cheap.
+        let row = db.query_one(
+            "count_graphile_jobs_by_bucket",
+            &format!(
+                "SELECT count(*) FILTER (WHERE locked_by IS NOT NULL),
+                        count(*) FILTER (WHERE locked_by IS NULL AND attempts >= max_attempts),
+                        count(*) FILTER (WHERE locked_by IS NULL AND attempts > 0 AND attempts < max_attempts),
+                        count(*) FILTER (WHERE locked_by IS NULL AND attempts = 0 AND run_at <= now()),
+                        count(*) FILTER (WHERE locked_by IS NULL AND attempts = 0 AND run_at > now())
+                   FROM {jobs}"
+            ),
+            &[],
+        )?;
+        let by_state: BTreeMap<String, i64> = GRAPHILE_BUCKETS
+            .iter()
+            .enumerate()
+            .map(|(i, bucket)| (bucket.to_string(), row.get::<_, i64>(i)))
+            .collect();
         return Ok(JobCounts {
-            by_state: BTreeMap::from([("total".to_string(), total)]),
-            total,
+            total: by_state.values().sum(),
+            by_state,
             estimated: Vec::new(),
         });
     }
@@ -230,6 +255,7 @@ pub fn lock_holders(
                 oldest_lock: r.get(5),
                 live,
                 registered: r.get(7),
+                process: None,
             }
         })
         .collect())

@@ -1,5 +1,5 @@
-//! Releasing job and queue locks held by workers that are gone (SPEC §6): one set-based
-//! statement per table, each reporting, per lock holder, what it released.
+//! Releasing job and queue locks held by workers that are gone (README "unlock-stale-jobs"):
+//! one set-based statement per table, each reporting, per lock holder, what it released.
 //!
 //! Every statement joins the table to the set of lock holders it may release and returns the
 //! holder it matched. Under READ COMMITTED a row changed after the statement's snapshot is

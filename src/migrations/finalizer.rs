@@ -16,6 +16,7 @@ use crate::db::batched_migrations::{
 use crate::db::status::migration_status_name;
 use crate::db::{health, sql_state, Db};
 use crate::error::{failure, Exit};
+use crate::output::human_range;
 
 /// A batch is tried at most this often per finalize run before the migration fails.
 pub const MAX_ATTEMPTS: i16 = 3;
@@ -322,8 +323,10 @@ impl Finalizer<'_> {
                         }
                     }
                     let what = format!(
-                        "batch job {} ({} {}..={}, attempt {attempts} of {MAX_ATTEMPTS})",
-                        job.id, self.target.display, job.min_value, job.max_value
+                        "batch job {} ({} {}, attempt {attempts} of {MAX_ATTEMPTS})",
+                        job.id,
+                        self.target.display,
+                        human_range(job.min_value, job.max_value)
                     );
                     if attempts >= MAX_ATTEMPTS {
                         bm::transition(db, t, m.id, &[status::FINALIZING], status::FAILED)?;

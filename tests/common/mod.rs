@@ -238,7 +238,7 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    /// A data dir with nothing in it yet; `start` creates the cluster.
+    /// A data dir with nothing in it yet; `start --create` (or `init`) creates the cluster.
     pub fn new() -> TestCluster {
         let dir = temp_dir("jd");
         let configdir = dir.path().join("etc");
@@ -273,7 +273,8 @@ impl TestCluster {
 
     pub fn started() -> TestCluster {
         let c = TestCluster::new();
-        c.run(&["start"]).expect(0);
+        // The data dir is given explicitly, so start creates the cluster only when asked.
+        c.run(&["start", "--create"]).expect(0);
         c
     }
 
@@ -329,7 +330,7 @@ pub fn shared() -> &'static SharedServer {
         cluster.write_config(&format!(
             "listen_addresses = '127.0.0.1'\nport = {tcp_port}\n"
         ));
-        cluster.run(&["start"]).expect(0);
+        cluster.run(&["start", "--create"]).expect(0);
         SharedServer { cluster, tcp_port }
     })
 }
