@@ -197,7 +197,7 @@ _jobdbctl() {
 
     case "${cmd}" in
         jobdbctl)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -825,7 +825,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help)
-            opts="job-logs init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
+            opts="init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -85,8 +85,8 @@ pub const ENTRIES: &[Entry] = &[
     Entry {
         command: "show-params",
         examples: &[
-            ("jobdbctl show-params", "the last used job ID, schema version, paths and every setting with its source"),
-            ("jobdbctl show-params | grep last_used_job_id", "just the last used job ID (step 6 of a downgrade)"),
+            ("jobdbctl show-params", "the last used job ID, schema version, paths, the job-ID high-water mark and every setting with its source"),
+            ("jobdbctl show-params last_used_job_id", "just the value, for scripts (step 7 of a downgrade)"),
         ],
         exits: &[CONNECT],
     },
@@ -101,6 +101,18 @@ pub const ENTRIES: &[Entry] = &[
             (Exit::Refused, "not confirmed (no --yes and no terminal), or live workers without --force"),
             CONNECT,
             (Exit::Locked, "with --backup-first: another backup or restore is running"),
+        ],
+    },
+    Entry {
+        command: "job-logs",
+        examples: &[
+            ("jobdbctl job-logs --dir /var/log/engine --above 1000", "list the log directories of jobs above ID 1000 (DIR/<user>/J<id>)"),
+            ("jobdbctl job-logs --dir /var/log/engine --above 1000 --delete --yes", "remove them before IDs 1001 and up are handed out again"),
+            ("jobdbctl job-logs --dir /logs --above 1000 --pattern 'J{jid}' --json", "another layout, as JSON"),
+        ],
+        exits: &[
+            (Exit::Usage, "bad pattern, or the directory does not exist"),
+            (Exit::Refused, "--delete not confirmed (no --yes and no terminal)"),
         ],
     },
     Entry {
