@@ -1,7 +1,7 @@
 //! The checks `restore` makes of an archive's header and `schema.json` before it changes
 //! anything, that need no database. The reader runs them for `verify` and `restore` alike,
-//! so `verify` exit 0 means restore will not refuse the archive for anything that can be
-//! known without a server (a missing role, live workers or a lock still can).
+//! so after `verify` exit 0 restore can refuse the archive only for what takes a server to
+//! tell (a statement or value the server rejects, a missing role, live workers, a lock).
 //!
 //! What they cannot do is make `schema.json` harmless: its statements are SQL that restore
 //! runs as the connecting role, as a pg_dump file is. They check that the statements create
