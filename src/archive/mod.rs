@@ -7,6 +7,7 @@
 //! The gzip stream is a sequence of independent members (one per entry or slice of one),
 //! compressed in parallel; any gzip reader sees one stream.
 
+pub mod check;
 pub mod reader;
 pub mod writer;
 

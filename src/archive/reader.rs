@@ -2,8 +2,16 @@
 //! loads them, verify discards them). Everything hostile is refused with exit 5 as soon as it
 //! is seen: paths that are absolute or climb with `..`, links, devices and other entry types,
 //! entries larger than the header allows, names the format does not have, duplicates, a
-//! newer format. Checksums, sizes and row counts are compared with the manifest at the end,
-//! so a visitor must not make anything permanent until `read` has returned Ok.
+//! newer format, and everything `restore` would refuse in the header and `schema.json` (see
+//! [`check`]). Checksums, sizes and row counts are compared with the manifest at the end, so a
+//! visitor must not make anything permanent until `read` has returned Ok.
+//!
+//! Memory is bounded by the constants here, whatever the archive declares: entries are handed
+//! on in pieces of at most [`PIECE`] bytes, only the JSON entries are held whole (each under
+//! its own limit), and the bookkeeping per entry is capped by [`MAX_ENTRIES`]. Extension
+//! entries (GNU long names, PAX headers), which the tar crate would read whole into memory,
+//! are not interpreted: jobdbctl never writes them, so they are refused like other special
+//! entries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -12,17 +20,30 @@ use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::archive::{
-    count_lines, parse_data_entry_name, Manifest, Mode, CLUSTER_DIR, FORMAT_VERSION, HEADER,
-    MANIFEST, MAX_METADATA_BYTES, SCHEMA,
+    check, parse_data_entry_name, Manifest, Mode, SchemaDdl, CLUSTER_DIR, FORMAT_VERSION, HEADER,
+    MANIFEST, SCHEMA,
 };
 use crate::error::{failure, Exit};
 
 /// Largest piece of an entry handed to the visitor at once.
-pub const PIECE: usize = 16 << 20;
+pub const PIECE: usize = 4 << 20;
+/// `header.json` names the tables and their columns: a few kilobytes for a real schema.
+const MAX_HEADER_BYTES: u64 = 1 << 20;
+/// `schema.json`: a real job schema's DDL is a few hundred kilobytes.
+const MAX_SCHEMA_BYTES: u64 = 16 << 20;
+/// `manifest.json`: about 130 bytes per entry, so room for [`MAX_ENTRIES`] with long names.
+const MAX_MANIFEST_BYTES: u64 = 32 << 20;
+/// Entries in one archive: an online archive of 800 GiB of table data, or a data directory
+/// of 100,000 files.
+pub const MAX_ENTRIES: usize = 100_000;
 
 pub trait Visitor {
-    /// The header, before any other entry is read.
+    /// The header, before any other entry is read, once it passed [`check::header`].
     fn header(&mut self, header: &Manifest) -> anyhow::Result<()>;
+    /// An online archive's DDL, once it passed [`check::schema`]; before any data entry.
+    fn schema(&mut self, _ddl: SchemaDdl) -> anyhow::Result<()> {
+        Ok(())
+    }
     fn dir(&mut self, name: &str, mode: u32) -> anyhow::Result<()>;
     /// A regular file's content in order, in pieces of at most [`PIECE`] bytes; `last` is set
     /// on the final piece (which may be empty for an empty file).
@@ -68,14 +89,22 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
     let io = |e: std::io::Error| bad(label, format!("{e} (truncated or corrupt)"));
     let mut header: Option<Manifest> = None;
     let mut manifest: Option<Manifest> = None;
-    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let mut schema_seen = false;
+    // Size and SHA-256 of every entry read (none for directories).
+    let mut seen: BTreeMap<String, (u64, Option<[u8; 32]>)> = BTreeMap::new();
     let mut lines_per_table: BTreeMap<usize, u64> = BTreeMap::new();
     let mut file_bytes: u64 = 0;
     let mut total: u64 = 0;
-    let mut entries = archive.entries().map_err(io)?;
+    let mut entries = archive.entries().map_err(io)?.raw(true);
     for entry in entries.by_ref() {
         let mut entry = entry.map_err(io)?;
         let name = entry_name(&entry, label)?;
+        if seen.len() >= MAX_ENTRIES {
+            return Err(bad(
+                label,
+                format!("it has more than {MAX_ENTRIES} entries"),
+            ));
+        }
         let kind = entry.header().entry_type();
         let mode = entry.header().mode().map_err(io)?;
         let size = entry.header().size().map_err(io)?;
@@ -101,9 +130,10 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
                     format!("first entry is {name:?}, not {HEADER} (not a jobdbctl archive?)"),
                 ));
             }
-            let bytes = read_small(&mut entry, &name, size, label)?;
-            seen.insert(name, (size, hex::encode(Sha256::digest(&bytes))));
+            let bytes = read_small(&mut entry, &name, size, MAX_HEADER_BYTES, label)?;
+            seen.insert(name, (size, Some(Sha256::digest(&bytes).into())));
             let parsed = parse_manifest(&bytes, HEADER, label)?;
+            check::header(&parsed).map_err(|m| bad(label, m))?;
             visitor.header(&parsed)?;
             header = Some(parsed);
             continue;
@@ -111,11 +141,7 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
         // What this entry may be, given the archive's mode.
         let mut table = None;
         match (head.mode, name.as_str()) {
-            (_, MANIFEST) | (Mode::Online, SCHEMA) => {
-                if size > MAX_METADATA_BYTES {
-                    return Err(bad(label, format!("{name} declares {size} bytes")));
-                }
-            }
+            (_, MANIFEST) | (Mode::Online, SCHEMA) => {}
             (Mode::Online, _) => {
                 let index = parse_data_entry_name(&name)
                     .filter(|i| *i < head.tables.len())
@@ -125,6 +151,13 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
                             format!("unexpected entry {name:?} in an online archive"),
                         )
                     })?;
+                // Restore creates the tables from schema.json before it can load them.
+                if !schema_seen {
+                    return Err(bad(
+                        label,
+                        format!("data entry {name:?} comes before {SCHEMA}"),
+                    ));
+                }
                 table = Some(index);
             }
             (Mode::Cold, _) => {
@@ -151,7 +184,7 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
                 return Err(bad(label, format!("unexpected directory {name:?}")));
             }
             visitor.dir(&name, mode)?;
-            seen.insert(name, (0, String::new()));
+            seen.insert(name, (0, None));
             continue;
         }
         if (table.is_some() || head.mode == Mode::Cold && name != MANIFEST)
@@ -166,8 +199,19 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
             ));
         }
         if name == MANIFEST {
-            let bytes = read_small(&mut entry, &name, size, label)?;
+            let bytes = read_small(&mut entry, &name, size, MAX_MANIFEST_BYTES, label)?;
             manifest = Some(parse_manifest(&bytes, MANIFEST, label)?);
+            continue;
+        }
+        if head.mode == Mode::Online && name == SCHEMA {
+            let bytes = read_small(&mut entry, &name, size, MAX_SCHEMA_BYTES, label)?;
+            seen.insert(name, (size, Some(Sha256::digest(&bytes).into())));
+            let ddl: SchemaDdl = serde_json::from_slice(&bytes)
+                .map_err(|e| bad(label, format!("{SCHEMA} is not valid: {e}")))?;
+            drop(bytes);
+            check::schema(head, &ddl).map_err(|m| bad(label, m))?;
+            schema_seen = true;
+            visitor.schema(ddl)?;
             continue;
         }
         let mut hasher = Sha256::new();
@@ -178,7 +222,16 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
             entry.read_exact(&mut piece).map_err(io)?;
             hasher.update(&piece);
             if let Some(t) = table {
-                *lines_per_table.entry(t).or_default() += count_lines(&piece);
+                // COPY text never holds a NUL byte (PostgreSQL text cannot), so a data entry
+                // with one is not table data, and COPY would refuse it only after the
+                // restore had sent the whole entry.
+                if piece.contains(&0) {
+                    return Err(bad(
+                        label,
+                        format!("data entry {name:?} holds a NUL byte, which COPY text never does"),
+                    ));
+                }
+                *lines_per_table.entry(t).or_default() += newlines(&piece);
             }
             left -= want as u64;
             total += want as u64;
@@ -187,17 +240,20 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
                 break;
             }
         }
-        seen.insert(name, (size, hex::encode(hasher.finalize())));
+        seen.insert(name, (size, Some(hasher.finalize().into())));
     }
     let Some(header) = header else {
         return Err(bad(label, "it is empty (no entries)"));
     };
-    let Some(manifest) = manifest else {
+    let Some(mut manifest) = manifest else {
         return Err(bad(
             label,
             format!("it has no {MANIFEST} (truncated, or not a complete jobdbctl archive)"),
         ));
     };
+    if header.mode == Mode::Online && !schema_seen {
+        return Err(bad(label, format!("it has no {SCHEMA}")));
+    }
     // Anything after the end-of-archive marker must be padding; reading to the end also
     // checks the last gzip member's CRC.
     let mut rest = archive.into_inner();
@@ -211,7 +267,7 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
             return Err(bad(label, "data follows the end of the archive"));
         }
     }
-    check_manifest(&header, &manifest, &seen, &lines_per_table, label)?;
+    check_manifest(&header, &mut manifest, &seen, &lines_per_table, label)?;
     Ok(Summary {
         entries: seen.len() + 1,
         uncompressed_bytes: total,
@@ -219,20 +275,42 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
     })
 }
 
+/// The rows in a piece of COPY text: its newlines, counted eight bytes at a time, since every
+/// byte of every data entry passes here (in tests, through an unoptimised build).
+fn newlines(data: &[u8]) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const LOW7: u64 = 0x7f * ONES;
+    // SAFETY: every bit pattern is a valid u64.
+    let (head, words, tail) = unsafe { data.align_to::<u64>() };
+    let mut n = 0u64;
+    for &w in words {
+        let x = w ^ (u64::from(b'\n') * ONES);
+        // A byte of x is zero exactly where the byte was a newline; its high bit in t is
+        // then clear, and set everywhere else.
+        let t = ((x & LOW7) + LOW7) | x;
+        n += u64::from((!t & !LOW7).count_ones());
+    }
+    let bytes = |part: &[u8]| part.iter().filter(|b| **b == b'\n').count() as u64;
+    n + bytes(head) + bytes(tail)
+}
+
 fn check_manifest(
     header: &Manifest,
-    manifest: &Manifest,
-    seen: &BTreeMap<String, (u64, String)>,
+    manifest: &mut Manifest,
+    seen: &BTreeMap<String, (u64, Option<[u8; 32]>)>,
     lines_per_table: &BTreeMap<usize, u64>,
     label: &str,
 ) -> anyhow::Result<()> {
     // The manifest repeats the header; any difference means one of them was tampered with.
+    // (The entry list is set aside rather than copied: it is the manifest's bulk.)
+    let entries = std::mem::take(&mut manifest.entries);
     let mut as_header = manifest.clone();
-    as_header.entries.clear();
+    manifest.entries = entries;
     for t in &mut as_header.tables {
         t.rows = None;
     }
     let same = serde_json::to_value(&as_header).ok() == serde_json::to_value(header).ok();
+    drop(as_header);
     if !same {
         return Err(bad(label, format!("{MANIFEST} does not match {HEADER}")));
     }
@@ -257,7 +335,7 @@ fn check_manifest(
                     ),
                 ))
             }
-            Some((_, sha)) if *sha != e.sha256 => {
+            Some((_, sha)) if sha.map(hex::encode).as_deref() != Some(e.sha256.as_str()) => {
                 return Err(bad(
                     label,
                     format!("entry {:?} fails its SHA-256 check (corrupt)", e.name),
@@ -268,7 +346,7 @@ fn check_manifest(
     }
     for (name, (_, sha)) in seen {
         // Directories carry no content to check; every file must be listed.
-        if !sha.is_empty() && !listed.contains(name.as_str()) {
+        if sha.is_some() && !listed.contains(name.as_str()) {
             return Err(bad(
                 label,
                 format!("entry {name:?} is not listed in {MANIFEST}"),
@@ -295,11 +373,16 @@ fn check_manifest(
 
 fn parse_manifest(bytes: &[u8], name: &str, label: &str) -> anyhow::Result<Manifest> {
     // Look at the format version before anything else, so a newer format is reported as
-    // such rather than as whatever field it changed.
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    // such rather than as whatever field it changed. (Only that field is kept: a generic
+    // JSON value of a large manifest takes several times its size.)
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        format_version: Option<serde_json::Value>,
+    }
+    let versioned: Versioned = serde_json::from_slice(bytes)
         .map_err(|e| bad(label, format!("{name} is not JSON: {e}")))?;
-    let version = value
-        .get("format_version")
+    let version = versioned
+        .format_version
         .and_then(|v| v.as_u64())
         .ok_or_else(|| bad(label, format!("{name} has no format_version")))?;
     if version > u64::from(FORMAT_VERSION) {
@@ -311,17 +394,21 @@ fn parse_manifest(bytes: &[u8], name: &str, label: &str) -> anyhow::Result<Manif
             ),
         ));
     }
-    serde_json::from_value(value).map_err(|e| bad(label, format!("{name}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| bad(label, format!("{name}: {e}")))
 }
 
 fn read_small(
     entry: &mut impl Read,
     name: &str,
     size: u64,
+    limit: u64,
     label: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    if size > MAX_METADATA_BYTES {
-        return Err(bad(label, format!("{name} declares {size} bytes")));
+    if size > limit {
+        return Err(bad(
+            label,
+            format!("{name} declares {size} bytes, more than the {limit} jobdbctl reads"),
+        ));
     }
     let mut bytes = vec![0u8; size as usize];
     entry
@@ -365,5 +452,22 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
         tar::EntryType::Fifo => "FIFO",
         tar::EntryType::GNUSparse => "sparse file",
         _ => "special entry",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newlines_are_counted_as_count_lines_does() {
+        let mut data: Vec<u8> = (0..=255u8).cycle().take(10_007).collect();
+        data.extend_from_slice(b"\n\n\x8a\x0b\n");
+        for start in 0..9 {
+            let slice = &data[start..];
+            assert_eq!(newlines(slice), crate::archive::count_lines(slice));
+        }
+        assert_eq!(newlines(b""), 0);
+        assert_eq!(newlines(&[b'\n'; 17]), 17);
     }
 }

@@ -9,8 +9,18 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 use crate::archive::SchemaDdl;
-use crate::db::{log, qualified, quote_ident, sql_error, Db, Profile, ProfileKind, Sql, Tx};
+use crate::db::{
+    log, qualified, quote_ident, sql_error, sql_state, Db, Profile, ProfileKind, Sql, Tx,
+};
 use crate::error::{failure, Exit};
+use crate::output::printable;
+
+/// How long the swap waits for each lock on the live schema (workers' transactions on the
+/// jobs table) before it gives up, leaving the live schema as it was.
+pub const SWAP_LOCK_TIMEOUT: &str = "30s";
+/// COPY data goes to the server in messages of at most this size, so no copy of a whole
+/// piece of the archive builds up in the client library's buffers.
+const COPY_MESSAGE: usize = 256 << 10;
 
 /// The staging schema restore loads into, and the name the old schema briefly takes during
 /// the swap; both recognisable, and within PostgreSQL's 63-byte identifier limit.
@@ -153,29 +163,74 @@ pub fn prepare_worker_session(db: &mut Db, staging: &str) -> anyhow::Result<()> 
     )
 }
 
-/// Loads one chunk of COPY text into a staging table; returns the rows loaded.
-pub fn copy_in(
-    db: &mut Db,
+/// The server process of this session, to end it if its thread gets stuck.
+pub fn backend_pid(db: &mut Db) -> anyhow::Result<i32> {
+    Ok(db
+        .query_one("backend_pid", "SELECT pg_backend_pid()", &[])?
+        .get(0))
+}
+
+/// Ends sessions of this restore whose threads did not stop, so they let go of the staging
+/// tables. (The same role may end its own sessions.)
+pub fn end_sessions(db: &mut Db, pids: &[i32]) -> anyhow::Result<()> {
+    if pids.is_empty() {
+        return Ok(());
+    }
+    db.query(
+        "end_stuck_loader_sessions",
+        "SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) pid",
+        &[&pids],
+    )?;
+    Ok(())
+}
+
+/// A `COPY … FROM STDIN` into a staging table, fed an entry's pieces as they arrive.
+/// Dropped without [`CopyIn::finish`], it is aborted.
+pub struct CopyIn<'a> {
+    writer: postgres::CopyInWriter<'a>,
+    table: String,
+}
+
+/// Starts loading COPY text into a staging table.
+pub fn copy_in<'a>(
+    db: &'a mut Db,
     staging: &str,
     table: &str,
     columns: &[String],
-    data: &[u8],
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<CopyIn<'a>> {
     let columns: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let sql = format!(
-        "COPY {} ({}) FROM STDIN",
-        qualified(staging, table),
-        columns.join(", ")
-    );
+    // A table without loadable columns is copied with the default list (`()` is not SQL).
+    let list = if columns.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", columns.join(", "))
+    };
+    let sql = format!("COPY {}{list} FROM STDIN", qualified(staging, table));
     log(db.verbose, "copy_in", &sql);
-    let mut writer = db
+    let writer = db
         .client
         .copy_in(&sql)
         .map_err(|e| sql_error("copy_in", e))?;
-    writer
-        .write_all(data)
-        .with_context(|| format!("cannot send data for table {table:?}"))?;
-    writer.finish().map_err(|e| sql_error("copy_in", e))
+    Ok(CopyIn {
+        writer,
+        table: table.to_string(),
+    })
+}
+
+impl CopyIn<'_> {
+    pub fn write(&mut self, data: &[u8]) -> anyhow::Result<()> {
+        for message in data.chunks(COPY_MESSAGE) {
+            self.writer
+                .write_all(message)
+                .with_context(|| format!("cannot send data for table {:?}", self.table))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the COPY; returns the rows the server loaded.
+    pub fn finish(self) -> anyhow::Result<u64> {
+        self.writer.finish().map_err(|e| sql_error("copy_in", e))
+    }
 }
 
 pub fn run_statement(db: &mut Db, stmt: &str) -> anyhow::Result<()> {
@@ -237,7 +292,10 @@ fn has_lock_columns(db: &mut impl Sql, table: &str) -> anyhow::Result<bool> {
 /// Blocks writes to the live jobs table for the rest of the swap transaction, so no job
 /// slips in between the checks and the swap.
 pub fn lock_live_jobs(tx: &mut Tx<'_>, profile: &Profile) -> anyhow::Result<()> {
-    tx.batch("swap_lock_timeout", "SET LOCAL lock_timeout = '30s'")?;
+    tx.batch(
+        "swap_lock_timeout",
+        &format!("SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"),
+    )?;
     tx.batch(
         "lock_live_jobs",
         &format!("LOCK TABLE {} IN EXCLUSIVE MODE", profile.jobs_table()),
@@ -253,7 +311,10 @@ pub fn swap(
     replaced: &str,
     old_exists: bool,
 ) -> anyhow::Result<()> {
-    tx.batch("swap_lock_timeout", "SET LOCAL lock_timeout = '30s'")?;
+    tx.batch(
+        "swap_lock_timeout",
+        &format!("SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"),
+    )?;
     if old_exists {
         tx.batch(
             "move_old_schema_aside",
@@ -320,4 +381,51 @@ pub fn outside_dependents(db: &mut impl Sql, schema: &str) -> anyhow::Result<Vec
         &[&schema],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Whether `err` is a statement that gave up waiting for a lock (`lock_timeout`).
+pub fn is_lock_timeout(err: &anyhow::Error) -> bool {
+    sql_state(err) == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+}
+
+/// Other sessions holding locks on `schema` or the tables in it (the locks the swap waits
+/// for), one line each: pid, application, client, state and query.
+pub fn lock_holders(db: &mut Db, schema: &str) -> anyhow::Result<Vec<String>> {
+    let rows = db.query(
+        "schema_lock_holders",
+        "SELECT DISTINCT ON (a.pid) a.pid, coalesce(a.application_name, ''),
+                coalesce(a.client_hostname, host(a.client_addr), 'local socket'),
+                coalesce(a.state, ''), coalesce(a.query, ''),
+                coalesce(c.relname::text, 'the schema'), l.mode
+           FROM pg_locks l
+           LEFT JOIN pg_class c ON l.locktype = 'relation' AND c.oid = l.relation
+           JOIN pg_namespace n
+             ON n.oid = CASE WHEN l.locktype = 'relation' THEN c.relnamespace
+                             WHEN l.locktype = 'object' AND l.classid = 'pg_namespace'::regclass THEN l.objid END
+           JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.granted AND l.pid <> pg_backend_pid() AND n.nspname = $1
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          ORDER BY a.pid, c.relname
+          LIMIT 5",
+        &[&schema],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let pid: i32 = r.get(0);
+            let app: String = r.get(1);
+            let client: String = r.get(2);
+            let state: String = r.get(3);
+            let query: String = r.get(4);
+            let object: String = r.get(5);
+            let mode: String = r.get(6);
+            format!(
+                "pid {pid} (application_name \"{}\", client {}, {state}, {mode} on {}, query \"{}\")",
+                printable(&app, 60),
+                printable(&client, 60),
+                printable(&object, 80),
+                printable(&query, 120)
+            )
+        })
+        .collect())
 }

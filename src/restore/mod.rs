@@ -30,7 +30,7 @@ use indicatif::ProgressBar;
 use self::cold::Cold;
 use self::online::Online;
 use crate::archive::reader::{self, Discard, Visitor};
-use crate::archive::{Manifest, Mode};
+use crate::archive::{Manifest, Mode, SchemaDdl};
 use crate::context::Ctx;
 use crate::db::workers::{self, Worker};
 use crate::error::{failure, Exit};
@@ -190,6 +190,13 @@ impl Visitor for Restore<'_> {
         Ok(())
     }
 
+    fn schema(&mut self, ddl: SchemaDdl) -> anyhow::Result<()> {
+        match &mut self.state {
+            State::Online(online) => online.schema(self.ctx, ddl),
+            _ => Err(anyhow!("unexpected {}", crate::archive::SCHEMA)),
+        }
+    }
+
     fn dir(&mut self, name: &str, mode: u32) -> anyhow::Result<()> {
         match &mut self.state {
             State::Cold(cold) => cold.dir(name, mode),
@@ -199,7 +206,7 @@ impl Visitor for Restore<'_> {
 
     fn file(&mut self, name: &str, mode: u32, piece: Vec<u8>, last: bool) -> anyhow::Result<()> {
         match &mut self.state {
-            State::Online(online) => online.file(self.ctx, name, piece, last),
+            State::Online(online) => online.file(name, piece, last),
             State::Cold(cold) => cold.file(name, mode, piece, last),
             State::Start => Err(anyhow!("entry {name:?} before the header")),
         }

@@ -1,18 +1,30 @@
 //! Online restore: the archive's DDL builds a staging schema, loader threads COPY its
-//! chunks in as they are read, indexes and constraints are built in parallel phases, and one
+//! entries in as they are read, indexes and constraints are built in parallel phases, and one
 //! transaction swaps the staging schema for the live one.
+//!
+//! Memory: an entry is never gathered whole. Its pieces ([`crate::archive::reader::PIECE`] bytes at most) go
+//! to one loader, which keeps a COPY open for the entry; the channels are bounded, so at most
+//! `1 + LOADERS * (PIECES_AHEAD + 1) + LOADERS * PIECES_AHEAD` pieces (44 MiB) are in flight
+//! whatever size the archive declares for its entries.
+//!
+//! Waits: every wait of the reader on a loader, or of a loader on the reader, ends when the
+//! other side stops. The reader waits for room in a channel in slices and gives up when a
+//! loader has failed (the other loader may be stuck on its server); a loader waiting for the
+//! next piece sees the channel close when the reader stops. Loaders that do not stop after a
+//! failure have their sessions ended, so they let go of the staging tables.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use indicatif::ProgressBar;
 
 use super::{live_workers_refusal, Request, Restored};
-use crate::archive::{self, Manifest, Mode, SchemaDdl};
+use crate::archive::{self, Manifest, Mode, SchemaDdl, Table};
 use crate::context::Ctx;
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{counter, load, workers, Db, Profile};
@@ -20,11 +32,18 @@ use crate::error::{exit_code_of, failure, Exit};
 use crate::highwater;
 use crate::output::confirm;
 
-/// Chunks in flight between the reader and the loaders.
+/// Loader connections; see README for the measurements behind two.
 const LOADERS: usize = 2;
+/// Pieces of one entry queued ahead of its loader.
+const PIECES_AHEAD: usize = 2;
+/// How long the reader waits for room before it looks again whether a loader failed.
+const WAIT_SLICE: Duration = Duration::from_secs(1);
+/// After a failure, how long loaders get to stop by themselves before their sessions are
+/// ended, and then to notice that.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// An online restore in progress: the main connection holds the lock and owns the staging
-/// schema; loader threads COPY chunks into it.
+/// schema; loader threads COPY entries into it.
 pub struct Online {
     db: Db,
     schema: String,
@@ -36,16 +55,200 @@ pub struct Online {
     old_exists: bool,
     ddl: Option<SchemaDdl>,
     staged: bool,
-    chunk: Vec<u8>,
     loaders: Option<Loaders>,
     bar: ProgressBar,
 }
 
+/// What goes through an entry's channel.
+enum Piece {
+    Data(Vec<u8>),
+    /// The entry is complete: the loader ends its COPY.
+    End,
+}
+
+/// An entry for the next free loader: its table and the channel its pieces come through.
+type Work = (usize, Receiver<Piece>);
+
+/// State the reader and the loaders share.
+struct Shared {
+    failed: AtomicBool,
+    /// Which loader threads have ended (set just before a thread returns).
+    finished: Vec<AtomicBool>,
+    /// Bumped whenever a loader takes something from a channel or ends, so a waiting reader
+    /// wakes up to look again.
+    progress: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn new(loaders: usize) -> Shared {
+        Shared {
+            failed: AtomicBool::new(false),
+            finished: (0..loaders).map(|_| AtomicBool::new(false)).collect(),
+            progress: Mutex::new(0),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn all_finished(&self) -> bool {
+        self.finished.iter().all(|f| f.load(Ordering::SeqCst))
+    }
+
+    fn bump(&self) {
+        if let Ok(mut n) = self.progress.lock() {
+            *n = n.wrapping_add(1);
+        }
+        self.changed.notify_all();
+    }
+
+    fn seen(&self) -> u64 {
+        self.progress.lock().map(|n| *n).unwrap_or(0)
+    }
+
+    /// Waits until something changed since `seen`, or `timeout`.
+    fn wait(&self, seen: u64, timeout: Duration) {
+        if let Ok(guard) = self.progress.lock() {
+            let _ = self
+                .changed
+                .wait_timeout_while(guard, timeout, |n| *n == seen);
+        }
+    }
+}
+
+/// Marks loader `.1` as finished however its thread ends (a panic too).
+struct Finished(Arc<Shared>, usize);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.finished.get(self.1) {
+            f.store(true, Ordering::SeqCst);
+        }
+        self.0.bump();
+    }
+}
+
+/// How a loader thread ended, when it did not fail.
+enum Ended {
+    /// Its queue closed after the last entry: the connection is free for the next phases.
+    Done(Box<Db>),
+    /// The reader stopped in the middle of an entry; that COPY was aborted.
+    CutOff,
+}
+
 struct Loaders {
-    send: SyncSender<(usize, Vec<u8>)>,
-    handles: Vec<JoinHandle<anyhow::Result<Db>>>,
+    entries: Option<SyncSender<Work>>,
+    /// The pieces of the entry being read, while one is.
+    current: Option<SyncSender<Piece>>,
+    handles: Vec<JoinHandle<anyhow::Result<Ended>>>,
+    /// Backend pid of each loader's session, in the order of `handles`.
+    pids: Vec<i32>,
     rows: Arc<Vec<AtomicU64>>,
-    failed: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+impl Loaders {
+    /// Sends without ever blocking for good: gives up when the receiving loader is gone or
+    /// any loader failed. `false`: the loaders are stopping.
+    fn send<T>(&self, tx: &SyncSender<T>, mut item: T) -> bool {
+        loop {
+            let seen = self.shared.seen();
+            if self.shared.failed.load(Ordering::SeqCst) {
+                return false;
+            }
+            match tx.try_send(item) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(back)) => {
+                    item = back;
+                    self.shared.wait(seen, WAIT_SLICE);
+                }
+            }
+        }
+    }
+
+    /// Hands on one piece of data entry `table`; `false`: the loaders are stopping.
+    fn piece(&mut self, table: usize, piece: Vec<u8>, last: bool) -> bool {
+        if self.current.is_none() {
+            if piece.is_empty() && last {
+                return true;
+            }
+            let (tx, rx) = sync_channel::<Piece>(PIECES_AHEAD);
+            let Some(entries) = &self.entries else {
+                return false;
+            };
+            if !self.send(entries, (table, rx)) {
+                return false;
+            }
+            self.current = Some(tx);
+        }
+        let Some(tx) = &self.current else {
+            return false;
+        };
+        if !piece.is_empty() && !self.send(tx, Piece::Data(piece)) {
+            return false;
+        }
+        if last {
+            if !self.send(tx, Piece::End) {
+                return false;
+            }
+            self.current = None;
+        }
+        true
+    }
+}
+
+/// Waits until every loader has finished, at most until `deadline`. Whether they all have.
+fn wait_finished(shared: &Shared, deadline: Instant) -> bool {
+    loop {
+        let seen = shared.seen();
+        if shared.all_finished() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        shared.wait(seen, (deadline - now).min(WAIT_SLICE));
+    }
+}
+
+/// One loader: takes entries off the queue and COPYs each one's pieces as they arrive.
+fn load_entries(
+    db: &mut Db,
+    queue: &Mutex<Receiver<Work>>,
+    tables: &[Table],
+    staging: &str,
+    rows: &[AtomicU64],
+    shared: &Shared,
+    bar: &ProgressBar,
+) -> anyhow::Result<bool> {
+    loop {
+        let next = queue
+            .lock()
+            .map_err(|_| anyhow!("loader queue poisoned"))?
+            .recv();
+        shared.bump();
+        let Ok((t, pieces)) = next else {
+            return Ok(true);
+        };
+        let table = &tables[t];
+        let failed = || format!("loading table {:?} failed", table.name);
+        let mut copy =
+            load::copy_in(db, staging, &table.name, &table.columns).with_context(failed)?;
+        loop {
+            let piece = pieces.recv();
+            shared.bump();
+            match piece {
+                Ok(Piece::Data(data)) => copy.write(&data).with_context(failed)?,
+                Ok(Piece::End) => break,
+                // The reader stopped; dropping the COPY aborts it.
+                Err(_) => return Ok(false),
+            }
+        }
+        let n = copy.finish().with_context(failed)?;
+        let total: u64 = rows[t].fetch_add(n, Ordering::Relaxed) + n;
+        bar.set_message(format!("{total} rows into {:?}", table.name));
+    }
 }
 
 impl Online {
@@ -151,64 +354,41 @@ impl Online {
             old_exists,
             ddl: None,
             staged: false,
-            chunk: Vec::new(),
             loaders: None,
             bar,
         })
     }
 
-    pub fn file(
-        &mut self,
-        ctx: &Ctx,
-        name: &str,
-        piece: Vec<u8>,
-        last: bool,
-    ) -> anyhow::Result<()> {
-        if name == archive::SCHEMA {
-            self.chunk.extend_from_slice(&piece);
-            if last {
-                let ddl: SchemaDdl = serde_json::from_slice(&std::mem::take(&mut self.chunk))
-                    .map_err(|e| {
-                        failure(
-                            Exit::BadArchive,
-                            format!("{} is not valid: {e}", archive::SCHEMA),
-                        )
-                    })?;
-                self.stage(ctx, &ddl)?;
-                self.ddl = Some(ddl);
-            }
-            return Ok(());
-        }
+    /// The archive's DDL (checked by the reader): creates the staging schema and starts the
+    /// loaders.
+    pub fn schema(&mut self, ctx: &Ctx, ddl: SchemaDdl) -> anyhow::Result<()> {
+        self.stage(ctx, &ddl)?;
+        self.ddl = Some(ddl);
+        Ok(())
+    }
+
+    pub fn file(&mut self, name: &str, piece: Vec<u8>, last: bool) -> anyhow::Result<()> {
         let Some(table) = archive::parse_data_entry_name(name) else {
             return Ok(());
         };
-        let loaders = self.loaders.as_ref().ok_or_else(|| {
+        let loaders = self.loaders.as_mut().ok_or_else(|| {
             failure(
                 Exit::BadArchive,
                 format!("data entry {name:?} comes before {}", archive::SCHEMA),
             )
         })?;
-        let data = if self.chunk.is_empty() && last {
-            piece
-        } else {
-            self.chunk.extend_from_slice(&piece);
-            if !last {
-                return Ok(());
-            }
-            std::mem::take(&mut self.chunk)
-        };
-        if loaders.send.send((table, data)).is_err() || loaders.failed.load(Ordering::Relaxed) {
-            return Err(self.loader_error());
+        if loaders.piece(table, piece, last) {
+            return Ok(());
         }
-        Ok(())
+        Err(self.loader_error())
     }
 
     /// Creates the staging schema and starts the loaders.
     fn stage(&mut self, ctx: &Ctx, ddl: &SchemaDdl) -> anyhow::Result<()> {
         self.staged = true;
         load::create_staging(&mut self.db, &self.staging, ddl)?;
-        let (send, recv) = sync_channel::<(usize, Vec<u8>)>(LOADERS * 2);
-        let recv = Arc::new(Mutex::new(recv));
+        let (entries, queue) = sync_channel::<Work>(LOADERS);
+        let queue = Arc::new(Mutex::new(queue));
         let rows: Arc<Vec<AtomicU64>> = Arc::new(
             self.header
                 .tables
@@ -216,76 +396,119 @@ impl Online {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
         );
-        let failed = Arc::new(AtomicBool::new(false));
-        let mut handles = Vec::new();
-        for _ in 0..LOADERS {
+        let tables: Arc<Vec<Table>> = Arc::new(self.header.tables.clone());
+        let shared = Arc::new(Shared::new(LOADERS));
+        let mut loaders = Loaders {
+            entries: Some(entries),
+            current: None,
+            handles: Vec::new(),
+            pids: Vec::new(),
+            rows,
+            shared,
+        };
+        for i in 0..LOADERS {
             let mut db = ctx.connect()?;
             load::prepare_worker_session(&mut db, &self.staging)?;
-            let (recv, rows, failed, bar) = (
-                Arc::clone(&recv),
-                Arc::clone(&rows),
-                Arc::clone(&failed),
+            loaders.pids.push(load::backend_pid(&mut db)?);
+            let (queue, tables, rows, shared, bar) = (
+                Arc::clone(&queue),
+                Arc::clone(&tables),
+                Arc::clone(&loaders.rows),
+                Arc::clone(&loaders.shared),
                 self.bar.clone(),
             );
-            let tables = self.header.tables.clone();
             let staging = self.staging.clone();
-            handles.push(std::thread::spawn(move || -> anyhow::Result<Db> {
-                let result = (|| loop {
-                    let next = recv
-                        .lock()
-                        .map_err(|_| anyhow!("loader queue poisoned"))?
-                        .recv();
-                    let Ok((t, data)) = next else { return Ok(()) };
-                    let table = &tables[t];
-                    let n = load::copy_in(&mut db, &staging, &table.name, &table.columns, &data)
-                        .with_context(|| format!("loading table {:?} failed", table.name))?;
-                    let total: u64 = rows[t].fetch_add(n, Ordering::Relaxed) + n;
-                    bar.set_message(format!("{total} rows into {:?}", table.name));
-                })();
-                if let Err(e) = result {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-                Ok(db)
-            }));
+            loaders
+                .handles
+                .push(std::thread::spawn(move || -> anyhow::Result<Ended> {
+                    let _finished = Finished(Arc::clone(&shared), i);
+                    let loaded =
+                        load_entries(&mut db, &queue, &tables, &staging, &rows, &shared, &bar);
+                    // Drop the queue before saying so, so the reader's next send fails.
+                    drop(queue);
+                    match loaded {
+                        Ok(true) => Ok(Ended::Done(Box::new(db))),
+                        Ok(false) => Ok(Ended::CutOff),
+                        Err(e) => {
+                            shared.failed.store(true, Ordering::SeqCst);
+                            Err(e)
+                        }
+                    }
+                }));
         }
-        self.loaders = Some(Loaders {
-            send,
-            handles,
-            rows,
-            failed,
-        });
+        self.loaders = Some(loaders);
         Ok(())
     }
 
-    /// Stops the loaders and returns the first loader's error.
+    /// Stops the loaders after one of them failed; returns its error.
     fn loader_error(&mut self) -> anyhow::Error {
-        match self.stop_loaders() {
-            Ok(_) => anyhow!("a loader connection stopped"),
+        match self.stop_loaders(true) {
             Err(e) => e,
+            Ok(_) => anyhow!("a loader connection stopped"),
         }
     }
 
-    fn stop_loaders(&mut self) -> anyhow::Result<Vec<Db>> {
-        let Some(loaders) = self.loaders.take() else {
+    /// Closes the loaders' queue and collects them. After a failure (`failing`), loaders get
+    /// [`STOP_GRACE`] to stop and then have their sessions ended, and any still running after
+    /// that are left behind (the process is about to exit). Otherwise it waits for them to
+    /// finish their last entries, unless one fails. Returns the first loader failure.
+    fn stop_loaders(&mut self, failing: bool) -> anyhow::Result<Vec<Db>> {
+        let Some(mut loaders) = self.loaders.take() else {
             return Ok(Vec::new());
         };
-        drop(loaders.send);
+        loaders.current = None;
+        loaders.entries = None;
+        let shared = Arc::clone(&loaders.shared);
+        let mut failing = failing;
+        if !failing {
+            // Wait for the last entries to load, but not past a loader failure: the other
+            // loader could be stuck on its server.
+            loop {
+                let seen = shared.seen();
+                if shared.all_finished() {
+                    break;
+                }
+                if shared.failed.load(Ordering::SeqCst) {
+                    failing = true;
+                    break;
+                }
+                shared.wait(seen, WAIT_SLICE);
+            }
+        }
+        if failing && !wait_finished(&shared, Instant::now() + STOP_GRACE) {
+            let stuck: Vec<i32> = shared
+                .finished
+                .iter()
+                .zip(&loaders.pids)
+                .filter(|(f, _)| !f.load(Ordering::SeqCst))
+                .map(|(_, pid)| *pid)
+                .collect();
+            let _ = load::end_sessions(&mut self.db, &stuck);
+            wait_finished(&shared, Instant::now() + STOP_GRACE);
+        }
         let mut dbs = Vec::new();
         let mut first_error = None;
-        for h in loaders.handles {
+        let mut cut_off = false;
+        for (i, h) in loaders.handles.into_iter().enumerate() {
+            // A thread still running now is left behind rather than waited for.
+            if !shared.finished[i].load(Ordering::SeqCst) {
+                first_error.get_or_insert_with(|| anyhow!("a loader did not stop"));
+                continue;
+            }
             match h.join() {
-                Ok(Ok(db)) => dbs.push(db),
+                Ok(Ok(Ended::Done(db))) => dbs.push(*db),
+                Ok(Ok(Ended::CutOff)) => cut_off = true,
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
                 Err(_) => {
-                    first_error.get_or_insert(anyhow!("a loader thread panicked"));
+                    first_error.get_or_insert_with(|| anyhow!("a loader thread panicked"));
                 }
             }
         }
         match first_error {
             Some(e) => Err(e),
+            None if cut_off && !failing => Err(anyhow!("loading was interrupted")),
             None => Ok(dbs),
         }
     }
@@ -316,7 +539,7 @@ impl Online {
             )
         })?;
         let loaders_rows = self.loaders.as_ref().map(|l| Arc::clone(&l.rows));
-        let mut dbs = self.stop_loaders()?;
+        let mut dbs = self.stop_loaders(false)?;
         let mut rows = 0;
         for (i, t) in manifest.tables.iter().enumerate() {
             let loaded = loaders_rows
@@ -347,7 +570,8 @@ impl Online {
         self.bar.set_message("building indexes and constraints");
         run_phases(&mut dbs, &ddl.post_data)?;
         drop(dbs);
-        let (last_used, archived, high_water) = self.swap(ctx, request)?;
+        let (last_used, archived, high_water) =
+            self.swap(ctx, request, manifest.last_used_job_id)?;
         Ok(Restored {
             mode: Mode::Online,
             schema: Some(self.schema.clone()),
@@ -370,66 +594,61 @@ impl Online {
         &mut self,
         ctx: &Ctx,
         request: &Request,
+        archived_last_used: Option<i64>,
     ) -> anyhow::Result<(Option<i64>, Option<i64>, Option<i64>)> {
-        let (schema, staging, replaced, old_exists) = (
-            self.schema.clone(),
-            self.staging.clone(),
-            self.replaced.clone(),
-            self.old_exists,
-        );
-        let old = self.old.clone();
         let choice = self
             .header
             .profile
             .as_deref()
             .map(ProfileChoice::parse)
             .transpose()?;
-        let mut tx = self.db.transaction()?;
-        let mut old_counter = None;
-        if let Some(p) = &old {
-            // Workers or jobs may have appeared while the archive loaded.
-            load::lock_live_jobs(&mut tx, p)?;
-            let live = workers::live(&mut tx, p, ctx.config.stale_after.value)?;
-            if !live.is_empty() {
-                return Err(live_workers_refusal(&live, ctx.config.stale_after.value));
-            }
-            if load::has_jobs(&mut tx, p)? && !request.force {
-                return Err(failure(
-                    Exit::Refused,
-                    format!("refusing to restore over schema {schema:?}: jobs were added while the archive loaded; pass --force to replace it"),
-                ));
-            }
-            if let Ok(seq) = counter::sequence_name(&mut tx, p) {
-                old_counter = Some(counter::last_used(&mut tx, &seq)?);
-            }
-        }
-        let high_water = match old_counter {
-            Some(current) => Some(highwater::raise(ctx, &mut tx, &schema, current)?),
-            None => highwater::read(ctx, Some(&mut tx), &schema)?,
+        let step = Swap {
+            schema: &self.schema,
+            staging: &self.staging,
+            replaced: &self.replaced,
+            old_exists: self.old_exists,
+            old: self.old.as_ref(),
+            choice,
+            archived_last_used,
+            ctx,
+            request,
         };
-        load::swap(&mut tx, &schema, &staging, &replaced, old_exists)?;
-        let (mut last_used, mut archived) = (None, None);
-        if let Some(p) = profile::detect(&mut tx, choice, Some(&schema))? {
-            if let Ok(seq) = counter::sequence_name(&mut tx, &p) {
-                let mut last = counter::last_used(&mut tx, &seq)?;
-                archived = Some(last);
-                if let (true, Some(mark)) = (request.avoid_id_reuse, high_water) {
-                    if mark > last {
-                        counter::set_last_used(&mut tx, &seq, mark)?;
-                        last = counter::last_used(&mut tx, &seq)?;
-                    }
+        let mut tx = self.db.transaction()?;
+        match step.run(&mut tx) {
+            Ok(outcome) => {
+                tx.commit()?;
+                self.staged = false;
+                Ok(outcome)
+            }
+            Err(e) => {
+                drop(tx);
+                if load::is_lock_timeout(&e) {
+                    return Err(self.lock_timeout_error(e));
                 }
-                last_used = Some(last);
+                Err(e)
             }
         }
-        tx.commit()?;
-        self.staged = false;
-        Ok((last_used, archived, high_water))
+    }
+
+    /// The swap gave up waiting for a lock on the live schema: says who holds it and what
+    /// to do, keeping the server's message.
+    fn lock_timeout_error(&mut self, err: anyhow::Error) -> anyhow::Error {
+        let holders = load::lock_holders(&mut self.db, &self.schema).unwrap_or_default();
+        let held_by = if holders.is_empty() {
+            "held by a session that has ended since".to_string()
+        } else {
+            format!("held by {}", holders.join("; "))
+        };
+        err.context(format!(
+            "the swap waited {} for a lock on schema {:?} and gave up, {held_by}; stop the workers (or end that session) and run the restore again — the live schema is unchanged",
+            load::SWAP_LOCK_TIMEOUT,
+            self.schema
+        ))
     }
 
     /// Cleans up after a failure: the live schema was never touched; the staging schema goes.
     pub fn abandon(mut self: Box<Self>, err: anyhow::Error) -> anyhow::Error {
-        let loader_err = self.stop_loaders().err();
+        let loader_err = self.stop_loaders(true).err();
         // A loader error (e.g. a COPY rejecting a row) explains more than "stopped", unless
         // the archive itself was found bad.
         let err = match loader_err {
@@ -440,6 +659,78 @@ impl Online {
             let _ = load::drop_leftovers(&mut self.db, &self.schema);
         }
         err
+    }
+}
+
+/// The swap transaction's inputs.
+struct Swap<'a> {
+    schema: &'a str,
+    staging: &'a str,
+    replaced: &'a str,
+    old_exists: bool,
+    old: Option<&'a Profile>,
+    choice: Option<ProfileChoice>,
+    /// The header's last used job ID: the counter may have moved past the archived
+    /// sequence's value while the backup ran, and IDs up to it may be in use elsewhere.
+    archived_last_used: Option<i64>,
+    ctx: &'a Ctx,
+    request: &'a Request,
+}
+
+impl Swap<'_> {
+    /// The last used job ID after the swap, the archive's, and the high-water mark.
+    #[allow(clippy::type_complexity)]
+    fn run(
+        &self,
+        tx: &mut crate::db::Tx<'_>,
+    ) -> anyhow::Result<(Option<i64>, Option<i64>, Option<i64>)> {
+        let (schema, ctx) = (self.schema, self.ctx);
+        let stale_after = ctx.config.stale_after.value;
+        let mut old_counter = None;
+        if let Some(p) = self.old {
+            // Workers or jobs may have appeared while the archive loaded.
+            load::lock_live_jobs(tx, p)?;
+            let live = workers::live(tx, p, stale_after)?;
+            if !live.is_empty() {
+                return Err(live_workers_refusal(&live, stale_after));
+            }
+            if load::has_jobs(tx, p)? && !self.request.force {
+                return Err(failure(
+                    Exit::Refused,
+                    format!("refusing to restore over schema {schema:?}: jobs were added while the archive loaded; pass --force to replace it"),
+                ));
+            }
+            if let Ok(seq) = counter::sequence_name(tx, p) {
+                old_counter = Some(counter::last_used(tx, &seq)?);
+            }
+        }
+        let high_water = match old_counter {
+            Some(current) => Some(highwater::raise(ctx, tx, schema, current)?),
+            None => highwater::read(ctx, Some(&mut *tx), schema)?,
+        };
+        load::swap(tx, schema, self.staging, self.replaced, self.old_exists)?;
+        let Some(p) = profile::detect(tx, self.choice, Some(schema))? else {
+            return Ok((None, None, high_water));
+        };
+        let Ok(seq) = counter::sequence_name(tx, &p) else {
+            return Ok((None, None, high_water));
+        };
+        let restored = counter::last_used(tx, &seq)?;
+        // Never below what the backup recorded; with --avoid-id-reuse never below the mark,
+        // which holds the replaced counter and every counter seen before a destroy.
+        let archived = restored.max(self.archived_last_used.unwrap_or(restored));
+        let mut wanted = archived;
+        if let (true, Some(mark)) = (self.request.avoid_id_reuse, high_water) {
+            wanted = wanted.max(mark);
+        }
+        if wanted > restored {
+            counter::set_last_used(tx, &seq, wanted)?;
+        }
+        Ok((
+            Some(counter::last_used(tx, &seq)?),
+            Some(archived),
+            high_water,
+        ))
     }
 }
 
