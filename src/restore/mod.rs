@@ -217,8 +217,8 @@ fn live_workers_refusal(live: &[Worker], stale_after: Duration) -> anyhow::Error
     failure(
         Exit::Refused,
         format!(
-            "refusing to restore: {} live worker(s) use this database: {}; stop the engine and run the restore again after that, or pass --stale-after 0s if you know the engine is down",
-            live.len(),
+            "refusing to restore: {} still use this database: {}; stop the engine and run the restore again after that, or pass --stale-after 0s if you know the engine is down",
+            crate::output::plural(live.len() as i64, "live worker", "live workers"),
             workers::describe_live(live, stale_after)
         ),
     )
