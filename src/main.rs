@@ -11,6 +11,7 @@ mod help;
 mod highwater;
 mod install;
 mod job_log_dirs;
+mod manpage;
 mod migrations;
 mod output;
 mod provision;
