@@ -82,6 +82,8 @@ pub enum Command {
     Backup(commands::backup::BackupArgs),
     Restore(commands::restore::RestoreArgs),
     Verify(commands::verify::VerifyArgs),
+    PurgeJobs(commands::purge_jobs::PurgeJobsArgs),
+    PurgeArchive(commands::purge_archive::PurgeArchiveArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

@@ -7,6 +7,7 @@ mod config;
 mod context;
 mod db;
 mod error;
+mod housekeeping;
 mod migrations;
 mod output;
 mod provision;

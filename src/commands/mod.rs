@@ -11,6 +11,8 @@ pub mod finalize_migration;
 pub mod init;
 pub mod man;
 pub mod migrate;
+pub mod purge_archive;
+pub mod purge_jobs;
 pub mod restore;
 pub mod set_job_counter;
 pub mod show_params;
@@ -47,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Backup(args) => backup::run(args, &ctx),
         Command::Restore(args) => restore::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
+        Command::PurgeJobs(args) => purge_jobs::run(args, &ctx),
+        Command::PurgeArchive(args) => purge_archive::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

@@ -10,6 +10,7 @@ pub mod load;
 pub mod migrate;
 pub mod pooler;
 pub mod profile;
+pub mod purge;
 pub mod schema;
 pub mod snapshot;
 pub mod status;
