@@ -70,6 +70,9 @@ _jobdbctl() {
             jobdbctl,unlock-stale-jobs)
                 cmd="jobdbctl__subcmd__unlock__subcmd__stale__subcmd__jobs"
                 ;;
+            jobdbctl,vacuum)
+                cmd="jobdbctl__subcmd__vacuum"
+                ;;
             jobdbctl,verify)
                 cmd="jobdbctl__subcmd__verify"
                 ;;
@@ -169,6 +172,9 @@ _jobdbctl() {
             jobdbctl__subcmd__help,unlock-stale-jobs)
                 cmd="jobdbctl__subcmd__help__subcmd__unlock__subcmd__stale__subcmd__jobs"
                 ;;
+            jobdbctl__subcmd__help,vacuum)
+                cmd="jobdbctl__subcmd__help__subcmd__vacuum"
+                ;;
             jobdbctl__subcmd__help,verify)
                 cmd="jobdbctl__subcmd__help__subcmd__verify"
                 ;;
@@ -197,7 +203,7 @@ _jobdbctl() {
 
     case "${cmd}" in
         jobdbctl)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify purge-jobs purge-archive completions man help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify purge-jobs purge-archive vacuum completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -821,7 +827,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help)
-            opts="init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify purge-jobs purge-archive completions man help"
+            opts="init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify purge-jobs purge-archive vacuum completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1157,6 +1163,20 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__unlock__subcmd__stale__subcmd__jobs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__vacuum)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1654,6 +1674,48 @@ _jobdbctl() {
                     return 0
                     ;;
                 --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__vacuum)
+            opts="-y -q -v -h -V --analyze --full --table --force --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --table)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -84,6 +84,7 @@ pub enum Command {
     Verify(commands::verify::VerifyArgs),
     PurgeJobs(commands::purge_jobs::PurgeJobsArgs),
     PurgeArchive(commands::purge_archive::PurgeArchiveArgs),
+    Vacuum(commands::vacuum::VacuumArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

@@ -512,3 +512,110 @@ fn archive_tables_round_trip_through_backup_and_restore() {
         .expect(0);
     assert!(archive_ids(&mut t).is_empty());
 }
+
+fn dead_tuples(c: &mut postgres::Client, table: &str) -> i64 {
+    c.batch_execute("SELECT pg_stat_clear_snapshot()")
+        .expect("clear snapshot");
+    scalar_i64(
+        c,
+        &format!(
+            "SELECT coalesce((SELECT n_dead_tup FROM pg_stat_user_tables
+                              WHERE schemaname = 'jobdb' AND relname = '{table}'), 0)"
+        ),
+    )
+}
+
+/// A populated database whose jobs table has `deleted` dead tuples autovacuum will not touch.
+fn with_dead_tuples(spec: &Spec, deleted: i64) -> TestDb {
+    let db = TestDb::populated(spec);
+    let mut c = db.client();
+    c.batch_execute("ALTER TABLE jobdb.jobs SET (autovacuum_enabled = false)")
+        .expect("autovacuum off");
+    c.execute("DELETE FROM jobdb.jobs WHERE id <= $1", &[&deleted])
+        .expect("delete");
+    // Statistics reach the shared view a moment after commit.
+    wait_until("dead tuples counted", Duration::from_secs(30), || {
+        dead_tuples(&mut c, "jobs") >= deleted
+    });
+    db
+}
+
+#[test]
+fn vacuum_reports_dead_tuples_before_and_after_and_status_warns_on_bloat() {
+    let db = with_dead_tuples(&Spec::jobs(40_000), 30_000);
+    let mut c = db.client();
+    let status = db.run(&["status"]);
+    status.expect(0);
+    assert!(status.stdout.contains("jobs table"), "{}", status.stdout);
+    assert!(status.stderr.contains("bloated"), "{}", status.stderr);
+    let json = db.run(&["status", "--json"]).expect(0).json();
+    assert!(
+        json["jobs_table_health"]["dead_tuples"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 30_000
+    );
+
+    let json = db.run(&["vacuum", "--analyze", "--json"]).expect(0).json();
+    let tables = json["tables"].as_array().expect("tables");
+    let names: Vec<&str> = tables.iter().filter_map(|t| t["table"].as_str()).collect();
+    assert_eq!(names, ["jobs", "job_queues", "workers"]);
+    assert!(tables[0]["before"]["dead_tuples"].as_i64().unwrap_or(0) >= 30_000);
+    assert_eq!(tables[0]["after"]["dead_tuples"].as_i64(), Some(0));
+    let vacuumed = scalar_i64(
+        &mut c,
+        "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'jobdb'
+            AND relname IN ('jobs', 'job_queues', 'workers')
+            AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL",
+    );
+    assert_eq!(vacuumed, 3, "the server recorded a VACUUM ANALYZE of each");
+    let status = db.run(&["status"]);
+    assert!(!status.expect(0).stderr.contains("bloated"));
+}
+
+#[test]
+fn vacuum_full_needs_yes_refuses_live_workers_and_shrinks_the_table() {
+    let spec = Spec {
+        jobs: 20_000,
+        live_workers: 1,
+        dead_workers: 1,
+        migrations: false,
+    };
+    let db = with_dead_tuples(&spec, 18_000);
+    let mut c = db.client();
+    let file = |c: &mut postgres::Client| {
+        scalar_i64(c, "SELECT pg_relation_filenode('jobdb.jobs')::bigint")
+    };
+    let before = file(&mut c);
+    let run = db.run(&["vacuum", "--full", "--yes"]);
+    run.expect(3);
+    assert!(run.one_line_error().contains("live worker"));
+    c.batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 day'")
+        .expect("workers gone");
+    let run = db.run(&["vacuum", "--full"]);
+    run.expect(3);
+    assert!(run.one_line_error().contains("--yes"));
+    assert_eq!(file(&mut c), before, "refused runs rewrite nothing");
+
+    let json = db
+        .run(&["vacuum", "--full", "--yes", "--table", "jobs", "--json"])
+        .expect(0)
+        .json();
+    let t = &json["tables"][0];
+    assert!(t["after"]["bytes"].as_i64() < t["before"]["bytes"].as_i64());
+    assert_ne!(file(&mut c), before, "VACUUM FULL rewrote the table");
+    // A live worker may be overridden with --force.
+    c.batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now()")
+        .expect("workers back");
+    db.run(&["vacuum", "--full", "--force", "--yes", "--table", "workers"])
+        .expect(0);
+}
+
+#[test]
+fn vacuum_of_an_unknown_table_exits_2() {
+    let db = TestDb::populated(&Spec::jobs(100));
+    let run = db.run(&["vacuum", "--table", "no_such_table"]);
+    run.expect(2);
+    assert!(run.one_line_error().contains("no such table"));
+    db.run(&["vacuum", "--force"]).expect(2);
+}

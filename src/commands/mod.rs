@@ -20,6 +20,7 @@ pub mod start;
 pub mod status;
 pub mod stop;
 pub mod unlock_stale_jobs;
+pub mod vacuum;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(args) => verify::run(args, &ctx),
         Command::PurgeJobs(args) => purge_jobs::run(args, &ctx),
         Command::PurgeArchive(args) => purge_archive::run(args, &ctx),
+        Command::Vacuum(args) => vacuum::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

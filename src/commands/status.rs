@@ -142,6 +142,9 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             })
             .collect();
         t.add_row(vec!["jobs".to_string(), states.join(", ")]);
+        if let Some(h) = &r.jobs_table_health {
+            t.add_row(vec!["jobs table".to_string(), table_health(h)]);
+        }
         t.add_row(vec![
             "locks".to_string(),
             format!(
@@ -182,6 +185,13 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         },
     ]);
     ctx.out.line(t.to_string())?;
+    if let Some(h) = r.jobs_table_health.as_ref().filter(|h| h.bloated()) {
+        ctx.out.warn(format!(
+            "the jobs table is bloated: {:.0}% of its tuples are dead ({}); run `jobdbctl vacuum --analyze`, and check that autovacuum keeps up",
+            h.dead_ratio * 100.0,
+            h.dead_tuples
+        ));
+    }
     if r.jobs.as_ref().is_some_and(|j| !j.estimated.is_empty()) {
         ctx.out
             .line("~ estimated from planner statistics; --exact counts them")?;
@@ -230,4 +240,22 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         ctx.out.line(format!("not ready: {reason}"))?;
     }
     Ok(())
+}
+
+/// Dead tuples, size and the last manual and automatic vacuum of the jobs table.
+fn table_health(h: &crate::db::vacuum::TableStats) -> String {
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "never".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+    };
+    format!(
+        "{} dead tuples ({:.1}%), {}; last vacuum {}, last autovacuum {}",
+        h.dead_tuples,
+        h.dead_ratio * 100.0,
+        crate::output::human_bytes(h.bytes),
+        when(h.last_vacuum),
+        when(h.last_autovacuum)
+    )
 }

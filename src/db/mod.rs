@@ -16,6 +16,7 @@ pub mod snapshot;
 pub mod status;
 pub mod tls;
 pub mod unlock;
+pub mod vacuum;
 pub mod workers;
 
 use std::time::Duration;
