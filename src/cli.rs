@@ -85,6 +85,7 @@ pub enum Command {
     PurgeJobs(commands::purge_jobs::PurgeJobsArgs),
     PurgeArchive(commands::purge_archive::PurgeArchiveArgs),
     Vacuum(commands::vacuum::VacuumArgs),
+    Logs(commands::logs::LogsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

@@ -619,3 +619,74 @@ fn vacuum_of_an_unknown_table_exits_2() {
     assert!(run.one_line_error().contains("no such table"));
     db.run(&["vacuum", "--force"]).expect(2);
 }
+
+#[test]
+fn logs_of_the_embedded_cluster_rotate_into_log_dir_show_tail_and_purge_old_files() {
+    let cluster = common::TestCluster::started();
+    let log_dir = cluster.pgdata().join("log");
+    let mut c = cluster.client();
+    // A line only this test writes, logged through the collector.
+    c.batch_execute("DO $$ BEGIN RAISE LOG 'housekeeping-marker-4711'; END $$")
+        .expect("log a marker");
+    wait_until(
+        "the marker in the collector's file",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_dir(&log_dir).is_ok_and(|entries| {
+                entries.flatten().any(|e| {
+                    std::fs::read_to_string(e.path())
+                        .is_ok_and(|t| t.contains("housekeeping-marker-4711"))
+                })
+            })
+        },
+    );
+    let run = cluster.run(&["logs", "--tail", "20"]);
+    assert!(run.expect(0).stdout.contains("housekeeping-marker-4711"));
+    assert!(run.stdout.lines().count() <= 20);
+    let json = cluster
+        .run(&["logs", "--since", "1h", "--json"])
+        .expect(0)
+        .json();
+    assert!(json["lines"].as_array().expect("lines").iter().any(|l| l
+        .as_str()
+        .is_some_and(|l| l.contains("housekeeping-marker-4711"))));
+
+    // An old rotated file goes; the current one and the start-up log stay.
+    let old = log_dir.join("postgresql-2020-01-01_000000.log");
+    std::fs::write(&old, "2020-01-01 00:00:00.000 UTC [1] LOG:  old\n").expect("old log");
+    let month_ago = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .and_then(|f| f.set_modified(month_ago))
+        .expect("age the old log");
+    let current: Vec<_> = std::fs::read_dir(&log_dir)
+        .expect("log dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| *p != old)
+        .collect();
+    assert!(!current.is_empty());
+    let dry = cluster.run(&["logs", "--purge", "--older-than", "30d", "--dry-run"]);
+    assert!(dry.expect(0).stdout.contains("would remove 1"));
+    assert!(old.exists());
+    cluster
+        .run(&["logs", "--purge", "--older-than", "30d"])
+        .expect(0);
+    assert!(!old.exists());
+    for p in &current {
+        assert!(p.exists(), "{} was removed", p.display());
+    }
+    assert!(cluster.pgdata().join("jobdbctl-server.log").exists());
+    cluster
+        .run(&["logs", "--purge", "--older-than", "soon"])
+        .expect(2);
+}
+
+#[test]
+fn logs_of_a_remote_server_exit_2() {
+    let db = TestDb::initialized();
+    let run = db.run(&["logs", "--tail", "5"]);
+    run.expect(2);
+    assert!(run.one_line_error().contains("the server's own"));
+}

@@ -9,6 +9,7 @@ pub mod completions;
 pub mod destroy;
 pub mod finalize_migration;
 pub mod init;
+pub mod logs;
 pub mod man;
 pub mod migrate;
 pub mod purge_archive;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::PurgeJobs(args) => purge_jobs::run(args, &ctx),
         Command::PurgeArchive(args) => purge_archive::run(args, &ctx),
         Command::Vacuum(args) => vacuum::run(args, &ctx),
+        Command::Logs(args) => logs::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }
