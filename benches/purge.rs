@@ -59,11 +59,11 @@ fn main() {
     {
         let mut c = template.client();
         // Half the jobs (by id) are old: the finished ones among them go.
-        c.batch_execute(&format!(
+        c.batch_execute(
             "UPDATE jobdb.jobs SET updated_at = '2026-01-15'::timestamptz + (id % 40) * interval '1 day'
               WHERE id % 100 < 54;
-             VACUUM ANALYZE jobdb.jobs;"
-        ))
+             VACUUM ANALYZE jobdb.jobs;",
+        )
         .expect("age jobs");
         let doomed = scalar_i64(
             &mut c,
