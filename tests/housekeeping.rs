@@ -690,3 +690,64 @@ fn logs_of_a_remote_server_exit_2() {
     run.expect(2);
     assert!(run.one_line_error().contains("the server's own"));
 }
+
+/// A Graphile Worker v0.16-shaped schema (the columns purge relies on, RLS and the
+/// generated column included).
+const GRAPHILE_V016: &str = "
+create schema graphile_worker;
+create table graphile_worker.migrations (id int primary key, ts timestamptz default now() not null,
+  breaking boolean not null default false);
+insert into graphile_worker.migrations (id) select generate_series(1, 16);
+create table graphile_worker._private_job_queues (id int primary key generated always as identity,
+  queue_name text not null unique, locked_at timestamptz, locked_by text);
+create table graphile_worker._private_tasks (id int primary key generated always as identity,
+  identifier text not null unique);
+insert into graphile_worker._private_tasks (identifier) values ('render');
+create table graphile_worker._private_jobs (
+  id bigint primary key generated always as identity (sequence name graphile_worker.jobs_id_seq1),
+  job_queue_id int null, task_id int not null, payload json default '{}'::json not null,
+  priority smallint default 0 not null, run_at timestamptz default now() not null,
+  attempts smallint default 0 not null, max_attempts smallint default 25 not null,
+  last_error text, created_at timestamptz default now() not null,
+  updated_at timestamptz default now() not null, key text unique,
+  locked_at timestamptz, locked_by text, revision integer default 0 not null, flags jsonb,
+  is_available boolean generated always as (((locked_at is null) and (attempts < max_attempts))) stored not null);
+alter table graphile_worker._private_jobs enable row level security;
+-- 1..300: g % 3 = 0 permanently failed, g % 3 = 1 waiting to retry, g % 3 = 2 fresh;
+-- every tenth job locked; ids <= 200 are old.
+insert into graphile_worker._private_jobs (task_id, attempts, max_attempts, updated_at, locked_at, locked_by)
+select 1, case g % 3 when 0 then 5 when 1 then 2 else 0 end, 5,
+       case when g <= 200 then now() - interval '60 days' else now() end,
+       case when g % 10 = 0 then now() end, case when g % 10 = 0 then 'w1' end
+  from generate_series(1, 300) g;
+";
+
+#[test]
+fn graphile_worker_purge_removes_only_old_permanently_failed_unlocked_jobs() {
+    let db = TestDb::empty();
+    let mut c = db.client();
+    c.batch_execute(GRAPHILE_V016).expect("graphile schema");
+    let expected: BTreeSet<i64> = (1..=200).filter(|g| g % 3 == 0 && g % 10 != 0).collect();
+    let run = db.run(&["purge-jobs", "--older-than", "30d", "--state", "succeeded"]);
+    run.expect(2);
+    assert!(run.one_line_error().contains("graphile-worker"));
+    let json = db
+        .run(&["purge-jobs", "--older-than", "30d", "--archive", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(json["profile"], "graphile-worker");
+    assert_eq!(json["jobs"].as_i64(), Some(expected.len() as i64));
+    let remaining = all_ids(&mut c, "graphile_worker._private_jobs");
+    assert!(remaining.is_disjoint(&expected));
+    assert_eq!(remaining.len(), 300 - expected.len());
+    let month: String = c
+        .query_one(
+            "SELECT to_char((now() - interval '60 days') AT TIME ZONE 'UTC', 'YYYY_MM')",
+            &[],
+        )
+        .expect("month")
+        .get(0);
+    let archived = all_ids(&mut c, &format!("graphile_worker.jobs_archive_{month}"));
+    assert_eq!(archived, expected);
+    db.run(&["vacuum", "--json"]).expect(0);
+}
