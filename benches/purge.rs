@@ -19,6 +19,8 @@ use common::generate::Spec;
 use common::{scalar_i64, TestDb};
 
 const CUTOFF: &str = "2026-03-01 00:00:00+00";
+/// The same instant as purge-jobs takes it (a date is midnight UTC).
+const CUTOFF_ARG: &str = "2026-03-01";
 const FINISHED: &str = "state IN ('succeeded', 'failed', 'cancelled') AND locked_by IS NULL";
 
 fn jobs() -> i64 {
@@ -90,7 +92,7 @@ fn main() {
     let purged = copy_of(&template, "purge");
     let mut summary = serde_json::Value::Null;
     let purge = timed("purge-jobs", || {
-        let run = purged.run(&["purge-jobs", "--before", CUTOFF, "--json"]);
+        let run = purged.run(&["purge-jobs", "--before", CUTOFF_ARG, "--json"]);
         run.expect(0);
         summary = run.json();
     });
@@ -150,7 +152,7 @@ fn main() {
     };
     let mut summary = serde_json::Value::Null;
     let archive = timed("purge-jobs --archive (live worker running)", || {
-        let run = archived.run(&["purge-jobs", "--before", CUTOFF, "--archive", "--json"]);
+        let run = archived.run(&["purge-jobs", "--before", CUTOFF_ARG, "--archive", "--json"]);
         run.expect(0);
         summary = run.json();
     });

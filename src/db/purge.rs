@@ -270,7 +270,8 @@ pub fn purge_window(
                       WHERE id >= $1 AND id < $2 AND updated_at < $4 AND {pred}
                       FOR UPDATE SKIP LOCKED
                  ), gone AS (
-                     DELETE FROM {table} j USING doomed d WHERE j.id = d.id RETURNING j.updated_at
+                     DELETE FROM {table} j USING doomed d
+                      WHERE j.id = d.id AND j.id >= $1 AND j.id < $2 RETURNING j.updated_at
                  )
                  SELECT {MONTH_OF}, count(*) FROM gone GROUP BY 1 ORDER BY 1"
             ),
@@ -301,6 +302,8 @@ pub fn purge_window(
             n = i + 1
         ));
     }
+    // The window bounds are repeated on the DELETE so its join reads the window through the
+    // primary key instead of scanning the whole table.
     // The doomed rows are limited to months whose tables exist, so no deleted row can miss
     // its archive table; the total is compared with the inserts below.
     let statement = format!(
@@ -310,7 +313,8 @@ pub fn purge_window(
                 AND {MONTH_OF} = ANY($5::text[])
               FOR UPDATE SKIP LOCKED
          ), gone AS (
-             DELETE FROM {table} j USING doomed d WHERE j.id = d.id RETURNING j.*
+             DELETE FROM {table} j USING doomed d
+                      WHERE j.id = d.id AND j.id >= $1 AND j.id < $2 RETURNING j.*
          ){inserts}
          SELECT m, n FROM ({union}) per_month(m, n)
          UNION ALL SELECT NULL, (SELECT count(*) FROM gone)",

@@ -39,7 +39,7 @@ const STATEMENT_TIMEOUT_MS: u64 = 800;
 const LOCK_TIMEOUT_MS: u64 = 200;
 const MIN_WINDOW: i64 = 500;
 const MAX_WINDOW: i64 = 2_000_000;
-const FIRST_WINDOW: i64 = 20_000;
+const FIRST_WINDOW: i64 = 50_000;
 /// Timeouts in a row at the smallest window before the purge gives up.
 const MAX_TIMEOUTS: u32 = 5;
 
