@@ -40,11 +40,20 @@ _jobdbctl() {
             jobdbctl,job-logs)
                 cmd="jobdbctl__subcmd__job__subcmd__logs"
                 ;;
+            jobdbctl,logs)
+                cmd="jobdbctl__subcmd__logs"
+                ;;
             jobdbctl,man)
                 cmd="jobdbctl__subcmd__man"
                 ;;
             jobdbctl,migrate)
                 cmd="jobdbctl__subcmd__migrate"
+                ;;
+            jobdbctl,purge-archive)
+                cmd="jobdbctl__subcmd__purge__subcmd__archive"
+                ;;
+            jobdbctl,purge-jobs)
+                cmd="jobdbctl__subcmd__purge__subcmd__jobs"
                 ;;
             jobdbctl,restart)
                 cmd="jobdbctl__subcmd__restart"
@@ -69,6 +78,9 @@ _jobdbctl() {
                 ;;
             jobdbctl,unlock-stale-jobs)
                 cmd="jobdbctl__subcmd__unlock__subcmd__stale__subcmd__jobs"
+                ;;
+            jobdbctl,vacuum)
+                cmd="jobdbctl__subcmd__vacuum"
                 ;;
             jobdbctl,verify)
                 cmd="jobdbctl__subcmd__verify"
@@ -139,11 +151,20 @@ _jobdbctl() {
             jobdbctl__subcmd__help,job-logs)
                 cmd="jobdbctl__subcmd__help__subcmd__job__subcmd__logs"
                 ;;
+            jobdbctl__subcmd__help,logs)
+                cmd="jobdbctl__subcmd__help__subcmd__logs"
+                ;;
             jobdbctl__subcmd__help,man)
                 cmd="jobdbctl__subcmd__help__subcmd__man"
                 ;;
             jobdbctl__subcmd__help,migrate)
                 cmd="jobdbctl__subcmd__help__subcmd__migrate"
+                ;;
+            jobdbctl__subcmd__help,purge-archive)
+                cmd="jobdbctl__subcmd__help__subcmd__purge__subcmd__archive"
+                ;;
+            jobdbctl__subcmd__help,purge-jobs)
+                cmd="jobdbctl__subcmd__help__subcmd__purge__subcmd__jobs"
                 ;;
             jobdbctl__subcmd__help,restart)
                 cmd="jobdbctl__subcmd__help__subcmd__restart"
@@ -168,6 +189,9 @@ _jobdbctl() {
                 ;;
             jobdbctl__subcmd__help,unlock-stale-jobs)
                 cmd="jobdbctl__subcmd__help__subcmd__unlock__subcmd__stale__subcmd__jobs"
+                ;;
+            jobdbctl__subcmd__help,vacuum)
+                cmd="jobdbctl__subcmd__help__subcmd__vacuum"
                 ;;
             jobdbctl__subcmd__help,verify)
                 cmd="jobdbctl__subcmd__help__subcmd__verify"
@@ -197,7 +221,7 @@ _jobdbctl() {
 
     case "${cmd}" in
         jobdbctl)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs purge-jobs purge-archive vacuum logs completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -825,7 +849,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help)
-            opts="init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs completions man help"
+            opts="init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs purge-jobs purge-archive vacuum logs completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1034,6 +1058,20 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1049,6 +1087,34 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__purge__subcmd__archive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__purge__subcmd__jobs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1174,6 +1240,20 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__help__subcmd__vacuum)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1280,6 +1360,56 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__logs)
+            opts="-q -v -h -V --tail --follow --since --purge --older-than --dry-run --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__man)
             opts="-q -v -h -V --out-dir --install --prefix --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1343,6 +1473,98 @@ _jobdbctl() {
                     ;;
                 --lock-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__purge__subcmd__archive)
+            opts="-y -q -v -h -V --to --dry-run --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__purge__subcmd__jobs)
+            opts="-q -v -h -V --older-than --before --state --archive --dry-run --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --before)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "succeeded failed cancelled" -- "${cur}"))
                     return 0
                     ;;
                 --database-url)
@@ -1674,6 +1896,48 @@ _jobdbctl() {
                     return 0
                     ;;
                 --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__vacuum)
+            opts="-y -q -v -h -V --analyze --full --table --force --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --table)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -95,6 +95,10 @@ pub enum Command {
     Restore(commands::restore::RestoreArgs),
     Verify(commands::verify::VerifyArgs),
     JobLogs(commands::job_logs::JobLogsArgs),
+    PurgeJobs(commands::purge_jobs::PurgeJobsArgs),
+    PurgeArchive(commands::purge_archive::PurgeArchiveArgs),
+    Vacuum(commands::vacuum::VacuumArgs),
+    Logs(commands::logs::LogsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

@@ -24,6 +24,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long `stop` waits for the server to exit.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The server's rotated logs, relative to the data directory; file names sort by time.
+pub const LOG_DIR: &str = "log";
+pub const LOG_FILENAME: &str = "postgresql-%Y-%m-%d_%H%M%S.log";
+
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub data_dir: PathBuf,
@@ -96,6 +100,11 @@ impl Cluster {
 
     pub fn socket_dir(&self) -> &Path {
         &self.pgdata
+    }
+
+    /// Where the logging collector writes the server's logs once it runs (rotated files).
+    pub fn log_dir(&self) -> PathBuf {
+        self.pgdata.join(LOG_DIR)
     }
 
     pub fn log_file(&self) -> PathBuf {
@@ -339,7 +348,14 @@ impl Cluster {
              listen_addresses = '{}'\n\
              port = {}\n\
              unix_socket_directories = '{}'\n\
-             unix_socket_permissions = 0700\n",
+             unix_socket_permissions = 0700\n\
+             # Server logs rotate daily or at 100 MB into {LOG_DIR}/; `jobdbctl logs` reads and purges them.\n\
+             logging_collector = on\n\
+             log_directory = '{LOG_DIR}'\n\
+             log_filename = '{LOG_FILENAME}'\n\
+             log_rotation_age = '1d'\n\
+             log_rotation_size = '100MB'\n\
+             log_truncate_on_rotation = off\n",
             self.listen_addresses.replace('\'', "''"),
             self.port,
             self.socket_dir().display().to_string().replace('\'', "''"),

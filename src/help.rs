@@ -104,6 +104,53 @@ pub const ENTRIES: &[Entry] = &[
         ],
     },
     Entry {
+        command: "purge-jobs",
+        examples: &[
+            ("jobdbctl purge-jobs --older-than 90d --dry-run", "count the finished jobs older than 90 days and change nothing"),
+            ("jobdbctl purge-jobs --older-than 90d --archive", "move them into month tables jobs_archive_YYYY_MM of the job schema, batch by batch"),
+            ("jobdbctl purge-jobs --before 2026-01-01T00:00:00Z --state failed,cancelled", "only failed and cancelled jobs finished before 2026"),
+        ],
+        exits: &[
+            (Exit::Usage, "bad duration, timestamp or state"),
+            (Exit::Refused, "a table outside the archive references jobs without ON DELETE CASCADE or SET NULL"),
+            CONNECT,
+            (Exit::Locked, "another purge-jobs is running on this database"),
+        ],
+    },
+    Entry {
+        command: "purge-archive",
+        examples: &[
+            ("jobdbctl purge-archive --to 2025-12 --dry-run", "list the archived months up to December 2025 and their sizes"),
+            ("jobdbctl purge-archive --to 2025-12 --yes", "drop them"),
+        ],
+        exits: &[
+            (Exit::Usage, "bad month"),
+            (Exit::Refused, "not confirmed (no --yes and no terminal)"),
+            CONNECT,
+        ],
+    },
+    Entry {
+        command: "vacuum",
+        examples: &[
+            ("jobdbctl vacuum --analyze", "VACUUM (ANALYZE) the job tables, with dead tuples and sizes before and after"),
+            ("jobdbctl vacuum --full --table jobs --yes", "rewrite the jobs table under an exclusive lock (workers stopped)"),
+        ],
+        exits: &[
+            (Exit::Usage, "a table that is not one of the job tables"),
+            (Exit::Refused, "--full without --yes, or with live workers and no --force"),
+            CONNECT,
+        ],
+    },
+    Entry {
+        command: "logs",
+        examples: &[
+            ("jobdbctl logs --tail 50", "the embedded server's last 50 log lines"),
+            ("jobdbctl logs --since 1h --follow", "the last hour, then follow new lines"),
+            ("jobdbctl logs --purge --older-than 30d", "remove log files older than 30 days"),
+        ],
+        exits: &[(Exit::Usage, "a remote target (its logs are the server's), or a bad duration")],
+    },
+    Entry {
         command: "job-logs",
         examples: &[
             ("jobdbctl job-logs --dir /var/log/engine --above 1000", "list the log directories of jobs above ID 1000 (DIR/<user>/J<id>)"),

@@ -9,6 +9,7 @@ mod db;
 mod error;
 mod help;
 mod highwater;
+mod housekeeping;
 mod install;
 mod job_log_dirs;
 mod manpage;

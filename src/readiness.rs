@@ -35,6 +35,8 @@ pub struct Report {
     pub job_id_sequence: Option<String>,
     pub last_used_job_id: Option<i64>,
     pub jobs: Option<JobCounts>,
+    /// Dead tuples, size and last (auto)vacuum of the jobs table (see `vacuum`).
+    pub jobs_table_health: Option<crate::db::vacuum::TableStats>,
     pub locked_jobs: i64,
     pub stale_locked_jobs: i64,
     pub stale_locked_queues: i64,
@@ -83,6 +85,7 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         job_id_sequence: None,
         last_used_job_id: None,
         jobs: None,
+        jobs_table_health: None,
         locked_jobs: 0,
         stale_locked_jobs: 0,
         stale_locked_queues: 0,
@@ -103,6 +106,12 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     report.last_used_job_id = Some(counter::last_used(db, &sequence)?);
     report.job_id_sequence = Some(sequence);
     report.jobs = Some(status::job_counts(db, &profile, exact)?);
+    report.jobs_table_health = crate::db::vacuum::table_stats(
+        db,
+        &profile.schema,
+        &[crate::db::purge::jobs_table_name(&profile).to_string()],
+    )?
+    .pop();
     report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
     report.workers = workers::list(db, &profile, stale_after)?;
     report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;

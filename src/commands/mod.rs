@@ -10,8 +10,11 @@ pub mod destroy;
 pub mod finalize_migration;
 pub mod init;
 pub mod job_logs;
+pub mod logs;
 pub mod man;
 pub mod migrate;
+pub mod purge_archive;
+pub mod purge_jobs;
 pub mod restart;
 pub mod restore;
 pub mod set_job_counter;
@@ -20,6 +23,7 @@ pub mod start;
 pub mod status;
 pub mod stop;
 pub mod unlock_stale_jobs;
+pub mod vacuum;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -56,6 +60,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Restore(args) => restore::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::JobLogs(args) => job_logs::run(args, &ctx),
+        Command::PurgeJobs(args) => purge_jobs::run(args, &ctx),
+        Command::PurgeArchive(args) => purge_archive::run(args, &ctx),
+        Command::Vacuum(args) => vacuum::run(args, &ctx),
+        Command::Logs(args) => logs::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

@@ -149,6 +149,9 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
     }
     if let Some(jobs) = &r.jobs {
         t.add_row(vec!["jobs".to_string(), job_counts_text(r, jobs)]);
+        if let Some(h) = &r.jobs_table_health {
+            t.add_row(vec!["jobs table".to_string(), table_health(h)]);
+        }
         let locked_queues: i64 = r.lock_holders.iter().map(|h| h.queues).sum();
         t.add_row(vec![
             "locks".to_string(),
@@ -200,6 +203,13 @@ fn print_human(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
         },
     ]);
     ctx.out.line(t.to_string())?;
+    if let Some(h) = r.jobs_table_health.as_ref().filter(|h| h.bloated()) {
+        ctx.out.warn(format!(
+            "the jobs table is bloated: {:.0}% of its tuples are dead ({}); run `jobdbctl vacuum --analyze`, and check that autovacuum keeps up",
+            h.dead_ratio * 100.0,
+            h.dead_tuples
+        ));
+    }
     if r.jobs.as_ref().is_some_and(|j| !j.estimated.is_empty()) {
         ctx.out
             .line("~ estimated from planner statistics; --exact counts them")?;
@@ -389,4 +399,22 @@ fn lock_holders_table(r: &Report) -> String {
         ));
     }
     text
+}
+
+/// Dead tuples, size and the last manual and automatic vacuum of the jobs table.
+fn table_health(h: &crate::db::vacuum::TableStats) -> String {
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "never".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+    };
+    format!(
+        "{} dead tuples ({:.1}%), {}; last vacuum {}, last autovacuum {}",
+        h.dead_tuples,
+        h.dead_ratio * 100.0,
+        crate::output::human_bytes(h.bytes),
+        when(h.last_vacuum),
+        when(h.last_autovacuum)
+    )
 }

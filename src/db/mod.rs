@@ -11,11 +11,13 @@ pub mod load;
 pub mod migrate;
 pub mod pooler;
 pub mod profile;
+pub mod purge;
 pub mod schema;
 pub mod snapshot;
 pub mod status;
 pub mod tls;
 pub mod unlock;
+pub mod vacuum;
 pub mod workers;
 
 use std::time::Duration;
