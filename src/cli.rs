@@ -60,6 +60,11 @@ pub struct GlobalArgs {
     /// Log each SQL statement to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit
+    /// code and the error line. Created with mode 0600; a link or another user's file is
+    /// refused (exit 3) before the command runs.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 pub fn parse_duration_arg(text: &str) -> Result<Duration, String> {
@@ -82,6 +87,7 @@ pub enum Command {
     Backup(commands::backup::BackupArgs),
     Restore(commands::restore::RestoreArgs),
     Verify(commands::verify::VerifyArgs),
+    Backups(commands::backups::BackupsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

@@ -5,6 +5,7 @@
 
 pub mod background_migrations;
 pub mod backup;
+pub mod backups;
 pub mod completions;
 pub mod destroy;
 pub mod finalize_migration;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Backup(args) => backup::run(args, &ctx),
         Command::Restore(args) => restore::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
+        Command::Backups(args) => backups::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

@@ -3,9 +3,10 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::archive::Mode;
+use crate::backup;
 use crate::cli::Confirmation;
 use crate::context::Ctx;
-use crate::error::Exit;
+use crate::error::{failure, Exit};
 use crate::restore::{self, Archive, Request, Restored};
 
 /// Restore a backup archive. An online archive is loaded into a staging schema, checked
@@ -14,9 +15,14 @@ use crate::restore::{self, Archive, Request, Restored};
 /// database as it was.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
-    /// The archive, or - to read it from standard input.
+    /// The archive, - to read it from standard input, or latest: the newest complete archive
+    /// of this database in the backup directory (a file named latest: ./latest).
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
+    /// With latest: the backup directory to look in (default: backup_dir from the
+    /// configuration).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub confirmation: Confirmation,
     /// Replace a database that has jobs (they are lost; jobs created after the backup are
@@ -30,8 +36,21 @@ pub struct RestoreArgs {
 }
 
 pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    let latest = args.archive == Path::new("latest");
+    if args.dir.is_some() && !latest {
+        return Err(failure(
+            Exit::Usage,
+            "--dir is for `restore latest`; give either an archive path or latest --dir DIR",
+        ));
+    }
     let archive = if args.archive == Path::new("-") {
         Archive::Stdin
+    } else if latest {
+        let dir = backup::directory(ctx, args.dir.as_deref());
+        let path = backup::latest(ctx, &dir)?;
+        ctx.out
+            .info(format!("restoring the latest archive, {}", path.display()));
+        Archive::File(path)
     } else {
         Archive::File(args.archive)
     };
