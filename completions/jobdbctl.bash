@@ -22,6 +22,9 @@ _jobdbctl() {
             jobdbctl,backup)
                 cmd="jobdbctl__subcmd__backup"
                 ;;
+            jobdbctl,backups)
+                cmd="jobdbctl__subcmd__backups"
+                ;;
             jobdbctl,completions)
                 cmd="jobdbctl__subcmd__completions"
                 ;;
@@ -109,11 +112,38 @@ _jobdbctl() {
             jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,show)
                 cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__show"
                 ;;
+            jobdbctl__subcmd__backups,help)
+                cmd="jobdbctl__subcmd__backups__subcmd__help"
+                ;;
+            jobdbctl__subcmd__backups,list)
+                cmd="jobdbctl__subcmd__backups__subcmd__list"
+                ;;
+            jobdbctl__subcmd__backups,prune)
+                cmd="jobdbctl__subcmd__backups__subcmd__prune"
+                ;;
+            jobdbctl__subcmd__backups,verify)
+                cmd="jobdbctl__subcmd__backups__subcmd__verify"
+                ;;
+            jobdbctl__subcmd__backups__subcmd__help,help)
+                cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__help"
+                ;;
+            jobdbctl__subcmd__backups__subcmd__help,list)
+                cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__list"
+                ;;
+            jobdbctl__subcmd__backups__subcmd__help,prune)
+                cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__prune"
+                ;;
+            jobdbctl__subcmd__backups__subcmd__help,verify)
+                cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__verify"
+                ;;
             jobdbctl__subcmd__help,background-migrations)
                 cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations"
                 ;;
             jobdbctl__subcmd__help,backup)
                 cmd="jobdbctl__subcmd__help__subcmd__backup"
+                ;;
+            jobdbctl__subcmd__help,backups)
+                cmd="jobdbctl__subcmd__help__subcmd__backups"
                 ;;
             jobdbctl__subcmd__help,completions)
                 cmd="jobdbctl__subcmd__help__subcmd__completions"
@@ -178,6 +208,15 @@ _jobdbctl() {
             jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,show)
                 cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__show"
                 ;;
+            jobdbctl__subcmd__help__subcmd__backups,list)
+                cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__list"
+                ;;
+            jobdbctl__subcmd__help__subcmd__backups,prune)
+                cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__prune"
+                ;;
+            jobdbctl__subcmd__help__subcmd__backups,verify)
+                cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__verify"
+                ;;
             *)
                 ;;
         esac
@@ -185,7 +224,7 @@ _jobdbctl() {
 
     case "${cmd}" in
         jobdbctl)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,6 +254,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -223,7 +266,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__background__subcmd__migrations)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version list show pause resume retry mark-finished help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list show pause resume retry mark-finished help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +293,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -373,7 +420,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__background__subcmd__migrations__subcmd__list)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -400,6 +447,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -411,7 +462,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__background__subcmd__migrations__subcmd__mark__subcmd__finished)
-            opts="-y -q -v -h -V --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,6 +489,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -449,7 +504,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__background__subcmd__migrations__subcmd__pause)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -476,6 +531,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -487,7 +546,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__background__subcmd__migrations__subcmd__resume)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -514,6 +573,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -525,7 +588,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__background__subcmd__migrations__subcmd__retry)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -552,6 +615,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -563,7 +630,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__background__subcmd__migrations__subcmd__show)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -593,6 +660,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -601,7 +672,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backup)
-            opts="-o -q -v -h -V --mode --output --keep --keep-within --no-space-check --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-o -q -v -h -V --mode --output --keep --keep-within --pin --no-space-check --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -651,6 +722,272 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups)
+            opts="-q -v -h -V --dir --verify --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help)
+            opts="list verify prune help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__list)
+            opts="-q -v -h -V --dir --verify --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__prune)
+            opts="-y -q -v -h -V --dir --keep --keep-within --dry-run --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-within)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__verify)
+            opts="-q -v -h -V --dir --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -659,7 +996,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__completions)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -689,6 +1026,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -697,7 +1038,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__destroy)
-            opts="-y -q -v -h -V --yes --cluster --force --dry-run --backup-first --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --yes --cluster --force --dry-run --backup-first --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -731,6 +1072,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -739,7 +1084,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__finalize__subcmd__migration)
-            opts="-q -v -h -V --id --all --batch-size --sub-batch-size --pause-ms --target-batch-time --statement-timeout --lock-timeout --max-replication-lag --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --id --all --batch-size --sub-batch-size --pause-ms --target-batch-time --statement-timeout --lock-timeout --max-replication-lag --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -801,6 +1146,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -809,7 +1158,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help)
-            opts="init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help"
+            opts="init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -923,6 +1272,62 @@ _jobdbctl() {
         jobdbctl__subcmd__help__subcmd__backup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__backups)
+            opts="list verify prune"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__backups__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__backups__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__backups__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1145,7 +1550,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__init)
-            opts="-q -v -h -V --schema-version --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --schema-version --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1179,6 +1584,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1187,7 +1596,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__man)
-            opts="-q -v -h -V --out-dir --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --out-dir --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1221,6 +1630,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1229,7 +1642,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__migrate)
-            opts="-q -v -h -V --to --dry-run --max-wait --force-after-wait --finalize --lock-wait --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --to --dry-run --max-wait --force-after-wait --finalize --lock-wait --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1271,6 +1684,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1279,12 +1696,16 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__restore)
-            opts="-y -q -v -h -V --yes --force --avoid-id-reuse --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --dir --yes --force --avoid-id-reuse --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1306,6 +1727,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1317,7 +1742,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__set__subcmd__job__subcmd__counter)
-            opts="-q -v -h -V --force --dry-run --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --force --dry-run --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1344,6 +1769,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1355,7 +1784,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__show__subcmd__params)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1382,6 +1811,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1393,7 +1826,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__start)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1420,6 +1853,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1431,7 +1868,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__status)
-            opts="-q -v -h -V --check --exact --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --check --exact --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1461,6 +1898,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1469,7 +1910,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__stop)
-            opts="-q -v -h -V --mode --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --mode --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1503,6 +1944,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1511,7 +1956,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__unlock__subcmd__stale__subcmd__jobs)
-            opts="-q -v -h -V --dry-run --worker --force --older-than --prune-workers --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --dry-run --worker --force --older-than --prune-workers --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1549,6 +1994,10 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1557,7 +2006,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__verify)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1584,6 +2033,10 @@ _jobdbctl() {
                     return 0
                     ;;
                 --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_jobdbctl_global_optspecs
-    string join \n database-url= configdir= data-dir= profile= schema= stale-after= json q/quiet v/verbose h/help V/version
+    string join \n database-url= configdir= data-dir= profile= schema= stale-after= json q/quiet v/verbose log-file= h/help V/version
 end
 
 function __fish_jobdbctl_needs_command
@@ -31,6 +31,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -l profile -d 'Schema pr
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -50,6 +51,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "migrate" -d 'Appl
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
+complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "backups" -d 'The backup catalog: list the archives in the backup directory (default), check them completely, or prune old ones'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
 complete -c jobdbctl -n "__fish_jobdbctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -61,6 +63,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l profile -d 'S
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand init" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -73,6 +76,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l profile -d '
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand start" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -88,6 +92,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l profile -d 'S
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand stop" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -100,6 +105,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l profile -d 
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l check -d 'Exit 4 unless ready to upgrade: server up, no unfinished background migration, no stale lock'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l exact -d 'Count every state exactly (a full scan of the jobs table) instead of estimating finished states from planner statistics'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l json -d 'Machine-readable output on stdout'
@@ -114,6 +120,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l profil
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand show-params" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -127,6 +134,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l profile -d
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -s y -l yes -d 'Do not ask; needed when there is no terminal'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l cluster -d 'Also stop the embedded server and remove its data directory'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand destroy" -l force -d 'Destroy even while workers are live'
@@ -143,6 +151,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l pr
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l force -d 'Allow IDs to be reused: N below the highest existing job ID or below the current counter'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l dry-run -d 'Show what would change and change nothing'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand set-job-counter" -l json -d 'Machine-readable output on stdout'
@@ -159,6 +168,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l 
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l dry-run -d 'Show what would be released and change nothing'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l force -d 'With --worker: release workers that are still live too'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand unlock-stale-jobs" -l prune-workers -d 'Also delete the registry rows of workers that are not live (native profile)'
@@ -182,6 +192,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand finalize-migration" -l
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand finalize-migration" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand finalize-migration" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand finalize-migration" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand finalize-migration" -l all -d 'Every unfinished migration, in id order; stops at the first that fails'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand finalize-migration" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand finalize-migration" -s q -l quiet -d 'Print nothing but errors (for cron)'
@@ -195,6 +206,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and not __fish_seen_subcommand_from list show pause resume retry mark-finished help" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -214,6 +226,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from list" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from list" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from list" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -226,6 +239,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from show" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from show" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from show" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -238,6 +252,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from pause" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from pause" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from pause" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from pause" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from pause" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from pause" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -250,6 +265,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from resume" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from resume" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from resume" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from resume" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from resume" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from resume" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -262,6 +278,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from retry" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from retry" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from retry" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from retry" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from retry" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from retry" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -274,6 +291,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations;
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from mark-finished" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from mark-finished" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from mark-finished" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from mark-finished" -s y -l yes -d 'Do not ask; needed when there is no terminal'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from mark-finished" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand background-migrations; and __fish_seen_subcommand_from mark-finished" -s q -l quiet -d 'Print nothing but errors (for cron)'
@@ -297,6 +315,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l profile -d
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l dry-run -d 'Print the plan and change nothing'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l force-after-wait -d 'When the wait runs out, release the old workers\' jobs and proceed instead of failing'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand migrate" -l finalize -d 'Finish a required background migration first instead of refusing'
@@ -317,12 +336,15 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l profile -d 
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l pin -d 'Mark the archive pinned: --keep, --keep-within and backups prune never delete it, even under a name jobdbctl chose. (An archive written to a file name you chose is always pinned.)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l no-space-check -d 'Write the archive even when the destination\'s free space looks too small'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l dir -d 'With latest: the backup directory to look in (default: backup_dir from the configuration)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -330,6 +352,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l profile -d
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s y -l yes -d 'Do not ask; needed when there is no terminal'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l force -d 'Replace a database that has jobs (they are lost; jobs created after the backup are gone)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l avoid-id-reuse -d 'Keep the current job counter when it is higher than the backup\'s, so job IDs handed out since the backup are never reused'
@@ -345,11 +368,82 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l profile -d 
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l dir -d 'The backup directory (default: backup_dir from the configuration)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l verify -d 'Read every archive completely, as verify does (slower: the whole directory is read), instead of only its header and end; exit 5 if any is damaged'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -f -a "list" -d 'List the archives, newest first: when and where each was taken, its size and state, and whether retention may prune it (the default action)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -f -a "verify" -d 'Like list --verify: read every archive completely; exit 5 if any is damaged'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -f -a "prune" -d 'Delete this database\'s old archives that jobdbctl named itself, by the same rules as backup --keep/--keep-within. Asks first; without a terminal needs --yes'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and not __fish_seen_subcommand_from list verify prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l dir -d 'The backup directory (default: backup_dir from the configuration)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l verify -d 'Read every archive completely, as verify does (slower: the whole directory is read), instead of only its header and end; exit 5 if any is damaged'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l dir -d 'The backup directory (default: backup_dir from the configuration)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l dir -d 'The backup directory (default: backup_dir from the configuration)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l keep -d 'Keep the newest N complete archives of this database' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l keep-within -d 'Keep every complete archive of this database newer than DURATION (e.g. 30d). With --keep, an archive is kept if either rule keeps it' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l profile -d 'Schema profile; detected from the catalog when not given' -r -f -a "jobdb\t''
+graphile-worker\t''"
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l dry-run -d 'Show what would be deleted and delete nothing'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -s y -l yes -d 'Do not ask; needed when there is no terminal'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -l json -d 'Machine-readable output on stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -s q -l quiet -d 'Print nothing but errors (for cron)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -s v -l verbose -d 'Log each SQL statement to stderr'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the archives, newest first: when and where each was taken, its size and state, and whether retention may prune it (the default action)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Like list --verify: read every archive completely; exit 5 if any is damaged'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete this database\'s old archives that jobdbctl named itself, by the same rules as backup --keep/--keep-within. Asks first; without a terminal needs --yes'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l database-url -d 'PostgreSQL URL of the job database (else JOBDBCTL_DATABASE_URL, PGHOST/PGPORT, the config file, or the embedded cluster). Keep passwords in PGPASSWORD or ~/.pgpass' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l configdir -d 'Directory holding jobdbctl.toml (else JOBDBCTL_CONFIGDIR)' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l data-dir -d 'Data directory of the embedded cluster (else JOBDBCTL_DATA_DIR, data_dir in config)' -r -F
@@ -357,6 +451,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l profil
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand completions" -s v -l verbose -d 'Log each SQL statement to stderr'
@@ -370,31 +465,36 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l profile -d 'Sc
 graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s v -l verbose -d 'Log each SQL statement to stderr'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s h -l help -d 'Print help'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "init" -d 'Create the embedded cluster (if absent) and the job schema. Idempotent'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "start" -d 'Start the embedded server (creating the cluster and job schema on first use)'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "stop" -d 'Stop the embedded server and wait for it to exit'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "status" -d 'Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers, unfinished background migrations'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "show-params" -d 'Show the last used job ID, schema version, server and data paths, and the effective configuration with where each value came from. Passwords are shown as ********'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster\'s data directory. Afterwards `init` gives an empty database whose job IDs start at 1'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "set-job-counter" -d 'Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a downgrade restore)'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "unlock-stale-jobs" -d 'Release job and queue locks held by workers that are not live, so their jobs run again'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "finalize-migration" -d 'Run the remaining batches of a batched background migration until it is finished'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "background-migrations" -d 'List, inspect, pause, resume, retry or skip batched background migrations'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "migrate" -d 'Apply pending schema versions, each in its own transaction. Refuses a version whose background migration is unfinished (unless --finalize) and, before a breaking version, tells workers (pg_notify \'jobdb_migrate\') and waits until no live worker runs an older version'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "init" -d 'Create the embedded cluster (if absent) and the job schema. Idempotent'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "start" -d 'Start the embedded server (creating the cluster and job schema on first use)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "stop" -d 'Stop the embedded server and wait for it to exit'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "status" -d 'Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers, unfinished background migrations'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "show-params" -d 'Show the last used job ID, schema version, server and data paths, and the effective configuration with where each value came from. Passwords are shown as ********'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "destroy" -d 'Drop the job database: every object of the profile\'s schema. With --cluster, also remove the embedded cluster\'s data directory. Afterwards `init` gives an empty database whose job IDs start at 1'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "set-job-counter" -d 'Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a downgrade restore)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "unlock-stale-jobs" -d 'Release job and queue locks held by workers that are not live, so their jobs run again'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "finalize-migration" -d 'Run the remaining batches of a batched background migration until it is finished'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "background-migrations" -d 'List, inspect, pause, resume, retry or skip batched background migrations'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "migrate" -d 'Apply pending schema versions, each in its own transaction. Refuses a version whose background migration is unfinished (unless --finalize) and, before a breaking version, tells workers (pg_notify \'jobdb_migrate\') and waits until no live worker runs an older version'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "backup" -d 'Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job schema (default), or a cold copy of the embedded cluster\'s data directory'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "restore" -d 'Restore a backup archive. An online archive is loaded into a staging schema, checked while loading, and swapped for the job schema in one transaction; a cold archive replaces the embedded cluster\'s data directory. A failed or interrupted restore leaves the database as it was'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "verify" -d 'Check an archive completely without a database: structure, every entry\'s size and SHA-256, row counts, and that nothing in it could write outside a restore\'s target. Exit 5 when anything is wrong'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "backups" -d 'The backup catalog: list the archives in the backup directory (default), check them completely, or prune old ones'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, …) to stdout'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "man" -d 'Generate man pages: the main page to stdout, or every page into --out-dir'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and not __fish_seen_subcommand_from init start stop status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify backups completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "list" -d 'Every migration with its status, progress and failed batch jobs'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "show" -d 'One migration and its recent batch jobs, with durations and errors'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "pause" -d 'Stop an active (or finalizing) migration after its current batch'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "resume" -d 'Make a paused migration active again'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "retry" -d 'Put failed batch jobs back to pending with fresh attempts and make the migration active; then run `finalize-migration --id ID`'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from background-migrations" -f -a "mark-finished" -d 'DANGEROUS: mark every batch job succeeded and the migration finished without running the remaining batches, as GitLab\'s runbook does to skip a migration'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from backups" -f -a "list" -d 'List the archives, newest first: when and where each was taken, its size and state, and whether retention may prune it (the default action)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from backups" -f -a "verify" -d 'Like list --verify: read every archive completely; exit 5 if any is damaged'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand help; and __fish_seen_subcommand_from backups" -f -a "prune" -d 'Delete this database\'s old archives that jobdbctl named itself, by the same rules as backup --keep/--keep-within. Asks first; without a terminal needs --yes'
