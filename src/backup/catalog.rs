@@ -12,9 +12,8 @@
 //!   in the middle goes unnoticed, so the state says `unverified`.
 //! - `Full`: a complete read as `verify` does (every SHA-256): `complete` or `damaged`.
 //!
-//! By measurement a full read runs at about the speed of `verify` (roughly 0.3 s per 50 MB
-//! archive on one core), so a listing of a directory of nightly backups would take seconds to
-//! minutes; listings therefore read the ends and `--verify` reads everything.
+//! Measured (README, "The backup catalog"): for ten 45.7 MB archives, reading the ends took
+//! 16 ms in all and full reads 10.7 s, so listings read the ends and `--verify` everything.
 //!
 //! Which archives retention may prune, and which `restore latest` may pick, is decided here
 //! too, so the listing shows exactly what pruning would do.
