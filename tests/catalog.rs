@@ -302,6 +302,21 @@ fn verify_finds_a_bit_flipped_archive_the_listing_cannot() {
     let rows = by_file(run.json().as_array().expect("array"));
     assert_eq!(rows[&file_name(&flipped)]["state"], "damaged");
     assert_eq!(rows[&file_name(&good)]["state"], "complete");
+    // From cron (--quiet) the damage is still one error line on stderr.
+    let quiet = db.run(&[
+        "--quiet",
+        "backups",
+        "verify",
+        "--dir",
+        path_str(dir.path()),
+    ]);
+    quiet.expect(5);
+    assert!(quiet.stdout.is_empty(), "{}", quiet.stdout);
+    let error = quiet.one_line_error();
+    assert!(
+        error.contains("1 of 2 archive(s) damaged") && error.contains(&file_name(&flipped)),
+        "{error}"
+    );
 }
 
 #[test]
@@ -402,8 +417,11 @@ fn restore_latest_restores_the_newest_complete_archive_skipping_a_damaged_newer_
     db.client()
         .batch_execute("DELETE FROM jobdb.jobs")
         .expect("delete jobs");
-    let run = db.run(&["restore", "latest", "--dir", dirarg, "--yes", "--force"]);
+    let run = db.run(&[
+        "restore", "latest", "--dir", dirarg, "--yes", "--force", "--json",
+    ]);
     run.expect(0);
+    assert_eq!(run.json()["latest_archive"], path_str(&second));
     assert_eq!(jobs_in(&db), at_second, "{}", run.stderr);
 
     // Damage the newest: restore latest falls back to the first, with a warning.
@@ -469,9 +487,17 @@ fn log_file_gets_a_line_per_run_without_the_password() {
     let failed = common::run(cmd);
     failed.expect(6);
 
+    // A usage error is logged too.
+    db.run(&["--log-file", logarg, "no-such-command"]).expect(2);
+
     let text = fs::read_to_string(&log).expect("read log");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[2].contains(" no-such-command: exit 2: error: "),
+        "{}",
+        lines[2]
+    );
     assert!(!text.contains("s3cretpw"), "{text}");
     let time = |l: &str| {
         DateTime::parse_from_rfc3339(l.split(' ').next().expect("time")).expect("RFC 3339 time")

@@ -109,18 +109,30 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             Vec::new()
         }
     };
-    let damaged = items.iter().filter(|i| i.state == State::Damaged).count();
     if ctx.out.json {
         ctx.out
             .json(&items.iter().map(item_json).collect::<Vec<_>>())?;
     } else {
         report(ctx, &items, args.verify)?;
     }
-    Ok(if args.verify && damaged > 0 {
-        Exit::BadArchive
-    } else {
-        Exit::Ok
-    })
+    let damaged: Vec<String> = items
+        .iter()
+        .filter(|i| i.state == State::Damaged)
+        .map(|i| i.path.display().to_string())
+        .collect();
+    if args.verify && !damaged.is_empty() {
+        // An error line, so `--quiet` from cron still reports it (and --log-file logs it).
+        return Err(failure(
+            Exit::BadArchive,
+            format!(
+                "{} of {} archive(s) damaged: {}; see `jobdbctl backups` for why, and take a new backup",
+                damaged.len(),
+                items.len(),
+                damaged.join(", ")
+            ),
+        ));
+    }
+    Ok(Exit::Ok)
 }
 
 fn item_json(i: &Item) -> serde_json::Value {

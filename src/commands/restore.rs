@@ -43,6 +43,7 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             "--dir is for `restore latest`; give either an archive path or latest --dir DIR",
         ));
     }
+    let mut chosen = None;
     let archive = if args.archive == Path::new("-") {
         Archive::Stdin
     } else if latest {
@@ -50,6 +51,7 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         let path = backup::latest(ctx, &dir)?;
         ctx.out
             .info(format!("restoring the latest archive, {}", path.display()));
+        chosen = Some(path.clone());
         Archive::File(path)
     } else {
         Archive::File(args.archive)
@@ -63,14 +65,16 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             avoid_id_reuse: args.avoid_id_reuse,
         },
     )?;
-    report(ctx, &restored)?;
+    report(ctx, &restored, chosen.as_deref())?;
     Ok(Exit::Ok)
 }
 
-fn report(ctx: &Ctx, r: &Restored) -> anyhow::Result<()> {
+/// `latest` is the archive `restore latest` chose.
+fn report(ctx: &Ctx, r: &Restored, latest: Option<&Path>) -> anyhow::Result<()> {
     let seconds = r.seconds;
     if ctx.out.json {
         return ctx.out.json(&json!({
+            "latest_archive": latest.map(|p| p.display().to_string()),
             "mode": r.mode.name(),
             "schema": r.schema,
             "backup_created_at": r.created_at,
