@@ -62,6 +62,11 @@ pub struct GlobalArgs {
     /// Log each SQL statement to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit
+    /// code and the error line. Created with mode 0600; a link or another user's file is
+    /// refused (exit 3) before the command runs.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 pub fn parse_duration_arg(text: &str) -> Result<Duration, String> {
@@ -99,6 +104,7 @@ pub enum Command {
     PurgeArchive(commands::purge_archive::PurgeArchiveArgs),
     Vacuum(commands::vacuum::VacuumArgs),
     Logs(commands::logs::LogsArgs),
+    Backups(commands::backups::BackupsArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }
@@ -141,9 +147,9 @@ pub fn command() -> clap::Command {
 }
 
 /// Parses the process's arguments with [`command`].
-pub fn parse() -> Result<Cli, clap::Error> {
+pub fn parse(argv: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
     let mut cmd = command();
-    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    let matches = cmd.try_get_matches_from_mut(argv)?;
     Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
 }
 

@@ -151,6 +151,19 @@ pub const ENTRIES: &[Entry] = &[
         exits: &[(Exit::Usage, "a remote target (its logs are the server's), or a bad duration")],
     },
     Entry {
+        command: "backups",
+        examples: &[
+            ("jobdbctl backups", "the archives in the backup directory, newest first, with their state and whether pruning may remove them"),
+            ("jobdbctl backups verify", "read every archive in full; exit 5 naming any damaged one"),
+            ("jobdbctl backups prune --keep 14 --dry-run", "what `--keep 14` would delete, changing nothing"),
+        ],
+        exits: &[
+            (Exit::Usage, "prune without --keep or --keep-within, or a directory that does not exist"),
+            (Exit::Refused, "prune not confirmed (no --yes and no terminal)"),
+            (Exit::BadArchive, "verify: an archive is damaged"),
+        ],
+    },
+    Entry {
         command: "job-logs",
         examples: &[
             ("jobdbctl job-logs --dir /var/log/engine --above 1000", "list the log directories of jobs above ID 1000 (DIR/<user>/J<id>)"),

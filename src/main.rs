@@ -18,31 +18,61 @@ mod output;
 mod provision;
 mod readiness;
 mod restore;
+mod runlog;
 mod target;
 
+use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 use crate::error::{connection_lost, exit_code_of, Exit, CONNECTION_LOST_HINT};
 
 fn main() -> ExitCode {
-    let cli = match cli::parse() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // Found before parsing, so a usage error is logged too.
+    let mut log = match runlog::log_file_arg(&argv)
+        .map(|p| runlog::open_log(&p))
+        .transpose()
+    {
+        Ok(log) => log,
+        Err(err) => {
+            eprintln!("jobdbctl: error: {}", one_line(&err));
+            return ExitCode::from(exit_code_of(&err).code());
+        }
+    };
+    let (code, error) = run(&argv);
+    if let Some(file) = log.as_mut() {
+        let line = runlog::log_line(&argv, code, error.as_deref());
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            eprintln!("jobdbctl: error: cannot append to the log file: {e}");
+            if code == 0 {
+                return ExitCode::from(Exit::Runtime.code());
+            }
+        }
+    }
+    ExitCode::from(code)
+}
+
+/// Runs the command line: the exit code, and the error line printed, if any.
+fn run(argv: &[OsString]) -> (u8, Option<String>) {
+    let cli = match cli::parse(argv) {
         Ok(cli) => cli,
         Err(e) => {
-            if let Some(hint) = foreign_flag(&e) {
+            if let Some(hint) = foreign_flag(&e, argv) {
                 eprintln!("jobdbctl: error: {hint}");
-                return ExitCode::from(Exit::Usage.code());
+                return (Exit::Usage.code(), Some(hint));
             }
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                Exit::Usage.code()
-            } else {
-                0
-            });
+            if !e.use_stderr() {
+                return (0, None);
+            }
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            return (Exit::Usage.code(), Some(first));
         }
     };
     match commands::run(cli) {
-        Ok(code) => ExitCode::from(code.code()),
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Ok(code) => (code.code(), None),
+        Err(err) if is_broken_pipe(&err) => (0, None),
         Err(err) => {
             let exit = exit_code_of(&err);
             let mut line = one_line(&err);
@@ -50,13 +80,13 @@ fn main() -> ExitCode {
                 line = format!("{line}: {CONNECTION_LOST_HINT}");
             }
             eprintln!("jobdbctl: error: {line}");
-            ExitCode::from(exit.code())
+            (exit.code(), Some(line))
         }
     }
 }
 
 /// An unknown flag that the render-farm tool's `tractor-dbctl` has: the subcommand to use.
-fn foreign_flag(err: &clap::Error) -> Option<String> {
+fn foreign_flag(err: &clap::Error, argv: &[OsString]) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() != ErrorKind::UnknownArgument {
         return None;
@@ -64,7 +94,10 @@ fn foreign_flag(err: &clap::Error) -> Option<String> {
     let Some(ContextValue::String(flag)) = err.get(ContextKind::InvalidArg) else {
         return None;
     };
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     cli::foreign_flag_hint(flag, &args)
 }
 

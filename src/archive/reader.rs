@@ -301,17 +301,7 @@ fn check_manifest(
     lines_per_table: &BTreeMap<usize, u64>,
     label: &str,
 ) -> anyhow::Result<()> {
-    // The manifest repeats the header; any difference means one of them was tampered with.
-    // (The entry list is set aside rather than copied: it is the manifest's bulk.)
-    let entries = std::mem::take(&mut manifest.entries);
-    let mut as_header = manifest.clone();
-    manifest.entries = entries;
-    for t in &mut as_header.tables {
-        t.rows = None;
-    }
-    let same = serde_json::to_value(&as_header).ok() == serde_json::to_value(header).ok();
-    drop(as_header);
-    if !same {
+    if !repeats(header, manifest) {
         return Err(bad(label, format!("{MANIFEST} does not match {HEADER}")));
     }
     let mut listed = BTreeSet::new();
@@ -369,6 +359,17 @@ fn check_manifest(
         }
     }
     Ok(())
+}
+
+/// Whether `manifest` repeats `header` (the manifest adds only row counts and entries); any
+/// difference means one of them was tampered with.
+pub fn repeats(header: &Manifest, manifest: &Manifest) -> bool {
+    let mut as_header = manifest.clone();
+    as_header.entries.clear();
+    for t in &mut as_header.tables {
+        t.rows = None;
+    }
+    serde_json::to_value(&as_header).ok() == serde_json::to_value(header).ok()
 }
 
 fn parse_manifest(bytes: &[u8], name: &str, label: &str) -> anyhow::Result<Manifest> {

@@ -315,7 +315,7 @@ fn describe(path: &Path, meta: &fs::Metadata) -> String {
     format!("{what} owned by {}", user_name(meta.uid()))
 }
 
-fn user_name(uid: u32) -> String {
+pub fn user_name(uid: u32) -> String {
     let mut buf = vec![0 as libc::c_char; 4096];
     // SAFETY: getpwuid_r writes into `pwd` and `buf` (whose length we pass) and sets
     // `result` to null or to `pwd`; pw_name then points into `buf`, which outlives its use.

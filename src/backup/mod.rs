@@ -18,12 +18,13 @@
 //!   complete archives jobdbctl named itself (see `retention`); a pruning failure fails the
 //!   run but leaves the new archive in place.
 
+pub mod catalog;
 mod cold;
 mod destination;
 mod online;
 mod retention;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -31,7 +32,11 @@ use chrono::Utc;
 
 use crate::archive::{self, Manifest, Mode};
 use crate::context::Ctx;
+use crate::error::{failure, Exit};
 use crate::target::{redacted_url, Target};
+
+pub use self::catalog::Source;
+pub use self::retention::{Policy, Pruned};
 
 /// What to back up and where; built by `backup` and `destroy --backup-first`.
 pub struct Request {
@@ -75,12 +80,19 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     };
     if let (true, Some(path)) = (policy.prunes(), done.path.as_ref()) {
         // Fails the run (cron must hear of it) but says the new archive is there.
-        let pruned = retention::prune(path, &done.manifest, &policy).with_context(|| {
-            format!(
-                "backup written to {}, but old archives could not be pruned",
-                path.display()
-            )
-        })?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let source = Source::of(&done.manifest);
+        let latest = Some((path.as_path(), &done.manifest));
+        let pruned = retention::prune(dir, &source, latest, &policy, false, &|_| Ok(()))
+            .with_context(|| {
+                format!(
+                    "backup written to {}, but old archives could not be pruned",
+                    path.display()
+                )
+            })?;
         for (p, why) in &pruned.damaged {
             ctx.out.warn(format!(
                 "kept {} without counting it: {why}; check it with `jobdbctl verify` and delete it by hand",
@@ -102,6 +114,92 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     }
     done.seconds = started.elapsed().as_secs_f64();
     Ok(done)
+}
+
+/// The server and database this run targets, as archives taken from them record it; known
+/// without connecting.
+pub fn this_source(ctx: &Ctx) -> Source {
+    let database = match &ctx.target {
+        Target::Embedded(_) => crate::cluster::DATABASE.to_string(),
+        Target::Remote(r) => r.pg.get_dbname().unwrap_or_default().to_string(),
+    };
+    Source {
+        server: server_label(&ctx.target),
+        database,
+    }
+}
+
+/// The backup directory: `dir` when given, else backup_dir from the configuration.
+pub fn directory(ctx: &Ctx, dir: Option<&Path>) -> PathBuf {
+    dir.map(Path::to_path_buf)
+        .unwrap_or_else(|| ctx.config.backup_dir.value.clone())
+}
+
+/// `backups prune`: prunes this database's archives in `dir` as `policy` says; `confirm`
+/// sees what would be deleted first (see `retention::prune`).
+pub fn prune(
+    ctx: &Ctx,
+    dir: &Path,
+    policy: &Policy,
+    dry_run: bool,
+    confirm: &dyn Fn(&[PathBuf]) -> anyhow::Result<()>,
+) -> anyhow::Result<Pruned> {
+    retention::prune(dir, &this_source(ctx), None, policy, dry_run, confirm)
+}
+
+/// `restore latest`: the newest archive of this database in `dir` that reads completely
+/// (as `verify` reads it) and is a regular file of this user; newer damaged ones are skipped
+/// with a warning. None is exit 2 (nothing to restore); only damaged ones is exit 5.
+pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
+    let source = this_source(ctx);
+    let what = format!("database {:?} on {}", source.database, source.server);
+    let items = match catalog::scan(dir, &|_| catalog::Depth::Header) {
+        Err(e) if !dir.exists() => {
+            return Err(failure(
+                Exit::Usage,
+                format!(
+                    "no backup directory {} ({e:#}); give an archive path or --dir DIR",
+                    dir.display()
+                ),
+            ))
+        }
+        other => other?,
+    };
+    let mut skipped = 0;
+    // A file another user put there is not ours to load, however new it claims to be.
+    for mut item in items.into_iter().filter(|i| {
+        i.owner == catalog::euid()
+            && i.state != catalog::State::Partial
+            && i.source().as_ref() == Some(&source)
+    }) {
+        item.verify();
+        if item.state == catalog::State::Complete {
+            return Ok(item.path);
+        }
+        skipped += 1;
+        ctx.out.warn(format!(
+            "skipping damaged archive {}: {}",
+            item.path.display(),
+            item.problem.unwrap_or_default()
+        ));
+    }
+    Err(if skipped > 0 {
+        failure(
+            Exit::BadArchive,
+            format!(
+                "no complete archive of {what} in {}: all {skipped} found are damaged; restore an archive from elsewhere by path",
+                dir.display()
+            ),
+        )
+    } else {
+        failure(
+            Exit::Usage,
+            format!(
+                "no archive of {what} in {}; give an archive path, or --dir DIR where its backups are",
+                dir.display()
+            ),
+        )
+    })
 }
 
 /// Names the server without credentials, so `--keep` can tell archives of this database

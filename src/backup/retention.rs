@@ -1,5 +1,6 @@
 //! Retention: `--keep N` and `--keep-within DURATION` delete older archives of the same
-//! database and server in the new archive's directory.
+//! database and server in the new archive's directory (`backup`), or in the backup
+//! directory (`backups prune`).
 //!
 //! An archive is a candidate only if all of these hold: jobdbctl chose its name
 //! (`<stem>-<UTC time>.tar.gz`, see `destination::is_own_name`), its header says
@@ -8,20 +9,20 @@
 //! user's files are not ours to count or delete: a forged "newer" archive must not push ours
 //! out), and it reads completely like `verify` reads it. A candidate is kept if it is among
 //! the newest N (by `created_at`) or newer than DURATION; when both are given either rule
-//! keeps it, as pgBackRest and restic combine rules. The new archive is always kept. A
+//! keeps it, as pgBackRest and restic combine rules. The new archive is always kept. Which
+//! files qualify is `catalog::Item::prunable`, so `backups` shows what pruning would do. A
 //! damaged archive is neither counted nor deleted; it is reported.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
-use super::destination::is_own_name;
-use crate::archive::reader::{self, Discard};
-use crate::archive::{self, Manifest, Retention};
+use super::catalog::{self, Depth, Source, State};
+use crate::archive::{Manifest, Retention};
 
 /// Which archives survive; prunes nothing unless at least one rule is set.
 pub struct Policy {
@@ -37,7 +38,10 @@ impl Policy {
 
 #[derive(Debug, Default)]
 pub struct Pruned {
+    /// Deleted, or with `dry_run` what would be.
     pub removed: Vec<PathBuf>,
+    /// Complete candidates that the rules keep (the new archive included).
+    pub kept: Vec<PathBuf>,
     /// Archives of ours by name that did not read completely, and why; kept, not counted.
     pub damaged: Vec<(PathBuf, String)>,
     /// Archives of this database without a retention mark (written before it existed).
@@ -47,50 +51,59 @@ pub struct Pruned {
 struct Candidate {
     created_at: DateTime<Utc>,
     path: PathBuf,
-    /// Device and inode when read, so a name swapped since is not deleted.
+    /// Device and inode when read, so a name swapped since is not deleted; `None` for the
+    /// new archive.
     identity: Option<(u64, u64)>,
 }
 
-/// Prunes `latest`'s directory as `policy` says; `manifest` is `latest`'s, which counts as
-/// complete (it was just written) and is never deleted.
-pub fn prune(latest: &Path, manifest: &Manifest, policy: &Policy) -> anyhow::Result<Pruned> {
-    let dir = latest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
+/// Prunes the archives of `source` in `dir` as `policy` says. `latest` is a new archive
+/// (with its manifest), which counts as complete and is never deleted. With `dry_run`
+/// nothing is deleted and `removed` says what would be. `confirm` sees the files about to
+/// be deleted (when there are any) and may refuse, before anything is deleted.
+pub fn prune(
+    dir: &Path,
+    source: &Source,
+    latest: Option<(&Path, &Manifest)>,
+    policy: &Policy,
+    dry_run: bool,
+    confirm: &dyn Fn(&[PathBuf]) -> anyhow::Result<()>,
+) -> anyhow::Result<Pruned> {
+    let euid = catalog::euid();
     let mut pruned = Pruned::default();
     let mut candidates = Vec::new();
-    if manifest.retention == Some(Retention::Managed) {
-        candidates.push(Candidate {
-            created_at: manifest.created_at,
-            path: latest.to_path_buf(),
-            identity: None,
-        });
+    if let Some((path, manifest)) = latest {
+        if manifest.retention == Some(Retention::Managed) {
+            candidates.push(Candidate {
+                created_at: manifest.created_at,
+                path: path.to_path_buf(),
+                identity: None,
+            });
+        }
     }
-    for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let e = e.with_context(|| format!("cannot list {}", dir.display()))?;
-        let path = e.path();
-        if path == latest || !e.file_name().to_str().is_some_and(is_own_name) {
+    // Only candidates are read in full (as `verify` reads them): only a complete archive
+    // counts.
+    let depth = |h: &Manifest| {
+        if Source::of(h) == *source && h.retention == Some(Retention::Managed) {
+            Depth::Full
+        } else {
+            Depth::Header
+        }
+    };
+    for item in catalog::scan(dir, &depth)? {
+        if latest.is_some_and(|(p, _)| p == item.path)
+            || !item.own_name
+            || item.owner != euid
+            || item.state == State::Partial
+        {
             continue;
         }
-        // DirEntry::metadata does not follow links.
-        let Ok(meta) = e.metadata() else { continue };
-        if !meta.is_file() || meta.uid() != euid {
-            continue;
-        }
-        let Ok(file) = open_nofollow(&path) else {
+        let Some(header) = item.header.as_ref() else {
+            pruned
+                .damaged
+                .push((item.path.clone(), item.problem.clone().unwrap_or_default()));
             continue;
         };
-        let Some(header) = read_header(&file) else {
-            pruned.damaged.push((
-                path,
-                "its header.json cannot be read (not a jobdbctl archive, or damaged)".to_string(),
-            ));
-            continue;
-        };
-        if !same_source(&header, manifest) {
+        if Source::of(header) != *source {
             continue;
         }
         match header.retention {
@@ -101,27 +114,15 @@ pub fn prune(latest: &Path, manifest: &Manifest, policy: &Policy) -> anyhow::Res
                 continue;
             }
         }
-        // Read it again in full, as `verify` does: only a complete archive counts.
-        let file =
-            open_nofollow(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let identity = file
-            .metadata()
-            .map(|m| (m.dev(), m.ino()))
-            .with_context(|| format!("cannot stat {}", path.display()))?;
-        let label = path.display().to_string();
-        match reader::read(file, &label, &mut Discard) {
-            Ok(summary)
-                if same_source(&summary.manifest, manifest)
-                    && summary.manifest.retention == Some(Retention::Managed) =>
-            {
-                candidates.push(Candidate {
-                    created_at: summary.manifest.created_at,
-                    path,
-                    identity: Some(identity),
-                });
-            }
-            Ok(_) => {}
-            Err(e) => pruned.damaged.push((path, format!("{e:#}"))),
+        match item.state {
+            State::Complete => candidates.push(Candidate {
+                created_at: header.created_at,
+                identity: Some(item.identity),
+                path: item.path,
+            }),
+            _ => pruned
+                .damaged
+                .push((item.path, item.problem.unwrap_or_default())),
         }
     }
     // Newest first; the name breaks ties so the order does not depend on the listing.
@@ -131,47 +132,30 @@ pub fn prune(latest: &Path, manifest: &Manifest, policy: &Policy) -> anyhow::Res
         .within
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .and_then(|d| now.checked_sub_signed(d));
+    let mut doomed = Vec::new();
     for (rank, c) in candidates.into_iter().enumerate() {
         let kept_by_count = policy.keep.is_some_and(|n| rank < n);
         let kept_by_age = cutoff.is_some_and(|t| c.created_at > t);
-        let Some(identity) = c.identity else {
-            continue; // the new archive
-        };
-        if kept_by_count || kept_by_age {
-            continue;
+        match c.identity.filter(|_| !(kept_by_count || kept_by_age)) {
+            Some(identity) => doomed.push((c.path, identity)),
+            None => pruned.kept.push(c.path),
         }
+    }
+    if dry_run || doomed.is_empty() {
+        pruned.removed = doomed.into_iter().map(|(p, _)| p).collect();
+        return Ok(pruned);
+    }
+    confirm(&doomed.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>())?;
+    for (path, identity) in doomed {
         // The name may have been swapped since it was read (the directory may be shared);
         // delete only the file that was checked.
-        let still = fs::symlink_metadata(&c.path)
-            .with_context(|| format!("cannot stat {}", c.path.display()))?;
+        let still = fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot stat {}", path.display()))?;
         if (still.dev(), still.ino()) != identity || !still.is_file() {
             continue;
         }
-        fs::remove_file(&c.path).with_context(|| format!("cannot remove {}", c.path.display()))?;
-        pruned.removed.push(c.path);
+        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        pruned.removed.push(path);
     }
     Ok(pruned)
-}
-
-fn same_source(a: &Manifest, b: &Manifest) -> bool {
-    a.database == b.database && a.server == b.server
-}
-
-fn open_nofollow(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
-}
-
-/// The header of an archive, if it is one of ours (cheap: the first entry only).
-fn read_header(file: &File) -> Option<Manifest> {
-    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
-    let mut entry = tar.entries().ok()?.next()?.ok()?;
-    if entry.path_bytes().as_ref() != archive::HEADER.as_bytes()
-        || entry.header().size().ok()? > archive::MAX_METADATA_BYTES
-    {
-        return None;
-    }
-    serde_json::from_reader(&mut entry).ok()
 }

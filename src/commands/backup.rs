@@ -32,6 +32,11 @@ pub struct BackupArgs {
     /// an archive is kept if either rule keeps it.
     #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_arg)]
     pub keep_within: Option<std::time::Duration>,
+    /// Mark the archive pinned: --keep, --keep-within and backups prune never delete it,
+    /// even under a name jobdbctl chose. (An archive written to a file name you chose is
+    /// always pinned.)
+    #[arg(long)]
+    pub pin: bool,
     /// Write the archive even when the destination's free space looks too small.
     #[arg(long)]
     pub no_space_check: bool,
@@ -58,7 +63,7 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             output: args.output,
             keep: args.keep,
             keep_within: args.keep_within,
-            pinned: false,
+            pinned: args.pin,
             space_check: !args.no_space_check,
         },
     )?;

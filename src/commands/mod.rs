@@ -5,6 +5,7 @@
 
 pub mod background_migrations;
 pub mod backup;
+pub mod backups;
 pub mod completions;
 pub mod destroy;
 pub mod finalize_migration;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::PurgeArchive(args) => purge_archive::run(args, &ctx),
         Command::Vacuum(args) => vacuum::run(args, &ctx),
         Command::Logs(args) => logs::run(args, &ctx),
+        Command::Backups(args) => backups::run(args, &ctx),
         Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
     }
 }

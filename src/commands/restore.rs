@@ -3,9 +3,10 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::archive::Mode;
+use crate::backup;
 use crate::cli::Confirmation;
 use crate::context::Ctx;
-use crate::error::Exit;
+use crate::error::{failure, Exit};
 use crate::highwater::Reuse;
 use crate::output::{human_time, plural};
 use crate::restore::{self, Archive, Request, Restored};
@@ -16,9 +17,14 @@ use crate::restore::{self, Archive, Request, Restored};
 /// database as it was.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
-    /// The archive, or - to read it from standard input.
+    /// The archive, - to read it from standard input, or latest: the newest complete archive
+    /// of this database in the backup directory (a file named latest: ./latest).
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
+    /// With latest: the backup directory to look in (default: backup_dir from the
+    /// configuration).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub confirmation: Confirmation,
     /// Replace a database that has jobs (they are lost; jobs created after the backup are
@@ -32,8 +38,23 @@ pub struct RestoreArgs {
 }
 
 pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    let latest = args.archive == Path::new("latest");
+    if args.dir.is_some() && !latest {
+        return Err(failure(
+            Exit::Usage,
+            "--dir is for `restore latest`; give either an archive path or latest --dir DIR",
+        ));
+    }
+    let mut chosen = None;
     let archive = if args.archive == Path::new("-") {
         Archive::Stdin
+    } else if latest {
+        let dir = backup::directory(ctx, args.dir.as_deref());
+        let path = backup::latest(ctx, &dir)?;
+        ctx.out
+            .info(format!("restoring the latest archive, {}", path.display()));
+        chosen = Some(path.clone());
+        Archive::File(path)
     } else {
         Archive::File(args.archive)
     };
@@ -46,11 +67,12 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             avoid_id_reuse: args.avoid_id_reuse,
         },
     )?;
-    report(ctx, &restored)?;
+    report(ctx, &restored, chosen.as_deref())?;
     Ok(Exit::Ok)
 }
 
-fn report(ctx: &Ctx, r: &Restored) -> anyhow::Result<()> {
+/// `latest` is the archive `restore latest` chose.
+fn report(ctx: &Ctx, r: &Restored, latest: Option<&Path>) -> anyhow::Result<()> {
     let seconds = r.seconds;
     let reuse = r
         .last_used_job_id
@@ -61,6 +83,7 @@ fn report(ctx: &Ctx, r: &Restored) -> anyhow::Result<()> {
     };
     if ctx.out.json {
         return ctx.out.json(&json!({
+            "latest_archive": latest.map(|p| p.display().to_string()),
             "mode": r.mode.name(),
             "schema": r.schema,
             "backup_created_at": r.created_at,

@@ -1,0 +1,327 @@
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::backup::catalog::{self, Depth, Item, State};
+use crate::backup::{self, Policy};
+use crate::cli::Confirmation;
+use crate::context::Ctx;
+use crate::error::{failure, Exit};
+use crate::output::{confirm, human_bytes, table};
+
+/// The backup catalog: list the archives in the backup directory (default), check them
+/// completely, or prune old ones.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupsArgs {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// List the archives, newest first: when and where each was taken, its size and state,
+    /// and whether retention may prune it (the default action).
+    List(ListArgs),
+    /// Like list --verify: read every archive completely; exit 5 if any is damaged.
+    Verify(DirArg),
+    /// Delete this database's old archives that jobdbctl named itself, by the same rules as
+    /// backup --keep/--keep-within. Asks first; without a terminal needs --yes.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DirArg {
+    /// The backup directory (default: backup_dir from the configuration).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Read every archive completely, as verify does (slower: the whole directory is read),
+    /// instead of only its header and end; exit 5 if any is damaged.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Keep the newest N complete archives of this database.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+    /// Keep every complete archive of this database newer than DURATION (e.g. 30d). With
+    /// --keep, an archive is kept if either rule keeps it.
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_arg)]
+    pub keep_within: Option<std::time::Duration>,
+    /// Show what would be deleted and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub confirmation: Confirmation,
+}
+
+pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    match args.action {
+        None => list(args.list, ctx),
+        Some(Action::List(list_args)) => list(list_args, ctx),
+        Some(Action::Verify(dir)) => list(ListArgs { dir, verify: true }, ctx),
+        Some(Action::Prune(prune_args)) => prune(prune_args, ctx),
+    }
+}
+
+/// The directory to read; a missing one is an error only when it was named explicitly.
+fn directory(ctx: &Ctx, dir: &DirArg) -> anyhow::Result<Option<PathBuf>> {
+    let path = backup::directory(ctx, dir.dir.as_deref());
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(Some(path)),
+        Ok(_) => Err(failure(
+            Exit::Usage,
+            format!("{} is not a directory; pass --dir DIR", path.display()),
+        )),
+        Err(_) if dir.dir.is_none() => Ok(None),
+        Err(e) => Err(failure(
+            Exit::Usage,
+            format!("cannot read backup directory {}: {e}", path.display()),
+        )),
+    }
+}
+
+fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    let depth = if args.verify {
+        Depth::Full
+    } else {
+        Depth::Ends
+    };
+    let items = match directory(ctx, &args.dir)? {
+        Some(dir) => catalog::scan(&dir, &|_| depth)?,
+        None => {
+            ctx.out.info(format!(
+                "no backup directory {} yet: no backups",
+                backup::directory(ctx, None).display()
+            ));
+            Vec::new()
+        }
+    };
+    if ctx.out.json {
+        ctx.out
+            .json(&items.iter().map(item_json).collect::<Vec<_>>())?;
+    } else {
+        report(ctx, &items, args.verify)?;
+    }
+    let damaged: Vec<String> = items
+        .iter()
+        .filter(|i| i.state == State::Damaged)
+        .map(|i| i.path.display().to_string())
+        .collect();
+    if args.verify && !damaged.is_empty() {
+        // An error line, so `--quiet` from cron still reports it (and --log-file logs it).
+        return Err(failure(
+            Exit::BadArchive,
+            format!(
+                "{} of {} archive(s) damaged: {}; see `jobdbctl backups` for why, and take a new backup",
+                damaged.len(),
+                items.len(),
+                damaged.join(", ")
+            ),
+        ));
+    }
+    Ok(Exit::Ok)
+}
+
+fn item_json(i: &Item) -> serde_json::Value {
+    let h = i.header.as_ref();
+    json!({
+        "file": i.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "path": i.path.display().to_string(),
+        "taken_at": h.map(|h| h.created_at),
+        "modified_at": i.modified,
+        "mode": h.map(|h| h.mode.name()),
+        "database": h.map(|h| &h.database),
+        "server": h.map(|h| &h.server),
+        "profile": h.and_then(|h| h.profile.as_ref()),
+        "schema": h.and_then(|h| h.schema.as_ref()),
+        "schema_version": h.and_then(|h| h.schema_version),
+        "jobs": i.jobs(),
+        "last_used_job_id": h.and_then(|h| h.last_used_job_id),
+        "bytes": i.bytes,
+        "owner": catalog::user_name(i.owner),
+        "owner_uid": i.owner,
+        "state": i.state.name(),
+        "problem": i.problem,
+        "retention": h.and_then(|h| h.retention),
+        "named_by_jobdbctl": i.own_name,
+        "prunable": i.prunable(),
+    })
+}
+
+/// Why retention may or may not delete it, in a word or two.
+fn prune_note(i: &Item) -> String {
+    if i.prunable() {
+        return "yes".to_string();
+    }
+    let why = match (i.state, i.header.as_ref()) {
+        (State::Partial, _) => return "-".to_string(),
+        (State::Damaged, _) => "damaged".to_string(),
+        _ if i.owner != catalog::euid() => format!("owner {}", catalog::user_name(i.owner)),
+        _ if !i.own_name => "named by you".to_string(),
+        (_, Some(h)) if h.retention.is_none() => "no mark".to_string(),
+        _ => "pinned".to_string(),
+    };
+    format!("no ({why})")
+}
+
+fn report(ctx: &Ctx, items: &[Item], verified: bool) -> anyhow::Result<()> {
+    if items.is_empty() {
+        return ctx.out.line("no archives");
+    }
+    let mut t = table(&[
+        "file",
+        "taken at (UTC)",
+        "mode",
+        "database @ server",
+        "profile / schema (version)",
+        "jobs",
+        "last job ID",
+        "size",
+        "state",
+        "prunable",
+    ]);
+    let dash = || "-".to_string();
+    for i in items {
+        let h = i.header.as_ref();
+        let name = i
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        t.add_row(vec![
+            crate::output::printable(&name, 120),
+            i.taken_at()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(dash),
+            h.map(|h| h.mode.name().to_string()).unwrap_or_else(dash),
+            h.map(|h| format!("{} @ {}", h.database, h.server))
+                .unwrap_or_else(dash),
+            h.map(|h| {
+                format!(
+                    "{} / {} ({})",
+                    h.profile.as_deref().unwrap_or("-"),
+                    h.schema.as_deref().unwrap_or("-"),
+                    h.schema_version.map_or_else(dash, |v| v.to_string())
+                )
+            })
+            .unwrap_or_else(dash),
+            i.jobs().map_or_else(dash, |n| n.to_string()),
+            h.and_then(|h| h.last_used_job_id)
+                .map_or_else(dash, |n| n.to_string()),
+            human_bytes(i.bytes as i64),
+            i.state.name().to_string(),
+            prune_note(i),
+        ]);
+    }
+    ctx.out.line(t.to_string())?;
+    for i in items {
+        match i.state {
+            State::Damaged => ctx.out.line(format!(
+                "damaged: {}: {}",
+                i.path.display(),
+                i.problem.as_deref().unwrap_or("")
+            ))?,
+            State::Partial => ctx.out.line(format!(
+                "partial: {} (owner {}): a backup still running, or one that was killed; a later backup to that name replaces it",
+                i.path.display(),
+                catalog::user_name(i.owner)
+            ))?,
+            _ => {}
+        }
+    }
+    if !verified && items.iter().any(|i| i.state == State::Unverified) {
+        ctx.out.line(
+            "unverified: header and end read and consistent, contents not checked; `jobdbctl backups verify` reads everything",
+        )?;
+    }
+    Ok(())
+}
+
+fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    let policy = Policy {
+        keep: args.keep.map(|n| n as usize),
+        within: args.keep_within,
+    };
+    if !policy.prunes() {
+        return Err(failure(
+            Exit::Usage,
+            "backups prune needs --keep N and/or --keep-within DURATION (what to keep)",
+        ));
+    }
+    let Some(dir) = directory(ctx, &args.dir)? else {
+        ctx.out.info("no backup directory yet: nothing to prune");
+        return report_pruned(ctx, &backup::Pruned::default(), args.dry_run);
+    };
+    let yes = args.confirmation.yes;
+    let ask = |doomed: &[PathBuf]| {
+        for p in doomed {
+            ctx.out.info(format!("would remove {}", p.display()));
+        }
+        confirm(
+            &format!(
+                "delete {} archive(s) in {}",
+                doomed.len(),
+                Path::new(&dir).display()
+            ),
+            yes,
+        )
+    };
+    let pruned = backup::prune(ctx, &dir, &policy, args.dry_run, &ask)?;
+    for (p, why) in &pruned.damaged {
+        ctx.out.warn(format!(
+            "kept {} without counting it: {why}; check it with `jobdbctl verify` and delete it by hand",
+            p.display()
+        ));
+    }
+    report_pruned(ctx, &pruned, args.dry_run)
+}
+
+fn report_pruned(ctx: &Ctx, pruned: &backup::Pruned, dry_run: bool) -> anyhow::Result<Exit> {
+    let paths = |v: &[PathBuf]| {
+        v.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+    };
+    if ctx.out.json {
+        ctx.out.json(&json!({
+            "dry_run": dry_run,
+            "removed": paths(&pruned.removed),
+            "kept": paths(&pruned.kept),
+            "damaged": pruned.damaged.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
+            "unmarked": pruned.unmarked,
+        }))?;
+        return Ok(Exit::Ok);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for p in &pruned.removed {
+        ctx.out.line(format!("{verb} {}", p.display()))?;
+    }
+    ctx.out.line(format!(
+        "{} {} archive(s), kept {}{}",
+        verb,
+        pruned.removed.len(),
+        pruned.kept.len(),
+        if pruned.unmarked > 0 {
+            format!(
+                "; {} archive(s) predate retention marks and are never pruned",
+                pruned.unmarked
+            )
+        } else {
+            String::new()
+        }
+    ))?;
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,541 @@
+//! The backup catalog end to end: `backups` listing and verifying, `backups prune`,
+//! `restore latest`, `backup --pin`, and `--log-file`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use common::generate::{self, Spec};
+use common::TestDb;
+
+fn populated(jobs: i64) -> TestDb {
+    let db = TestDb::initialized();
+    generate::populate(
+        &mut db.client(),
+        "jobdb",
+        &Spec {
+            jobs,
+            ..Spec::default()
+        },
+    );
+    db
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn jobs_in(db: &TestDb) -> i64 {
+    common::scalar_i64(&mut db.client(), "SELECT count(*) FROM jobdb.jobs")
+}
+
+/// Backs up into `dir` with `extra` flags and returns the archive's path.
+fn backup(db: &TestDb, output: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["backup", "--output", path_str(output), "--json"];
+    args.extend_from_slice(extra);
+    let run = db.run(&args);
+    run.expect(0);
+    PathBuf::from(run.json()["archive"].as_str().expect("archive path"))
+}
+
+/// A name jobdbctl would have chosen for `archive`'s stem `days` ago.
+fn own_name_at(archive: &Path, days: i64) -> PathBuf {
+    let when: DateTime<Utc> = Utc::now() - chrono::Duration::days(days);
+    let name = archive.file_name().and_then(|n| n.to_str()).expect("name");
+    let stem = &name[..name.len() - "20240131T235959.123Z.tar.gz".len()];
+    archive.with_file_name(format!(
+        "{stem}{}.tar.gz",
+        when.format("%Y%m%dT%H%M%S%.3fZ")
+    ))
+}
+
+/// A complete copy of `archive` whose header and manifest say it was taken `days` ago,
+/// under the name jobdbctl would have given it then.
+fn backdated(archive: &Path, days: i64) -> PathBuf {
+    let when: DateTime<Utc> = Utc::now() - chrono::Duration::days(days);
+    let path = own_name_at(archive, days);
+    let bytes = rewrite(&fs::read(archive).expect("read"), |m| {
+        m.insert("created_at".into(), when.to_rfc3339().into());
+    });
+    fs::write(&path, bytes).expect("write backdated");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+/// Rewrites a real archive with `edit` applied to header.json and manifest.json, keeping
+/// it complete (the manifest's record of header.json follows the edit).
+fn rewrite(
+    archive: &[u8],
+    edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
+) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut entries: Vec<(tar::Header, Vec<u8>)> = Vec::new();
+    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(archive));
+    for e in tar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read entry");
+        entries.push((e.header().clone(), data));
+    }
+    let json_edit = |data: &[u8]| {
+        let mut v: serde_json::Value = serde_json::from_slice(data).expect("json");
+        edit(v.as_object_mut().expect("object"));
+        serde_json::to_vec_pretty(&v).expect("encode")
+    };
+    let header = json_edit(&entries[0].1);
+    let sha = hex::encode(Sha256::digest(&header));
+    entries[0].1 = header.clone();
+    let last = entries.len() - 1;
+    let mut manifest: serde_json::Value = serde_json::from_slice(&entries[last].1).expect("json");
+    edit(manifest.as_object_mut().expect("object"));
+    for entry in manifest["entries"].as_array_mut().expect("entries") {
+        if entry["name"] == "header.json" {
+            entry["size"] = header.len().into();
+            entry["sha256"] = sha.clone().into();
+        }
+    }
+    entries[last].1 = serde_json::to_vec_pretty(&manifest).expect("encode");
+    // Like the writer: every entry its own gzip member, the last one holding the manifest
+    // and the tar end marker.
+    let mut out = Vec::new();
+    for (i, (mut h, data)) in entries.into_iter().enumerate() {
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        let mut block = h.as_bytes().to_vec();
+        block.extend_from_slice(&data);
+        block.resize(block.len().div_ceil(512) * 512, 0);
+        if i == last {
+            block.extend_from_slice(&[0u8; 1024]);
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&block).expect("gzip");
+        out.extend(gz.finish().expect("gzip"));
+    }
+    out
+}
+
+/// The listing as JSON rows keyed by file name.
+fn listing(db: &TestDb, dir: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, i32) {
+    let mut args = vec!["backups", "--dir", path_str(dir), "--json"];
+    args.extend_from_slice(extra);
+    let run = db.run(&args);
+    assert!(
+        run.code == 0 || run.code == 5,
+        "backups: {}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let rows = run.json().as_array().expect("array").clone();
+    (rows, run.code)
+}
+
+fn by_file(rows: &[serde_json::Value]) -> BTreeMap<String, serde_json::Value> {
+    rows.iter()
+        .map(|r| (r["file"].as_str().expect("file").to_string(), r.clone()))
+        .collect()
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string()
+}
+
+/// Every file in `dir` with the SHA-256 of its content.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            let data = fs::read(e.path()).expect("read");
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                hex::encode(Sha256::digest(&data)),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn list_shows_every_kind_of_file_with_its_state_newest_first() {
+    let db = populated(300);
+    let other = populated(20);
+    let dir = common::temp_dir("cat");
+    let managed = backup(&db, dir.path(), &[]);
+    let pinned = backup(&db, dir.path(), &["--pin"]);
+    let mine = backup(&db, &dir.path().join("mine.tar.gz"), &[]);
+    let others = backup(&other, dir.path(), &[]);
+    // A truncated copy under a name jobdbctl would choose: the header is intact, the end
+    // (manifest and tar end marker) is gone.
+    let truncated = backdated(&managed, 3);
+    let bytes = fs::read(&truncated).expect("read");
+    fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).expect("write truncated");
+    let partial = dir
+        .path()
+        .join(format!("{}.partial", file_name(&own_name_at(&managed, 1))));
+    fs::write(&partial, b"half an archive").expect("write partial");
+    let before = snapshot(dir.path());
+
+    let (rows, code) = listing(&db, dir.path(), &[]);
+    assert_eq!(code, 0);
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    let rows_by = by_file(&rows);
+    let row = |p: &Path| rows_by[&file_name(p)].clone();
+    let jobs = jobs_in(&db);
+    let last_id = common::scalar_i64(&mut db.client(), "SELECT max(id) FROM jobdb.jobs");
+
+    let m = row(&managed);
+    assert_eq!(m["state"], "unverified");
+    assert_eq!(m["prunable"], true);
+    assert_eq!(m["retention"], "managed");
+    assert_eq!(m["mode"], "online");
+    assert_eq!(m["database"], db.name.as_str());
+    assert_eq!(m["schema"], "jobdb");
+    assert_eq!(m["profile"], "jobdb");
+    assert!(m["schema_version"].is_i64(), "{m}");
+    assert_eq!(m["jobs"].as_i64(), Some(jobs), "{m}");
+    assert!(m["last_used_job_id"].as_i64().expect("number") >= last_id);
+    assert_eq!(
+        m["bytes"].as_u64(),
+        Some(fs::metadata(&managed).expect("stat").len())
+    );
+    DateTime::parse_from_rfc3339(m["taken_at"].as_str().expect("taken_at")).expect("RFC 3339");
+    assert!(!m["server"].as_str().expect("server").is_empty());
+
+    let p = row(&pinned);
+    assert_eq!(
+        (p["retention"].as_str(), &p["prunable"]),
+        (Some("pinned"), &false.into())
+    );
+    assert_eq!(p["state"], "unverified");
+    let n = row(&mine);
+    assert_eq!(
+        (&n["named_by_jobdbctl"], &n["prunable"]),
+        (&false.into(), &false.into())
+    );
+    assert_eq!(n["retention"], "pinned");
+    let o = row(&others);
+    assert_eq!(o["database"], other.name.as_str());
+    assert_eq!(o["jobs"].as_i64(), Some(jobs_in(&other)));
+    let t = row(&truncated);
+    assert_eq!(t["state"], "damaged", "{t}");
+    assert_eq!(t["prunable"], false);
+    assert!(
+        t["problem"]
+            .as_str()
+            .expect("problem")
+            .contains("truncated"),
+        "{t}"
+    );
+    let q = row(&partial);
+    assert_eq!(q["state"], "partial");
+    assert_eq!(q["bytes"].as_u64(), Some(15));
+    assert!(q["taken_at"].is_null());
+
+    // Newest first: by when each was taken (a .partial by its mtime).
+    let times: Vec<DateTime<Utc>> = rows
+        .iter()
+        .map(|r| {
+            let t = r["taken_at"]
+                .as_str()
+                .or(r["modified_at"].as_str())
+                .expect("time");
+            DateTime::parse_from_rfc3339(t)
+                .expect("rfc3339")
+                .with_timezone(&Utc)
+        })
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+    assert_eq!(
+        rows.last().expect("row")["file"],
+        file_name(&truncated).as_str()
+    );
+
+    let human = db.run(&["backups", "--dir", path_str(dir.path())]);
+    human.expect(0);
+    assert!(human.stdout.contains("damaged:"), "{}", human.stdout);
+    assert!(human.stdout.contains("partial:"), "{}", human.stdout);
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "listing changed the directory"
+    );
+
+    // --verify reads everything: the intact ones are complete now, exit 5 for the damaged.
+    let (rows, code) = listing(&db, dir.path(), &["--verify"]);
+    assert_eq!(code, 5);
+    let rows_by = by_file(&rows);
+    for p in [&managed, &pinned, &mine, &others] {
+        assert_eq!(rows_by[&file_name(p)]["state"], "complete", "{p:?}");
+    }
+    assert_eq!(rows_by[&file_name(&truncated)]["state"], "damaged");
+}
+
+#[test]
+fn verify_finds_a_bit_flipped_archive_the_listing_cannot() {
+    let db = populated(3000);
+    let dir = common::temp_dir("cat");
+    let good = backup(&db, dir.path(), &[]);
+    let mut bytes = fs::read(&good).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let flipped = own_name_at(&good, 1);
+    fs::write(&flipped, &bytes).expect("write");
+
+    let (rows, _) = listing(&db, dir.path(), &[]);
+    let rows = by_file(&rows);
+    assert_eq!(
+        rows[&file_name(&flipped)]["state"],
+        "unverified",
+        "{rows:#?}"
+    );
+
+    let run = db.run(&["backups", "verify", "--dir", path_str(dir.path()), "--json"]);
+    run.expect(5);
+    let rows = by_file(run.json().as_array().expect("array"));
+    assert_eq!(rows[&file_name(&flipped)]["state"], "damaged");
+    assert_eq!(rows[&file_name(&good)]["state"], "complete");
+    // From cron (--quiet) the damage is still one error line on stderr.
+    let quiet = db.run(&[
+        "--quiet",
+        "backups",
+        "verify",
+        "--dir",
+        path_str(dir.path()),
+    ]);
+    quiet.expect(5);
+    assert!(quiet.stdout.is_empty(), "{}", quiet.stdout);
+    let error = quiet.one_line_error();
+    assert!(
+        error.contains("1 of 2 archive(s) damaged") && error.contains(&file_name(&flipped)),
+        "{error}"
+    );
+}
+
+#[test]
+fn prune_dry_run_changes_nothing_and_prune_removes_exactly_those() {
+    let db = populated(100);
+    let other = populated(10);
+    let dir = common::temp_dir("cat");
+    let newest = backup(&db, dir.path(), &[]);
+    let d10 = backdated(&newest, 10);
+    let d20 = backdated(&newest, 20);
+    let d30 = backdated(&newest, 30);
+    let pinned = backup(&db, dir.path(), &["--pin"]);
+    let pinned_old = own_name_at(&pinned, 40);
+    fs::rename(&pinned, &pinned_old).expect("rename pinned");
+    let mine = backup(&db, &dir.path().join("pre-upgrade.tar.gz"), &[]);
+    let others = backdated(&backup(&other, dir.path(), &[]), 50);
+    let before = snapshot(dir.path());
+    let dirarg = path_str(dir.path());
+
+    let dry = db.run(&[
+        "backups",
+        "prune",
+        "--dir",
+        dirarg,
+        "--keep",
+        "2",
+        "--dry-run",
+        "--json",
+    ]);
+    dry.expect(0);
+    let json = dry.json();
+    let mut would: Vec<String> = json["removed"]
+        .as_array()
+        .expect("removed")
+        .iter()
+        .map(|p| p.as_str().expect("path").to_string())
+        .collect();
+    would.sort();
+    let mut expected = vec![path_str(&d20).to_string(), path_str(&d30).to_string()];
+    expected.sort();
+    assert_eq!(would, expected, "{json}");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "--dry-run changed the directory"
+    );
+
+    // Without a terminal and without --yes it refuses and deletes nothing.
+    let refused = db.run(&["backups", "prune", "--dir", dirarg, "--keep", "2"]);
+    refused.expect(3);
+    assert!(refused.one_line_error().contains("--yes"));
+    assert_eq!(snapshot(dir.path()), before);
+    // No rule is a usage error.
+    db.run(&["backups", "prune", "--dir", dirarg, "--yes"])
+        .expect(2);
+
+    let real = db.run(&[
+        "backups", "prune", "--dir", dirarg, "--keep", "2", "--yes", "--json",
+    ]);
+    real.expect(0);
+    let mut after = before.clone();
+    after.remove(&file_name(&d20));
+    after.remove(&file_name(&d30));
+    assert_eq!(snapshot(dir.path()), after);
+    for kept in [&newest, &d10, &pinned_old, &mine, &others] {
+        assert!(kept.exists(), "{kept:?} was deleted");
+    }
+}
+
+#[test]
+fn restore_latest_restores_the_newest_complete_archive_skipping_a_damaged_newer_one() {
+    // No live workers: restore refuses while workers are live.
+    let db = TestDb::initialized();
+    generate::populate(
+        &mut db.client(),
+        "jobdb",
+        &Spec {
+            jobs: 200,
+            live_workers: 0,
+            dead_workers: 1,
+            migrations: false,
+        },
+    );
+    let dir = common::temp_dir("cat");
+    let dirarg = path_str(dir.path());
+    let at_first = jobs_in(&db);
+    backup(&db, dir.path(), &[]);
+    db.client()
+        .batch_execute("DELETE FROM jobdb.jobs WHERE id % 2 = 0")
+        .expect("delete half");
+    let at_second = jobs_in(&db);
+    assert!(at_second < at_first && at_second > 0);
+    let second = backup(&db, dir.path(), &[]);
+    // A complete archive of another database, newer still, must not be picked.
+    let other = populated(7);
+    backup(&other, dir.path(), &[]);
+
+    db.client()
+        .batch_execute("DELETE FROM jobdb.jobs")
+        .expect("delete jobs");
+    let run = db.run(&[
+        "restore", "latest", "--dir", dirarg, "--yes", "--force", "--json",
+    ]);
+    run.expect(0);
+    assert_eq!(run.json()["latest_archive"], path_str(&second));
+    assert_eq!(jobs_in(&db), at_second, "{}", run.stderr);
+
+    // Damage the newest: restore latest falls back to the first, with a warning.
+    let bytes = fs::read(&second).expect("read");
+    fs::write(&second, &bytes[..bytes.len() - 100]).expect("truncate");
+    db.client()
+        .batch_execute("DELETE FROM jobdb.jobs")
+        .expect("delete jobs");
+    let run = db.run(&["restore", "latest", "--dir", dirarg, "--yes", "--force"]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("skipping damaged archive") && run.stderr.contains(&file_name(&second)),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(jobs_in(&db), at_first);
+
+    // Nothing of this database: exit 2; --dir without latest: exit 2.
+    let empty = common::temp_dir("cat");
+    let none = db.run(&[
+        "restore",
+        "latest",
+        "--dir",
+        path_str(empty.path()),
+        "--yes",
+    ]);
+    none.expect(2);
+    assert!(none.one_line_error().contains("no archive of database"));
+    db.run(&["restore", path_str(&second), "--dir", dirarg, "--yes"])
+        .expect(2);
+    assert_eq!(
+        jobs_in(&db),
+        at_first,
+        "a refused restore changed the database"
+    );
+}
+
+#[test]
+fn log_file_gets_a_line_per_run_without_the_password() {
+    let db = TestDb::empty();
+    let logdir = common::temp_dir("log");
+    let log = logdir.path().join("jobdbctl.log");
+    let logarg = path_str(&log);
+    let dir = common::temp_dir("cat");
+
+    db.run(&[
+        "--log-file",
+        logarg,
+        "backups",
+        "--dir",
+        path_str(dir.path()),
+    ])
+    .expect(0);
+    let mut cmd = common::jobdbctl(db.configdir.path());
+    cmd.args([
+        "--database-url",
+        "postgresql://someone:s3cretpw@127.0.0.1:1/x?connect_timeout=2",
+        &format!("--log-file={logarg}"),
+        "backup",
+        "--output",
+        path_str(dir.path()),
+    ]);
+    let failed = common::run(cmd);
+    failed.expect(6);
+
+    // A usage error is logged too.
+    db.run(&["--log-file", logarg, "no-such-command"]).expect(2);
+
+    let text = fs::read_to_string(&log).expect("read log");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[2].contains(" no-such-command: exit 2: error: "),
+        "{}",
+        lines[2]
+    );
+    assert!(!text.contains("s3cretpw"), "{text}");
+    let time = |l: &str| {
+        DateTime::parse_from_rfc3339(l.split(' ').next().expect("time")).expect("RFC 3339 time")
+    };
+    time(lines[0]);
+    time(lines[1]);
+    assert!(
+        lines[0].contains(" backups --dir ") && lines[0].ends_with(": exit 0"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(" backup --output ") && lines[1].contains(": exit 6: "),
+        "{}",
+        lines[1]
+    );
+    let error = failed
+        .one_line_error()
+        .trim_start_matches("jobdbctl: error: ");
+    assert!(lines[1].ends_with(error), "{}\n{error}", lines[1]);
+    assert_eq!(
+        fs::metadata(&log).expect("stat").permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A link at the log's name is refused before anything runs; its target is untouched.
+    let target = logdir.path().join("target");
+    fs::write(&target, b"precious\n").expect("write");
+    let link = logdir.path().join("link.log");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let refused = db.run(&[
+        "--log-file",
+        path_str(&link),
+        "backups",
+        "--dir",
+        path_str(dir.path()),
+    ]);
+    refused.expect(3);
+    assert!(refused.one_line_error().contains("symbolic link"));
+    assert_eq!(fs::read(&target).expect("read"), b"precious\n");
+}
