@@ -1,6 +1,6 @@
 //! The backup catalog: what sits in a backup directory, read without changing anything.
 //!
-//! Listed: every regular `*.tar.gz` file (whoever named it) and every `*.partial` (a backup
+//! Listed: every regular `*.tar.gz` file (whoever named it) and every `*.tar.gz.partial` (a backup
 //! still running or killed; never opened, only stat'ed). Nothing is followed: symbolic links
 //! and other special files are skipped, and files are opened `O_NOFOLLOW|O_NONBLOCK`.
 //!
@@ -172,7 +172,7 @@ pub fn scan(dir: &Path, depth: &dyn Fn(&Manifest) -> Depth) -> anyhow::Result<Ve
         let Some(name) = e.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        let partial = name.ends_with(".partial");
+        let partial = name.ends_with(".tar.gz.partial");
         if !partial && !name.ends_with(".tar.gz") {
             continue;
         }
