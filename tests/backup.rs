@@ -27,38 +27,11 @@ fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {
         .collect()
 }
 
-/// `pg_dump` of one schema (`--schema-only` or `--data-only`), comments and blank lines
-/// dropped and lines sorted, so row order and dump order do not matter.
-fn pg_dump(db: &TestDb, schema: &str, what: &str) -> Vec<String> {
-    let s = common::shared();
-    let out = Command::new(common::pg_bindir().join("pg_dump"))
-        .arg("-h")
-        .arg(s.socket_dir())
-        .arg("-p")
-        .arg(s.tcp_port.to_string())
-        .args(["-U", "postgres", "-n", schema, what, "-d", &db.name])
-        .output()
-        .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        // `\\restrict` lines carry a random key per dump.
-        .filter(|l| !l.starts_with("--") && !l.starts_with('\\') && !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    lines
-}
-
 /// Schema and data of `schema`, as pg_dump sees them.
 fn snapshot(db: &TestDb, schema: &str) -> (Vec<String>, Vec<String>) {
     (
-        pg_dump(db, schema, "--schema-only"),
-        pg_dump(db, schema, "--data-only"),
+        common::pg_dump_sorted(db, schema, "--schema-only"),
+        common::pg_dump_sorted(db, schema, "--data-only"),
     )
 }
 

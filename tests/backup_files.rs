@@ -11,13 +11,11 @@
 mod common;
 
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use common::generate::{self, Spec};
 use common::TestDb;
@@ -303,50 +301,6 @@ fn paths(json: &serde_json::Value, key: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Rewrites a real archive with `edit` applied to both header.json and manifest.json,
-/// keeping it complete: the manifest's size and SHA-256 of header.json follow the edit.
-fn rewrite(
-    archive: &[u8],
-    edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
-) -> Vec<u8> {
-    let mut entries: Vec<(tar::Header, Vec<u8>)> = Vec::new();
-    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(archive));
-    for e in tar.entries().expect("entries") {
-        let mut e = e.expect("entry");
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).expect("read entry");
-        entries.push((e.header().clone(), data));
-    }
-    let json_edit = |data: &[u8]| {
-        let mut v: serde_json::Value = serde_json::from_slice(data).expect("json");
-        edit(v.as_object_mut().expect("object"));
-        serde_json::to_vec_pretty(&v).expect("encode")
-    };
-    let header = json_edit(&entries[0].1);
-    let sha = hex::encode(Sha256::digest(&header));
-    entries[0].1 = header.clone();
-    let last = entries.len() - 1;
-    let mut manifest: serde_json::Value = serde_json::from_slice(&entries[last].1).expect("json");
-    edit(manifest.as_object_mut().expect("object"));
-    for entry in manifest["entries"].as_array_mut().expect("entries") {
-        if entry["name"] == "header.json" {
-            entry["size"] = header.len().into();
-            entry["sha256"] = sha.clone().into();
-        }
-    }
-    entries[last].1 = serde_json::to_vec_pretty(&manifest).expect("encode");
-    let mut builder = tar::Builder::new(Vec::new());
-    for (mut h, data) in entries {
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        builder.append(&h, data.as_slice()).expect("append");
-    }
-    let raw = builder.into_inner().expect("finish tar");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&raw).expect("gzip");
-    gz.finish().expect("gzip")
-}
-
 /// A copy of `archive` (a managed one jobdbctl named) made `days` old, under the name
 /// jobdbctl would have given it then.
 fn backdated(archive: &Path, days: i64) -> PathBuf {
@@ -357,7 +311,7 @@ fn backdated(archive: &Path, days: i64) -> PathBuf {
         "{stem}{}.tar.gz",
         when.format("%Y%m%dT%H%M%S%.3fZ")
     ));
-    let bytes = rewrite(&fs::read(archive).expect("read"), |m| {
+    let bytes = common::archive_edit::rewrite(&fs::read(archive).expect("read"), |m| {
         m.insert("created_at".into(), when.to_rfc3339().into());
     });
     fs::write(&path, bytes).expect("write backdated");
@@ -437,7 +391,7 @@ fn archives_a_person_named_or_destroy_wrote_are_never_pruned() {
     let unmarked = backdated(&managed, 3);
     fs::write(
         &unmarked,
-        rewrite(&fs::read(&unmarked).expect("read"), |m| {
+        common::archive_edit::rewrite(&fs::read(&unmarked).expect("read"), |m| {
             m.remove("retention");
         }),
     )

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run, scalar_i64, schema_exists, TestCluster, TestDb};
+use common::{insert_job, run, scalar_i64, schema_exists, TestCluster, TestDb};
 
 #[test]
 fn tractor_dbctl_flags_name_the_subcommand_and_change_nothing() {
@@ -86,16 +86,6 @@ fn process_alive(pid: i32) -> bool {
             Some(state != "Z" && state != "X")
         })
         .unwrap_or(false)
-}
-
-fn insert_job(client: &mut postgres::Client) -> i64 {
-    client
-        .query_one(
-            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('t') RETURNING id",
-            &[],
-        )
-        .expect("insert job")
-        .get(0)
 }
 
 /// A file in the cluster the server must be able to read (it runs as `postgres` under root).

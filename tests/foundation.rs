@@ -3,23 +3,13 @@
 
 mod common;
 
-use common::{scalar_i64, schema_exists};
+use common::{insert_job, scalar_i64, schema_exists};
 
 use common::generate::Spec;
 use common::{TestCluster, TestDb};
 
 /// The newest schema version this jobdbctl ships.
 const LATEST: i64 = 3;
-
-fn insert_job(client: &mut postgres::Client) -> i64 {
-    client
-        .query_one(
-            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('t') RETURNING id",
-            &[],
-        )
-        .expect("insert job")
-        .get(0)
-}
 
 fn pid_of(cluster: &TestCluster) -> String {
     std::fs::read_to_string(cluster.pgdata().join("postmaster.pid"))

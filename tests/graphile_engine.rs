@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::graphile_npm::{self, Engine};
 use common::{scalar_i64, schema_exists, TestCluster, TestDb};
@@ -44,40 +43,6 @@ const V018: Version = Version {
     jobs: "graphile_worker._private_jobs",
     queues: "graphile_worker._private_job_queues",
 };
-
-/// `pg_dump --schema-only` of the schema, comments, `\restrict` lines and blank lines dropped
-/// and lines sorted, so statement order does not matter.
-fn schema_dump(db: &TestDb) -> Vec<String> {
-    let s = common::shared();
-    let out = Command::new(common::pg_bindir().join("pg_dump"))
-        .arg("-h")
-        .arg(s.socket_dir())
-        .arg("-p")
-        .arg(s.tcp_port.to_string())
-        .args([
-            "-U",
-            "postgres",
-            "-n",
-            SCHEMA,
-            "--schema-only",
-            "-d",
-            &db.name,
-        ])
-        .output()
-        .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("--") && !l.starts_with('\\') && !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    lines
-}
 
 /// Every row of every table of the schema as JSON, sorted per table. Lock columns (and
 /// `is_available`, computed from them) are left out: restore releases the locks of jobs and
@@ -184,7 +149,7 @@ impl Picture {
     fn of(db: &TestDb) -> Picture {
         let mut client = db.client();
         Picture {
-            schema: schema_dump(db),
+            schema: common::pg_dump_sorted(db, SCHEMA, "--schema-only"),
             rows: rows(&mut client),
             row_security: row_security(&mut client),
         }

@@ -11,17 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
-use common::{scalar_i64, schema_exists, Run, TestCluster, TestDb};
-
-fn insert_job(client: &mut postgres::Client) -> i64 {
-    client
-        .query_one(
-            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('render') RETURNING id",
-            &[],
-        )
-        .expect("insert job")
-        .get(0)
-}
+use common::{insert_job, scalar_i64, schema_exists, Run, TestCluster, TestDb};
 
 /// The last used job ID as the sequence itself has it.
 fn counter(client: &mut postgres::Client) -> i64 {

@@ -7,6 +7,7 @@
 //! a panicking or killed test run leaves no server behind.
 #![allow(dead_code)]
 
+pub mod archive_edit;
 pub mod generate;
 pub mod graphile_npm;
 pub mod migrations;
@@ -438,6 +439,44 @@ impl TestDb {
             .connect(postgres::NoTls)
             .expect("connect to test database")
     }
+}
+
+/// Adds one queued job, as the engine would, and returns its id.
+pub fn insert_job(client: &mut postgres::Client) -> i64 {
+    client
+        .query_one(
+            "INSERT INTO jobdb.jobs (task_identifier) VALUES ('t') RETURNING id",
+            &[],
+        )
+        .expect("insert job")
+        .get(0)
+}
+
+/// `pg_dump` of one schema (`--schema-only` or `--data-only`), comments, `\\restrict` lines
+/// (a random key per dump) and blank lines dropped and lines sorted, so row order and dump
+/// order do not matter.
+pub fn pg_dump_sorted(db: &TestDb, schema: &str, what: &str) -> Vec<String> {
+    let s = shared();
+    let out = Command::new(pg_bindir().join("pg_dump"))
+        .arg("-h")
+        .arg(s.socket_dir())
+        .arg("-p")
+        .arg(s.tcp_port.to_string())
+        .args(["-U", "postgres", "-n", schema, what, "-d", &db.name])
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("--") && !l.starts_with('\\') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
 }
 
 /// A single bigint from `sql`.
