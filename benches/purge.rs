@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::generate::Spec;
+use common::generate::{self, Spec};
 use common::{scalar_i64, TestDb};
 
 const CUTOFF: &str = "2026-03-01 00:00:00+00";
@@ -124,27 +124,10 @@ fn main() {
             let mut max_wait = Duration::ZERO;
             let mut done = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let t = Instant::now();
-                let claimed = w
-                    .query(
-                        "UPDATE jobdb.jobs SET state = 'running', locked_by = 'bench-worker', locked_at = now()
-                          WHERE id = (SELECT id FROM jobdb.jobs WHERE state = 'queued'
-                                       ORDER BY priority, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-                          RETURNING id",
-                        &[],
-                    )
-                    .expect("claim");
-                max_wait = max_wait.max(t.elapsed());
-                let Some(row) = claimed.first() else { break };
-                let id: i64 = row.get(0);
-                let t = Instant::now();
-                w.execute(
-                    "UPDATE jobdb.jobs SET state = 'succeeded', locked_by = NULL, locked_at = NULL,
-                            updated_at = now() WHERE id = $1",
-                    &[&id],
-                )
-                .expect("finish");
-                max_wait = max_wait.max(t.elapsed());
+                let Some((_, waited)) = generate::work_one_job(&mut w, "bench-worker") else {
+                    break;
+                };
+                max_wait = max_wait.max(waited);
                 done += 1;
             }
             (max_wait, done)

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::generate::Spec;
+use common::generate::{self, Spec};
 use common::{scalar_i64, wait_until, TestDb};
 
 /// Ids of the jobs that a purge with `where` as its cut-off condition must remove.
@@ -426,27 +426,10 @@ fn a_live_worker_keeps_its_jobs_and_is_not_held_up_during_a_purge() {
             w.batch_execute("SET lock_timeout = '10s'")
                 .expect("lock timeout");
             while !stop.load(Ordering::SeqCst) {
-                let t = Instant::now();
-                let claimed = w
-                    .query(
-                        "UPDATE jobdb.jobs SET state = 'running', locked_by = 'live-0', locked_at = now()
-                          WHERE id = (SELECT id FROM jobdb.jobs WHERE state = 'queued'
-                                       ORDER BY priority, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-                          RETURNING id",
-                        &[],
-                    )
-                    .expect("claim");
-                max_wait = max_wait.max(t.elapsed());
-                let Some(row) = claimed.first() else { break };
-                let id: i64 = row.get(0);
-                let t = Instant::now();
-                w.execute(
-                    "UPDATE jobdb.jobs SET state = 'succeeded', locked_by = NULL, locked_at = NULL,
-                            updated_at = now() WHERE id = $1",
-                    &[&id],
-                )
-                .expect("finish");
-                max_wait = max_wait.max(t.elapsed());
+                let Some((id, waited)) = generate::work_one_job(&mut w, "live-0") else {
+                    break;
+                };
+                max_wait = max_wait.max(waited);
                 finished_by_worker.lock().expect("lock").push(id);
             }
             max_wait

@@ -169,3 +169,30 @@ fn insert_migrations(tx: &mut postgres::Transaction<'_>) {
         .expect("insert batch jobs");
     }
 }
+
+/// What a live worker does, once: claims the next queued job as `worker` (skipping locked
+/// ones, as the engine does) and finishes it. Returns the job's id and the longer of the two
+/// statements' times (how long the worker waited), or None when nothing is queued.
+pub fn work_one_job(client: &mut Client, worker: &str) -> Option<(i64, std::time::Duration)> {
+    let t = std::time::Instant::now();
+    let claimed = client
+        .query(
+            "UPDATE jobdb.jobs SET state = 'running', locked_by = $1, locked_at = now()
+              WHERE id = (SELECT id FROM jobdb.jobs WHERE state = 'queued'
+                           ORDER BY priority, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
+              RETURNING id",
+            &[&worker],
+        )
+        .expect("claim");
+    let claim_time = t.elapsed();
+    let id: i64 = claimed.first()?.get(0);
+    let t = std::time::Instant::now();
+    client
+        .execute(
+            "UPDATE jobdb.jobs SET state = 'succeeded', locked_by = NULL, locked_at = NULL,
+                    updated_at = now() WHERE id = $1",
+            &[&id],
+        )
+        .expect("finish");
+    Some((id, claim_time.max(t.elapsed())))
+}
