@@ -507,17 +507,21 @@ fn session_mode_a_killed_run_leaves_no_lock_behind() {
         stdin
     });
     let holder = wait_for_holder(&db, "backup");
+    // The main session goes idle for good only once it has built the staging schema and
+    // handed the data to the loaders; before that it is idle for moments between statements,
+    // and a kill in the next statement would make PgBouncer close the backend instead.
     wait_until(
-        "the restore's main session is idle, holding its lock",
+        "a loader has started its COPY and the main session is idle, holding its lock",
         || {
             admin
                 .query_one(
-                    "SELECT coalesce((SELECT state FROM pg_stat_activity WHERE pid = $1), '')",
-                    &[&holder],
+                    "SELECT coalesce((SELECT state FROM pg_stat_activity WHERE pid = $1), '') = 'idle'
+                        AND EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE datname = $2 AND pid <> $1 AND query LIKE 'COPY %')",
+                    &[&holder, &db.name],
                 )
                 .expect("pg_stat_activity")
-                .get::<_, String>(0)
-                == "idle"
+                .get::<_, bool>(0)
         },
     );
     wait_gone(child, &bouncer, &db, 0);
