@@ -469,3 +469,31 @@ fn keep_within_keeps_recent_archives_and_either_rule_keeps_one() {
     bad.expect(2);
     assert!(bad.one_line_error().contains("--keep-within"));
 }
+
+#[test]
+fn an_output_in_a_missing_directory_is_refused_unless_it_is_the_backup_dir() {
+    let db = populated(50);
+    let dir = common::temp_dir("bo");
+    let typo = dir.path().join("bakcups/x.tar.gz");
+    let refused = db.run(&["backup", "--output", path_str(&typo)]);
+    refused.expect(2);
+    assert!(
+        refused
+            .one_line_error()
+            .contains("does not exist; create it or choose another --output"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!dir.path().join("bakcups").exists(), "nothing is created");
+
+    // The configured backup directory is created for a named archive, as for a default one.
+    let backup_dir = dir.path().join("backups");
+    db.write_config(&format!("backup_dir = '{}'\n", backup_dir.display()));
+    let named = backup_dir.join("before-upgrade.tar.gz");
+    db.run(&["backup", "--output", path_str(&named)]).expect(0);
+    db.run(&["verify", path_str(&named)]).expect(0);
+    assert_eq!(
+        fs::metadata(&backup_dir).expect("backup dir").mode() & 0o777,
+        0o700
+    );
+}

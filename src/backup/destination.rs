@@ -62,12 +62,13 @@ impl Destination {
         let (path, named_by_us) = match output {
             Some(p) if p == Path::new("-") => return Ok(Destination::Stdout),
             Some(p) if p.is_dir() => (p.join(default_name()), true),
-            Some(p) => (p.to_path_buf(), false),
+            Some(p) => {
+                check_parent(ctx, p)?;
+                (p.to_path_buf(), false)
+            }
             None => {
-                let dir = &ctx.config.backup_dir.value;
-                fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create backup directory {}", dir.display()))?;
-                (dir.join(default_name()), true)
+                create_backup_dir(ctx)?;
+                (ctx.config.backup_dir.value.join(default_name()), true)
             }
         };
         let mut partial = path.clone().into_os_string();
@@ -174,6 +175,36 @@ impl Destination {
 
 /// Whether `name` is one jobdbctl chooses for an archive (`<stem>-<UTC time>.tar.gz`, as
 /// [`Destination::choose`] makes them); retention prunes nothing else.
+fn create_backup_dir(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = &ctx.config.backup_dir.value;
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create backup directory {}", dir.display()))
+}
+
+/// An operator's `--output` in the configured backup directory gets that directory created as
+/// a default backup would (the upgrade runbook names its archive there on a fresh machine);
+/// any other missing directory is a typo until proven otherwise.
+fn check_parent(ctx: &Ctx, output: &Path) -> anyhow::Result<()> {
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => return Ok(()),
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    if parent == ctx.config.backup_dir.value {
+        return create_backup_dir(ctx);
+    }
+    Err(failure(
+        Exit::Usage,
+        format!(
+            "cannot write {}: directory {} does not exist; create it or choose another --output",
+            output.display(),
+            parent.display()
+        ),
+    ))
+}
+
 pub fn is_own_name(name: &str) -> bool {
     let Some(rest) = name.strip_suffix(SUFFIX) else {
         return false;

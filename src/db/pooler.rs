@@ -39,15 +39,23 @@ pub enum Pooling {
 
 /// Rounds of the probe while it shows nothing; each is a few round trips. Without other
 /// clients the first round settles transaction pooling; under load another client may take
-/// the released backend first, and each further round is another chance to see it.
-const ROUNDS: usize = 5;
+/// the released backend first, and each further round is another chance to see it: every
+/// backend A's transactions ran on carries A's mark, so the chance that B lands on one grows
+/// with each round (with a pool of 3 and four busy clients, five rounds once showed nothing).
+const ROUNDS: usize = 10;
+
+/// A session setting A leaves on every server backend its transactions run on. A custom
+/// (dotted) name needs no privilege and touches nothing persistent; a session pool resets it
+/// (`DISCARD ALL`) and a direct connection's backend ends with the run.
+const MARK_SETTING: &str = "jobdbctl.pooler_probe";
 
 /// What the second connection reports.
 enum Answer {
     /// Connected, no transaction yet.
     Ready,
-    /// Its backend pid, inside the transaction it keeps open until told otherwise.
-    Pid(i32),
+    /// Its backend pid and the mark it found there, inside the transaction it keeps open
+    /// until told otherwise.
+    Seen(i32, Option<String>),
     /// It could not connect, or its transaction failed: no evidence either way.
     Failed(String),
 }
@@ -66,7 +74,8 @@ enum Ask {
 /// A's backend, which A holds. Behind transaction pooling A's backend goes back to the pool
 /// after each of A's transactions: B gets it (PgBouncer hands out the most recently released
 /// backend first), or, when another client took it meanwhile, A's next transaction may run
-/// on another backend. Either settles it; a round that shows neither is repeated.
+/// on another backend, or B lands on a backend an earlier round of A marked. Any of these
+/// settles it; a round that shows none is repeated.
 ///
 /// Without an answer from B (a session pool with no backend to spare, a pooler that refuses
 /// transaction blocks), A checks that it may open a transaction at all and that its backend
@@ -76,6 +85,10 @@ pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow:
     let (answer, answers) = mpsc::channel();
     let second_target = target.clone();
     let verbose = db.verbose;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mark = format!("{}-{nanos}", std::process::id());
     let second = std::thread::spawn(move || {
         second_session(&second_target, connect_timeout, verbose, asks, answer)
     });
@@ -87,7 +100,7 @@ pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow:
     match answers.recv_timeout(connect_timeout.max(SECOND_CONNECTION_WAIT)) {
         Ok(Answer::Ready) => {}
         Ok(Answer::Failed(why)) => silent = Some(why),
-        Ok(Answer::Pid(_)) | Err(_) => {
+        Ok(Answer::Seen(..)) | Err(_) => {
             silent = Some("not connected in time".to_string());
             waiting = true;
         }
@@ -95,15 +108,20 @@ pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow:
     let mut rounds = 0;
     while silent.is_none() && evidence.is_none() && rounds < ROUNDS {
         rounds += 1;
-        let p = backend_pid(db)?;
+        let p = marked_backend_pid(db, &mark)?;
         let _ = ask.send(Ask::Begin);
         match answers.recv_timeout(SECOND_CONNECTION_WAIT) {
-            Ok(Answer::Pid(q)) if q == p => {
+            Ok(Answer::Seen(q, _)) if q == p => {
                 evidence = Some(Pooling::Transaction(format!(
                     "a second connection got this connection's server backend, pid {p}, between its transactions"
                 )));
             }
-            Ok(Answer::Pid(_)) => {
+            Ok(Answer::Seen(q, seen)) if seen.as_deref() == Some(mark.as_str()) => {
+                evidence = Some(Pooling::Transaction(format!(
+                    "a second connection got a server backend this connection had used, pid {q}"
+                )));
+            }
+            Ok(Answer::Seen(..)) => {
                 evidence = moved(db, p)?.map(Pooling::Transaction);
                 let _ = ask.send(Ask::Rollback);
             }
@@ -196,6 +214,14 @@ fn pool_mode(db: &mut Db) -> anyhow::Result<Option<Pooling>> {
     )
 }
 
+/// Leaves the mark on A's backend and reads its pid, in one transaction.
+fn marked_backend_pid(db: &mut Db, mark: &str) -> anyhow::Result<i32> {
+    // The mark is digits and a dash (made by `probe`): nothing to quote.
+    let sql = format!("SET {MARK_SETTING} = '{mark}'; SELECT pg_backend_pid()");
+    let messages = db.simple("pooler_probe_mark", &sql)?;
+    parse_pid(&messages).ok_or_else(|| anyhow::anyhow!("pooler_probe_mark: no pid in the answer"))
+}
+
 fn backend_pid(db: &mut Db) -> anyhow::Result<i32> {
     let messages = db.simple("backend_pid", "SELECT pg_backend_pid()")?;
     parse_pid(&messages).ok_or_else(|| anyhow::anyhow!("backend_pid: no pid in the answer"))
@@ -204,6 +230,13 @@ fn backend_pid(db: &mut Db) -> anyhow::Result<i32> {
 fn first_value(messages: &[SimpleQueryMessage]) -> Option<String> {
     messages.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    })
+}
+
+fn second_value(messages: &[SimpleQueryMessage]) -> Option<String> {
+    messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(1).map(str::to_string),
         _ => None,
     })
 }
@@ -237,15 +270,17 @@ fn second_session(
     while let Ok(ask) = asks.recv() {
         match ask {
             Ask::Begin => {
-                let sql = "BEGIN; SELECT pg_backend_pid()";
-                super::log(verbose, "pooler_probe_second_session", sql);
-                let seen = match client.simple_query(sql) {
+                let sql = format!(
+                    "BEGIN; SELECT pg_backend_pid(), current_setting('{MARK_SETTING}', true)"
+                );
+                super::log(verbose, "pooler_probe_second_session", &sql);
+                let seen = match client.simple_query(&sql) {
                     Ok(messages) => {
                         open = true;
-                        parse_pid(&messages).map_or_else(
-                            || Answer::Failed("no pid in the answer".to_string()),
-                            Answer::Pid,
-                        )
+                        match parse_pid(&messages) {
+                            Some(pid) => Answer::Seen(pid, second_value(&messages)),
+                            None => Answer::Failed("no pid in the answer".to_string()),
+                        }
                     }
                     Err(e) => Answer::Failed(one_line(&e)),
                 };

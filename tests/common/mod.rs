@@ -25,7 +25,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_jobdbctl");
 pub const PG_BINDIR_FALLBACK: &str = "/usr/lib/postgresql/15/bin";
 
 /// Variables that would point jobdbctl elsewhere than the test's server.
-const SCRUBBED_ENV: [&str; 12] = [
+pub const SCRUBBED_ENV: [&str; 12] = [
     "PGHOST",
     "PGHOSTADDR",
     "PGPORT",
