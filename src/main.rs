@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod context;
 mod db;
+mod destroy;
 mod error;
 mod help;
 mod highwater;

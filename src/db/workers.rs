@@ -113,6 +113,25 @@ impl Worker {
     }
 }
 
+/// The one refusal for an operation live workers would be hurt by (destroy, restore,
+/// VACUUM FULL): `refusing to ACTION: N live workers still use this database: who, until
+/// when; ADVICE`.
+pub fn refusal(
+    action: &str,
+    live: &[Worker],
+    stale_after: Duration,
+    advice: &str,
+) -> anyhow::Error {
+    crate::error::failure(
+        crate::error::Exit::Refused,
+        format!(
+            "refusing to {action}: {} still use this database: {}; {advice}",
+            crate::output::plural(live.len() as i64, "live worker", "live workers"),
+            describe_live(live, stale_after)
+        ),
+    )
+}
+
 /// Names live workers and until when each counts as live, e.g. "worker w1 (last heartbeat
 /// 2026-11-23 20:01:02 UTC) counts as live until 20:06:02 UTC"; the first five, then a count.
 pub fn describe_live(live: &[Worker], stale_after: Duration) -> String {

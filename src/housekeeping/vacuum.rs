@@ -93,14 +93,11 @@ pub fn vacuum(
         let stale_after = ctx.config.stale_after.value;
         let live = workers::live(&mut db, &profile, stale_after)?;
         if !live.is_empty() && !req.force {
-            return Err(failure(
-                Exit::Refused,
-                format!(
-                    "refusing VACUUM FULL while {} still use this database ({}): it locks each table against all reads and writes until rewritten; \
-                     stop the workers first, or pass --force",
-                    crate::output::plural(live.len() as i64, "live worker", "live workers"),
-                    workers::describe_live(&live, stale_after)
-                ),
+            return Err(workers::refusal(
+                "run VACUUM FULL",
+                &live,
+                stale_after,
+                "it locks each table against all reads and writes until rewritten; stop the workers first, or pass --force",
             ));
         }
         let largest = before.iter().map(|t| t.bytes).max().unwrap_or(0);

@@ -33,7 +33,6 @@ use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{Manifest, Mode, SchemaDdl};
 use crate::context::Ctx;
 use crate::db::workers::{self, Worker};
-use crate::error::{failure, Exit};
 
 /// Where the archive comes from.
 pub enum Archive {
@@ -214,12 +213,10 @@ impl Visitor for Restore<'_> {
 }
 
 fn live_workers_refusal(live: &[Worker], stale_after: Duration) -> anyhow::Error {
-    failure(
-        Exit::Refused,
-        format!(
-            "refusing to restore: {} still use this database: {}; stop the engine and run the restore again after that, or pass --stale-after 0s if you know the engine is down",
-            crate::output::plural(live.len() as i64, "live worker", "live workers"),
-            workers::describe_live(live, stale_after)
-        ),
+    workers::refusal(
+        "restore",
+        live,
+        stale_after,
+        "stop the engine and run the restore again after that, or pass --stale-after 0s if you know the engine is down",
     )
 }
