@@ -203,7 +203,7 @@ fn destroy_then_init_starts_job_ids_at_one() {
         .iter()
         .find(|p| p["name"] == "last_used_job_id")
         .map(|p| p["value"].clone());
-    assert_eq!(last, Some(serde_json::json!("1")));
+    assert_eq!(last, Some(serde_json::json!(1)));
 }
 
 #[test]

@@ -473,7 +473,10 @@ fn status_show_params_and_set_job_counter_work_on_each_generation() {
             .map(|p| {
                 (
                     p["name"].as_str().expect("name").to_string(),
-                    p["value"].as_str().expect("value").to_string(),
+                    match &p["value"] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
                 )
             })
             .collect();

@@ -52,13 +52,14 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn param(run: &Run, name: &str) -> Option<String> {
+/// A parameter's JSON value: numbers are JSON numbers, unset values null.
+fn param(run: &Run, name: &str) -> Option<serde_json::Value> {
     run.json()["params"]
         .as_array()
         .expect("params")
         .iter()
         .find(|p| p["name"] == name)
-        .and_then(|p| p["value"].as_str().map(str::to_string))
+        .map(|p| p["value"].clone())
 }
 
 #[test]
@@ -91,8 +92,22 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
     let params = db.run(&["show-params", "--json"]);
     params.expect(0);
     assert_eq!(
-        param(&params, "job_id_high_water").as_deref(),
-        Some("5000 (schema \"jobdb\")")
+        param(&params, "job_id_high_water"),
+        Some(serde_json::json!(5000))
+    );
+    let mark_row = params.json()["params"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .find(|p| p["name"] == "job_id_high_water")
+        .cloned()
+        .expect("mark row");
+    assert_eq!(mark_row["schema"], "jobdb");
+    let human = db.run(&["show-params"]);
+    assert!(
+        human.stdout.contains("5000 (schema \"jobdb\")"),
+        "{}",
+        human.stdout
     );
 
     // Without --avoid-id-reuse: the backup's counter, and a warning naming the IDs.
@@ -206,7 +221,7 @@ fn downgrade_runbook_on_the_embedded_cluster_survives_destroy_cluster() {
     // With the server gone, the mark is still there to read.
     let mark = c.run(&["show-params", "job_id_high_water"]);
     mark.expect(0);
-    assert_eq!(mark.stdout.trim(), "5000 (schema \"jobdb\")");
+    assert_eq!(mark.stdout.trim(), "5000");
 
     c.run(&["init"]).expect(0);
     let mut client = c.client();
@@ -293,12 +308,14 @@ fn show_params_works_without_a_job_schema() {
     r.expect(0);
     assert_eq!(r.json()["error"], serde_json::Value::Null);
     assert!(param(&r, "profile (detected)")
+        .and_then(|v| v.as_str().map(str::to_string))
         .expect("profile row")
         .starts_with("none"));
     assert_eq!(
-        param(&r, "job_id_high_water").as_deref(),
-        Some("none recorded")
+        param(&r, "job_id_high_water"),
+        Some(serde_json::Value::Null)
     );
+    assert_eq!(param(&r, "port"), Some(serde_json::json!(5432)));
     assert!(param(&r, "data_dir").is_some());
     let human = db.run(&["show-params"]);
     human.expect(0);
@@ -320,14 +337,17 @@ fn show_params_works_without_a_job_schema() {
     db.run(&["destroy", "--yes"]).expect(0);
     let r = db.run(&["show-params", "--json"]);
     r.expect(0);
+    assert_eq!(param(&r, "job_id_high_water"), Some(serde_json::json!(42)));
     assert_eq!(
-        param(&r, "job_id_high_water").as_deref(),
-        Some("42 (schema \"jobdb\")")
+        param(&r, "reused_job_ids"),
+        Some(serde_json::json!(
+            "IDs 1 to 42 if a new schema \"jobdb\" starts at 1"
+        ))
     );
-    assert_eq!(
-        param(&r, "reused_job_ids").as_deref(),
-        Some("IDs 1 to 42 if a new schema \"jobdb\" starts at 1")
-    );
+    // For a script, the bare number: `set-job-counter "$(show-params job_id_high_water)"`.
+    let bare = db.run(&["show-params", "job_id_high_water"]);
+    bare.expect(0);
+    assert_eq!(bare.stdout.trim(), "42");
 }
 
 /// What jobdbctl says a worker's liveness is, computed here from the stored heartbeat.

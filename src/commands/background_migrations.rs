@@ -11,7 +11,7 @@ use crate::db::Db;
 use crate::error::Exit;
 use crate::migrations;
 use crate::migrations::steer::{self, Changed, Retry};
-use crate::output::{human_range, human_time, kv_table, table};
+use crate::report;
 
 /// List, inspect, pause, resume, retry or skip batched background migrations.
 #[derive(Debug, clap::Args)]
@@ -110,35 +110,10 @@ fn list(ctx: &Ctx, db: &mut Db, tables: &Tables) -> anyhow::Result<Exit> {
     let migrations = bm::list(db, tables)?;
     if ctx.out.json {
         ctx.out.json(&migrations)?;
-        return Ok(Exit::Ok);
+    } else {
+        ctx.out
+            .line(report::background_migrations::list(&migrations))?;
     }
-    if migrations.is_empty() {
-        ctx.out.line("no background migrations")?;
-        return Ok(Exit::Ok);
-    }
-    let mut t = table(&[
-        "id",
-        "job class",
-        "table.column",
-        "arguments",
-        "status",
-        "progress",
-        "batch jobs",
-        "failed jobs",
-    ]);
-    for m in &migrations {
-        t.add_row(vec![
-            m.id.to_string(),
-            m.job_class_name.clone(),
-            format!("{}.{}", m.table_name, m.column_name),
-            m.job_arguments.to_string(),
-            m.status_name.to_string(),
-            format!("{:.1}%", m.progress_pct),
-            format!("{}/{} succeeded", m.jobs_succeeded, m.jobs_total),
-            m.jobs_failed.to_string(),
-        ]);
-    }
-    ctx.out.line(t.to_string())?;
     Ok(Exit::Ok)
 }
 
@@ -148,73 +123,10 @@ fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit
     if ctx.out.json {
         ctx.out
             .json(&json!({ "migration": m, "batch_jobs": jobs }))?;
-        return Ok(Exit::Ok);
+    } else {
+        ctx.out
+            .line(report::background_migrations::show(&m, &jobs))?;
     }
-    let mut t = kv_table();
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(human_time).unwrap_or_default();
-    let rows: Vec<(&str, String)> = vec![
-        ("id", m.id.to_string()),
-        ("job class", m.job_class_name.clone()),
-        (
-            "table.column",
-            format!("{}.{}", m.table_name, m.column_name),
-        ),
-        ("arguments", m.job_arguments.to_string()),
-        ("status", m.status_name.to_string()),
-        ("range", human_range(m.min_value, m.max_value)),
-        ("progress", format!("{:.1}%", m.progress_pct)),
-        (
-            "batch jobs",
-            format!(
-                "{} total, {} succeeded, {} failed",
-                m.jobs_total, m.jobs_succeeded, m.jobs_failed
-            ),
-        ),
-        (
-            "batch size",
-            format!(
-                "{} (sub-batch {}, max {}), pause {} ms",
-                m.batch_size,
-                m.sub_batch_size,
-                m.max_batch_size.map_or("-".to_string(), |n| n.to_string()),
-                m.pause_ms
-            ),
-        ),
-        ("created", human_time(m.created_at)),
-        ("started", time(m.started_at)),
-        ("finished", time(m.finished_at)),
-    ];
-    for (k, v) in rows {
-        t.add_row(vec![k.to_string(), v]);
-    }
-    ctx.out.line(t.to_string())?;
-    if jobs.is_empty() {
-        ctx.out.line("no batch jobs yet")?;
-        return Ok(Exit::Ok);
-    }
-    let mut j = table(&[
-        "job", "range", "size", "status", "attempts", "started", "duration", "rows", "error",
-    ]);
-    for job in &jobs {
-        let metric = |key: &str| job.metrics.get(key).cloned();
-        j.add_row(vec![
-            job.id.to_string(),
-            human_range(job.min_value, job.max_value),
-            job.batch_size.to_string(),
-            job.status_name.to_string(),
-            job.attempts.to_string(),
-            time(job.started_at),
-            metric("duration_ms")
-                .and_then(|d| d.as_f64())
-                .map(|d| format!("{d:.0} ms"))
-                .unwrap_or_default(),
-            metric("rows").map(|r| r.to_string()).unwrap_or_default(),
-            metric("error")
-                .and_then(|e| e.as_str().map(str::to_string))
-                .unwrap_or_default(),
-        ]);
-    }
-    ctx.out.line(j.to_string())?;
     Ok(Exit::Ok)
 }
 

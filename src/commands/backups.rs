@@ -2,12 +2,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::backup::catalog::{self, Depth, Item, State};
+use crate::backup::catalog::{self, Depth, State};
 use crate::backup::{self, Policy};
 use crate::cli::Confirmation;
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
-use crate::output::{confirm, human_bytes, table};
+use crate::output::confirm;
+use crate::report;
 
 /// The backup catalog: list the archives in the backup directory (default), check them
 /// completely, or prune old ones.
@@ -111,9 +112,10 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     };
     if ctx.out.json {
         ctx.out
-            .json(&items.iter().map(item_json).collect::<Vec<_>>())?;
+            .json(&items.iter().map(report::backups::json).collect::<Vec<_>>())?;
     } else {
-        report(ctx, &items, args.verify)?;
+        ctx.out
+            .line(report::backups::listing(&items, args.verify))?;
     }
     let damaged: Vec<String> = items
         .iter()
@@ -133,121 +135,6 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ));
     }
     Ok(Exit::Ok)
-}
-
-fn item_json(i: &Item) -> serde_json::Value {
-    let h = i.header.as_ref();
-    json!({
-        "file": i.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "path": i.path.display().to_string(),
-        "taken_at": h.map(|h| h.created_at),
-        "modified_at": i.modified,
-        "mode": h.map(|h| h.mode.name()),
-        "database": h.map(|h| &h.database),
-        "server": h.map(|h| &h.server),
-        "profile": h.and_then(|h| h.profile.as_ref()),
-        "schema": h.and_then(|h| h.schema.as_ref()),
-        "schema_version": h.and_then(|h| h.schema_version),
-        "jobs": i.jobs(),
-        "last_used_job_id": h.and_then(|h| h.last_used_job_id),
-        "bytes": i.bytes,
-        "owner": catalog::user_name(i.owner),
-        "owner_uid": i.owner,
-        "state": i.state.name(),
-        "problem": i.problem,
-        "retention": h.and_then(|h| h.retention),
-        "named_by_jobdbctl": i.own_name,
-        "prunable": i.prunable(),
-    })
-}
-
-/// Why retention may or may not delete it, in a word or two.
-fn prune_note(i: &Item) -> String {
-    if i.prunable() {
-        return "yes".to_string();
-    }
-    let why = match (i.state, i.header.as_ref()) {
-        (State::Partial, _) => return "-".to_string(),
-        (State::Damaged, _) => "damaged".to_string(),
-        _ if i.owner != catalog::euid() => format!("owner {}", catalog::user_name(i.owner)),
-        _ if !i.own_name => "named by you".to_string(),
-        (_, Some(h)) if h.retention.is_none() => "no mark".to_string(),
-        _ => "pinned".to_string(),
-    };
-    format!("no ({why})")
-}
-
-fn report(ctx: &Ctx, items: &[Item], verified: bool) -> anyhow::Result<()> {
-    if items.is_empty() {
-        return ctx.out.line("no archives");
-    }
-    let mut t = table(&[
-        "file",
-        "taken at (UTC)",
-        "mode",
-        "database @ server",
-        "profile / schema (version)",
-        "jobs",
-        "last job ID",
-        "size",
-        "state",
-        "prunable",
-    ]);
-    let dash = || "-".to_string();
-    for i in items {
-        let h = i.header.as_ref();
-        let name = i
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        t.add_row(vec![
-            crate::output::printable(&name, 120),
-            i.taken_at()
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_else(dash),
-            h.map(|h| h.mode.name().to_string()).unwrap_or_else(dash),
-            h.map(|h| format!("{} @ {}", h.database, h.server))
-                .unwrap_or_else(dash),
-            h.map(|h| {
-                format!(
-                    "{} / {} ({})",
-                    h.profile.as_deref().unwrap_or("-"),
-                    h.schema.as_deref().unwrap_or("-"),
-                    h.schema_version.map_or_else(dash, |v| v.to_string())
-                )
-            })
-            .unwrap_or_else(dash),
-            i.jobs().map_or_else(dash, |n| n.to_string()),
-            h.and_then(|h| h.last_used_job_id)
-                .map_or_else(dash, |n| n.to_string()),
-            human_bytes(i.bytes as i64),
-            i.state.name().to_string(),
-            prune_note(i),
-        ]);
-    }
-    ctx.out.line(t.to_string())?;
-    for i in items {
-        match i.state {
-            State::Damaged => ctx.out.line(format!(
-                "damaged: {}: {}",
-                i.path.display(),
-                i.problem.as_deref().unwrap_or("")
-            ))?,
-            State::Partial => ctx.out.line(format!(
-                "partial: {} (owner {}): a backup still running, or one that was killed; a later backup to that name replaces it",
-                i.path.display(),
-                catalog::user_name(i.owner)
-            ))?,
-            _ => {}
-        }
-    }
-    if !verified && items.iter().any(|i| i.state == State::Unverified) {
-        ctx.out.line(
-            "unverified: header and end read and consistent, contents not checked; `jobdbctl backups verify` reads everything",
-        )?;
-    }
-    Ok(())
 }
 
 fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<Exit> {

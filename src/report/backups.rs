@@ -1,0 +1,123 @@
+//! `backups` for people and for `--json`: one row per archive in the backup directory.
+
+use serde_json::json;
+
+use crate::backup::catalog::{self, Item, State};
+use crate::output::{human_bytes, table};
+
+/// One archive as `backups --json` lists it.
+pub fn json(i: &Item) -> serde_json::Value {
+    let h = i.header.as_ref();
+    json!({
+        "file": i.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "path": i.path.display().to_string(),
+        "taken_at": h.map(|h| h.created_at),
+        "modified_at": i.modified,
+        "mode": h.map(|h| h.mode.name()),
+        "database": h.map(|h| &h.database),
+        "server": h.map(|h| &h.server),
+        "profile": h.and_then(|h| h.profile.as_ref()),
+        "schema": h.and_then(|h| h.schema.as_ref()),
+        "schema_version": h.and_then(|h| h.schema_version),
+        "jobs": i.jobs(),
+        "last_used_job_id": h.and_then(|h| h.last_used_job_id),
+        "bytes": i.bytes,
+        "owner": catalog::user_name(i.owner),
+        "owner_uid": i.owner,
+        "state": i.state.name(),
+        "problem": i.problem,
+        "retention": h.and_then(|h| h.retention),
+        "named_by_jobdbctl": i.own_name,
+        "prunable": i.prunable(),
+    })
+}
+
+/// Why retention may or may not delete it, in a word or two.
+fn prune_note(i: &Item) -> String {
+    if i.prunable() {
+        return "yes".to_string();
+    }
+    let why = match (i.state, i.header.as_ref()) {
+        (State::Partial, _) => return "-".to_string(),
+        (State::Damaged, _) => "damaged".to_string(),
+        _ if i.owner != catalog::euid() => format!("owner {}", catalog::user_name(i.owner)),
+        _ if !i.own_name => "named by you".to_string(),
+        (_, Some(h)) if h.retention.is_none() => "no mark".to_string(),
+        _ => "pinned".to_string(),
+    };
+    format!("no ({why})")
+}
+
+/// The catalog table, then a line for each damaged or partial archive.
+pub fn listing(items: &[Item], verified: bool) -> String {
+    if items.is_empty() {
+        return "no archives".to_string();
+    }
+    let mut t = table(&[
+        "file",
+        "taken at (UTC)",
+        "mode",
+        "database @ server",
+        "profile / schema (version)",
+        "jobs",
+        "last job ID",
+        "size",
+        "state",
+        "prunable",
+    ]);
+    let dash = || "-".to_string();
+    for i in items {
+        let h = i.header.as_ref();
+        let name = i
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        t.add_row(vec![
+            crate::output::printable(&name, 120),
+            i.taken_at()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(dash),
+            h.map(|h| h.mode.name().to_string()).unwrap_or_else(dash),
+            h.map(|h| format!("{} @ {}", h.database, h.server))
+                .unwrap_or_else(dash),
+            h.map(|h| {
+                format!(
+                    "{} / {} ({})",
+                    h.profile.as_deref().unwrap_or("-"),
+                    h.schema.as_deref().unwrap_or("-"),
+                    h.schema_version.map_or_else(dash, |v| v.to_string())
+                )
+            })
+            .unwrap_or_else(dash),
+            i.jobs().map_or_else(dash, |n| n.to_string()),
+            h.and_then(|h| h.last_used_job_id)
+                .map_or_else(dash, |n| n.to_string()),
+            human_bytes(i.bytes as i64),
+            i.state.name().to_string(),
+            prune_note(i),
+        ]);
+    }
+    let mut lines = vec![t.to_string()];
+    for i in items {
+        match i.state {
+            State::Damaged => lines.push(format!(
+                "damaged: {}: {}",
+                i.path.display(),
+                i.problem.as_deref().unwrap_or("")
+            )),
+            State::Partial => lines.push(format!(
+                "partial: {} (owner {}): a backup still running, or one that was killed; a later backup to that name replaces it",
+                i.path.display(),
+                catalog::user_name(i.owner)
+            )),
+            _ => {}
+        }
+    }
+    if !verified && items.iter().any(|i| i.state == State::Unverified) {
+        lines.push(
+            "unverified: header and end read and consistent, contents not checked; `jobdbctl backups verify` reads everything".to_string(),
+        );
+    }
+    lines.join("\n")
+}
