@@ -125,6 +125,23 @@ impl Machine {
             .exists()
     }
 
+    /// 300 jobs, each with its log, some held by `dead_workers` workers that died; returns
+    /// the highest job ID.
+    fn populate(&self, dead_workers: i32) -> i64 {
+        let mut client = self.client();
+        let spec = Spec {
+            jobs: 300,
+            live_workers: 0,
+            dead_workers,
+            migrations: false,
+        };
+        populate(&mut client, "jobdb", &spec);
+        for row in client.query("SELECT id FROM jobdb.jobs", &[]).expect("ids") {
+            self.write_log(row.get(0));
+        }
+        max_job_id(&mut client)
+    }
+
     /// Jobs submitted by the engine, each with its log.
     fn submit(&self, n: usize) -> Vec<i64> {
         let mut client = self.client();
@@ -160,28 +177,9 @@ fn max_job_id(client: &mut postgres::Client) -> i64 {
 /// background migration over every existing job), and workers that died holding jobs.
 fn old_engine_database(m: &Machine) -> i64 {
     m.run(&["init", "--schema-version", "1"]).expect(0);
-    let mut client = m.client();
-    populate(
-        &mut client,
-        "jobdb",
-        &Spec {
-            jobs: 300,
-            live_workers: 0,
-            dead_workers: 2,
-            migrations: false,
-        },
-    );
+    let last = m.populate(2);
     m.run(&["migrate", "--to", "2"]).expect(0);
-    let ids: Vec<i64> = client
-        .query("SELECT id FROM jobdb.jobs", &[])
-        .expect("job ids")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for id in &ids {
-        m.write_log(*id);
-    }
-    max_job_id(&mut client)
+    last
 }
 
 #[test]
@@ -261,28 +259,13 @@ fn upgrade_then_downgrade_runbooks_run_as_written() {
 fn disaster_recovery_runbook_runs_as_written() {
     let m = Machine::new();
     m.run(&["init"]).expect(0);
-    let mut client = m.client();
-    populate(
-        &mut client,
-        "jobdb",
-        &Spec {
-            jobs: 300,
-            live_workers: 0,
-            dead_workers: 1,
-            migrations: false,
-        },
-    );
-    let in_backup = max_job_id(&mut client);
-    for id in 1..=in_backup {
-        m.write_log(id);
-    }
+    let in_backup = m.populate(1);
     m.run(&["backup"]).expect(0);
     // Jobs after the nightly backup: some seen by a later jobdbctl run (the mark has them),
     // the newest by none.
     let seen = m.submit(10);
     m.run(&["status"]).expect(0);
     let unseen = m.submit(5);
-    drop(client);
 
     // The disaster: the server dies and its control file is gone.
     let pid_file =
