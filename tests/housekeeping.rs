@@ -734,3 +734,59 @@ fn graphile_worker_purge_removes_only_old_permanently_failed_unlocked_jobs() {
     assert_eq!(archived, expected);
     db.run(&["vacuum", "--json"]).expect(0);
 }
+
+/// A row some session holds locked (a worker re-queueing a failed job, an operator's open
+/// transaction) stops the fast plain DELETE of its window within the lock timeout; the window
+/// is taken again skipping that row, so everything else goes and the held row stays, in the
+/// jobs table or (with --archive) nowhere else.
+#[test]
+fn purge_skips_a_row_held_by_another_session_and_removes_the_rest() {
+    for archive in [false, true] {
+        let db = TestDb::populated(&Spec::jobs(3000));
+        let mut c = db.client();
+        age_jobs(&mut c);
+        let doomed = purgeable_ids(&mut c, "'2026-03-01 00:00:00+00'");
+        let held = *doomed
+            .iter()
+            .nth(doomed.len() / 2)
+            .expect("a purgeable job");
+        let mut holder = db.client();
+        let mut tx = holder.transaction().expect("begin");
+        tx.execute(
+            "SELECT 1 FROM jobdb.jobs WHERE id = $1 FOR UPDATE",
+            &[&held],
+        )
+        .expect("hold the row");
+
+        let mut args = vec!["purge-jobs", "--before", "2026-03-01", "--json"];
+        if archive {
+            args.push("--archive");
+        }
+        let run = db.run(&args);
+        let json = run.expect(0).json();
+        tx.rollback().expect("release");
+        assert_eq!(json["jobs"].as_i64(), Some(doomed.len() as i64 - 1));
+        assert!(
+            json["retried_batches"].as_u64().unwrap_or(0) >= 1,
+            "the plain DELETE must have met the lock: {json}"
+        );
+        let left = purgeable_ids(&mut c, "'2026-03-01 00:00:00+00'");
+        assert_eq!(
+            left,
+            BTreeSet::from([held]),
+            "archive {archive}: only the held row stays"
+        );
+        if archive {
+            let archived = archive_ids(&mut c);
+            let mut expected = doomed.clone();
+            expected.remove(&held);
+            assert_eq!(
+                archived, expected,
+                "every other purged row is archived, once"
+            );
+        }
+        // The held row goes on the next run.
+        let again = db.run(&["purge-jobs", "--before", "2026-03-01", "--json"]);
+        assert_eq!(again.expect(0).json()["jobs"].as_i64(), Some(1));
+    }
+}

@@ -112,11 +112,14 @@ fn print(ctx: &Ctx, s: &Summary) -> anyhow::Result<()> {
             s.cutoff.to_rfc3339()
         ));
     }
-    let mut t = table(&["finish month", "state", "jobs"]);
-    for m in &s.by_month {
-        t.add_row(vec![m.month.clone(), m.state.clone(), m.jobs.to_string()]);
+    // Per month: a dry run, and a purge into archive tables (one table per month).
+    if !s.by_month.is_empty() {
+        let mut t = table(&["finish month", "state", "jobs"]);
+        for m in &s.by_month {
+            t.add_row(vec![m.month.clone(), m.state.clone(), m.jobs.to_string()]);
+        }
+        ctx.out.line(t.to_string())?;
     }
-    ctx.out.line(t.to_string())?;
     let where_to = if s.archive {
         format!(" into {}.jobs_archive_YYYY_MM", s.schema)
     } else {

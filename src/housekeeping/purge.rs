@@ -3,8 +3,11 @@
 //! What it guarantees:
 //! - Only finished jobs go (native: the chosen states among succeeded, failed, cancelled;
 //!   Graphile Worker: permanently failed jobs), never one a worker holds: the predicate
-//!   requires no lock, and rows a worker has locked at that instant are skipped
-//!   (`FOR UPDATE SKIP LOCKED`), so a live worker never waits on the purge.
+//!   requires no lock. Each window is one plain `DELETE` (as fast as one `DELETE` of the
+//!   same rows); one that meets a row a worker has locked at that instant gives up within the
+//!   200 ms lock timeout and is taken again with `FOR UPDATE SKIP LOCKED`, which leaves that
+//!   row for the next run. A worker waits on the purge only for a row it wants to change that
+//!   the purge deletes, until the window commits (under a second).
 //! - The jobs are visited in windows of ids; each window is one short transaction
 //!   (statement timeout below 1 s, window size adapted toward `TARGET_BATCH` by the finalize
 //!   engine's `BatchSizer`, halved and retried on a timeout).
@@ -70,7 +73,8 @@ pub struct Summary {
     pub archive: bool,
     /// Jobs purged (or, dry run, that would be).
     pub jobs: i64,
-    /// Per finish month (`YYYY-MM`); a dry run also splits by state.
+    /// Per finish month (`YYYY-MM`), for a dry run (which also splits by state) and an
+    /// archiving purge; a plain purge counts only the total.
     pub by_month: Vec<MonthCount>,
     pub batches: u64,
     pub retried_batches: u64,
@@ -138,6 +142,7 @@ pub fn purge_jobs(ctx: &Ctx, req: &Request) -> anyhow::Result<Summary> {
         "purging {bar:40} {pos}/{len} ids, {msg} ({eta} left)",
     );
     let mut lo = min_id;
+    let mut rows = purge::Rows::Delete;
     while lo <= max_id {
         let hi = lo.saturating_add(sizer.size()).min(max_id + 1);
         let t = Instant::now();
@@ -149,6 +154,7 @@ pub fn purge_jobs(ctx: &Ctx, req: &Request) -> anyhow::Result<Summary> {
             (lo, hi),
             req.archive.then_some(columns.as_slice()),
             &ensured,
+            rows,
         );
         match outcome {
             Ok((result, created)) => {
@@ -162,12 +168,17 @@ pub fn purge_jobs(ctx: &Ctx, req: &Request) -> anyhow::Result<Summary> {
                     *by_month.entry(month).or_default() += n;
                 }
                 summary.jobs += result.deleted;
+                rows = purge::Rows::Delete;
                 bar.inc((hi - lo) as u64);
                 bar.set_message(format!("{} jobs purged", summary.jobs));
                 lo = hi;
             }
             Err(e) if is_timeout(&e) => {
                 summary.retried_batches += 1;
+                // A row a worker holds right now: take the window again around it.
+                if sql_state(&e) == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                    rows = purge::Rows::SkipLocked;
+                }
                 timeouts_in_a_row += 1;
                 if timeouts_in_a_row > MAX_TIMEOUTS && sizer.size() <= MIN_WINDOW {
                     bar.finish_and_clear();
@@ -213,12 +224,13 @@ fn purge_one_window(
     window: (i64, i64),
     archive_columns: Option<&[String]>,
     ensured: &HashSet<String>,
+    rows: purge::Rows,
 ) -> anyhow::Result<(purge::BatchResult, Vec<String>)> {
     let mut tx = db.transaction()?;
     purge::limit_batch(&mut tx, STATEMENT_TIMEOUT_MS, LOCK_TIMEOUT_MS)?;
     let mut created = Vec::new();
     let result = match archive_columns {
-        None => purge::purge_window(&mut tx, profile, finished, cutoff, window, None)?,
+        None => purge::purge_window(&mut tx, profile, finished, cutoff, window, None, rows)?,
         Some(columns) => {
             let months = purge::window_months(&mut tx, profile, finished, cutoff, window)?;
             for month in &months {
@@ -234,6 +246,7 @@ fn purge_one_window(
                 cutoff,
                 window,
                 Some((&months, columns)),
+                rows,
             )?
         }
     };
