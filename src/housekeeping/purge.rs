@@ -149,8 +149,7 @@ pub fn purge_jobs(ctx: &Ctx, req: &Request) -> anyhow::Result<Summary> {
         let outcome = purge_one_window(
             &mut db,
             &profile,
-            &finished,
-            cutoff,
+            (&finished, cutoff),
             (lo, hi),
             req.archive.then_some(columns.as_slice()),
             &ensured,
@@ -215,12 +214,12 @@ pub fn purge_jobs(ctx: &Ctx, req: &Request) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
-/// One window in one transaction; returns the archive months it created.
+/// One window in one transaction; returns the archive months it created. `doomed`: which
+/// jobs go (finished how, before when).
 fn purge_one_window(
     db: &mut Db,
     profile: &Profile,
-    finished: &Finished,
-    cutoff: DateTime<Utc>,
+    (finished, cutoff): (&Finished, DateTime<Utc>),
     window: (i64, i64),
     archive_columns: Option<&[String]>,
     ensured: &HashSet<String>,
