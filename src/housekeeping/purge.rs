@@ -214,8 +214,8 @@ pub fn purge_jobs(ctx: &Ctx, req: &Request) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
-/// One window in one transaction; returns the archive months it created. `doomed`: which
-/// jobs go (finished how, before when).
+/// One window in one transaction; returns the archive months it created. The pair after
+/// `profile` says which jobs go: finished how, and before when.
 fn purge_one_window(
     db: &mut Db,
     profile: &Profile,
