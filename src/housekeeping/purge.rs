@@ -38,7 +38,10 @@ const LOCK_WHAT: &str = "purge-jobs or purge-archive";
 
 /// A window transaction aims at this long; the statement timeout keeps it under a second.
 pub const TARGET_BATCH: Duration = Duration::from_millis(250);
+/// The statement timeout of a window; with --archive, of its two statements together.
 const STATEMENT_TIMEOUT_MS: u64 = 800;
+/// What the moving statement gets at least, however long finding the months took.
+const MIN_STATEMENT_MS: u64 = 100;
 const LOCK_TIMEOUT_MS: u64 = 200;
 const MIN_WINDOW: i64 = 500;
 const MAX_WINDOW: i64 = 2_000_000;
@@ -231,6 +234,7 @@ fn purge_one_window(
     let result = match archive_columns {
         None => purge::purge_window(&mut tx, profile, finished, cutoff, window, None, rows)?,
         Some(columns) => {
+            let started = Instant::now();
             let months = purge::window_months(&mut tx, profile, finished, cutoff, window)?;
             for month in &months {
                 if !ensured.contains(month) {
@@ -238,6 +242,13 @@ fn purge_one_window(
                     created.push(month.clone());
                 }
             }
+            // The moving statement gets what is left of the window's budget, so the two
+            // statements together stay under it (each alone is bounded by the timeout).
+            let spent = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let left = STATEMENT_TIMEOUT_MS
+                .saturating_sub(spent)
+                .max(MIN_STATEMENT_MS);
+            purge::limit_batch(&mut tx, left, LOCK_TIMEOUT_MS)?;
             purge::purge_window(
                 &mut tx,
                 profile,
