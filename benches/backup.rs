@@ -152,6 +152,26 @@ fn main() {
         timed("jobdbctl backup", cmd)
     });
 
+    let zst = work.path().join("jobdbctl.tar.zst");
+    let ours_zstd = best_of(runs, || {
+        let mut cmd = c.cmd();
+        cmd.args(["-q", "backup", "--compression", "zstd", "--output"])
+            .arg(&zst);
+        timed("jobdbctl backup --compression zstd", cmd)
+    });
+    let restore_zstd = best_of(runs, || {
+        recreate_db(&c, "r_jz");
+        let mut cmd = common::jobdbctl(&c.configdir);
+        cmd.arg("--database-url")
+            .arg(format!(
+                "postgresql://postgres@localhost/r_jz?host={}&port=5432",
+                c.pgdata().display()
+            ))
+            .args(["-q", "restore"])
+            .arg(&zst);
+        timed("jobdbctl restore (zstd)", cmd)
+    });
+
     let pg_restore = best_of(runs, || {
         recreate_db(&c, "r_pg");
         let mut cmd = pg_tool(&c, "pg_restore");
@@ -182,8 +202,13 @@ fn main() {
         "  jobdbctl backup                      {ours:6.2} s  {:6.1} MB",
         mb(ours_size)
     );
+    println!(
+        "  jobdbctl backup --compression zstd   {ours_zstd:6.2} s  {:6.1} MB",
+        mb(size(&zst))
+    );
     println!("  pg_restore -j 2                      {pg_restore:6.2} s");
     println!("  jobdbctl restore                     {restore:6.2} s");
+    println!("  jobdbctl restore (zstd)              {restore_zstd:6.2} s");
     println!("ratios (goal):");
     println!(
         "  backup / pg_dump time      {:.2}  (<= 0.5)",
@@ -193,9 +218,25 @@ fn main() {
         "  backup / pg_dump size      {:.2}  (<= 1.0 issue, <= 1.2 spec)",
         ours_size as f64 / dump_size as f64
     );
+    println!(
+        "  zstd backup / pg_dump time {:.2}  (<= 0.35)",
+        ours_zstd / pg_dump
+    );
+    println!(
+        "  zstd backup / pg_dump size {:.2}  (<= 0.85)",
+        size(&zst) as f64 / dump_size as f64
+    );
     println!("  backup / raw COPY time     {:.2}  (<= 1.3)", ours / raw);
+    println!(
+        "  zstd backup / raw COPY     {:.2}  (<= 1.1)",
+        ours_zstd / raw
+    );
     println!(
         "  restore / pg_restore -j 2  {:.2}  (< 1.0)",
         restore / pg_restore
+    );
+    println!(
+        "  zstd restore / pg_restore  {:.2}  (<= 0.6)",
+        restore_zstd / pg_restore
     );
 }

@@ -708,7 +708,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backup)
-            opts="-o -q -v -h -V --mode --output --keep --keep-within --pin --no-space-check --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-o -q -v -h -V --mode --output --keep --keep-within --pin --no-space-check --compression --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -732,6 +732,10 @@ _jobdbctl() {
                     ;;
                 --keep-within)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression)
+                    COMPREPLY=($(compgen -W "gzip zstd none" -- "${cur}"))
                     return 0
                     ;;
                 --database-url)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::archive::Codec;
 use crate::error::{failure, Exit};
 
 pub const CONFIG_FILE: &str = "jobdbctl.toml";
@@ -58,6 +59,7 @@ struct FileConfig {
     connect_timeout: Option<String>,
     job_logs_dir: Option<PathBuf>,
     job_logs_pattern: Option<String>,
+    compression: Option<Codec>,
 }
 
 /// What the command line said; `None` where the flag was not given.
@@ -90,6 +92,8 @@ pub struct Config {
     pub job_logs_dir: Option<Setting<PathBuf>>,
     /// Where a job's logs sit under `job_logs_dir` (flag `--pattern`).
     pub job_logs_pattern: Setting<String>,
+    /// How `backup` compresses (flag `--compression`).
+    pub compression: Setting<Codec>,
 }
 
 /// Tractor's layout: `<user>/J<jid>/…`.
@@ -282,6 +286,10 @@ impl Config {
             job_logs_pattern: or_default(
                 layered(None, None, file.job_logs_pattern, &file_path),
                 DEFAULT_JOB_LOGS_PATTERN.to_string(),
+            ),
+            compression: or_default(
+                layered(None, None, file.compression, &file_path),
+                Codec::Gzip,
             ),
             data_dir,
             configdir,

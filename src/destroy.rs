@@ -151,6 +151,7 @@ impl Plan<'_> {
                     // Never pruned, even when PATH is a directory and jobdbctl picks the name.
                     pinned: true,
                     space_check: true,
+                    codec: ctx.config.compression.value,
                 },
             )?;
             ctx.out.info(format!(

@@ -83,6 +83,7 @@ pub const NAMES: &[&str] = &[
     "connect_timeout",
     "job_logs_dir",
     "job_logs_pattern",
+    "compression",
     "profile",
     "schema",
     "server_user",
@@ -139,6 +140,7 @@ fn config_params(ctx: &Ctx) -> Vec<Param> {
             .as_ref()
             .map_or_else(|| unset("job_logs_dir"), |s| path("job_logs_dir", s)),
         setting("job_logs_pattern", &c.job_logs_pattern),
+        setting("compression", &c.compression),
     ];
     for (name, s) in [
         ("profile", &c.profile),

@@ -30,6 +30,69 @@ pub const MAX_METADATA_BYTES: u64 = 64 << 20;
 /// gzip level: by measurement level 3 of zlib-rs gives pg_dump's size (deflate level 6) at
 /// about 200 MB/s per core (see README, "Backup and restore").
 pub const COMPRESSION_LEVEL: u32 = 3;
+/// zstd level: 3 is zstd's default; smaller than gzip's output at several times its speed.
+pub const ZSTD_LEVEL: i32 = 3;
+/// The largest zstd window a reader accepts (16 MiB): the writer compresses blocks of at most
+/// `CHUNK_SIZE` plus a header, so a bigger window only comes from a hostile archive and would
+/// cost the reader its memory.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
+/// How the tar stream is compressed. Readers detect it from the first bytes, never from the
+/// file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Independent gzip members, one per block (`.tar.gz`): any gzip reader reads it.
+    Gzip,
+    /// Independent zstd frames, one per block (`.tar.zst`): faster and smaller.
+    Zstd,
+    /// Plain tar (`.tar`).
+    None,
+}
+
+impl Codec {
+    /// The file name ending jobdbctl gives an archive of this codec.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Codec::Gzip => ".tar.gz",
+            Codec::Zstd => ".tar.zst",
+            Codec::None => ".tar",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+            Codec::None => "none",
+        }
+    }
+
+    /// The codec of an archive from its first bytes (at least 262 for a plain tar).
+    pub fn detect(first: &[u8]) -> Option<Codec> {
+        if first.starts_with(&[0x1f, 0x8b]) {
+            Some(Codec::Gzip)
+        } else if first.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Codec::Zstd)
+        } else if first.get(257..262) == Some(b"ustar".as_slice()) {
+            Some(Codec::None)
+        } else {
+            None
+        }
+    }
+
+    /// Every ending an archive may have, for listing a directory.
+    pub const SUFFIXES: [&'static str; 3] = [".tar.gz", ".tar.zst", ".tar"];
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Bytes `Codec::detect` needs to see.
+pub const DETECT_BYTES: usize = 262;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

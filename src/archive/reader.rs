@@ -20,8 +20,8 @@ use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::archive::{
-    check, parse_data_entry_name, Manifest, Mode, SchemaDdl, CLUSTER_DIR, FORMAT_VERSION, HEADER,
-    MANIFEST, SCHEMA,
+    check, parse_data_entry_name, Codec, Manifest, Mode, SchemaDdl, CLUSTER_DIR, DETECT_BYTES,
+    FORMAT_VERSION, HEADER, MANIFEST, SCHEMA, ZSTD_WINDOW_LOG_MAX,
 };
 use crate::error::{failure, Exit};
 
@@ -80,12 +80,44 @@ fn bad(label: &str, message: impl AsRef<str>) -> anyhow::Error {
     )
 }
 
+/// The tar stream inside `input`, whatever its codec (gzip, zstd or none), told by its first
+/// bytes; anything else is refused (exit 5).
+pub fn decompressed<'a>(
+    mut input: impl Read + 'a,
+    label: &str,
+) -> anyhow::Result<(Codec, Box<dyn Read + 'a>)> {
+    let mut first = Vec::with_capacity(DETECT_BYTES);
+    (&mut input)
+        .take(DETECT_BYTES as u64)
+        .read_to_end(&mut first)
+        .map_err(|e| bad(label, format!("cannot read its start: {e}")))?;
+    let codec = Codec::detect(&first).ok_or_else(|| {
+        bad(
+            label,
+            "it is not a jobdbctl archive: neither gzip, zstd nor tar at its start",
+        )
+    })?;
+    let whole =
+        std::io::BufReader::with_capacity(1 << 20, std::io::Cursor::new(first).chain(input));
+    let reader: Box<dyn Read + 'a> = match codec {
+        Codec::Gzip => Box::new(MultiGzDecoder::new(whole)),
+        Codec::Zstd => {
+            let mut z = zstd::stream::read::Decoder::with_buffer(whole)
+                .map_err(|e| bad(label, format!("cannot start zstd: {e}")))?;
+            // A frame asking for a larger window is refused, not honoured.
+            z.window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| bad(label, format!("cannot limit zstd's window: {e}")))?;
+            Box::new(z)
+        }
+        Codec::None => Box::new(whole),
+    };
+    Ok((codec, reader))
+}
+
 /// Reads the whole archive, checking every byte, and returns its manifest.
 pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow::Result<Summary> {
-    let mut archive = tar::Archive::new(MultiGzDecoder::new(std::io::BufReader::with_capacity(
-        1 << 20,
-        input,
-    )));
+    let (_, stream) = decompressed(input, label)?;
+    let mut archive = tar::Archive::new(stream);
     let io = |e: std::io::Error| bad(label, format!("{e} (truncated or corrupt)"));
     let mut header: Option<Manifest> = None;
     let mut manifest: Option<Manifest> = None;
@@ -255,7 +287,7 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
         return Err(bad(label, format!("it has no {SCHEMA}")));
     }
     // Anything after the end-of-archive marker must be padding; reading to the end also
-    // checks the last gzip member's CRC.
+    // checks the last gzip member's CRC (or zstd frame's checksum).
     let mut rest = archive.into_inner();
     let mut buf = vec![0u8; 64 << 10];
     loop {

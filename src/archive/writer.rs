@@ -1,6 +1,7 @@
-//! Writes a `.tar.gz` the way pigz does: the tar byte stream is cut into blocks (one per entry,
-//! or slices of a large file), each block is compressed as an independent gzip member on a
-//! worker thread, and the members are written in order. Checksums of whole-in-memory entries
+//! Writes the archive the way pigz does: the tar byte stream is cut into blocks (one per entry,
+//! or slices of a large file), each block is compressed as an independent gzip member (or zstd
+//! frame) on a worker thread, and they are written in order; a reader of either format sees
+//! one stream. Checksums of whole-in-memory entries
 //! are computed on the workers too, so the threads producing data only produce data.
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use sha2::{Digest, Sha256};
 
-use crate::archive::Entry;
+use crate::archive::{Codec, Entry, COMPRESSION_LEVEL, ZSTD_LEVEL};
 
 pub type Output = Box<dyn Write + Send>;
 
@@ -42,23 +43,22 @@ pub struct ArchiveWriter {
     workers: Vec<JoinHandle<()>>,
     output: JoinHandle<anyhow::Result<Output>>,
     written: Arc<AtomicU64>,
-    level: Compression,
+    codec: Codec,
 }
 
 impl ArchiveWriter {
-    pub fn new(output: Output, level: u32, threads: usize) -> ArchiveWriter {
+    pub fn new(output: Output, codec: Codec, threads: usize) -> ArchiveWriter {
         let threads = threads.max(1);
         let (block_tx, block_rx) = sync_channel::<Block>(threads * 2);
         let (out_tx, out_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
         let block_rx = Arc::new(Mutex::new(block_rx));
         let records = Arc::new(Mutex::new(Vec::new()));
-        let level = Compression::new(level);
         let workers = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&block_rx);
                 let tx = out_tx.clone();
                 let records = Arc::clone(&records);
-                std::thread::spawn(move || compress_blocks(&rx, &tx, &records, level))
+                std::thread::spawn(move || compress_blocks(&rx, &tx, &records, codec))
             })
             .collect();
         let written = Arc::new(AtomicU64::new(0));
@@ -74,7 +74,7 @@ impl ArchiveWriter {
             workers,
             output,
             written,
-            level,
+            codec,
         }
     }
 
@@ -206,7 +206,7 @@ impl ArchiveWriter {
             data,
             record: None,
         };
-        let member = compress(&mut tail, self.level).context("cannot compress the manifest")?;
+        let member = compress(&mut tail, self.codec).context("cannot compress the manifest")?;
         let sent = compressed.send((next_seq, member)).is_ok();
         drop(compressed);
         let output = self
@@ -240,7 +240,7 @@ fn compress_blocks(
     blocks: &Mutex<Receiver<Block>>,
     out: &SyncSender<(u64, Vec<u8>)>,
     records: &Mutex<Vec<Entry>>,
-    level: Compression,
+    codec: Codec,
 ) {
     loop {
         let next = match blocks.lock() {
@@ -260,7 +260,7 @@ fn compress_blocks(
             }
         }
         let seq = block.seq;
-        let member = match compress(&mut block, level) {
+        let member = match compress(&mut block, codec) {
             Ok(m) => m,
             Err(_) => return,
         };
@@ -270,17 +270,42 @@ fn compress_blocks(
     }
 }
 
-fn compress(block: &mut Block, level: Compression) -> std::io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(Vec::with_capacity(block.data.len() / 4 + 64), level);
-    if let Some(h) = &block.header {
-        gz.write_all(h)?;
-    }
-    gz.write_all(&block.data)?;
-    if block.padding > 0 {
-        gz.write_all(&vec![0u8; block.padding])?;
-    }
+fn compress(block: &mut Block, codec: Codec) -> std::io::Result<Vec<u8>> {
+    let capacity = block.data.len() / 4 + 64;
+    let out = match codec {
+        Codec::Gzip => {
+            let mut gz = GzEncoder::new(
+                Vec::with_capacity(capacity),
+                Compression::new(COMPRESSION_LEVEL),
+            );
+            write_block(&mut gz, block)?;
+            gz.finish()?
+        }
+        Codec::Zstd => {
+            let mut z =
+                zstd::stream::write::Encoder::new(Vec::with_capacity(capacity), ZSTD_LEVEL)?;
+            write_block(&mut z, block)?;
+            z.finish()?
+        }
+        Codec::None => {
+            let mut raw = Vec::with_capacity(BLOCK + block.data.len() + block.padding);
+            write_block(&mut raw, block)?;
+            raw
+        }
+    };
     block.data = Vec::new();
-    gz.finish()
+    Ok(out)
+}
+
+fn write_block(out: &mut impl Write, block: &Block) -> std::io::Result<()> {
+    if let Some(h) = &block.header {
+        out.write_all(h)?;
+    }
+    out.write_all(&block.data)?;
+    if block.padding > 0 {
+        out.write_all(&vec![0u8; block.padding])?;
+    }
+    Ok(())
 }
 
 fn write_in_order(

@@ -80,11 +80,17 @@ fn write_cold(
     let total: u64 = files.iter().map(|f| f.size).sum();
     head.total_file_bytes = Some(total);
     head.max_entry_bytes = files.iter().map(|f| f.size).max().unwrap_or(0);
-    let dest = Destination::choose(ctx, request.output.as_deref(), "cluster", request.pinned)?;
+    let dest = Destination::choose(
+        ctx,
+        request.output.as_deref(),
+        "cluster",
+        request.pinned,
+        request.codec,
+    )?;
     head.retention = Some(dest.retention());
     dest.check_space(total / 2, request.space_check)?;
     let (out, file) = dest.open()?;
-    let writer = ArchiveWriter::new(out, archive::COMPRESSION_LEVEL, threads());
+    let writer = ArchiveWriter::new(out, request.codec, threads());
     let bar = ctx.out.progress(
         total,
         "{spinner} cold backup {bytes}/{total_bytes} ({binary_bytes_per_sec})",

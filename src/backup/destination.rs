@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::archive::writer::Output;
-use crate::archive::Retention;
+use crate::archive::{Codec, Retention};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::output::human_bytes;
@@ -29,7 +29,6 @@ use crate::output::human_bytes;
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
 /// Length of a [`TIME_FORMAT`] timestamp, e.g. `20240131T235959.123Z`.
 const TIME_LEN: usize = 20;
-const SUFFIX: &str = ".tar.gz";
 
 /// Where the archive goes: a file written as `PATH.partial` and renamed when complete, or
 /// standard output.
@@ -51,12 +50,14 @@ impl Destination {
         output: Option<&Path>,
         stem: &str,
         pinned: bool,
+        codec: Codec,
     ) -> anyhow::Result<Destination> {
         let default_name = || {
             format!(
-                "{}-{}{SUFFIX}",
+                "{}-{}{}",
                 sanitize(stem),
-                Utc::now().format(TIME_FORMAT)
+                Utc::now().format(TIME_FORMAT),
+                codec.suffix()
             )
         };
         let (path, named_by_us) = match output {
@@ -173,8 +174,6 @@ impl Destination {
     }
 }
 
-/// Whether `name` is one jobdbctl chooses for an archive (`<stem>-<UTC time>.tar.gz`, as
-/// [`Destination::choose`] makes them); retention prunes nothing else.
 fn create_backup_dir(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = &ctx.config.backup_dir.value;
     fs::create_dir_all(dir)
@@ -205,8 +204,13 @@ fn check_parent(ctx: &Ctx, output: &Path) -> anyhow::Result<()> {
     ))
 }
 
+/// Whether `name` is one jobdbctl chooses for an archive (`<stem>-<UTC time>.tar.gz`, or
+/// `.tar.zst` or `.tar`, as [`Destination::choose`] makes them); retention prunes nothing else.
 pub fn is_own_name(name: &str) -> bool {
-    let Some(rest) = name.strip_suffix(SUFFIX) else {
+    let Some(rest) = Codec::SUFFIXES
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+    else {
         return false;
     };
     let Some(split) = rest.len().checked_sub(TIME_LEN + 1) else {
@@ -401,9 +405,12 @@ mod tests {
 
     #[test]
     fn own_names_are_the_ones_choose_makes() {
-        let made = format!("jobs-jobdb-{}{SUFFIX}", Utc::now().format(TIME_FORMAT));
+        let made = format!("jobs-jobdb-{}.tar.gz", Utc::now().format(TIME_FORMAT));
         assert!(is_own_name(&made), "{made}");
         assert!(is_own_name("cluster-20240131T235959.123Z.tar.gz"));
+        assert!(is_own_name("cluster-20240131T235959.123Z.tar.zst"));
+        assert!(is_own_name("cluster-20240131T235959.123Z.tar"));
+        assert!(!is_own_name("cluster-20240131T235959.123Z.tar.xz"));
         for other in [
             "pre-upgrade.tar.gz",
             "-20240131T235959.123Z.tar.gz",

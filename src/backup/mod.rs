@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 
-use crate::archive::{self, Manifest, Mode};
+use crate::archive::{self, Codec, Manifest, Mode};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::target::{redacted_url, Target};
@@ -50,6 +50,7 @@ pub struct Request {
     /// Never to be pruned, even under a name jobdbctl chose (`destroy --backup-first`).
     pub pinned: bool,
     pub space_check: bool,
+    pub codec: Codec,
 }
 
 /// What a backup wrote.

@@ -89,11 +89,17 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
 
     let heap: i64 = schema.tables.iter().map(|t| t.bytes).sum();
     let stem = format!("{}-{}", head.database, profile.schema);
-    let dest = Destination::choose(ctx, request.output.as_deref(), &stem, request.pinned)?;
+    let dest = Destination::choose(
+        ctx,
+        request.output.as_deref(),
+        &stem,
+        request.pinned,
+        request.codec,
+    )?;
     head.retention = Some(dest.retention());
     dest.check_space((heap as f64 * ESTIMATE_RATIO) as u64, request.space_check)?;
     let (out, file) = dest.open()?;
-    let writer = ArchiveWriter::new(out, archive::COMPRESSION_LEVEL, threads());
+    let writer = ArchiveWriter::new(out, request.codec, threads());
     let result = write_online(
         ctx,
         &writer,

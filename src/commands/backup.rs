@@ -2,15 +2,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::archive::Mode;
+use crate::archive::{Codec, Mode};
 use crate::backup::{self, Done, Request};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::highwater;
 use crate::output::human_bytes;
 
-/// Back up the job database to a .tar.gz archive: an online, consistent snapshot of the job
-/// schema (default), or a cold copy of the embedded cluster's data directory.
+/// Back up the job database to an archive (.tar.gz by default, .tar.zst or .tar with
+/// --compression): an online, consistent snapshot of the job schema (default), or a cold copy
+/// of the embedded cluster's data directory.
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {
     /// online: consistent snapshot through SQL while the engine runs (any server); cold:
@@ -40,6 +41,10 @@ pub struct BackupArgs {
     /// Write the archive even when the destination's free space looks too small.
     #[arg(long)]
     pub no_space_check: bool,
+    /// gzip (.tar.gz), zstd (.tar.zst: several times faster, smaller) or none (.tar).
+    /// Default: compression in jobdbctl.toml, else gzip. verify and restore read all three.
+    #[arg(long, value_enum, value_name = "CODEC")]
+    pub compression: Option<Codec>,
 }
 
 pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
@@ -65,6 +70,7 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             keep_within: args.keep_within,
             pinned: args.pin,
             space_check: !args.no_space_check,
+            codec: args.compression.unwrap_or(ctx.config.compression.value),
         },
     )?;
     // What the backup learned joins the job-ID high-water mark (never failing the backup).
