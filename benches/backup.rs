@@ -159,18 +159,7 @@ fn main() {
             .arg(&zst);
         timed("jobdbctl backup --compression zstd", cmd)
     });
-    let restore_zstd = best_of(runs, || {
-        recreate_db(&c, "r_jz");
-        let mut cmd = common::jobdbctl(&c.configdir);
-        cmd.arg("--database-url")
-            .arg(format!(
-                "postgresql://postgres@localhost/r_jz?host={}&port=5432",
-                c.pgdata().display()
-            ))
-            .args(["-q", "restore"])
-            .arg(&zst);
-        timed("jobdbctl restore (zstd)", cmd)
-    });
+    let restore_zstd = best_of(runs, || restore_into(&c, "r_jz", &zst));
 
     let pg_restore = best_of(runs, || {
         recreate_db(&c, "r_pg");
@@ -178,18 +167,7 @@ fn main() {
         cmd.args(["-d", "r_pg", "-j", "2"]).arg(&dump);
         timed("pg_restore -j 2", cmd)
     });
-    let restore = best_of(runs, || {
-        recreate_db(&c, "r_jd");
-        let mut cmd = common::jobdbctl(&c.configdir);
-        cmd.arg("--database-url")
-            .arg(format!(
-                "postgresql://postgres@localhost/r_jd?host={}&port=5432",
-                c.pgdata().display()
-            ))
-            .args(["-q", "restore"])
-            .arg(&archive);
-        timed("jobdbctl restore", cmd)
-    });
+    let restore = best_of(runs, || restore_into(&c, "r_jd", &archive));
 
     let (ours_size, dump_size) = (size(&archive), size(&dump));
     println!("\nonline backup of {jobs} jobs (best of {runs}):");
@@ -239,4 +217,18 @@ fn main() {
         "  zstd restore / pg_restore  {:.2}  (<= 0.6)",
         restore_zstd / pg_restore
     );
+}
+
+/// `jobdbctl restore ARCHIVE` into a new, empty database `db` on the cluster; its seconds.
+fn restore_into(c: &TestCluster, db: &str, archive: &std::path::Path) -> f64 {
+    recreate_db(c, db);
+    let mut cmd = common::jobdbctl(&c.configdir);
+    cmd.arg("--database-url")
+        .arg(format!(
+            "postgresql://postgres@localhost/{db}?host={}&port=5432",
+            c.pgdata().display()
+        ))
+        .args(["-q", "restore"])
+        .arg(archive);
+    timed(&format!("jobdbctl restore {}", archive.display()), cmd)
 }
