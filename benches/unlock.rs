@@ -62,12 +62,18 @@ fn native_fixture(client: &mut postgres::Client, dead: i64, live: i64) {
         .expect("workers");
     client
         .execute(
-            "INSERT INTO jobdb.jobs (queue_name, task_identifier, payload, run_at, attempts, state, locked_at, locked_by)
-             SELECT CASE WHEN g % 3 = 0 THEN 'queue-' || (g % 500) END, 'render_frame',
+            "WITH queues AS (
+                 INSERT INTO jobdb.job_queues (queue_name)
+                 SELECT 'queue-' || q FROM generate_series(0, 499) q
+                 RETURNING id, queue_name
+             )
+             INSERT INTO jobdb.jobs (job_queue_id, task_identifier, payload, run_at, attempts, state, locked_at, locked_by)
+             SELECT q.id, 'render_frame',
                     jsonb_build_object('frame', g, 'scene', 'shot-' || (g % 997)),
                     now() - (g % 10000) * interval '1 second', 1, 'running', now() - interval '10 minutes',
                     CASE WHEN g <= $1 THEN 'dead-' || (g % ($1 / $3)) ELSE 'live-' || (g % ($2 / $3)) END
-               FROM generate_series(1, $1::int8 + $2::int8) g",
+               FROM generate_series(1, $1::int8 + $2::int8) g
+               LEFT JOIN queues q ON g % 3 = 0 AND q.queue_name = 'queue-' || (g % 500)",
             &[&dead, &live, &JOBS_PER_WORKER],
         )
         .expect("jobs");
