@@ -8,14 +8,17 @@
 //! compressed in parallel; any gzip reader sees one stream.
 
 pub mod check;
+pub mod chunker;
+pub mod pgcopy;
 pub mod reader;
 pub mod writer;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Bump when a reader of the previous format could misread a new archive.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bump when a reader of the previous format could misread a new archive. 2: tables may be
+/// in binary COPY format (`Table::format`); readers still read 1.
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER: &str = "header.json";
 pub const MANIFEST: &str = "manifest.json";
 /// The schema's DDL (online archives).
@@ -162,6 +165,27 @@ pub struct Table {
     /// Rows in the archive; only in the manifest.
     #[serde(default)]
     pub rows: Option<u64>,
+    /// How the table's entries encode rows; absent (format 1) means text.
+    #[serde(default, skip_serializing_if = "CopyFormat::is_text")]
+    pub format: CopyFormat,
+}
+
+/// The COPY format of a table's data entries. Binary is chosen when every column's type is a
+/// built-in one whose binary form PostgreSQL keeps stable across major versions; anything
+/// else (user-defined types, arrays or composites of them, `reg*` types that travel as OIDs)
+/// stays text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyFormat {
+    #[default]
+    Text,
+    Binary,
+}
+
+impl CopyFormat {
+    pub fn is_text(&self) -> bool {
+        *self == CopyFormat::Text
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

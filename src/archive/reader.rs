@@ -19,9 +19,10 @@ use std::io::Read;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::archive::pgcopy::Scanner;
 use crate::archive::{
-    check, parse_data_entry_name, Codec, Manifest, Mode, SchemaDdl, CLUSTER_DIR, DETECT_BYTES,
-    FORMAT_VERSION, HEADER, MANIFEST, SCHEMA, ZSTD_WINDOW_LOG_MAX,
+    check, parse_data_entry_name, Codec, CopyFormat, Manifest, Mode, SchemaDdl, CLUSTER_DIR,
+    DETECT_BYTES, FORMAT_VERSION, HEADER, MANIFEST, SCHEMA, ZSTD_WINDOW_LOG_MAX,
 };
 use crate::error::{failure, Exit};
 
@@ -247,23 +248,18 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
             continue;
         }
         let mut hasher = Sha256::new();
+        let mut rows =
+            table.map(|t| RowCounter::new(head.tables[t].format, head.tables[t].columns.len()));
         let mut left = size;
         loop {
             let want = left.min(PIECE as u64) as usize;
             let mut piece = vec![0u8; want];
             entry.read_exact(&mut piece).map_err(io)?;
             hasher.update(&piece);
-            if let Some(t) = table {
-                // COPY text never holds a NUL byte (PostgreSQL text cannot), so a data entry
-                // with one is not table data, and COPY would refuse it only after the
-                // restore had sent the whole entry.
-                if piece.contains(&0) {
-                    return Err(bad(
-                        label,
-                        format!("data entry {name:?} holds a NUL byte, which COPY text never does"),
-                    ));
-                }
-                *lines_per_table.entry(t).or_default() += newlines(&piece);
+            if let Some(counter) = &mut rows {
+                counter
+                    .feed(&piece)
+                    .map_err(|m| bad(label, format!("data entry {name:?}: {m}")))?;
             }
             left -= want as u64;
             total += want as u64;
@@ -271,6 +267,12 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
             if left == 0 {
                 break;
             }
+        }
+        if let (Some(t), Some(counter)) = (table, rows) {
+            let n = counter
+                .finish()
+                .map_err(|m| bad(label, format!("data entry {name:?}: {m}")))?;
+            *lines_per_table.entry(t).or_default() += n;
         }
         seen.insert(name, (size, Some(hasher.finalize().into())));
     }
@@ -305,6 +307,47 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
         uncompressed_bytes: total,
         manifest,
     })
+}
+
+/// Counts the rows of one data entry and refuses one that cannot be the table's COPY data
+/// before a server sees it: in text, a NUL byte (PostgreSQL text cannot hold one, and COPY
+/// would refuse it only after the whole entry was sent); in binary, anything but a complete
+/// binary COPY file of the table's column count.
+enum RowCounter {
+    Text(u64),
+    Binary(Option<Scanner>),
+}
+
+impl RowCounter {
+    fn new(format: CopyFormat, columns: usize) -> RowCounter {
+        match format {
+            CopyFormat::Text => RowCounter::Text(0),
+            // An impossible column count is refused at the first byte.
+            CopyFormat::Binary => RowCounter::Binary(Scanner::new(columns).ok()),
+        }
+    }
+
+    fn feed(&mut self, piece: &[u8]) -> Result<(), String> {
+        match self {
+            RowCounter::Text(n) => {
+                if piece.contains(&0) {
+                    return Err("it holds a NUL byte, which COPY text never does".into());
+                }
+                *n += newlines(piece);
+                Ok(())
+            }
+            RowCounter::Binary(Some(s)) => s.feed(piece),
+            RowCounter::Binary(None) => Err("its table has too many columns".into()),
+        }
+    }
+
+    fn finish(self) -> Result<u64, String> {
+        match self {
+            RowCounter::Text(n) => Ok(n),
+            RowCounter::Binary(Some(s)) => s.finish(),
+            RowCounter::Binary(None) => Err("its table has too many columns".into()),
+        }
+    }
 }
 
 /// The rows in a piece of COPY text: its newlines, counted eight bytes at a time, since every

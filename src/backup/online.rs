@@ -1,5 +1,6 @@
 //! Online backup: one exported snapshot read by parallel COPY streams, cut into chunks on
-//! row boundaries and written to the archive as they come.
+//! row boundaries and written to the archive as they come; binary COPY where the table's
+//! column types allow it (see `archive::CopyFormat`).
 
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -10,8 +11,9 @@ use anyhow::{anyhow, Context as _};
 
 use super::destination::Destination;
 use super::{header, threads, Done, Request};
+use crate::archive::chunker::{Chunk, Chunker};
 use crate::archive::writer::ArchiveWriter;
-use crate::archive::{self, Manifest, Mode, Table};
+use crate::archive::{self, CopyFormat, Manifest, Mode, Table};
 use crate::context::Ctx;
 use crate::db::dump::{self, TableDef};
 use crate::db::{counter, snapshot, status, Profile};
@@ -84,6 +86,11 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
             name: t.name.clone(),
             columns: t.columns.clone(),
             rows: None,
+            format: if t.binary {
+                CopyFormat::Binary
+            } else {
+                CopyFormat::Text
+            },
         })
         .collect();
 
@@ -223,17 +230,20 @@ fn write_online(
                             let table = &schema.tables[item.table];
                             let mut reader =
                                 snapshot::copy_out(&mut tx, &profile.schema, table, item.pages)?;
-                            let mut chunk = Vec::with_capacity(archive::CHUNK_SIZE + (64 << 10));
-                            let emit = |data: Vec<u8>| -> anyhow::Result<()> {
-                                // Per chunk, not per row: the bar reads the clock on every update.
+                            let format = head.tables[item.table].format;
+                            let mut chunker = Chunker::new(format, table.columns.len())
+                                .map_err(|m| anyhow!("table {:?}: {m}", table.name))?;
+                            let emit = |(data, lines): Chunk| -> anyhow::Result<()> {
+                                // Per entry, not per row: the bar reads the clock on every update.
                                 bar.inc(data.len() as u64);
-                                let lines = archive::count_lines(&data);
                                 rows[item.table].fetch_add(lines, Ordering::Relaxed);
                                 let n = total_rows.fetch_add(lines, Ordering::Relaxed) + lines;
                                 bar.set_message(format!("{n} rows"));
                                 let seq = chunks[item.table].fetch_add(1, Ordering::Relaxed);
                                 writer.add_entry(&archive::data_entry_name(item.table, seq), data)
                             };
+                            let unexpected =
+                                |m: String| anyhow!("COPY of table {:?} sent {m}", table.name);
                             loop {
                                 let buf = reader.fill_buf().with_context(|| {
                                     format!("COPY of table {:?} failed", table.name)
@@ -242,21 +252,14 @@ fn write_online(
                                     break;
                                 }
                                 let n = buf.len();
-                                chunk.extend_from_slice(buf);
-                                reader.consume(n);
-                                if chunk.len() >= archive::CHUNK_SIZE {
-                                    // Cut at the last row end; the rest starts the next chunk.
-                                    if let Some(end) = chunk.iter().rposition(|b| *b == b'\n') {
-                                        let rest = chunk.split_off(end + 1);
-                                        let full = std::mem::replace(&mut chunk, rest);
-                                        chunk.reserve(archive::CHUNK_SIZE + (64 << 10));
-                                        emit(full)?;
-                                    }
+                                if let Some(full) = chunker.push(buf).map_err(unexpected)? {
+                                    emit(full)?;
                                 }
+                                reader.consume(n);
                             }
                             drop(reader);
-                            if !chunk.is_empty() {
-                                emit(chunk)?;
+                            if let Some(last) = chunker.finish().map_err(unexpected)? {
+                                emit(last)?;
                             }
                         }
                         tx.commit()
@@ -293,6 +296,7 @@ mod tests {
             columns: vec!["a".into()],
             pages,
             bytes: pages * 8192,
+            binary: false,
         }
     }
 

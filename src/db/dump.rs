@@ -35,6 +35,12 @@ pub struct TableDef {
     pub pages: i64,
     /// Heap bytes, for the free-space estimate and progress.
     pub bytes: i64,
+    /// Every column COPY carries has a portable binary form: a built-in base type (OID below
+    /// 16384, the first one a database can assign) with send and receive functions, or an
+    /// array of one, and not a `reg*` type (those travel as OIDs, which differ between
+    /// databases). Binary arrays and composites carry their element types' OIDs, so a
+    /// user-defined type anywhere keeps the table in text.
+    pub binary: bool,
 }
 
 pub struct SchemaDump {
@@ -455,7 +461,15 @@ fn tables(db: &mut impl Sql, ns: u32) -> anyhow::Result<Tables> {
                                     WHEN 'f' THEN ARRAY[format('ALTER TABLE %I REPLICA IDENTITY FULL', c.relname)]
                                     ELSE ARRAY[]::text[] END,
                 c.relpages::int8,
-                pg_relation_size(c.oid)
+                pg_relation_size(c.oid),
+                NOT EXISTS (SELECT FROM pg_attribute a
+                             JOIN pg_type t ON t.oid = a.atttypid
+                             LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+                              AND NOT (t.oid < 16384 AND t.typtype = 'b' AND t.typname !~ '^_?reg'
+                                       AND t.typsend <> 0 AND t.typreceive <> 0
+                                       AND (e.oid IS NULL OR (e.oid < 16384 AND e.typtype = 'b' AND e.typname !~ '^reg'
+                                                              AND e.typsend <> 0 AND e.typreceive <> 0))))
            FROM pg_class c
           WHERE c.relnamespace = $1 AND c.relkind = 'r'
           ORDER BY c.oid",
@@ -476,6 +490,7 @@ fn tables(db: &mut impl Sql, ns: u32) -> anyhow::Result<Tables> {
             columns: r.get(2),
             pages: r.get(5),
             bytes: r.get(6),
+            binary: r.get(7),
         });
     }
     Ok(out)

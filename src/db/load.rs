@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
-use crate::archive::SchemaDdl;
+use crate::archive::{CopyFormat, SchemaDdl};
 use crate::db::{
     log, qualified, quote_ident, sql_error, sql_state, Db, Profile, ProfileKind, Sql, Tx,
 };
@@ -191,12 +191,13 @@ pub struct CopyIn<'a> {
     table: String,
 }
 
-/// Starts loading COPY text into a staging table.
+/// Starts loading COPY data (text, or binary COPY files) into a staging table.
 pub fn copy_in<'a>(
     db: &'a mut Db,
     staging: &str,
     table: &str,
     columns: &[String],
+    format: CopyFormat,
 ) -> anyhow::Result<CopyIn<'a>> {
     let columns: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     // A table without loadable columns is copied with the default list (`()` is not SQL).
@@ -205,7 +206,14 @@ pub fn copy_in<'a>(
     } else {
         format!(" ({})", columns.join(", "))
     };
-    let sql = format!("COPY {}{list} FROM STDIN", qualified(staging, table));
+    let format = match format {
+        CopyFormat::Text => "",
+        CopyFormat::Binary => " (FORMAT binary)",
+    };
+    let sql = format!(
+        "COPY {}{list} FROM STDIN{format}",
+        qualified(staging, table)
+    );
     log(db.verbose, "copy_in", &sql);
     let writer = db
         .client

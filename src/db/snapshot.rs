@@ -72,7 +72,8 @@ pub fn server_version_num(db: &mut impl Sql) -> anyhow::Result<i32> {
     Ok(text.trim().parse().unwrap_or(0))
 }
 
-/// Streams a table (or the heap pages `[from, to)` of it) as COPY text.
+/// Streams a table (or the heap pages `[from, to)` of it) with COPY, binary where the
+/// table's column types allow it (`TableDef::binary`), text otherwise.
 pub fn copy_out<'a>(
     tx: &'a mut Tx<'_>,
     schema: &str,
@@ -81,10 +82,11 @@ pub fn copy_out<'a>(
 ) -> anyhow::Result<CopyOutReader<'a>> {
     let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(c)).collect();
     let name = qualified(schema, &table.name);
+    let format = if table.binary { " (FORMAT binary)" } else { "" };
     let sql = match pages {
-        None => format!("COPY {name} ({}) TO STDOUT", columns.join(", ")),
+        None => format!("COPY {name} ({}) TO STDOUT{format}", columns.join(", ")),
         Some((from, to)) => format!(
-            "COPY (SELECT {} FROM {name} WHERE ctid >= '({from},0)'::tid{}) TO STDOUT",
+            "COPY (SELECT {} FROM {name} WHERE ctid >= '({from},0)'::tid{}) TO STDOUT{format}",
             columns.join(", "),
             to.map(|t| format!(" AND ctid < '({t},0)'::tid"))
                 .unwrap_or_default()

@@ -233,8 +233,8 @@ fn load_entries(
         };
         let table = &tables[t];
         let failed = || format!("loading table {:?} failed", table.name);
-        let mut copy =
-            load::copy_in(db, staging, &table.name, &table.columns).with_context(failed)?;
+        let mut copy = load::copy_in(db, staging, &table.name, &table.columns, table.format)
+            .with_context(failed)?;
         loop {
             let piece = pieces.recv();
             shared.bump();

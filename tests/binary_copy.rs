@@ -1,0 +1,265 @@
+//! Binary COPY in archives: tables whose column types are all portable built-ins travel in
+//! binary, tables with user-defined types (or arrays and composites of them, or `reg*` types)
+//! in text, the archive's header records which, and both kinds restore to identical data.
+//! A binary entry that is not a well-formed binary COPY file of its table is refused before
+//! any server sees it, even when its checksum and size were made to match.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use common::{pg_dump_sorted, scalar_i64, schema_exists, TestDb};
+
+const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A database whose jobs hold no locks, so a restore (which requeues locked jobs) gives back
+/// the same rows.
+fn populated(jobs: i64) -> TestDb {
+    let db = TestDb::populated(&common::generate::Spec {
+        jobs,
+        live_workers: 0,
+        dead_workers: 1,
+        migrations: false,
+    });
+    db.client()
+        .batch_execute(
+            "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
+             UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
+        )
+        .expect("release locks");
+    db
+}
+
+/// An uncompressed archive, so the test reads its entries directly.
+fn backup(db: &TestDb, dir: &Path) -> PathBuf {
+    let run = db.run(&[
+        "backup",
+        "--output",
+        path_str(dir),
+        "--compression",
+        "none",
+        "--json",
+    ]);
+    PathBuf::from(run.expect(0).json()["archive"].as_str().expect("archive"))
+}
+
+fn entries(archive: &Path) -> Vec<(String, Vec<u8>)> {
+    let file = std::fs::File::open(archive).expect("open archive");
+    let mut tar = tar::Archive::new(file);
+    let mut out = Vec::new();
+    for e in tar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let name = e.path().expect("path").to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read entry");
+        out.push((name, data));
+    }
+    out
+}
+
+/// Writes `entries` as an archive whose manifest records their real sizes and checksums, as
+/// a forger who knows the format would.
+fn forge(entries: &[(String, Vec<u8>)], path: &Path) {
+    let mut entries = entries.to_vec();
+    let last = entries.len() - 1;
+    let mut manifest: serde_json::Value = serde_json::from_slice(&entries[last].1).expect("json");
+    let real: BTreeMap<&str, &Vec<u8>> = entries[..last]
+        .iter()
+        .map(|(n, d)| (n.as_str(), d))
+        .collect();
+    for e in manifest["entries"].as_array_mut().expect("entries") {
+        let data = real[e["name"].as_str().expect("name")];
+        e["size"] = data.len().into();
+        e["sha256"] = hex::encode(Sha256::digest(data)).into();
+    }
+    entries[last].1 = serde_json::to_vec_pretty(&manifest).expect("encode");
+    let mut builder = tar::Builder::new(std::fs::File::create(path).expect("create"));
+    for (name, data) in &entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o600);
+        h.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut h, name, data.as_slice())
+            .expect("append");
+    }
+    builder.finish().expect("finish tar");
+}
+
+fn formats(entries: &[(String, Vec<u8>)]) -> BTreeMap<String, (String, usize)> {
+    let header: serde_json::Value = serde_json::from_slice(&entries[0].1).expect("header");
+    header["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let format = t["format"].as_str().unwrap_or("text").to_string();
+            (t["name"].as_str().expect("name").to_string(), (format, i))
+        })
+        .collect()
+}
+
+fn data_entries(entries: &[(String, Vec<u8>)], table: usize) -> Vec<&Vec<u8>> {
+    let prefix = format!("data/{table:04}/");
+    entries
+        .iter()
+        .filter(|(n, _)| n.starts_with(&prefix))
+        .map(|(_, d)| d)
+        .collect()
+}
+
+#[test]
+fn portable_types_travel_binary_others_text_and_both_restore_identically() {
+    let db = populated(500);
+    db.client()
+        .batch_execute(
+            r#"
+            CREATE TYPE jobdb.mood AS ENUM ('calm', 'busy');
+            CREATE DOMAIN jobdb.positive AS int CHECK (VALUE > 0);
+            CREATE TYPE jobdb.pair AS (a int, b text);
+            CREATE TABLE jobdb.builtin_types (
+                id int8 PRIMARY KEY, i2 int2, i4 int4, n numeric, f4 float4, f8 float8, b bool,
+                t text, vc varchar(10), c char(3), nm name, ch "char", by bytea, j json,
+                jb jsonb, ts timestamp, tstz timestamptz, d date, tm time, tmtz timetz,
+                iv interval, u uuid, ip inet, ci cidr, mac macaddr, bits bit varying,
+                ia int4[], ta text[], tsv tsvector, pt point, x xml, o oid);
+            INSERT INTO jobdb.builtin_types
+            SELECT i, (i % 30000)::int2, -i, (i * 1.5)::numeric ^ 3, i / 7.0, i / 3.0, i % 2 = 0,
+                   E'tab\there\nnewline \\ backslash ' || i, 'v' || i % 1000, 'c', 'name' || i, 'x',
+                   decode('00ff00' || lpad(to_hex(i), 8, '0'), 'hex'), json_build_object('i', i),
+                   jsonb_build_object('k', i, 'nested', jsonb_build_array(i, NULL, 'é')),
+                   '2026-01-01'::timestamp + i * interval '1 minute', '2026-01-01 00:00+05'::timestamptz - i * interval '1 s',
+                   '2000-02-29'::date + i, '12:34:56.789'::time, '01:02:03+04'::timetz,
+                   make_interval(days => -i, secs => i / 1000.0), md5(i::text)::uuid, '10.0.0.1'::inet + i,
+                   '192.168.0.0/16', '08:00:2b:01:02:03', (i::bit(12))::varbit,
+                   ARRAY[i, NULL, -i], ARRAY[ARRAY['a', NULL], ARRAY['', E'q"\\']],
+                   to_tsvector('simple', 'job number ' || i), point(i, -i), ('<job n="' || i || '"/>')::xml, i::oid
+              FROM generate_series(1, 2000) i;
+            INSERT INTO jobdb.builtin_types (id, n, f4, f8, ts, tstz, d) VALUES
+                (-1, 'NaN', 'Infinity', '-Infinity', 'infinity', '-infinity', 'infinity'),
+                (-2, 123456789012345678901234567890.123456789, 'NaN', 1e-300, NULL, NULL, NULL);
+            INSERT INTO jobdb.builtin_types (id) VALUES (-3);
+            CREATE TABLE jobdb.big (id int PRIMARY KEY, payload text);
+            INSERT INTO jobdb.big SELECT i, repeat(md5(i::text), 300) FROM generate_series(1, 2500) i;
+            CREATE TABLE jobdb.user_types (id int, m jobdb.mood, p jobdb.positive, pr jobdb.pair,
+                                           ms jobdb.mood[], r regclass);
+            INSERT INTO jobdb.user_types
+            SELECT i, CASE WHEN i % 2 = 0 THEN 'calm' ELSE 'busy' END::jobdb.mood, i, (i, 'b' || i)::jobdb.pair,
+                   ARRAY['calm', 'busy']::jobdb.mood[], 'pg_class'::regclass
+              FROM generate_series(1, 300) i;
+            CREATE TABLE jobdb.reg_array (id int, r regtype[]);
+            INSERT INTO jobdb.reg_array VALUES (1, ARRAY['int4', 'text']::regtype[]);
+            "#,
+        )
+        .expect("make tables");
+    let data = pg_dump_sorted(&db, "jobdb", "--data-only");
+    let schema = pg_dump_sorted(&db, "jobdb", "--schema-only");
+    let dir = common::temp_dir("bc");
+    let archive = backup(&db, dir.path());
+    let entries = entries(&archive);
+    let formats = formats(&entries);
+    for (table, want) in [
+        ("jobs", "binary"),
+        ("builtin_types", "binary"),
+        ("big", "binary"),
+        ("user_types", "text"),
+        ("reg_array", "text"),
+    ] {
+        let (format, index) = &formats[table];
+        assert_eq!(format, want, "{table}: {formats:?}");
+        let chunks = data_entries(&entries, *index);
+        assert!(!chunks.is_empty(), "{table} has no data entry");
+        for chunk in chunks {
+            assert_eq!(chunk.starts_with(SIGNATURE), want == "binary", "{table}");
+        }
+    }
+    // The big table is cut into several entries, each a complete binary COPY file.
+    let big = data_entries(&entries, formats["big"].1);
+    assert!(big.len() >= 2, "big table in {} entries", big.len());
+    assert!(big.iter().all(|d| d.ends_with(&[0xff, 0xff])));
+
+    db.run(&["verify", path_str(&archive)]).expect(0);
+    let target = TestDb::empty();
+    target
+        .run(&["restore", path_str(&archive), "--yes"])
+        .expect(0);
+    assert_eq!(pg_dump_sorted(&target, "jobdb", "--data-only"), data);
+    assert_eq!(pg_dump_sorted(&target, "jobdb", "--schema-only"), schema);
+}
+
+#[test]
+fn a_malformed_binary_entry_is_refused_before_any_server_sees_it() {
+    let db = populated(300);
+    let dir = common::temp_dir("bc");
+    let archive = backup(&db, dir.path());
+    let good = entries(&archive);
+    let (format, jobs) = formats(&good)["jobs"].clone();
+    assert_eq!(format, "binary");
+    let at = good
+        .iter()
+        .position(|(n, _)| n.starts_with(&format!("data/{jobs:04}/")))
+        .expect("jobs entry");
+    let header_len = 19;
+    type Edit<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
+    let edits: [Edit; 5] = [
+        ("OIDs flag in the header", &|d| d[11] = 0x01),
+        ("wrong field count", &|d| {
+            d[header_len + 1] = d[header_len + 1].wrapping_add(1)
+        }),
+        ("no trailer", &|d| d.truncate(d.len() - 2)),
+        ("bytes after the trailer", &|d| d.extend_from_slice(b"\0\0")),
+        ("negative field length", &|d| {
+            d[header_len + 2..header_len + 6].copy_from_slice(&(-7i32).to_be_bytes())
+        }),
+    ];
+    let target = TestDb::empty();
+    let jobs_before = pg_dump_sorted(&db, "jobdb", "--data-only");
+    for (what, edit) in edits {
+        let mut forged = good.clone();
+        edit(&mut forged[at].1);
+        let path = dir.path().join("forged.tar");
+        forge(&forged, &path);
+        let verified = db.run(&["verify", path_str(&path)]);
+        verified.expect(5);
+        assert_eq!(
+            verified.stderr.lines().count(),
+            1,
+            "{what}: {}",
+            verified.stderr
+        );
+        assert!(
+            verified.stderr.contains(&forged[at].0),
+            "{what}: the error names the entry: {}",
+            verified.stderr
+        );
+        target.run(&["restore", path_str(&path), "--yes"]).expect(5);
+        assert!(
+            !schema_exists(&mut target.client(), "jobdb"),
+            "{what}: a refused restore created the schema"
+        );
+        db.run(&["restore", path_str(&path), "--yes"]).expect(5);
+        assert_eq!(
+            pg_dump_sorted(&db, "jobdb", "--data-only"),
+            jobs_before,
+            "{what}: a refused restore changed the database"
+        );
+    }
+    // Unchanged, the same forging path gives an archive that restores: the refusals above
+    // came from the binary entries, not from the forging.
+    let path = dir.path().join("unchanged.tar");
+    forge(&good, &path);
+    target.run(&["restore", path_str(&path), "--yes"]).expect(0);
+    assert_eq!(
+        scalar_i64(&mut target.client(), "SELECT count(*) FROM jobdb.jobs"),
+        300
+    );
+}
