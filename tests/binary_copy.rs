@@ -1,8 +1,9 @@
 //! Binary COPY in archives: tables whose column types are all portable built-ins travel in
 //! binary, tables with user-defined types (or arrays and composites of them, or `reg*` types)
 //! in text, the archive's header records which, and both kinds restore to identical data.
-//! A binary entry that is not a well-formed binary COPY file of its table is refused before
-//! any server sees it, even when its checksum and size were made to match.
+//! Binary entries are column-major unless too big to regroup in memory (one row of many
+//! megabytes), then plain binary COPY files. An entry that is not well formed for its table
+//! is refused before any server sees it, even when its checksum and size were made to match.
 
 mod common;
 
@@ -14,7 +15,10 @@ use sha2::{Digest, Sha256};
 
 use common::{pg_dump_sorted, scalar_i64, schema_exists, TestDb};
 
+/// A row-major binary entry: a binary COPY file.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+/// A column-major binary entry.
+const COLUMNS: &[u8] = b"JDBCOL1\n";
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -158,6 +162,8 @@ fn portable_types_travel_binary_others_text_and_both_restore_identically() {
               FROM generate_series(1, 300) i;
             CREATE TABLE jobdb.reg_array (id int, r regtype[]);
             INSERT INTO jobdb.reg_array VALUES (1, ARRAY['int4', 'text']::regtype[]);
+            CREATE TABLE jobdb.huge (id int, body text);
+            INSERT INTO jobdb.huge VALUES (1, repeat('0123456789abcdef', 1100000)), (2, 'small');
             "#,
         )
         .expect("make tables");
@@ -179,13 +185,24 @@ fn portable_types_travel_binary_others_text_and_both_restore_identically() {
         let chunks = data_entries(&entries, *index);
         assert!(!chunks.is_empty(), "{table} has no data entry");
         for chunk in chunks {
-            assert_eq!(chunk.starts_with(SIGNATURE), want == "binary", "{table}");
+            let binary = chunk.starts_with(SIGNATURE) || chunk.starts_with(COLUMNS);
+            assert_eq!(binary, want == "binary", "{table}");
         }
     }
-    // The big table is cut into several entries, each a complete binary COPY file.
+    // The big table is cut into several entries, each column-major.
     let big = data_entries(&entries, formats["big"].1);
     assert!(big.len() >= 2, "big table in {} entries", big.len());
-    assert!(big.iter().all(|d| d.ends_with(&[0xff, 0xff])));
+    assert!(big.iter().all(|d| d.starts_with(COLUMNS)));
+    // A row of 17.6 MB makes an entry too big to regroup: a plain binary COPY file.
+    let (format, huge) = &formats["huge"];
+    assert_eq!(format, "binary");
+    let huge = data_entries(&entries, *huge);
+    let row_major: Vec<_> = huge.iter().filter(|d| d.starts_with(SIGNATURE)).collect();
+    assert_eq!(row_major.len(), 1, "the huge row's entry");
+    assert!(row_major[0].len() > 17_000_000 && row_major[0].ends_with(&[0xff, 0xff]));
+    assert!(huge
+        .iter()
+        .all(|d| d.starts_with(SIGNATURE) || d.starts_with(COLUMNS)));
 
     db.run(&["verify", path_str(&archive)]).expect(0);
     let target = TestDb::empty();
@@ -196,34 +213,64 @@ fn portable_types_travel_binary_others_text_and_both_restore_identically() {
     assert_eq!(pg_dump_sorted(&target, "jobdb", "--schema-only"), schema);
 }
 
+type Edit<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
+
 #[test]
 fn a_malformed_binary_entry_is_refused_before_any_server_sees_it() {
     let db = populated(300);
+    db.client()
+        .batch_execute(
+            "CREATE TABLE jobdb.huge (id int, body text);
+             INSERT INTO jobdb.huge VALUES (1, repeat('0123456789abcdef', 1100000));",
+        )
+        .expect("huge row");
     let dir = common::temp_dir("bc");
     let archive = backup(&db, dir.path());
     let good = entries(&archive);
-    let (format, jobs) = formats(&good)["jobs"].clone();
-    assert_eq!(format, "binary");
-    let at = good
-        .iter()
-        .position(|(n, _)| n.starts_with(&format!("data/{jobs:04}/")))
-        .expect("jobs entry");
-    let header_len = 19;
-    type Edit<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
-    let edits: [Edit; 5] = [
-        ("OIDs flag in the header", &|d| d[11] = 0x01),
-        ("wrong field count", &|d| {
-            d[header_len + 1] = d[header_len + 1].wrapping_add(1)
+    let formats = formats(&good);
+    let entry_of = |table: &str| {
+        let (format, index) = &formats[table];
+        assert_eq!(format, "binary", "{table}");
+        good.iter()
+            .position(|(n, _)| n.starts_with(&format!("data/{index:04}/")))
+            .expect("data entry")
+    };
+    let (jobs, huge) = (entry_of("jobs"), entry_of("huge"));
+    assert!(good[jobs].1.starts_with(COLUMNS));
+    assert!(good[huge].1.starts_with(SIGNATURE));
+
+    // Column-major: magic, rows (u32), columns (u16), then each column's lengths and values.
+    let column_major: [Edit; 6] = [
+        ("one row more than it holds", &|d| d[11] += 1),
+        ("one column less than the table", &|d| d[13] -= 1),
+        ("negative field length", &|d| {
+            d[14..18].copy_from_slice(&(-7i32).to_be_bytes())
         }),
+        ("a byte after the last column", &|d| d.push(0)),
+        ("one byte short", &|d| {
+            d.pop();
+        }),
+        ("larger than restore regroups in memory", &|d| {
+            d.resize(16 << 20 | 1, 0)
+        }),
+    ];
+    // Row-major: a binary COPY file (19-byte header, rows, trailer).
+    let row_major: [Edit; 5] = [
+        ("OIDs flag in the header", &|d| d[11] = 0x01),
+        ("wrong field count", &|d| d[20] += 1),
         ("no trailer", &|d| d.truncate(d.len() - 2)),
         ("bytes after the trailer", &|d| d.extend_from_slice(b"\0\0")),
         ("negative field length", &|d| {
-            d[header_len + 2..header_len + 6].copy_from_slice(&(-7i32).to_be_bytes())
+            d[21..25].copy_from_slice(&(-7i32).to_be_bytes())
         }),
     ];
+    let cases = column_major
+        .iter()
+        .map(|e| (jobs, e))
+        .chain(row_major.iter().map(|e| (huge, e)));
     let target = TestDb::empty();
-    let jobs_before = pg_dump_sorted(&db, "jobdb", "--data-only");
-    for (what, edit) in edits {
+    let before = pg_dump_sorted(&db, "jobdb", "--data-only");
+    for (at, (what, edit)) in cases {
         let mut forged = good.clone();
         edit(&mut forged[at].1);
         let path = dir.path().join("forged.tar");
@@ -249,7 +296,7 @@ fn a_malformed_binary_entry_is_refused_before_any_server_sees_it() {
         db.run(&["restore", path_str(&path), "--yes"]).expect(5);
         assert_eq!(
             pg_dump_sorted(&db, "jobdb", "--data-only"),
-            jobs_before,
+            before,
             "{what}: a refused restore changed the database"
         );
     }
@@ -262,4 +309,5 @@ fn a_malformed_binary_entry_is_refused_before_any_server_sees_it() {
         scalar_i64(&mut target.client(), "SELECT count(*) FROM jobdb.jobs"),
         300
     );
+    assert_eq!(pg_dump_sorted(&target, "jobdb", "--data-only"), before);
 }

@@ -1,15 +1,17 @@
 //! Cuts one COPY stream from the server into data entries of about `CHUNK_SIZE`, each ending
-//! at a row end, and counts their rows. A binary entry is a complete binary COPY file of its
-//! own (header, rows, trailer), so every entry loads with one `COPY … FROM STDIN` in any
-//! order.
+//! at a row end, and counts their rows. A binary entry holds a complete binary COPY file of
+//! its own (header, rows, trailer), regrouped column by column (`columns`) unless that would
+//! make it too big to regroup back in memory, so every entry loads with one
+//! `COPY … FROM STDIN` in any order.
 
 use super::pgcopy::{self, Scanner};
-use super::{count_lines, CopyFormat, CHUNK_SIZE};
+use super::{columns, count_lines, CopyFormat, CHUNK_SIZE};
 
 /// A full entry and the rows in it.
 pub type Chunk = (Vec<u8>, u64);
 
 pub struct Chunker {
+    columns: usize,
     chunk: Vec<u8>,
     /// Binary streams: where rows end.
     scanner: Option<Scanner>,
@@ -32,6 +34,7 @@ impl Chunker {
             }
         };
         Ok(Chunker {
+            columns,
             chunk,
             scanner,
             base: pgcopy::HEADER.len() as u64,
@@ -75,7 +78,7 @@ impl Chunker {
         self.base = scanner.boundary();
         let rows = scanner.rows() - self.rows_cut;
         self.rows_cut = scanner.rows();
-        Ok(Some((full, rows)))
+        Ok(Some(self.regrouped(full, rows)))
     }
 
     /// The last entry, if the stream left rows after the last cut; an error if a binary
@@ -96,7 +99,16 @@ impl Chunker {
         let end = pgcopy::HEADER.len() + (scanner.boundary() - self.base) as usize;
         self.chunk.truncate(end);
         self.chunk.extend_from_slice(&pgcopy::TRAILER);
-        Ok(Some((self.chunk, total - self.rows_cut)))
+        let rows = total - self.rows_cut;
+        let full = std::mem::take(&mut self.chunk);
+        Ok(Some(self.regrouped(full, rows)))
+    }
+
+    fn regrouped(&self, file: Vec<u8>, rows: u64) -> Chunk {
+        match columns::from_copy(&file, self.columns, rows) {
+            Some(entry) => (entry, rows),
+            None => (file, rows),
+        }
     }
 }
 
@@ -116,7 +128,7 @@ mod tests {
     }
 
     #[test]
-    fn binary_entries_are_whole_copy_files_that_hold_every_row() {
+    fn binary_entries_are_column_major_copy_files_that_hold_every_row() {
         let rows = 3000;
         let stream = binary_stream(rows, 7000);
         for piece in [1000, 65536, 1 << 20] {
@@ -129,7 +141,9 @@ mod tests {
             assert!(entries.len() >= 2, "pieces of {piece}");
             let mut total = 0;
             let mut payload = Vec::new();
-            for (data, n) in &entries {
+            for (entry, n) in &entries {
+                assert!(entry.starts_with(&columns::MAGIC));
+                let data = &columns::to_copy(entry, 1).unwrap();
                 let mut s = Scanner::new(1).unwrap();
                 s.feed(data).unwrap();
                 assert_eq!(s.finish(), Ok(*n));

@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod chunker;
+pub mod columns;
 pub mod pgcopy;
 pub mod reader;
 pub mod writer;

@@ -19,11 +19,11 @@ use std::io::Read;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
-use crate::archive::pgcopy::Scanner;
 use crate::archive::{
     check, parse_data_entry_name, Codec, CopyFormat, Manifest, Mode, SchemaDdl, CLUSTER_DIR,
     DETECT_BYTES, FORMAT_VERSION, HEADER, MANIFEST, SCHEMA, ZSTD_WINDOW_LOG_MAX,
 };
+use crate::archive::{columns, pgcopy};
 use crate::error::{failure, Exit};
 
 /// Largest piece of an entry handed to the visitor at once.
@@ -248,8 +248,8 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
             continue;
         }
         let mut hasher = Sha256::new();
-        let mut rows =
-            table.map(|t| RowCounter::new(head.tables[t].format, head.tables[t].columns.len()));
+        let mut rows = table
+            .map(|t| RowCounter::new(head.tables[t].format, head.tables[t].columns.len(), size));
         let mut left = size;
         loop {
             let want = left.min(PIECE as u64) as usize;
@@ -312,22 +312,41 @@ pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow
 /// Counts the rows of one data entry and refuses one that cannot be the table's COPY data
 /// before a server sees it: in text, a NUL byte (PostgreSQL text cannot hold one, and COPY
 /// would refuse it only after the whole entry was sent); in binary, anything but a complete
-/// binary COPY file of the table's column count.
+/// binary COPY file of the table's column count, row-major or column-major (`columns`), and
+/// a column-major entry larger than restore regroups in memory.
 enum RowCounter {
     Text(u64),
-    Binary(Option<Scanner>),
+    /// Binary, before the first bytes say which layout.
+    Binary {
+        columns: usize,
+        size: u64,
+    },
+    RowMajor(pgcopy::Scanner),
+    ColumnMajor(columns::Scanner),
 }
 
 impl RowCounter {
-    fn new(format: CopyFormat, columns: usize) -> RowCounter {
+    fn new(format: CopyFormat, columns: usize, size: u64) -> RowCounter {
         match format {
             CopyFormat::Text => RowCounter::Text(0),
-            // An impossible column count is refused at the first byte.
-            CopyFormat::Binary => RowCounter::Binary(Scanner::new(columns).ok()),
+            CopyFormat::Binary => RowCounter::Binary { columns, size },
         }
     }
 
     fn feed(&mut self, piece: &[u8]) -> Result<(), String> {
+        if let RowCounter::Binary { columns, size } = *self {
+            *self = if piece.starts_with(&columns::MAGIC) {
+                if size > columns::MAX_BYTES as u64 {
+                    return Err(format!(
+                        "a column-major entry of {size} bytes is larger than the {} jobdbctl writes",
+                        columns::MAX_BYTES
+                    ));
+                }
+                RowCounter::ColumnMajor(columns::Scanner::new(columns)?)
+            } else {
+                RowCounter::RowMajor(pgcopy::Scanner::new(columns)?)
+            };
+        }
         match self {
             RowCounter::Text(n) => {
                 if piece.contains(&0) {
@@ -336,16 +355,18 @@ impl RowCounter {
                 *n += newlines(piece);
                 Ok(())
             }
-            RowCounter::Binary(Some(s)) => s.feed(piece),
-            RowCounter::Binary(None) => Err("its table has too many columns".into()),
+            RowCounter::Binary { .. } => Ok(()),
+            RowCounter::RowMajor(s) => s.feed(piece),
+            RowCounter::ColumnMajor(s) => s.feed(piece),
         }
     }
 
     fn finish(self) -> Result<u64, String> {
         match self {
             RowCounter::Text(n) => Ok(n),
-            RowCounter::Binary(Some(s)) => s.finish(),
-            RowCounter::Binary(None) => Err("its table has too many columns".into()),
+            RowCounter::Binary { .. } => Err("it is empty".into()),
+            RowCounter::RowMajor(s) => s.finish(),
+            RowCounter::ColumnMajor(s) => s.finish(),
         }
     }
 }

@@ -5,7 +5,10 @@
 //! Memory: an entry is never gathered whole. Its pieces ([`crate::archive::reader::PIECE`] bytes at most) go
 //! to one loader, which keeps a COPY open for the entry; the channels are bounded, so at most
 //! `1 + LOADERS * (PIECES_AHEAD + 1) + LOADERS * PIECES_AHEAD` pieces (44 MiB) are in flight
-//! whatever size the archive declares for its entries.
+//! whatever size the archive declares for its entries. The exception is bounded too: a
+//! column-major binary entry is gathered by its loader and regrouped into rows, and the
+//! reader refuses one above `columns::MAX_BYTES` (16 MiB), so that adds at most
+//! `LOADERS * 2 * 16 MiB`.
 //!
 //! Waits: every wait of the reader on a loader, or of a loader on the reader, ends when the
 //! other side stops. The reader waits for room in a channel in slices and gives up when a
@@ -24,7 +27,7 @@ use anyhow::{anyhow, Context as _};
 use indicatif::ProgressBar;
 
 use super::{live_workers_refusal, Request, Restored};
-use crate::archive::{self, Manifest, Mode, SchemaDdl, Table};
+use crate::archive::{self, columns, CopyFormat, Manifest, Mode, SchemaDdl, Table};
 use crate::context::Ctx;
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{counter, load, workers, Db, Profile};
@@ -235,15 +238,34 @@ fn load_entries(
         let failed = || format!("loading table {:?} failed", table.name);
         let mut copy = load::copy_in(db, staging, &table.name, &table.columns, table.format)
             .with_context(failed)?;
+        // A column-major entry (at most `columns::MAX_BYTES`, the reader saw to it) is
+        // gathered and regrouped into rows; everything else streams through.
+        let mut regroup: Option<Vec<u8>> = None;
+        let mut first = true;
         loop {
             let piece = pieces.recv();
             shared.bump();
             match piece {
-                Ok(Piece::Data(data)) => copy.write(&data).with_context(failed)?,
+                Ok(Piece::Data(data)) => {
+                    if first && table.format == CopyFormat::Binary {
+                        regroup = data.starts_with(&columns::MAGIC).then(Vec::new);
+                    }
+                    first = false;
+                    match &mut regroup {
+                        Some(entry) => entry.extend_from_slice(&data),
+                        None => copy.write(&data).with_context(failed)?,
+                    }
+                }
                 Ok(Piece::End) => break,
                 // The reader stopped; dropping the COPY aborts it.
                 Err(_) => return Ok(false),
             }
+        }
+        if let Some(entry) = regroup {
+            let rows = columns::to_copy(&entry, table.columns.len())
+                .map_err(|m| anyhow!("a data entry of table {:?}: {m}", table.name))?;
+            drop(entry);
+            copy.write(&rows).with_context(failed)?;
         }
         let n = copy.finish().with_context(failed)?;
         let total: u64 = rows[t].fetch_add(n, Ordering::Relaxed) + n;
