@@ -96,35 +96,7 @@ fn main() {
         mb(heap as u64)
     );
 
-    // The deflate backend linked in (zlib-rs), single thread, on the jobs table's COPY text.
-    let mut copy_text = Vec::new();
-    client
-        .copy_out("COPY jobdb.jobs TO STDOUT")
-        .expect("copy")
-        .read_to_end(&mut copy_text)
-        .expect("read copy");
     drop(client);
-    println!(
-        "jobs COPY text: {:.0} MB; gzip members of 8 MiB, one thread:",
-        mb(copy_text.len() as u64)
-    );
-    for level in [1u32, 2, 3, 4, 6] {
-        let t = Instant::now();
-        let mut out = 0;
-        for chunk in copy_text.chunks(8 << 20) {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
-            gz.write_all(chunk).expect("compress");
-            out += gz.finish().expect("compress").len();
-        }
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "  level {level}: {:6.0} MB/s, {:5.1} MB ({:.3} of input)",
-            mb(copy_text.len() as u64) / secs,
-            mb(out as u64),
-            out as f64 / copy_text.len() as f64
-        );
-    }
-    drop(copy_text);
 
     let raw_copy = |format: &str| {
         best_of(runs, || {
@@ -163,6 +135,7 @@ fn main() {
             .arg(&zst);
         timed("jobdbctl backup --compression zstd", cmd)
     });
+    codec_levels(&zst, size(&dump));
     let restore_zstd = best_of(runs, || restore_into(&c, "r_jz", &zst));
 
     let pg_restore = best_of(runs, || {
@@ -242,4 +215,44 @@ fn restore_into(c: &TestCluster, db: &str, archive: &std::path::Path) -> f64 {
         .args(["-q", "restore"])
         .arg(archive);
     timed(&format!("jobdbctl restore {}", archive.display()), cmd)
+}
+
+/// The codecs linked in, one thread, at several levels, on what the writer compresses: the
+/// uncompressed tar stream of a real archive, in blocks of the writer's size.
+fn codec_levels(archive: &Path, pg_dump_bytes: u64) {
+    let mut tar = Vec::new();
+    zstd::stream::read::Decoder::new(std::fs::File::open(archive).expect("open archive"))
+        .expect("zstd")
+        .read_to_end(&mut tar)
+        .expect("decompress archive");
+    println!(
+        "codecs on the archive's tar stream ({:.0} MB), blocks of 8 MiB, one thread:",
+        mb(tar.len() as u64)
+    );
+    let report = |name: String, secs: f64, out: usize| {
+        println!(
+            "  {name:7} {:6.0} MB/s  {:5.1} MB  ({:.2} of pg_dump -Fc)",
+            mb(tar.len() as u64) / secs,
+            mb(out as u64),
+            out as f64 / pg_dump_bytes as f64
+        )
+    };
+    for level in [1u32, 2, 3, 4] {
+        let t = Instant::now();
+        let mut out = 0;
+        for block in tar.chunks(8 << 20) {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+            gz.write_all(block).expect("compress");
+            out += gz.finish().expect("compress").len();
+        }
+        report(format!("gzip {level}"), t.elapsed().as_secs_f64(), out);
+    }
+    for level in [1i32, 2, 3, 4] {
+        let t = Instant::now();
+        let mut out = 0;
+        for block in tar.chunks(8 << 20) {
+            out += zstd::bulk::compress(block, level).expect("compress").len();
+        }
+        report(format!("zstd {level}"), t.elapsed().as_secs_f64(), out);
+    }
 }

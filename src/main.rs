@@ -31,6 +31,7 @@ use std::process::ExitCode;
 use crate::error::{connection_lost, exit_code_of, Exit, CONNECTION_LOST_HINT};
 
 fn main() -> ExitCode {
+    keep_freed_buffers();
     let argv: Vec<OsString> = std::env::args_os().collect();
     // Found before parsing, so a usage error is logged too.
     let mut log = match runlog::log_file_arg(&argv)
@@ -54,6 +55,17 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::from(code)
+}
+
+/// Backup and restore pass every byte through buffers of a few MiB. glibc returns freed
+/// buffers that big to the kernel, and the next one costs a page fault and a zeroed page per
+/// 4 KiB (a tenth of a backup's CPU time); below 32 MiB they stay in the heap and are reused.
+fn keep_freed_buffers() {
+    // SAFETY: mallopt only changes allocator tunables; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
 }
 
 /// Runs the command line: the exit code, and the error line printed, if any.

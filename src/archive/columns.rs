@@ -27,42 +27,57 @@ fn be32(b: &[u8]) -> u32 {
 pub fn from_copy(file: &[u8], columns: usize, rows: u64) -> Option<Vec<u8>> {
     let rows32 = u32::try_from(rows).ok()?;
     let columns16 = u16::try_from(columns).ok()?;
+    let rows = rows as usize;
     // Every row drops its 2-byte field count; the COPY header and trailer go.
-    let size = (file.len() + PREFIX).checked_sub(pgcopy::HEADER.len() + 2 + 2 * rows as usize)?;
+    let size = (file.len() + PREFIX).checked_sub(pgcopy::HEADER.len() + 2 + 2 * rows)?;
     if size > MAX_BYTES {
         return None;
     }
-    let mut lengths: Vec<Vec<u8>> = (0..columns)
-        .map(|_| Vec::with_capacity(rows as usize * 4))
-        .collect();
-    let mut values: Vec<Vec<u8>> = (0..columns).map(|_| Vec::new()).collect();
+    // Two passes, so every byte is copied once, straight to its place: the first finds
+    // where each column's lengths and values go, the second puts them there.
+    let mut value_bytes = vec![0usize; columns];
     let mut at = pgcopy::HEADER.len();
     for _ in 0..rows {
         at += 2;
-        for c in 0..columns {
-            let len = file.get(at..at + 4)?;
-            lengths[c].extend_from_slice(len);
+        for bytes in value_bytes.iter_mut() {
+            let n = be32(file.get(at..at + 4)?);
             at += 4;
-            let n = be32(len);
             if n != u32::MAX {
-                let n = n as usize;
-                values[c].extend_from_slice(file.get(at..at + n)?);
-                at += n;
+                *bytes += n as usize;
+                at += n as usize;
             }
         }
     }
     if file.get(at..) != Some(&pgcopy::TRAILER[..]) {
         return None;
     }
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&rows32.to_be_bytes());
-    out.extend_from_slice(&columns16.to_be_bytes());
-    for (l, v) in lengths.iter().zip(&values) {
-        out.extend_from_slice(l);
-        out.extend_from_slice(v);
+    let mut out = vec![0u8; size];
+    out[..MAGIC.len()].copy_from_slice(&MAGIC);
+    out[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&rows32.to_be_bytes());
+    out[MAGIC.len() + 4..PREFIX].copy_from_slice(&columns16.to_be_bytes());
+    // (next length, next value) per column.
+    let mut next = Vec::with_capacity(columns);
+    let mut start = PREFIX;
+    for bytes in &value_bytes {
+        next.push((start, start + rows * 4));
+        start += rows * 4 + bytes;
     }
-    debug_assert_eq!(out.len(), size);
+    let mut at = pgcopy::HEADER.len();
+    for _ in 0..rows {
+        at += 2;
+        for (length, value) in next.iter_mut() {
+            out[*length..*length + 4].copy_from_slice(&file[at..at + 4]);
+            let n = be32(&file[at..]);
+            *length += 4;
+            at += 4;
+            if n != u32::MAX {
+                let n = n as usize;
+                out[*value..*value + n].copy_from_slice(&file[at..at + n]);
+                *value += n;
+                at += n;
+            }
+        }
+    }
     Some(out)
 }
 

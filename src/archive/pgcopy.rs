@@ -68,6 +68,42 @@ impl Scanner {
         self.boundary
     }
 
+    /// The length of the row `data` starts with, if all of it is there.
+    fn whole_row(&self, data: &[u8]) -> Result<Option<usize>, String> {
+        let Some(count) = data.get(..2) else {
+            return Ok(None);
+        };
+        let count = u16::from_be_bytes([count[0], count[1]]);
+        if count == 0xffff {
+            return Ok(None);
+        }
+        if count != self.columns {
+            return Err(format!(
+                "a row has {count} fields where the table has {}",
+                self.columns
+            ));
+        }
+        let mut at = 2;
+        for _ in 0..count {
+            let Some(len) = data.get(at..at + 4) else {
+                return Ok(None);
+            };
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+            at += 4;
+            if len == u32::MAX {
+                continue;
+            }
+            if len > i32::MAX as u32 {
+                return Err(format!("a field has the negative length {}", len as i32));
+            }
+            at += len as usize;
+            if at > data.len() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(at))
+    }
+
     /// Reads `want` bytes of a big-endian integer from `data` at `*at`, across calls.
     fn take(&mut self, data: &[u8], at: &mut usize, want: usize) -> Option<u32> {
         let n = (want - self.partial_len).min(data.len() - *at);
@@ -94,6 +130,14 @@ impl Scanner {
     pub fn feed(&mut self, data: &[u8]) -> Result<(), String> {
         let mut at = 0;
         while at < data.len() {
+            // Most rows lie whole inside one piece: walk them without the state machine.
+            if self.state == State::Row && self.partial_len == 0 {
+                if let Some(n) = self.whole_row(&data[at..])? {
+                    at += n;
+                    self.row_done(at);
+                    continue;
+                }
+            }
             match self.state {
                 State::Header(seen) => {
                     let n = (HEADER.len() - seen).min(data.len() - at);
