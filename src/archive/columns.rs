@@ -211,6 +211,38 @@ impl Scanner {
                     }
                     self.next_column(0);
                 }
+                State::Lengths { col, left, bytes }
+                    if self.partial_len == 0 && data.len() - at >= 4 =>
+                {
+                    // Whole lengths in this piece: sum them in one loop.
+                    let whole = ((data.len() - at) / 4).min(left as usize);
+                    let mut sum = bytes;
+                    for len in data[at..at + whole * 4].chunks_exact(4) {
+                        let len = be32(len);
+                        if len != u32::MAX {
+                            if len > i32::MAX as u32 {
+                                return Err(format!(
+                                    "a field has the negative length {}",
+                                    len as i32
+                                ));
+                            }
+                            sum += u64::from(len);
+                        }
+                    }
+                    at += whole * 4;
+                    let left = left - whole as u32;
+                    if left > 0 {
+                        self.state = State::Lengths {
+                            col,
+                            left,
+                            bytes: sum,
+                        };
+                    } else if sum == 0 {
+                        self.next_column(col + 1);
+                    } else {
+                        self.state = State::Values { col, left: sum };
+                    }
+                }
                 State::Lengths { col, left, bytes } => {
                     let n = (4 - self.partial_len).min(data.len() - at);
                     self.partial[self.partial_len..self.partial_len + n]

@@ -199,8 +199,9 @@ pub struct Entry {
 }
 
 /// The DDL of an online archive, split where the data load goes: `pre_data` creates types,
-/// sequences, functions, tables and views; `post_data` is phases of statements that may run
-/// in parallel within a phase (indexes; then constraints; then foreign keys; then triggers;
+/// sequences, functions, tables, views and check constraints (checked row by row as COPY
+/// loads, as pg_dump does); `post_data` is phases of statements that may run in parallel
+/// within a phase (indexes; then key constraints; then foreign keys; then triggers;
 /// then row-level security and policies; then comments on policies).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SchemaDdl {

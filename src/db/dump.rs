@@ -83,6 +83,9 @@ pub fn read_schema(db: &mut impl Sql, schema: &str, embedded: bool) -> anyhow::R
     pre.extend(functions.after_tables);
     pre.extend(views(db, ns)?);
     pre.extend(functions.after_views);
+    // Checks before the data, as pg_dump writes them: COPY checks each row as it loads,
+    // where adding them afterwards costs a second pass over every table.
+    pre.extend(constraints(db, ns, &["c"])?);
     pre.extend(sequence_values(db, ns)?);
     pre.extend(comments(db, ns, false)?);
 
@@ -93,8 +96,8 @@ pub fn read_schema(db: &mut impl Sql, schema: &str, embedded: bool) -> anyhow::R
     let security = row_security(db, ns)?;
     let post = vec![
         indexes.create,
-        constraints(db, ns, false)?,
-        constraints(db, ns, true)?,
+        constraints(db, ns, &["p", "u", "x"])?,
+        constraints(db, ns, &["f"])?,
         last,
         security.statements,
         security.comments,
@@ -570,10 +573,11 @@ fn indexes(db: &mut impl Sql, ns: u32) -> anyhow::Result<Indexes> {
     Ok(out)
 }
 
-/// One `ALTER TABLE` per table: primary keys and unique constraints adopt the indexes built
-/// before, checks are validated in one pass over the table. `foreign` gives the foreign keys,
-/// which need the referenced keys in place.
-fn constraints(db: &mut impl Sql, ns: u32, foreign: bool) -> anyhow::Result<Vec<String>> {
+/// One `ALTER TABLE` per table adding its constraints of the kinds (`contype`) asked for:
+/// primary keys and unique constraints adopt the indexes built before; foreign keys need
+/// the referenced keys in place.
+fn constraints(db: &mut impl Sql, ns: u32, kinds: &[&str]) -> anyhow::Result<Vec<String>> {
+    let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
     let rows = db.query(
         "dump_constraints",
         "SELECT format('ALTER TABLE ONLY %I %s', t.relname, string_agg(
@@ -587,10 +591,10 @@ fn constraints(db: &mut impl Sql, ns: u32, foreign: bool) -> anyhow::Result<Vec<
            JOIN pg_class t ON t.oid = c.conrelid
            LEFT JOIN pg_class ic ON ic.oid = c.conindid
           WHERE t.relnamespace = $1 AND t.relkind = 'r'
-            AND ((c.contype = 'f') = $2) AND c.contype IN ('p', 'u', 'c', 'x', 'f')
+            AND c.contype::text = ANY($2)
           GROUP BY t.oid, t.relname
           ORDER BY pg_relation_size(t.oid) DESC, t.oid",
-        &[&ns, &foreign],
+        &[&ns, &kinds],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
