@@ -152,6 +152,9 @@ struct FinalizeRun {
     batches: i64,
     /// Seconds inside batch transactions (their recorded duration_ms, summed).
     in_batches_s: f64,
+    /// Seconds from one batch's end to the next one's start record (bookkeeping, health
+    /// checks, holding off), summed.
+    between_s: f64,
     p99_ms: f64,
     max_ms: f64,
 }
@@ -188,7 +191,18 @@ fn time_finalize(db: &common::TestDb, c: &mut Client, table: &str, rows: i64) ->
     c.batch_execute(&format!("DROP TABLE jobdb.{table}"))
         .expect("drop");
     let s = batch_stats(c, &[id]);
+    let between_s: f64 = c
+        .query_one(
+            "SELECT coalesce(sum(extract(epoch FROM started_at - prev)), 0)::float8
+               FROM (SELECT started_at, lag(finished_at) OVER (ORDER BY min_value) AS prev
+                       FROM jobdb.batched_background_migration_jobs
+                      WHERE batched_background_migration_id = $1) j",
+            &[&id],
+        )
+        .expect("gaps")
+        .get(0);
     FinalizeRun {
+        between_s,
         took,
         id,
         work,
@@ -283,11 +297,12 @@ fn main() {
         let ratio = update.as_secs_f64() / f.took.as_secs_f64();
         println!(
             "  round {round}: UPDATE {:.1} s, finalize {:.1} s, ratio {ratio:.3}; \
-             finalize: {} batches, {:.1} s inside them, batch p99 {:.0} ms, max {:.0} ms, held off {} times",
+             finalize: {} batches, {:.1} s inside them, {:.1} s between them, batch p99 {:.0} ms, max {:.0} ms, held off {} times",
             update.as_secs_f64(),
             f.took.as_secs_f64(),
             f.batches,
             f.in_batches_s,
+            f.between_s,
             f.p99_ms,
             f.max_ms,
             f.pauses
