@@ -47,13 +47,48 @@ struct ServerWork {
     autovacuum_s: f64,
     autovacuums: i64,
     autoanalyzes: i64,
+    /// CPU seconds of the server backends doing the run (the bench's own session for the
+    /// UPDATE, jobdbctl's for finalize): the work itself, whatever else the machine runs.
+    backend_cpu_s: f64,
+    /// Share of both cores busy during the run (anything on the machine).
+    machine_busy: f64,
+}
+
+/// CPU seconds a process has used (user + system), from /proc.
+fn cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    Some(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
+}
+
+/// Busy and total jiffies of all CPUs, from /proc/stat.
+fn machine_jiffies() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: f64 = v.iter().sum();
+    // idle and iowait
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
 }
 
 struct Probe {
     lsn: String,
     checkpoints: i64,
+    own_pid: i32,
+    own_cpu: f64,
+    jiffies: (f64, f64),
     stop: Arc<AtomicBool>,
-    sampler: std::thread::JoinHandle<f64>,
+    /// Seconds autovacuum was seen on the table, CPU seconds of jobdbctl's backends.
+    sampler: std::thread::JoinHandle<(f64, f64)>,
 }
 
 fn checkpoints(c: &mut Client) -> i64 {
@@ -73,40 +108,58 @@ fn probe(db: &common::TestDb, c: &mut Client, table: &str) -> Probe {
         .expect("wal lsn")
         .get(0);
     let checkpoints = checkpoints(c);
+    let own_pid: i32 = c
+        .query_one("SELECT pg_backend_pid()", &[])
+        .expect("backend pid")
+        .get(0);
+    let own_cpu = cpu_seconds(own_pid).unwrap_or(0.0);
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, mut sc, table) = (stop.clone(), db.client(), format!("jobdb.{table}"));
     let sampler = std::thread::spawn(move || {
         let tick = Duration::from_millis(100);
         let mut busy = Duration::ZERO;
+        let mut jobdbctl_cpu = std::collections::HashMap::new();
         while !flag.load(Ordering::Relaxed) {
-            let on: bool = sc
+            let row = sc
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p
                                       JOIN pg_stat_activity a ON a.pid = p.pid
                                      WHERE p.relid = $1::text::regclass
-                                       AND a.backend_type = 'autovacuum worker')",
+                                       AND a.backend_type = 'autovacuum worker'),
+                            ARRAY(SELECT pid FROM pg_stat_activity
+                                   WHERE application_name = 'jobdbctl' AND datname = current_database())",
                     &[&table],
                 )
-                .map(|r| r.get(0))
-                .unwrap_or(false);
-            if on {
+                .expect("sample");
+            if row.get::<_, bool>(0) {
                 busy += tick;
+            }
+            for pid in row.get::<_, Vec<i32>>(1) {
+                if let Some(cpu) = cpu_seconds(pid) {
+                    jobdbctl_cpu.insert(pid, cpu);
+                }
             }
             std::thread::sleep(tick);
         }
-        busy.as_secs_f64()
+        (busy.as_secs_f64(), jobdbctl_cpu.values().sum())
     });
     Probe {
         lsn,
         checkpoints,
+        own_pid,
+        own_cpu,
+        jiffies: machine_jiffies(),
         stop,
         sampler,
     }
 }
 
 fn finish_probe(c: &mut Client, p: Probe, table: &str) -> ServerWork {
+    let own_cpu = cpu_seconds(p.own_pid).unwrap_or(0.0) - p.own_cpu;
+    let (busy, total) = machine_jiffies();
+    let machine_busy = (busy - p.jiffies.0) / (total - p.jiffies.1).max(1.0);
     p.stop.store(true, Ordering::Relaxed);
-    let autovacuum_s = p.sampler.join().expect("sampler");
+    let (autovacuum_s, jobdbctl_cpu) = p.sampler.join().expect("sampler");
     let wal_mb: f64 = c
         .query_one(
             "SELECT (pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn) / 1048576)::float8",
@@ -128,6 +181,8 @@ fn finish_probe(c: &mut Client, p: Probe, table: &str) -> ServerWork {
         autovacuum_s,
         autovacuums: row.get(0),
         autoanalyzes: row.get(1),
+        backend_cpu_s: own_cpu + jobdbctl_cpu,
+        machine_busy,
     }
 }
 
@@ -236,8 +291,14 @@ fn batch_stats(c: &mut Client, ids: &[i64]) -> (i64, f64, f64, f64) {
 
 fn describe(w: &ServerWork) -> String {
     format!(
-        "WAL {:.0} MB, {} checkpoints, autovacuum on the table {:.1} s ({} vacuums, {} analyzes ended)",
-        w.wal_mb, w.checkpoints, w.autovacuum_s, w.autovacuums, w.autoanalyzes
+        "backend CPU {:.1} s, machine {:.0}% busy, WAL {:.0} MB, {} checkpoints, autovacuum on the table {:.1} s ({} vacuums, {} analyzes ended)",
+        w.backend_cpu_s,
+        w.machine_busy * 100.0,
+        w.wal_mb,
+        w.checkpoints,
+        w.autovacuum_s,
+        w.autovacuums,
+        w.autoanalyzes
     )
 }
 
