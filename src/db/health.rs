@@ -38,7 +38,7 @@ pub fn reason_to_wait(
     // must finish before the server runs out of transaction IDs, so its I/O comes first. A
     // routine autovacuum is removing the dead rows the batches themselves leave (one starts
     // for every fifth of the table updated, by default) and takes no lock a batch waits
-    // for; waiting for it made finalizing a 5M-row table 3x slower (decision 21).
+    // for; waiting for it made finalizing a 5M-row table 3x slower (decision 22).
     let vacuuming: bool = db
         .query_one(
             "wraparound_autovacuum_on_table",
