@@ -1020,3 +1020,58 @@ fn finalize_needs_the_native_profile() {
     ])
     .expect(2);
 }
+
+/// A routine autovacuum on the migrated table (the kind the batches' own dead rows start)
+/// does not hold the batches off: finalize runs to the end while it is still working. On a
+/// cluster of its own, so the autovacuum naptime can be short without touching other tests.
+#[test]
+fn a_routine_autovacuum_on_the_table_does_not_hold_batches_off() {
+    let cluster = common::TestCluster::started();
+    let mut c = cluster.client();
+    c.batch_execute("ALTER SYSTEM SET autovacuum_naptime = '1s'")
+        .expect("short naptime");
+    c.batch_execute("SELECT pg_reload_conf()").expect("reload");
+    // The slowest autovacuum the server allows (1 cost unit per 100 ms), so it is still on
+    // the table when finalize ends; a threshold of zero makes any dead row start it.
+    c.batch_execute(
+        "CREATE TABLE jobdb.events (id bigint PRIMARY KEY, from_col integer, to_col bigint)
+           WITH (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
+                 autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1);
+         INSERT INTO jobdb.events (id, from_col) SELECT g, g % 1000 FROM generate_series(1, 20000) g;
+         DELETE FROM jobdb.events WHERE id % 100 = 0;",
+    )
+    .expect("table with dead rows");
+    let vacuuming = |c: &mut Client| -> bool {
+        c.query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p
+                              JOIN pg_stat_activity a ON a.pid = p.pid
+                             WHERE p.relid = 'jobdb.events'::regclass
+                               AND a.backend_type = 'autovacuum worker'
+                               AND a.query NOT LIKE '%(to prevent wraparound)')",
+            &[],
+        )
+        .expect("vacuum progress")
+        .get(0)
+    };
+    wait_until("a routine autovacuum on jobdb.events", WAIT, || {
+        vacuuming(&mut c)
+    });
+    let id = queue_raw(
+        &mut c, COPY, "events", "id", COPY_ARGS, 20_000, 2_000, 1_000,
+    );
+    let run = cluster.run(&[
+        "finalize-migration",
+        "--id",
+        &id.to_string(),
+        "--pause-ms",
+        "0",
+    ]);
+    run.expect(0);
+    assert!(
+        vacuuming(&mut c),
+        "the autovacuum ended before finalize did: finalize waited for it, or it was too quick to show anything"
+    );
+    assert!(!run.stderr.contains("paused"), "{}", run.stderr);
+    assert_eq!(uncopied(&mut c, "events"), 0);
+    assert_eq!(migration_status(&mut c, id), 3);
+}

@@ -66,8 +66,8 @@ pub struct FinalizeOptionsArgs {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg)]
     pub lock_timeout: Duration,
     /// Pause before a batch while a standby replays more than this far behind (checked on
-    /// the primary's pg_stat_replication); resume by itself. Batches also wait while
-    /// autovacuum works on the migrated table.
+    /// the primary's pg_stat_replication); resume by itself. Batches also wait while an
+    /// anti-wraparound autovacuum works on the migrated table.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg)]
     pub max_replication_lag: Duration,
 }

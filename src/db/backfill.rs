@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use postgres::types::Type;
+
 use crate::db::{qualified, quote_ident, sql_state, Sql};
 use crate::error::{failure, Exit};
 
@@ -246,19 +248,10 @@ pub fn resolve(
             String::new(),
         ),
     };
-    // The next `$3` values of the column at or above `$1` (an index range scan, never
-    // OFFSET), and the rows up to the highest of them updated in the same statement.
+    // One sub-batch: a range of the column whose bounds were read from its index (see
+    // [`plan_batch`]), so the planner sees both ends and estimates the range's rows.
     let sub_batch_sql = format!(
-        "WITH bound AS (
-             SELECT max(k)::int8 AS hi, count(*)::int8 AS n
-               FROM (SELECT {column} AS k FROM {table}
-                      WHERE {column} >= $1::int8 AND {column} <= $2::int8
-                      ORDER BY {column} LIMIT $3::int8) s),
-         upd AS (
-             UPDATE {table} SET {set}
-              WHERE {column} >= $1::int8 AND {column} <= (SELECT hi FROM bound) {only_changed}
-             RETURNING 1)
-         SELECT (SELECT hi FROM bound), (SELECT n FROM bound), (SELECT count(*)::int8 FROM upd)"
+        "UPDATE {table} SET {set} WHERE {column} >= $1::int8 AND {column} <= $2::int8 {only_changed}"
     );
     let target = BatchTarget {
         display,
@@ -287,7 +280,7 @@ fn compile_check(
     let planned = tx.query(
         "plan_batch_update",
         &format!("EXPLAIN (COSTS OFF) {}", target.sub_batch_sql),
-        &[&0i64, &0i64, &1i64],
+        &[&0i64, &0i64],
     );
     match planned {
         Ok(_) => Ok(()),
@@ -329,61 +322,99 @@ pub fn limit_batch_transaction(
     Ok(())
 }
 
-pub struct SubBatch {
-    /// Highest batching-column value updated; `None` when `[from, to]` held no row.
-    pub last: Option<i64>,
-    /// Rows in the sub-batch's range (at most `limit`).
+/// One UPDATE statement's share of a batch: `[from, to]` of the batching column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubRange {
+    pub from: i64,
+    pub to: i64,
+    /// Rows in the range when it was cut.
     pub rows: i64,
-    pub updated: i64,
 }
 
-/// Updates the first `limit` rows of `[from, to]` by the batching column.
-pub fn update_sub_batch(
-    tx: &mut impl Sql,
-    target: &BatchTarget,
-    from: i64,
-    to: i64,
-    limit: i64,
-) -> anyhow::Result<SubBatch> {
-    let row = tx.query_one(
-        "update_sub_batch",
-        &target.sub_batch_sql,
-        &[&from, &to, &limit],
-    )?;
-    Ok(SubBatch {
-        last: row.get(0),
-        rows: row.get(1),
-        updated: row.get(2),
-    })
-}
-
-/// The range of the next batch: the next `limit` values of the column at or above `from`
-/// (up to `to`), read from the index. `None` when no row is left. The last batch reaches
-/// `to`, so batches tile the migration's range.
-pub fn next_batch_end(
+/// A batch: the next `limit` values of the column at or above `from` (up to `to`), cut into
+/// sub-ranges of `sub` values each, read in one pass over the index. The sub-ranges tile
+/// `[from, end]`, where `end` is the `limit`-th value, or `to` when fewer are left (so the
+/// last batch reaches `to` and batches tile the migration's range). Empty when `[from, to]`
+/// holds no row.
+///
+/// Reading every bound up front costs one index pass per batch; each UPDATE then gets a
+/// plain range with both ends known, instead of finding its own upper end with a second
+/// pass over the same index entries.
+pub fn plan_batch(
     db: &mut impl Sql,
     target: &BatchTarget,
     from: i64,
     to: i64,
     limit: i64,
-) -> anyhow::Result<Option<i64>> {
-    let row = db.query_one(
-        "next_batch_bounds",
+    sub: i64,
+) -> anyhow::Result<Vec<SubRange>> {
+    let (c, t) = (&target.column, &target.table);
+    // Each step reads the next `sub` values after the previous step's highest, until
+    // `limit` values are read or the range runs out.
+    let rows = db.query(
+        "plan_batch_sub_ranges",
         &format!(
-            "SELECT max(k)::int8, count(*)::int8
-               FROM (SELECT {c} AS k FROM {t} WHERE {c} >= $1::int8 AND {c} <= $2::int8
-                      ORDER BY {c} LIMIT $3::int8) s",
-            c = target.column,
-            t = target.table
+            "WITH RECURSIVE cut(n, hi) AS (
+                 SELECT s.n, s.hi
+                   FROM (SELECT count(*)::int8 AS n, max(k)::int8 AS hi
+                           FROM (SELECT {c} AS k FROM {t} WHERE {c} >= $1::int8 AND {c} <= $2::int8
+                                  ORDER BY {c} LIMIT least($3::int8, $4::int8)) x) s
+                  WHERE s.n > 0
+               UNION ALL
+                 SELECT cut.n + s.n, s.hi
+                   FROM cut, LATERAL (
+                        SELECT count(*)::int8 AS n, max(k)::int8 AS hi
+                          FROM (SELECT {c} AS k FROM {t} WHERE {c} > cut.hi AND {c} <= $2::int8
+                                 ORDER BY {c} LIMIT least($4::int8, $3::int8 - cut.n)) x) s
+                  WHERE cut.n < $3::int8 AND s.n > 0)
+             SELECT hi, n FROM cut ORDER BY n"
         ),
-        &[&from, &to, &limit],
+        &[&from, &to, &limit, &sub],
     )?;
-    let (last, n): (Option<i64>, i64) = (row.get(0), row.get(1));
-    Ok(match last {
-        None => None,
-        Some(_) if n < limit => Some(to),
-        Some(last) => Some(last),
-    })
+    let cuts: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(sub_ranges(from, to, limit, &cuts))
+}
+
+/// Sub-ranges from the cut points (highest value, rows so far) of [`plan_batch`].
+fn sub_ranges(from: i64, to: i64, limit: i64, cuts: &[(i64, i64)]) -> Vec<SubRange> {
+    let Some(&(_, total)) = cuts.last() else {
+        return Vec::new();
+    };
+    let mut ranges = Vec::with_capacity(cuts.len());
+    let (mut start, mut before) = (from, 0);
+    for (i, &(hi, n)) in cuts.iter().enumerate() {
+        // Fewer than `limit` values were left: the batch reaches `to`.
+        let end = if i + 1 == cuts.len() && total < limit {
+            to
+        } else {
+            hi
+        };
+        ranges.push(SubRange {
+            from: start,
+            to: end,
+            rows: n - before,
+        });
+        if end >= to {
+            break;
+        }
+        (start, before) = (end + 1, n);
+    }
+    ranges
+}
+
+/// Updates one sub-range; returns the rows it changed. Sent as one unnamed statement with
+/// typed parameters: one round trip, planned for these bounds every time (a prepared
+/// statement could switch to a generic plan after five runs).
+pub fn update_range(
+    tx: &mut impl Sql,
+    target: &BatchTarget,
+    range: &SubRange,
+) -> anyhow::Result<u64> {
+    tx.execute_typed(
+        "update_sub_batch",
+        &target.sub_batch_sql,
+        &[(&range.from, Type::INT8), (&range.to, Type::INT8)],
+    )
 }
 
 /// Where to cut `[from, to]` into two halves with as many rows each; `None` when it holds
@@ -435,4 +466,34 @@ pub fn estimate_rows(
         .pointer("/0/Plan/Plan Rows")
         .and_then(serde_json::Value::as_f64)
         .map_or(0, |r| r as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(from: i64, to: i64, rows: i64) -> SubRange {
+        SubRange { from, to, rows }
+    }
+
+    #[test]
+    fn sub_ranges_tile_the_batch() {
+        // Five values per sub-batch, ten per batch, values 1..=12 in [1, 100].
+        assert_eq!(
+            sub_ranges(1, 100, 10, &[(5, 5), (10, 10)]),
+            vec![r(1, 5, 5), r(6, 10, 5)]
+        );
+        // The last batch reaches `to`.
+        assert_eq!(sub_ranges(11, 100, 10, &[(12, 2)]), vec![r(11, 100, 2)]);
+        assert_eq!(
+            sub_ranges(1, 100, 20, &[(5, 5), (10, 10), (12, 12)]),
+            vec![r(1, 5, 5), r(6, 10, 5), r(11, 100, 2)]
+        );
+        assert_eq!(sub_ranges(1, 100, 10, &[]), vec![]);
+        // A value at the very top of the type never steps past it.
+        assert_eq!(
+            sub_ranges(i64::MAX - 1, i64::MAX, 10, &[(i64::MAX, 2)]),
+            vec![r(i64::MAX - 1, i64::MAX, 2)]
+        );
+    }
 }

@@ -444,6 +444,27 @@ pub trait Sql {
         client.execute(sql, params).map_err(|e| sql_error(name, e))
     }
 
+    /// A statement with its parameter types given, sent unnamed with its values in one
+    /// round trip (no separate prepare, so it is planned for these values every time);
+    /// returns the rows it affected.
+    fn execute_typed(
+        &mut self,
+        name: &str,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> anyhow::Result<u64> {
+        let (client, verbose) = self.parts();
+        log(verbose, name, sql);
+        let mut rows = client
+            .query_typed_raw(sql, params.iter().cloned())
+            .map_err(|e| sql_error(name, e))?;
+        while postgres::fallible_iterator::FallibleIterator::next(&mut rows)
+            .map_err(|e| sql_error(name, e))?
+            .is_some()
+        {}
+        Ok(rows.rows_affected().unwrap_or(0))
+    }
+
     fn batch(&mut self, name: &str, sql: &str) -> anyhow::Result<()> {
         let (client, verbose) = self.parts();
         log(verbose, name, sql);

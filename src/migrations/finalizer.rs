@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::batch_sizer::BatchSizer;
 use crate::context::Ctx;
-use crate::db::backfill::{self, BatchTarget, JobClass};
+use crate::db::backfill::{self, BatchTarget, JobClass, SubRange};
 use crate::db::batched_migrations::{
     self as bm, status, BatchJob, Migration, NewJob, RunStats, Tables,
 };
@@ -282,18 +282,20 @@ impl Finalizer<'_> {
             self.wait_until_healthy(db, &bar)?;
             // Each attempt is recorded and committed before the batch's transaction, so a
             // run killed mid-batch leaves a visible `running` job whose attempt counts.
-            let (job, attempts) = match bm::next_unfinished_job(db, t, m.id)? {
+            // A new job comes with its sub-ranges, read while finding its end; a job left
+            // over (pending, failed, killed) reads them inside its own transaction.
+            let (job, attempts, ranges) = match bm::next_unfinished_job(db, t, m.id)? {
                 Some(job) => {
                     let attempts = bm::start_job(db, t, job.id)?;
-                    (job, attempts)
+                    (job, attempts, None)
                 }
                 None => match self.create_next_job(db, sizer.size(), pause_ms)? {
-                    Some(job) => (job, 1),
+                    Some((job, ranges)) => (job, 1, Some(ranges)),
                     None => break,
                 },
             };
             bar.set_message(format!("batch size {}", job.batch_size));
-            match self.run_job(db, &job, attempts)? {
+            match self.run_job(db, &job, attempts, ranges)? {
                 Outcome::Succeeded { rows, took } => {
                     ran.push(job.id);
                     sizer.record(rows, took);
@@ -435,22 +437,24 @@ impl Finalizer<'_> {
     }
 
     /// Primary-key batching: the next `size` values of the column after the last covered
-    /// one; the last batch reaches the migration's max_value. The job starts as running.
+    /// one; the last batch reaches the migration's max_value. The job starts as running, and
+    /// comes with its sub-ranges.
     fn create_next_job(
         &self,
         db: &mut Db,
         size: i64,
         pause_ms: i32,
-    ) -> anyhow::Result<Option<BatchJob>> {
+    ) -> anyhow::Result<Option<(BatchJob, Vec<SubRange>)>> {
         let m = self.migration;
         let Some(from) = self.next_uncovered(db)? else {
             return Ok(None);
         };
-        let Some(to) = backfill::next_batch_end(db, self.target, from, m.max_value, size)? else {
+        let sub = i64::from(self.opts.sub_batch_size.unwrap_or(m.sub_batch_size)).clamp(1, size);
+        let ranges = backfill::plan_batch(db, self.target, from, m.max_value, size, sub)?;
+        let Some(to) = ranges.last().map(|r| r.to) else {
             return Ok(None);
         };
-        let sub = i64::from(self.opts.sub_batch_size.unwrap_or(m.sub_batch_size)).clamp(1, size);
-        bm::insert_started_job(
+        let job = bm::insert_started_job(
             db,
             self.tables,
             m.id,
@@ -461,14 +465,20 @@ impl Finalizer<'_> {
                 sub_batch_size: clamp_i32(sub),
                 pause_ms,
             },
-        )
-        .map(Some)
+        )?;
+        Ok(Some((job, ranges)))
     }
 
     /// One attempt at a batch job already marked running; success commits with the data.
-    fn run_job(&self, db: &mut Db, job: &BatchJob, attempts: i16) -> anyhow::Result<Outcome> {
+    fn run_job(
+        &self,
+        db: &mut Db,
+        job: &BatchJob,
+        attempts: i16,
+        ranges: Option<Vec<SubRange>>,
+    ) -> anyhow::Result<Outcome> {
         let began = Instant::now();
-        match self.run_batch(db, job, began) {
+        match self.run_batch(db, job, ranges, began) {
             Ok((rows, took)) => Ok(Outcome::Succeeded { rows, took }),
             Err(error) => {
                 let metrics = json!({
@@ -486,6 +496,7 @@ impl Finalizer<'_> {
         &self,
         db: &mut Db,
         job: &BatchJob,
+        ranges: Option<Vec<SubRange>>,
         began: Instant,
     ) -> anyhow::Result<(i64, Duration)> {
         let pause = Duration::from_millis(
@@ -510,22 +521,26 @@ impl Finalizer<'_> {
             idle_limit,
         )?;
         bm::without_flush_wait(&mut tx)?;
-        let (mut rows, mut updated, mut statements) = (0i64, 0i64, 0i64);
-        let mut from = job.min_value;
-        loop {
-            let sub = backfill::update_sub_batch(&mut tx, self.target, from, job.max_value, limit)?;
-            let Some(last) = sub.last else { break };
-            rows += sub.rows;
-            updated += sub.updated;
-            statements += 1;
-            if sub.rows < limit || last >= job.max_value {
-                break;
-            }
-            from = last + 1;
-            if !pause.is_zero() {
+        let ranges = match ranges {
+            Some(ranges) => ranges,
+            None => backfill::plan_batch(
+                &mut tx,
+                self.target,
+                job.min_value,
+                job.max_value,
+                i64::MAX,
+                limit,
+            )?,
+        };
+        let (mut rows, mut updated) = (0i64, 0i64);
+        for (i, range) in ranges.iter().enumerate() {
+            if i > 0 && !pause.is_zero() {
                 std::thread::sleep(pause);
             }
+            updated += backfill::update_range(&mut tx, self.target, range)? as i64;
+            rows += range.rows;
         }
+        let statements = ranges.len();
         let took = began.elapsed();
         let metrics = json!({
             "rows": rows,
