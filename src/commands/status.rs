@@ -34,7 +34,14 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         }
         Err(e) => return Err(e),
     };
-    let report = readiness::assess(&mut db, ctx, args.exact)?;
+    let report = readiness::assess(
+        &mut db,
+        ctx,
+        readiness::Request {
+            exact: args.exact,
+            check: args.check,
+        },
+    )?;
     // Cheap: one read, and a one-row update only when the counter passed the mark. Status
     // never creates the mark's table on a server; it only updates one that exists.
     if let (Some(schema), Some(last)) = (&report.schema, report.last_used_job_id) {
@@ -45,7 +52,7 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     } else {
         report::status::print(ctx, &report)?;
     }
-    Ok(if args.check && !report.ready_to_upgrade {
+    Ok(if args.check && report.ready_to_upgrade != Some(true) {
         Exit::NotReady
     } else {
         Exit::Ok
