@@ -80,14 +80,15 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
     let stale_after = ctx.config.stale_after.value;
     db.disable_jit()?;
     let profile: Option<Profile> = ctx.detect_profile(db)?;
+    let server = db.server_facts()?;
     let mut report = Report {
         server: "up".to_string(),
         target: ctx.target.describe(),
-        tls: db.uses_tls()?,
-        server_version: Some(db.server_version()?),
-        replication: Some(status::replication(db)?),
-        database: Some(db.database_name()?),
-        database_size_bytes: Some(db.database_size()?),
+        tls: server.tls,
+        server_version: Some(server.version),
+        replication: Some(status::replication(db, server.in_recovery)?),
+        database: Some(server.database),
+        database_size_bytes: Some(server.database_size),
         profile: profile.as_ref().map(|p| p.name().to_string()),
         graphile_generation: profile.as_ref().and_then(|p| p.generation_label()),
         schema: profile.as_ref().map(|p| p.schema.clone()),
@@ -119,8 +120,20 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
     let sequence = counter::sequence_name(db, &profile)?;
     report.last_used_job_id = Some(counter::last_used(db, &sequence)?);
     report.job_id_sequence = Some(sequence);
-    let jobs = status::job_counts(db, &profile, request.exact)?;
+    // Native lock holders come from the small locked-jobs index, and they count the running
+    // jobs too; a Graphile Worker table's locks are read only when that is cheap or asked for.
+    let mut holders = if profile.is_native() {
+        Some(status::lock_holders(db, &profile, stale_after)?)
+    } else {
+        None
+    };
+    let locked = holders.as_ref().map(|h| h.iter().map(|h| h.jobs).sum());
+    let jobs = status::job_counts(db, &profile, request.exact, locked)?;
     let count_locks = request.check || request.exact || !jobs.locks_need_a_scan();
+    if holders.is_none() && count_locks {
+        holders = Some(status::lock_holders(db, &profile, stale_after)?);
+    }
+    report.lock_holders = holders.unwrap_or_default();
     report.jobs = Some(jobs);
     report.jobs_table_health = crate::db::vacuum::table_stats(
         db,
@@ -128,9 +141,6 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
         &[crate::db::purge::jobs_table_name(&profile).to_string()],
     )?
     .pop();
-    if count_locks {
-        report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
-    }
     report.workers = workers::list(db, &profile, stale_after)?;
     report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
     name_processes(&mut report.lock_holders, &report.workers, &profile);

@@ -148,7 +148,10 @@ fn status_on(v: &Version) {
     );
     let exact = truth(&mut client, v.jobs);
     let total: i64 = exact.values().sum();
-    assert!(exact.values().all(|n| *n > 0), "every bucket used: {exact:?}");
+    assert!(
+        exact.values().all(|n| *n > 0),
+        "every bucket used: {exact:?}"
+    );
 
     // Plain status: every bucket an estimate, marked; job locks not counted, so readiness
     // is left open.
@@ -182,7 +185,11 @@ fn status_on(v: &Version) {
         "scheduled later",
     ] {
         let at = row.find(label).unwrap_or_else(|| panic!("{label}: {row}"));
-        let number = row[..at].trim_end().rsplit([' ', ',', ':']).next().unwrap_or("");
+        let number = row[..at]
+            .trim_end()
+            .rsplit([' ', ',', ':'])
+            .next()
+            .unwrap_or("");
         assert!(number.starts_with('~'), "{label} unmarked: {row}");
     }
     assert!(
@@ -190,7 +197,10 @@ fn status_on(v: &Version) {
         "{human}"
     );
     assert!(human.contains("not counted"), "{human}");
-    assert!(human.contains("unknown until job locks are counted"), "{human}");
+    assert!(
+        human.contains("unknown until job locks are counted"),
+        "{human}"
+    );
 
     // --exact: every bucket and every lock counted.
     let counted = db.run(&["--json", "status", "--exact"]).expect(0).json();
@@ -217,7 +227,8 @@ fn status_on(v: &Version) {
     let reasons = checked["not_ready_because"].to_string();
     assert!(reasons.contains("--older-than 4h"), "{reasons}");
 
-    db.run(&["unlock-stale-jobs", "--older-than", "4h"]).expect(0);
+    db.run(&["unlock-stale-jobs", "--older-than", "4h"])
+        .expect(0);
     let checked = db.run(&["--json", "status", "--check"]);
     checked.expect(0);
     let checked = checked.json();

@@ -99,7 +99,14 @@ pub fn migration_status_name(status: i16) -> &'static str {
     }
 }
 
-pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::Result<JobCounts> {
+/// `locked_jobs`: the jobs holding a lock, when the caller counted them already (native
+/// running jobs are exactly those, so they need not be counted twice).
+pub fn job_counts(
+    db: &mut impl Sql,
+    profile: &Profile,
+    exact: bool,
+    locked_jobs: Option<i64>,
+) -> anyhow::Result<JobCounts> {
     let jobs = profile.jobs_table();
     if profile.kind != ProfileKind::Jobdb {
         return graphile_job_counts(db, &jobs, exact);
@@ -164,13 +171,16 @@ pub fn job_counts(db: &mut impl Sql, profile: &Profile, exact: bool) -> anyhow::
         }
         // Running jobs are exactly the locked ones (constraint jobs_running_is_locked), and
         // those are counted from the small locked-jobs index without touching the heap.
-        let running: i64 = db
-            .query_one(
-                "count_running_jobs",
-                &format!("SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL"),
-                &[],
-            )?
-            .get(0);
+        let running: i64 = match locked_jobs {
+            Some(n) => n,
+            None => db
+                .query_one(
+                    "count_running_jobs",
+                    &format!("SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL"),
+                    &[],
+                )?
+                .get(0),
+        };
         by_state.insert("running".to_string(), running);
     }
     let total = by_state.values().sum();
@@ -420,8 +430,8 @@ pub struct Standby {
     pub replay_lag_bytes: Option<i64>,
 }
 
-pub fn replication(db: &mut Db) -> anyhow::Result<Replication> {
-    if db.is_in_recovery()? {
+pub fn replication(db: &mut Db, in_recovery: bool) -> anyhow::Result<Replication> {
+    if in_recovery {
         let delay: Option<f64> = db
             .query_one(
                 "standby_replay_delay",
