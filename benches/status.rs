@@ -137,6 +137,13 @@ fn graphile(jobs: i64) {
         count,
         " (goal <= 0.1)",
     );
+    // How close the estimates came (the exact run is not timed).
+    let estimated = db.run(&["--json", "status"]).expect(0).json();
+    let exact = db.run(&["--json", "status", "--exact"]).expect(0).json();
+    println!(
+        "graphile-worker: estimated {} vs exact {}",
+        estimated["jobs"]["by_state"], exact["jobs"]["by_state"]
+    );
     // Half the locks are older than 4 hours: not ready.
     let check = time_status(&db, &["status", "--json", "--check"], 4);
     report(
