@@ -81,12 +81,13 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
     db.disable_jit()?;
     let profile: Option<Profile> = ctx.detect_profile(db)?;
     let server = db.server_facts()?;
+    let replication = status::replication(db, &server)?;
     let mut report = Report {
         server: "up".to_string(),
         target: ctx.target.describe(),
         tls: server.tls,
         server_version: Some(server.version),
-        replication: Some(status::replication(db, server.in_recovery)?),
+        replication: Some(replication),
         database: Some(server.database),
         database_size_bytes: Some(server.database_size),
         profile: profile.as_ref().map(|p| p.name().to_string()),

@@ -124,6 +124,9 @@ pub struct ServerFacts {
     pub database_size: i64,
     /// A standby.
     pub in_recovery: bool,
+    /// Some standby (or base backup) streams from this server: only then is
+    /// `pg_stat_replication` worth planning.
+    pub wal_senders: bool,
 }
 
 impl Db {
@@ -222,7 +225,8 @@ impl Db {
             "server_facts",
             "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false),
                     current_setting('server_version'), current_database(),
-                    pg_database_size(current_database()), pg_is_in_recovery()",
+                    pg_database_size(current_database()), pg_is_in_recovery(),
+                    (SELECT count(*) FROM pg_stat_get_wal_senders()) > 0",
             &[],
         )?;
         Ok(ServerFacts {
@@ -231,6 +235,7 @@ impl Db {
             database: row.get(2),
             database_size: row.get(3),
             in_recovery: row.get(4),
+            wal_senders: row.get(5),
         })
     }
 

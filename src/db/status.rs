@@ -15,7 +15,7 @@ use postgres::types::ToSql;
 
 use crate::db::profile::LiveSet;
 use crate::db::workers::interval_text;
-use crate::db::{qualified, quote_ident, Db, Profile, ProfileKind, Sql};
+use crate::db::{qualified, quote_ident, Db, Profile, ProfileKind, ServerFacts, Sql};
 
 /// Below this many heap pages an exact count is as cheap as reading statistics.
 const EXACT_BELOW_PAGES: i64 = 1280;
@@ -219,11 +219,14 @@ fn graphile_job_counts(db: &mut impl Sql, jobs: &str, exact: bool) -> anyhow::Re
     let sampled = !exact && pages_now >= EXACT_BELOW_PAGES;
     let percent = (GRAPHILE_SAMPLE_PAGES * 100.0 / pages_now.max(1) as f64).min(100.0);
     let row = if sampled {
-        // SYSTEM sampling reads only the chosen pages.
+        // SYSTEM sampling reads only the chosen pages. A fixed seed picks the same pages every
+        // run while the table keeps its size: the estimates move only when the table does,
+        // and a status run every minute finds its pages in shared buffers.
         db.query_one(
             "sample_graphile_jobs_by_bucket",
             &format!(
-                "SELECT {GRAPHILE_BUCKET_FILTERS}, count(*) FROM {jobs} TABLESAMPLE SYSTEM ($1::float8)"
+                "SELECT {GRAPHILE_BUCKET_FILTERS}, count(*)
+                   FROM {jobs} TABLESAMPLE SYSTEM ($1::float8) REPEATABLE (0)"
             ),
             &[&percent],
         )?
@@ -430,8 +433,8 @@ pub struct Standby {
     pub replay_lag_bytes: Option<i64>,
 }
 
-pub fn replication(db: &mut Db, in_recovery: bool) -> anyhow::Result<Replication> {
-    if in_recovery {
+pub fn replication(db: &mut Db, server: &ServerFacts) -> anyhow::Result<Replication> {
+    if server.in_recovery {
         let delay: Option<f64> = db
             .query_one(
                 "standby_replay_delay",
@@ -442,6 +445,13 @@ pub fn replication(db: &mut Db, in_recovery: bool) -> anyhow::Result<Replication
         return Ok(Replication {
             role: "standby",
             replay_delay_seconds: delay,
+            standbys: Vec::new(),
+        });
+    }
+    if !server.wal_senders {
+        return Ok(Replication {
+            role: "primary",
+            replay_delay_seconds: None,
             standbys: Vec::new(),
         });
     }
