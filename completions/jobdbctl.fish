@@ -132,8 +132,8 @@ graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l check -d 'Exit 4 unless ready to upgrade: server up, no unfinished background migration, no stale lock'
-complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l exact -d 'Count every state exactly (a full scan of the jobs table) instead of estimating the big ones from planner statistics'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l check -d 'Exit 4 unless ready to upgrade: server up, no unfinished background migration, no stale lock (counted exactly, even where that reads a whole Graphile Worker jobs table)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l exact -d 'Count every state exactly (a full scan of the jobs table) instead of estimating the big ones from planner statistics or a sample'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand status" -s v -l verbose -d 'Log each SQL statement to stderr'

@@ -2,11 +2,12 @@
 //! print. Built once in `main`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ServerState};
 use crate::config::{Config, FlagValues};
-use crate::db::pooler::{self, Pooling};
+use crate::db::pooler::{self, Pooling, SecondSession};
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{schema, status, Db, Profile};
 use crate::error::{failure, Exit};
@@ -21,6 +22,8 @@ pub struct Ctx {
     profile_choice: Option<ProfileChoice>,
     /// Set once a connection showed the target keeps sessions apart (see `connect`).
     sessions_checked: AtomicBool,
+    /// The pooler probe's second connection, closing while the run goes on.
+    probe_session: Mutex<Option<SecondSession>>,
 }
 
 impl Ctx {
@@ -51,6 +54,7 @@ impl Ctx {
             verbose: global.verbose > 0,
             profile_choice,
             sessions_checked: AtomicBool::new(false),
+            probe_session: Mutex::new(None),
         })
     }
 
@@ -66,6 +70,9 @@ impl Ctx {
                     ),
                 ));
             }
+        }
+        if let Some(second) = self.probe_session.lock().ok().and_then(|mut s| s.take()) {
+            second.finish();
         }
         let out = self.out;
         let timeout = self.config.connect_timeout.value;
@@ -89,7 +96,11 @@ impl Ctx {
         db: &mut Db,
         timeout: std::time::Duration,
     ) -> anyhow::Result<()> {
-        let (mode, evidence) = match pooler::probe(db, &self.target, timeout)? {
+        let (pooling, second) = pooler::probe(db, &self.target, timeout)?;
+        if let Ok(mut slot) = self.probe_session.lock() {
+            *slot = Some(second);
+        }
+        let (mode, evidence) = match pooling {
             Pooling::Session => return Ok(()),
             Pooling::Transaction(evidence) => ("transaction", evidence),
             Pooling::Statement(evidence) => ("statement", evidence),

@@ -37,14 +37,26 @@ pub struct Report {
     pub jobs: Option<JobCounts>,
     /// Dead tuples, size and last (auto)vacuum of the jobs table (see `vacuum`).
     pub jobs_table_health: Option<crate::db::vacuum::TableStats>,
-    pub locked_jobs: i64,
-    pub stale_locked_jobs: i64,
-    pub stale_locked_queues: i64,
+    /// The lock figures are null, and `lock_holders` empty, when job locks were not counted:
+    /// on a big Graphile Worker jobs table only `--check` and `--exact` count them.
+    pub locked_jobs: Option<i64>,
+    pub stale_locked_jobs: Option<i64>,
+    pub stale_locked_queues: Option<i64>,
     pub lock_holders: Vec<LockHolder>,
     pub workers: Vec<Worker>,
     pub unfinished_background_migrations: Vec<UnfinishedMigration>,
-    pub ready_to_upgrade: bool,
+    /// Null when nothing else stands in the way but job locks were not counted.
+    pub ready_to_upgrade: Option<bool>,
     pub not_ready_because: Vec<String>,
+}
+
+/// What `status` was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    /// Count every job exactly.
+    pub exact: bool,
+    /// The answer decides an exit status: stale locks must be counted, whatever it costs.
+    pub check: bool,
 }
 
 /// Workers of one version, counted.
@@ -61,19 +73,23 @@ pub struct WorkerGroup {
 }
 
 /// Everything `status` shows, read in one pass, with the reasons the database is not ready
-/// to upgrade. `exact` counts every job state instead of estimating finished ones.
-pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
+/// to upgrade. Job locks of a big Graphile Worker table are counted only for `check` or
+/// `exact` (a scan of the whole table); otherwise readiness is left open when nothing else
+/// decides it.
+pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report> {
     let stale_after = ctx.config.stale_after.value;
     db.disable_jit()?;
     let profile: Option<Profile> = ctx.detect_profile(db)?;
+    let server = db.server_facts()?;
+    let replication = status::replication(db, &server)?;
     let mut report = Report {
         server: "up".to_string(),
         target: ctx.target.describe(),
-        tls: db.uses_tls()?,
-        server_version: Some(db.server_version()?),
-        replication: Some(status::replication(db)?),
-        database: Some(db.database_name()?),
-        database_size_bytes: Some(db.database_size()?),
+        tls: server.tls,
+        server_version: Some(server.version),
+        replication: Some(replication),
+        database: Some(server.database),
+        database_size_bytes: Some(server.database_size),
         profile: profile.as_ref().map(|p| p.name().to_string()),
         graphile_generation: profile.as_ref().and_then(|p| p.generation_label()),
         schema: profile.as_ref().map(|p| p.schema.clone()),
@@ -86,13 +102,13 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         last_used_job_id: None,
         jobs: None,
         jobs_table_health: None,
-        locked_jobs: 0,
-        stale_locked_jobs: 0,
-        stale_locked_queues: 0,
+        locked_jobs: Some(0),
+        stale_locked_jobs: Some(0),
+        stale_locked_queues: Some(0),
         lock_holders: Vec::new(),
         workers: Vec::new(),
         unfinished_background_migrations: Vec::new(),
-        ready_to_upgrade: false,
+        ready_to_upgrade: Some(false),
         not_ready_because: Vec::new(),
     };
     let Some(profile) = profile else {
@@ -105,14 +121,27 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
     let sequence = counter::sequence_name(db, &profile)?;
     report.last_used_job_id = Some(counter::last_used(db, &sequence)?);
     report.job_id_sequence = Some(sequence);
-    report.jobs = Some(status::job_counts(db, &profile, exact)?);
+    // Native lock holders come from the small locked-jobs index, and they count the running
+    // jobs too; a Graphile Worker table's locks are read only when that is cheap or asked for.
+    let mut holders = if profile.is_native() {
+        Some(status::lock_holders(db, &profile, stale_after)?)
+    } else {
+        None
+    };
+    let locked = holders.as_ref().map(|h| h.iter().map(|h| h.jobs).sum());
+    let jobs = status::job_counts(db, &profile, request.exact, locked)?;
+    let count_locks = request.check || request.exact || !jobs.locks_need_a_scan();
+    if holders.is_none() && count_locks {
+        holders = Some(status::lock_holders(db, &profile, stale_after)?);
+    }
+    report.lock_holders = holders.unwrap_or_default();
+    report.jobs = Some(jobs);
     report.jobs_table_health = crate::db::vacuum::table_stats(
         db,
         &profile.schema,
         &[crate::db::purge::jobs_table_name(&profile).to_string()],
     )?
     .pop();
-    report.lock_holders = status::lock_holders(db, &profile, stale_after)?;
     report.workers = workers::list(db, &profile, stale_after)?;
     report.unfinished_background_migrations = status::unfinished_migrations(db, &profile)?;
     name_processes(&mut report.lock_holders, &report.workers, &profile);
@@ -130,11 +159,21 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         report.schema_version,
         report.breaking_level,
     );
-    report.locked_jobs = report.lock_holders.iter().map(|h| h.jobs).sum();
-    report.stale_locked_jobs = report.lock_holders.iter().map(|h| h.stale_jobs).sum();
-    report.stale_locked_queues = report.lock_holders.iter().map(|h| h.stale_queues).sum();
+    let (stale_jobs, stale_queues) = (
+        report.lock_holders.iter().map(|h| h.stale_jobs).sum(),
+        report.lock_holders.iter().map(|h| h.stale_queues).sum(),
+    );
+    if count_locks {
+        report.locked_jobs = Some(report.lock_holders.iter().map(|h| h.jobs).sum());
+        report.stale_locked_jobs = Some(stale_jobs);
+        report.stale_locked_queues = Some(stale_queues);
+    } else {
+        report.locked_jobs = None;
+        report.stale_locked_jobs = None;
+        report.stale_locked_queues = None;
+    }
 
-    if report.stale_locked_jobs + report.stale_locked_queues > 0 {
+    if stale_jobs + stale_queues > 0 {
         let (why, command) = if profile.live_set == LiveSet::Unknown {
             (
                 "have been locked for more than 4 hours (Graphile Worker's lock expiry)",
@@ -148,8 +187,8 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
         };
         report.not_ready_because.push(format!(
             "{} and {} {why}; run `jobdbctl {command}`",
-            plural(report.stale_locked_jobs, "job", "jobs"),
-            plural(report.stale_locked_queues, "queue", "queues")
+            plural(stale_jobs, "job", "jobs"),
+            plural(stale_queues, "queue", "queues")
         ));
     }
     for m in &report.unfinished_background_migrations {
@@ -192,7 +231,13 @@ pub fn assess(db: &mut Db, ctx: &Ctx, exact: bool) -> anyhow::Result<Report> {
             report.breaking_level.unwrap_or(0)
         ));
     }
-    report.ready_to_upgrade = report.not_ready_because.is_empty();
+    report.ready_to_upgrade = if !report.not_ready_because.is_empty() {
+        Some(false)
+    } else if count_locks {
+        Some(true)
+    } else {
+        None
+    };
     Ok(report)
 }
 

@@ -312,6 +312,14 @@ fn status_estimates_large_tables_and_exact_counts_on_request() {
         "SELECT count(*) FROM jobdb.jobs WHERE state = 'queued'",
     );
     assert_eq!(r["jobs"]["by_state"]["queued"], queued);
+    // Running jobs are the lock holders' jobs, counted once for both.
+    let running = scalar_i64(
+        &mut client,
+        "SELECT count(*) FROM jobdb.jobs WHERE state = 'running'",
+    );
+    assert!(running > 0);
+    assert_eq!(r["jobs"]["by_state"]["running"], running);
+    assert_eq!(r["locked_jobs"], running);
 
     let exact = db.run(&["status", "--exact", "--json"]);
     exact.expect(0);

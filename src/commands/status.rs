@@ -9,18 +9,23 @@ use crate::report;
 /// unfinished background migrations.
 ///
 /// Running jobs, locks (by holder, grouped by process where the ids tell), workers and
-/// background migrations are always exact, and so are Graphile Worker's job counts (due now,
-/// scheduled later, retrying, failed, locked). On a native jobs table over 10 MB the finished
-/// states, and queued jobs once about 100,000 are queued (their index passes 5 MB), are
-/// estimated from planner statistics and marked with ~; --exact counts everything.
+/// background migrations are always exact on the native schema. On a native jobs table over
+/// 10 MB the finished states, and queued jobs once about 100,000 are queued (their index
+/// passes 5 MB), are estimated from planner statistics and marked with ~. Graphile Worker's
+/// buckets (due now, scheduled later, retrying, failed, locked) are exact while its jobs
+/// table is under 10 MB; above that they are estimated from a sample of the table and marked
+/// with ~, and its job locks, which no index holds, are counted only by --check and --exact
+/// (a read of the whole table): plain status then says the locks were not counted and
+/// readiness is unknown. --exact counts everything.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Exit 4 unless ready to upgrade: server up, no unfinished background migration, no
-    /// stale lock.
+    /// stale lock (counted exactly, even where that reads a whole Graphile Worker jobs
+    /// table).
     #[arg(long)]
     pub check: bool,
     /// Count every state exactly (a full scan of the jobs table) instead of estimating the
-    /// big ones from planner statistics.
+    /// big ones from planner statistics or a sample.
     #[arg(long)]
     pub exact: bool,
 }
@@ -34,7 +39,14 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         }
         Err(e) => return Err(e),
     };
-    let report = readiness::assess(&mut db, ctx, args.exact)?;
+    let report = readiness::assess(
+        &mut db,
+        ctx,
+        readiness::Request {
+            exact: args.exact,
+            check: args.check,
+        },
+    )?;
     // Cheap: one read, and a one-row update only when the counter passed the mark. Status
     // never creates the mark's table on a server; it only updates one that exists.
     if let (Some(schema), Some(last)) = (&report.schema, report.last_used_job_id) {
@@ -45,7 +57,7 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     } else {
         report::status::print(ctx, &report)?;
     }
-    Ok(if args.check && !report.ready_to_upgrade {
+    Ok(if args.check && report.ready_to_upgrade != Some(true) {
         Exit::NotReady
     } else {
         Exit::Ok

@@ -116,6 +116,19 @@ fn open(target: &Target, pg: &postgres::Config) -> anyhow::Result<Result<Client,
     })
 }
 
+/// See [`Db::server_facts`].
+pub struct ServerFacts {
+    pub tls: bool,
+    pub version: String,
+    pub database: String,
+    pub database_size: i64,
+    /// A standby.
+    pub in_recovery: bool,
+    /// Some standby (or base backup) streams from this server: only then is
+    /// `pg_stat_replication` worth planning.
+    pub wal_senders: bool,
+}
+
 impl Db {
     fn new(client: Client, verbose: bool) -> Db {
         Db {
@@ -206,14 +219,24 @@ impl Db {
         }
     }
 
-    /// Whether this session's connection is encrypted.
-    pub fn uses_tls(&mut self) -> anyhow::Result<bool> {
+    /// What `status` says about the server and this session, in one round trip.
+    pub fn server_facts(&mut self) -> anyhow::Result<ServerFacts> {
         let row = self.query_one(
-            "connection_tls",
-            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+            "server_facts",
+            "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false),
+                    current_setting('server_version'), current_database(),
+                    pg_database_size(current_database()), pg_is_in_recovery(),
+                    (SELECT count(*) FROM pg_stat_get_wal_senders()) > 0",
             &[],
         )?;
-        Ok(row.get(0))
+        Ok(ServerFacts {
+            tls: row.get(0),
+            version: row.get(1),
+            database: row.get(2),
+            database_size: row.get(3),
+            in_recovery: row.get(4),
+            wal_senders: row.get(5),
+        })
     }
 
     /// A standby is read-only; commands that write must run on the primary.
@@ -253,16 +276,6 @@ impl Db {
     /// For sessions of short queries, where JIT compilation costs more than it saves.
     pub fn disable_jit(&mut self) -> anyhow::Result<()> {
         self.batch("jit_off", "SET jit = off")
-    }
-
-    pub fn database_size(&mut self) -> anyhow::Result<i64> {
-        Ok(self
-            .query_one(
-                "database_size",
-                "SELECT pg_database_size(current_database())",
-                &[],
-            )?
-            .get(0))
     }
 
     /// Takes a session-level advisory lock named `name`, or fails with exit 7 when another

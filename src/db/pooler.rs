@@ -66,6 +66,30 @@ enum Ask {
     Rollback,
 }
 
+/// Connection B once the probe is done with it: its thread rolls back and closes on its own
+/// while the run goes on, and is waited for before the run opens another connection (so a
+/// small session pool has B's backend back) and at the latest when this is dropped (so B
+/// says goodbye to the server rather than vanish with the process).
+pub struct SecondSession(Option<std::thread::JoinHandle<()>>);
+
+impl SecondSession {
+    pub fn finish(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SecondSession {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
 /// Probes how `db` (a connection to `target`) reaches the server.
 ///
 /// A second connection (B) is opened first. Then, in rounds: A reads its backend pid p; B at
@@ -80,7 +104,11 @@ enum Ask {
 /// Without an answer from B (a session pool with no backend to spare, a pooler that refuses
 /// transaction blocks), A checks that it may open a transaction at all and that its backend
 /// stays, then asks the pooler.
-pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow::Result<Pooling> {
+pub fn probe(
+    db: &mut Db,
+    target: &Target,
+    connect_timeout: Duration,
+) -> anyhow::Result<(Pooling, SecondSession)> {
     let (ask, asks) = mpsc::channel();
     let (answer, answers) = mpsc::channel();
     let second_target = target.clone();
@@ -138,16 +166,15 @@ pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow:
     // Ends B's transaction and connection. A B still waiting is left to finish on its own:
     // it rolls back and closes once it gets a backend, or when this process exits.
     drop(ask);
-    if !waiting {
-        // So a small session pool has B's backend back before this run opens more.
-        let _ = second.join();
-    }
+    let second = SecondSession((!waiting).then_some(second));
     if let Some(verdict) = evidence {
-        return Ok(verdict);
+        return Ok((verdict, second));
     }
     let Some(why) = silent else {
-        return Ok(Pooling::Session);
+        return Ok((Pooling::Session, second));
     };
+    // What follows may make A's pooler drop it: B is done first.
+    second.finish();
     db.note(&format!(
         "pooler probe: the second connection failed: {why}"
     ));
@@ -159,17 +186,21 @@ pub fn probe(db: &mut Db, target: &Target, connect_timeout: Duration) -> anyhow:
             Some(_) => one_line(&refused),
             None => why,
         };
-        return Ok(Pooling::Statement(format!(
-            "it refused a transaction block: {words}"
-        )));
+        return Ok((
+            Pooling::Statement(format!("it refused a transaction block: {words}")),
+            SecondSession(None),
+        ));
     }
     if rounds == 0 {
         let p = backend_pid(db)?;
         if let Some(evidence) = moved(db, p)? {
-            return Ok(Pooling::Transaction(evidence));
+            return Ok((Pooling::Transaction(evidence), SecondSession(None)));
         }
     }
-    Ok(pool_mode(db)?.unwrap_or(Pooling::Session))
+    Ok((
+        pool_mode(db)?.unwrap_or(Pooling::Session),
+        SecondSession(None),
+    ))
 }
 
 /// A statement-mode pool refuses `BEGIN` (PgBouncer drops the connection for it).

@@ -1,7 +1,7 @@
 //! Where a database keeps its jobs, locks, worker registry and job-ID sequence (README:
 //! "unlock-stale-jobs", the `graphile-worker` profile).
 
-use crate::db::schema::{self, SchemaState, DEFAULT_SCHEMA};
+use crate::db::schema::{self, DEFAULT_SCHEMA};
 use crate::db::{qualified, Sql};
 use crate::error::{failure, Exit};
 
@@ -165,10 +165,8 @@ pub fn detect(
     for c in candidates {
         let schema_name = schema.unwrap_or(c.default_schema());
         let found = match c {
-            ProfileChoice::Jobdb => match schema::inspect(db, schema_name)? {
-                SchemaState::Native(_) => Some((ProfileKind::Jobdb, LiveSet::Heartbeats)),
-                _ => None,
-            },
+            ProfileChoice::Jobdb => schema::is_native(db, schema_name)?
+                .then_some((ProfileKind::Jobdb, LiveSet::Heartbeats)),
             ProfileChoice::GraphileWorker => graphile_generation(db, schema_name)?
                 .map(|(generation, live)| (ProfileKind::GraphileWorker(generation), live)),
         };

@@ -247,6 +247,18 @@ pub enum SchemaState {
     },
 }
 
+/// Whether `schema` is a native job schema: the one question profile detection asks, without
+/// the catalog-wide object count of [`inspect`] (a few milliseconds on a fresh session).
+pub fn is_native(db: &mut impl Sql, schema: &str) -> anyhow::Result<bool> {
+    Ok(db
+        .query_one(
+            "has_schema_migrations",
+            "SELECT to_regclass(quote_ident($1) || '.schema_migrations') IS NOT NULL",
+            &[&schema],
+        )?
+        .get(0))
+}
+
 pub fn inspect(db: &mut impl Sql, schema: &str) -> anyhow::Result<SchemaState> {
     let row = db.query_one(
         "inspect_schema",

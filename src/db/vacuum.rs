@@ -45,13 +45,15 @@ pub fn table_stats(
     )?;
     let rows = sql.query(
         "table_vacuum_stats",
-        "SELECT t.name, coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0),
-                pg_total_relation_size(c.oid), s.last_vacuum, s.last_autovacuum,
-                s.last_analyze, s.last_autoanalyze
+        // The functions behind pg_stat_user_tables: planning that view costs a fresh session
+        // more than a millisecond.
+        "SELECT t.name, pg_stat_get_live_tuples(c.oid), pg_stat_get_dead_tuples(c.oid),
+                pg_total_relation_size(c.oid), pg_stat_get_last_vacuum_time(c.oid),
+                pg_stat_get_last_autovacuum_time(c.oid), pg_stat_get_last_analyze_time(c.oid),
+                pg_stat_get_last_autoanalyze_time(c.oid)
            FROM unnest($2::text[]) WITH ORDINALITY AS t(name, ord)
            JOIN pg_namespace n ON n.nspname = $1
            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name AND c.relkind = 'r'
-           LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
           ORDER BY t.ord",
         &[&schema, &tables],
     )?;

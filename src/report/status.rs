@@ -83,16 +83,19 @@ pub fn print(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             t.add_row(vec!["jobs table".to_string(), table_health(h)]);
         }
         let locked_queues: i64 = r.lock_holders.iter().map(|h| h.queues).sum();
-        t.add_row(vec![
-            "locks".to_string(),
-            format!(
+        let locks = match (r.locked_jobs, r.stale_locked_jobs, r.stale_locked_queues) {
+            (Some(jobs), Some(stale_jobs), Some(stale_queues)) => format!(
                 "{} and {} locked; stale: {}, {}",
-                plural(r.locked_jobs, "job", "jobs"),
+                plural(jobs, "job", "jobs"),
                 plural(locked_queues, "queue", "queues"),
-                plural(r.stale_locked_jobs, "job", "jobs"),
-                plural(r.stale_locked_queues, "queue", "queues")
+                plural(stale_jobs, "job", "jobs"),
+                plural(stale_queues, "queue", "queues")
             ),
-        ]);
+            _ => "not counted: no index holds Graphile Worker's locked jobs, so counting them \
+                  reads the whole jobs table; --check or --exact counts them"
+                .to_string(),
+        };
+        t.add_row(vec!["locks".to_string(), locks]);
         let live = r.workers.iter().filter(|w| w.live).count();
         let mut workers = format!("{live} live, {} stale", r.workers.len() - live);
         if r.graphile_generation.is_some() && r.workers.is_empty() {
@@ -126,10 +129,10 @@ pub fn print(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
     }
     t.add_row(vec![
         "ready to upgrade".to_string(),
-        if r.ready_to_upgrade {
-            "yes".to_string()
-        } else {
-            "no".to_string()
+        match r.ready_to_upgrade {
+            Some(true) => "yes".to_string(),
+            Some(false) => "no".to_string(),
+            None => "unknown until job locks are counted (`jobdbctl status --check`)".to_string(),
         },
     ]);
     ctx.out.line(t.to_string())?;
@@ -140,9 +143,9 @@ pub fn print(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             h.dead_tuples
         ));
     }
-    if r.jobs.as_ref().is_some_and(|j| !j.estimated.is_empty()) {
+    if let Some(source) = r.jobs.as_ref().and_then(|j| j.estimated_from) {
         ctx.out
-            .line("~ estimated from planner statistics; --exact counts them")?;
+            .line(format!("~ estimated from {source}; --exact counts them"))?;
     }
     if !r.lock_holders.is_empty() {
         ctx.out.line(lock_holders_table(r))?;
@@ -190,9 +193,16 @@ pub fn print(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The jobs row: native states with estimates marked `~`, or Graphile Worker's buckets.
+/// The jobs row: native states or Graphile Worker's buckets, estimates marked `~`.
 fn job_counts_text(r: &Report, jobs: &JobCounts) -> String {
     let count = |key: &str| jobs.by_state.get(key).copied().unwrap_or(0);
+    let approx = |key: &str| {
+        if jobs.estimated.iter().any(|s| s == key) {
+            "~"
+        } else {
+            ""
+        }
+    };
     if r.graphile_generation.is_some() {
         let parts: Vec<String> = GRAPHILE_BUCKETS
             .iter()
@@ -204,10 +214,11 @@ fn job_counts_text(r: &Report, jobs: &JobCounts) -> String {
                     "failed" => "failed (out of attempts)",
                     other => other,
                 };
-                format!("{} {label}", count(bucket))
+                format!("{}{} {label}", approx(bucket), count(bucket))
             })
             .collect();
-        return format!("{} in all: {}", jobs.total, parts.join(", "));
+        let total_approx = if jobs.estimated.is_empty() { "" } else { "~" };
+        return format!("{total_approx}{} in all: {}", jobs.total, parts.join(", "));
     }
     // In the order a job goes through them, then any state the schema does not define.
     let mut states: Vec<&String> = jobs.by_state.keys().collect();
@@ -219,10 +230,7 @@ fn job_counts_text(r: &Report, jobs: &JobCounts) -> String {
     });
     states
         .into_iter()
-        .map(|s| {
-            let approx = if jobs.estimated.contains(s) { "~" } else { "" };
-            format!("{s} {approx}{}", count(s))
-        })
+        .map(|s| format!("{s} {}{}", approx(s), count(s)))
         .collect::<Vec<_>>()
         .join(", ")
 }

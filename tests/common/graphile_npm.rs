@@ -65,6 +65,12 @@ await utils.release();
 done({ populated: true });
 "#;
 
+/// Installs the engine's schema and nothing else.
+const MIGRATE: &str = r#"
+await gw.runMigrations(base);
+done({ migrated: true });
+"#;
+
 /// Uses a (restored) schema the way a deployment does: migrations must find nothing to do,
 /// a new job is added and a worker completes it. Prints the new job's id.
 const EXERCISE: &str = r#"
@@ -227,6 +233,11 @@ impl Engine {
     /// Graphile Worker installs its schema in `db` and fills it (see [`POPULATE`]).
     pub fn populate(&self, db: &TestDb) -> serde_json::Value {
         self.script(db, POPULATE)
+    }
+
+    /// Graphile Worker installs its schema in `db`, empty.
+    pub fn migrate(&self, db: &TestDb) -> serde_json::Value {
+        self.script(db, MIGRATE)
     }
 
     /// Graphile Worker uses the schema in `db` (see [`EXERCISE`]).
