@@ -137,6 +137,7 @@ fn main() {
     });
     codec_levels(&zst, size(&dump));
     let restore_zstd = best_of(runs, || restore_into(&c, "r_jz", &zst));
+    let restore_zstd_stdin = best_of(runs, || restore_with(&c, "r_js", &zst, true));
 
     let pg_restore = best_of(runs, || {
         recreate_db(&c, "r_pg");
@@ -166,6 +167,7 @@ fn main() {
     println!("  pg_restore -j 2                      {pg_restore:6.2} s");
     println!("  jobdbctl restore                     {restore:6.2} s");
     println!("  jobdbctl restore (zstd)              {restore_zstd:6.2} s");
+    println!("  jobdbctl restore - < archive (zstd)  {restore_zstd_stdin:6.2} s");
     println!("ratios (goal):");
     println!(
         "  backup / pg_dump time      {:.2}  (<= 0.55)",
@@ -198,13 +200,20 @@ fn main() {
         restore / pg_restore
     );
     println!(
-        "  zstd restore / pg_restore  {:.2}  (<= 0.6)",
-        restore_zstd / pg_restore
+        "  zstd restore / pg_restore  {:.2}  (<= 0.6; {:.2} from standard input)",
+        restore_zstd / pg_restore,
+        restore_zstd_stdin / pg_restore
     );
 }
 
 /// `jobdbctl restore ARCHIVE` into a new, empty database `db` on the cluster; its seconds.
 fn restore_into(c: &TestCluster, db: &str, archive: &std::path::Path) -> f64 {
+    restore_with(c, db, archive, false)
+}
+
+/// `jobdbctl restore ARCHIVE`, or with `stdin` `jobdbctl restore -` reading it from standard
+/// input (checked as it streams, not read whole first), into a new, empty database `db`.
+fn restore_with(c: &TestCluster, db: &str, archive: &std::path::Path, stdin: bool) -> f64 {
     recreate_db(c, db);
     let mut cmd = common::jobdbctl(&c.configdir);
     cmd.arg("--database-url")
@@ -212,8 +221,13 @@ fn restore_into(c: &TestCluster, db: &str, archive: &std::path::Path) -> f64 {
             "postgresql://postgres@localhost/{db}?host={}&port=5432",
             c.pgdata().display()
         ))
-        .args(["-q", "restore"])
-        .arg(archive);
+        .args(["-q", "restore"]);
+    if stdin {
+        cmd.arg("-")
+            .stdin(std::fs::File::open(archive).expect("open archive"));
+    } else {
+        cmd.arg(archive);
+    }
     timed(&format!("jobdbctl restore {}", archive.display()), cmd)
 }
 
