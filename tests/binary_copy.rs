@@ -24,24 +24,6 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// A database whose jobs hold no locks, so a restore (which requeues locked jobs) gives back
-/// the same rows.
-fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::populated(&common::generate::Spec {
-        jobs,
-        live_workers: 0,
-        dead_workers: 1,
-        migrations: false,
-    });
-    db.client()
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
-             UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
-        )
-        .expect("release locks");
-    db
-}
-
 /// An uncompressed archive, so the test reads its entries directly.
 fn backup(db: &TestDb, dir: &Path) -> PathBuf {
     let run = db.run(&[
@@ -123,7 +105,7 @@ fn data_entries(entries: &[(String, Vec<u8>)], table: usize) -> Vec<&Vec<u8>> {
 
 #[test]
 fn portable_types_travel_binary_others_text_and_both_restore_identically() {
-    let db = populated(500);
+    let db = TestDb::populated_unlocked(500);
     db.client()
         .batch_execute(
             r#"
@@ -217,7 +199,7 @@ type Edit<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
 
 #[test]
 fn a_malformed_binary_entry_is_refused_before_any_server_sees_it() {
-    let db = populated(300);
+    let db = TestDb::populated_unlocked(300);
     db.client()
         .batch_execute(
             "CREATE TABLE jobdb.huge (id int, body text);

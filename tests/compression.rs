@@ -6,29 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::generate::Spec;
 use common::{pg_dump_sorted, scalar_i64, schema_exists, TestDb};
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-/// A database whose jobs hold no locks, so a restore (which requeues locked jobs) gives back
-/// the same rows.
-fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::populated(&Spec {
-        jobs,
-        live_workers: 0,
-        dead_workers: 1,
-        migrations: false,
-    });
-    db.client()
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
-             UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
-        )
-        .expect("release locks");
-    db
 }
 
 fn backup(db: &TestDb, dir: &Path, codec: &str) -> PathBuf {
@@ -45,7 +26,7 @@ fn backup(db: &TestDb, dir: &Path, codec: &str) -> PathBuf {
 
 #[test]
 fn each_codec_round_trips_and_is_read_from_content_not_name() {
-    let db = populated(2000);
+    let db = TestDb::populated_unlocked(2000);
     let data = pg_dump_sorted(&db, "jobdb", "--data-only");
     let dir = common::temp_dir("cz");
     for (codec, suffix, magic) in [
@@ -125,7 +106,7 @@ fn each_codec_round_trips_and_is_read_from_content_not_name() {
 
 #[test]
 fn damaged_zstd_is_refused_and_nothing_changes() {
-    let db = populated(500);
+    let db = TestDb::populated_unlocked(500);
     let dir = common::temp_dir("cz");
     let archive = backup(&db, dir.path(), "zstd");
     let bytes = std::fs::read(&archive).expect("read");
@@ -176,7 +157,7 @@ fn damaged_zstd_is_refused_and_nothing_changes() {
 
 #[test]
 fn an_unknown_codec_is_a_usage_error_and_the_config_key_chooses_the_default() {
-    let db = populated(100);
+    let db = TestDb::populated_unlocked(100);
     let dir = common::temp_dir("cz");
     db.run(&[
         "backup",

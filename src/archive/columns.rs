@@ -153,12 +153,8 @@ pub struct Scanner {
 
 impl Scanner {
     pub fn new(columns: usize) -> Result<Scanner, String> {
-        let columns = u16::try_from(columns)
-            .ok()
-            .filter(|c| *c <= 1664)
-            .ok_or_else(|| format!("a table of {columns} columns is not possible"))?;
         Ok(Scanner {
-            columns,
+            columns: pgcopy::column_count(columns)?,
             rows: 0,
             state: State::Prefix,
             prefix: [0; PREFIX],

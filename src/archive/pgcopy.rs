@@ -11,6 +11,14 @@ pub const HEADER: [u8; 19] = *b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// A field count of -1 ends the data.
 pub const TRAILER: [u8; 2] = [0xff, 0xff];
 
+/// A table's column count as binary COPY carries it; PostgreSQL allows at most 1664.
+pub fn column_count(columns: usize) -> Result<u16, String> {
+    u16::try_from(columns)
+        .ok()
+        .filter(|c| *c <= 1664)
+        .ok_or_else(|| format!("a table of {columns} columns is not possible"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Bytes of the header matched so far.
@@ -42,12 +50,8 @@ pub struct Scanner {
 
 impl Scanner {
     pub fn new(columns: usize) -> Result<Scanner, String> {
-        let columns = u16::try_from(columns)
-            .ok()
-            .filter(|c| *c <= 1664)
-            .ok_or_else(|| format!("a table of {columns} columns is not possible"))?;
         Ok(Scanner {
-            columns,
+            columns: column_count(columns)?,
             state: State::Header(0),
             partial: [0; 4],
             partial_len: 0,

@@ -391,6 +391,24 @@ impl TestDb {
         db
     }
 
+    /// A populated database whose jobs and queues hold no locks, so a restore (which
+    /// requeues locked jobs) gives back the same rows.
+    pub fn populated_unlocked(jobs: i64) -> TestDb {
+        let db = TestDb::populated(&generate::Spec {
+            jobs,
+            live_workers: 0,
+            dead_workers: 1,
+            migrations: false,
+        });
+        db.client()
+            .batch_execute(
+                "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
+                 UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
+            )
+            .expect("release locks");
+        db
+    }
+
     /// Writes the config file jobdbctl reads for this database.
     pub fn write_config(&self, toml: &str) {
         std::fs::write(self.configdir.path().join("jobdbctl.toml"), toml).expect("write config");
