@@ -13,7 +13,7 @@ use super::destination::Destination;
 use super::{header, threads, Done, Request};
 use crate::archive::chunker::{Chunk, Chunker};
 use crate::archive::writer::ArchiveWriter;
-use crate::archive::{self, CopyFormat, Manifest, Mode, Table};
+use crate::archive::{self, Manifest, Mode, Table};
 use crate::context::Ctx;
 use crate::db::dump::{self, TableDef};
 use crate::db::{counter, snapshot, status, Profile};
@@ -86,11 +86,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
             name: t.name.clone(),
             columns: t.columns.clone(),
             rows: None,
-            format: if t.binary {
-                CopyFormat::Binary
-            } else {
-                CopyFormat::Text
-            },
+            format: t.format,
         })
         .collect();
 
@@ -289,6 +285,7 @@ fn write_online(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::CopyFormat;
 
     fn table(pages: i64) -> TableDef {
         TableDef {
@@ -296,7 +293,7 @@ mod tests {
             columns: vec!["a".into()],
             pages,
             bytes: pages * 8192,
-            binary: false,
+            format: CopyFormat::Text,
         }
     }
 

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 
-use crate::archive::SchemaDdl;
+use crate::archive::{CopyFormat, SchemaDdl};
 use crate::db::{qualified, quote_ident, Sql};
 use crate::error::{failure, Exit};
 
@@ -35,12 +35,12 @@ pub struct TableDef {
     pub pages: i64,
     /// Heap bytes, for the free-space estimate and progress.
     pub bytes: i64,
-    /// Every column COPY carries has a portable binary form: a built-in base type (OID below
-    /// 16384, the first one a database can assign) with send and receive functions, or an
-    /// array of one, and not a `reg*` type (those travel as OIDs, which differ between
-    /// databases). Binary arrays and composites carry their element types' OIDs, so a
-    /// user-defined type anywhere keeps the table in text.
-    pub binary: bool,
+    /// Binary when every column COPY carries has a portable binary form: a built-in base
+    /// type (OID below 16384, the first one a database can assign) with send and receive
+    /// functions, or an array of one, and not a `reg*` type (those travel as OIDs, which
+    /// differ between databases). Binary arrays and composites carry their element types'
+    /// OIDs, so a user-defined type anywhere keeps the table in text.
+    pub format: CopyFormat,
 }
 
 pub struct SchemaDump {
@@ -493,7 +493,11 @@ fn tables(db: &mut impl Sql, ns: u32) -> anyhow::Result<Tables> {
             columns: r.get(2),
             pages: r.get(5),
             bytes: r.get(6),
-            binary: r.get(7),
+            format: if r.get(7) {
+                CopyFormat::Binary
+            } else {
+                CopyFormat::Text
+            },
         });
     }
     Ok(out)

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{CopyFormat, SchemaDdl};
 use crate::db::{
-    log, qualified, quote_ident, sql_error, sql_state, Db, Profile, ProfileKind, Sql, Tx,
+    copy_option, log, qualified, quote_ident, sql_error, sql_state, Db, Profile, ProfileKind, Sql,
+    Tx,
 };
 use crate::error::{failure, Exit};
 use crate::output::printable;
@@ -206,10 +207,7 @@ pub fn copy_in<'a>(
     } else {
         format!(" ({})", columns.join(", "))
     };
-    let format = match format {
-        CopyFormat::Text => "",
-        CopyFormat::Binary => " (FORMAT binary)",
-    };
+    let format = copy_option(format);
     let sql = format!(
         "COPY {}{list} FROM STDIN{format}",
         qualified(staging, table)

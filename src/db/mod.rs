@@ -27,6 +27,7 @@ use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, NoTls, Row, SimpleQueryMessage, Transaction};
 
+use crate::archive::CopyFormat;
 use crate::error::{failure, Exit, Failure};
 use crate::target::Target;
 
@@ -95,6 +96,14 @@ impl std::error::Error for AuthenticationFailed {}
 pub fn authentication_failed(err: &anyhow::Error) -> bool {
     err.downcast_ref::<AuthenticationFailed>().is_some()
         || err.chain().any(|e| e.is::<AuthenticationFailed>())
+}
+
+/// The option a `COPY` statement ends with for an archive table's format.
+pub fn copy_option(format: CopyFormat) -> &'static str {
+    match format {
+        CopyFormat::Text => "",
+        CopyFormat::Binary => " (FORMAT binary)",
+    }
 }
 
 /// Quotes an identifier for SQL, as `quote_ident` does.

@@ -6,7 +6,7 @@ use anyhow::bail;
 use postgres::CopyOutReader;
 
 use crate::db::dump::TableDef;
-use crate::db::{log, qualified, quote_ident, sql_error, Db, Sql, Tx};
+use crate::db::{copy_option, log, qualified, quote_ident, sql_error, Db, Sql, Tx};
 
 /// Starts the snapshot transaction and exports its snapshot; returns the snapshot id.
 pub fn begin(db: &mut Db) -> anyhow::Result<(Tx<'_>, String)> {
@@ -73,7 +73,7 @@ pub fn server_version_num(db: &mut impl Sql) -> anyhow::Result<i32> {
 }
 
 /// Streams a table (or the heap pages `[from, to)` of it) with COPY, binary where the
-/// table's column types allow it (`TableDef::binary`), text otherwise.
+/// table's column types allow it (`TableDef::format`), text otherwise.
 pub fn copy_out<'a>(
     tx: &'a mut Tx<'_>,
     schema: &str,
@@ -82,7 +82,7 @@ pub fn copy_out<'a>(
 ) -> anyhow::Result<CopyOutReader<'a>> {
     let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(c)).collect();
     let name = qualified(schema, &table.name);
-    let format = if table.binary { " (FORMAT binary)" } else { "" };
+    let format = copy_option(table.format);
     let sql = match pages {
         None => format!("COPY {name} ({}) TO STDOUT{format}", columns.join(", ")),
         Some((from, to)) => format!(
