@@ -502,6 +502,26 @@ pub fn scalar_i64(client: &mut postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).expect(sql).get(0)
 }
 
+/// A damaged or hostile archive both refuse: `verify` with exit 5 and one line, `restore`
+/// into `target` (an empty database) with exit 5 and no schema created. Returns verify's run.
+pub fn assert_archive_refused(db: &TestDb, target: &TestDb, archive: &Path, what: &str) -> Run {
+    let archive = archive.to_str().expect("utf-8 path");
+    let verified = db.run(&["verify", archive]);
+    verified.expect(5);
+    assert_eq!(
+        verified.stderr.lines().count(),
+        1,
+        "{what}: {}",
+        verified.stderr
+    );
+    target.run(&["restore", archive, "--yes"]).expect(5);
+    assert!(
+        !schema_exists(&mut target.client(), "jobdb"),
+        "{what}: a refused restore created the schema"
+    );
+    verified
+}
+
 pub fn schema_exists(client: &mut postgres::Client, schema: &str) -> bool {
     client
         .query_one(
