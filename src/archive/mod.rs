@@ -230,13 +230,42 @@ pub fn parse_data_entry_name(name: &str) -> Option<usize> {
     table.parse().ok()
 }
 
+/// The rows in a piece of COPY text: its newlines, counted eight bytes at a time, since every
+/// byte of every text table passes here, in backup and in restore (in tests, through an
+/// unoptimised build).
 pub fn count_lines(data: &[u8]) -> u64 {
-    data.iter().filter(|b| **b == b'\n').count() as u64
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const LOW7: u64 = 0x7f * ONES;
+    // SAFETY: every bit pattern is a valid u64.
+    let (head, words, tail) = unsafe { data.align_to::<u64>() };
+    let mut n = 0u64;
+    for &w in words {
+        let x = w ^ (u64::from(b'\n') * ONES);
+        // A byte of x is zero exactly where the byte was a newline; its high bit in t is
+        // then clear, and set everywhere else.
+        let t = ((x & LOW7) + LOW7) | x;
+        n += u64::from((!t & !LOW7).count_ones());
+    }
+    let bytes = |part: &[u8]| part.iter().filter(|b| **b == b'\n').count() as u64;
+    n + bytes(head) + bytes(tail)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_counted_eight_bytes_at_a_time_as_one_by_one() {
+        let mut data: Vec<u8> = (0..=255u8).cycle().take(10_007).collect();
+        data.extend_from_slice(b"\n\n\x8a\x0b\n");
+        for start in 0..9 {
+            let slice = &data[start..];
+            let one_by_one = slice.iter().filter(|b| **b == b'\n').count() as u64;
+            assert_eq!(count_lines(slice), one_by_one);
+        }
+        assert_eq!(count_lines(b""), 0);
+        assert_eq!(count_lines(&[b'\n'; 17]), 17);
+    }
 
     #[test]
     fn data_entry_names_round_trip() {

@@ -20,8 +20,8 @@ use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::archive::{
-    check, parse_data_entry_name, Codec, CopyFormat, Manifest, Mode, SchemaDdl, CLUSTER_DIR,
-    DETECT_BYTES, FORMAT_VERSION, HEADER, MANIFEST, SCHEMA, ZSTD_WINDOW_LOG_MAX,
+    check, count_lines, parse_data_entry_name, Codec, CopyFormat, Manifest, Mode, SchemaDdl,
+    CLUSTER_DIR, DETECT_BYTES, FORMAT_VERSION, HEADER, MANIFEST, SCHEMA, ZSTD_WINDOW_LOG_MAX,
 };
 use crate::archive::{columns, pgcopy};
 use crate::error::{failure, Exit};
@@ -352,7 +352,7 @@ impl RowCounter {
                 if piece.contains(&0) {
                     return Err("it holds a NUL byte, which COPY text never does".into());
                 }
-                *n += newlines(piece);
+                *n += count_lines(piece);
                 Ok(())
             }
             RowCounter::Binary { .. } => Ok(()),
@@ -369,25 +369,6 @@ impl RowCounter {
             RowCounter::ColumnMajor(s) => s.finish(),
         }
     }
-}
-
-/// The rows in a piece of COPY text: its newlines, counted eight bytes at a time, since every
-/// byte of every data entry passes here (in tests, through an unoptimised build).
-fn newlines(data: &[u8]) -> u64 {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const LOW7: u64 = 0x7f * ONES;
-    // SAFETY: every bit pattern is a valid u64.
-    let (head, words, tail) = unsafe { data.align_to::<u64>() };
-    let mut n = 0u64;
-    for &w in words {
-        let x = w ^ (u64::from(b'\n') * ONES);
-        // A byte of x is zero exactly where the byte was a newline; its high bit in t is
-        // then clear, and set everywhere else.
-        let t = ((x & LOW7) + LOW7) | x;
-        n += u64::from((!t & !LOW7).count_ones());
-    }
-    let bytes = |part: &[u8]| part.iter().filter(|b| **b == b'\n').count() as u64;
-    n + bytes(head) + bytes(tail)
 }
 
 fn check_manifest(
@@ -549,22 +530,5 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
         tar::EntryType::Fifo => "FIFO",
         tar::EntryType::GNUSparse => "sparse file",
         _ => "special entry",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn newlines_are_counted_as_count_lines_does() {
-        let mut data: Vec<u8> = (0..=255u8).cycle().take(10_007).collect();
-        data.extend_from_slice(b"\n\n\x8a\x0b\n");
-        for start in 0..9 {
-            let slice = &data[start..];
-            assert_eq!(newlines(slice), crate::archive::count_lines(slice));
-        }
-        assert_eq!(newlines(b""), 0);
-        assert_eq!(newlines(&[b'\n'; 17]), 17);
     }
 }
