@@ -247,7 +247,7 @@ pub const ENTRIES: &[Entry] = &[
             ("jobdbctl backup", "an online backup into the backup directory"),
             ("jobdbctl --quiet backup --output /srv/backups --keep 14", "nightly from cron: only failures print"),
             ("jobdbctl backup --output - | ssh vault 'cat > jobs.tar.gz'", "stream it elsewhere"),
-            ("jobdbctl backup --compression zstd", "a .tar.zst: several times faster and smaller"),
+            ("jobdbctl backup --compression zstd", "a .tar.zst: faster, and under half the size"),
         ],
         exits: &[
             (Exit::Refused, "not enough free space, or rows hidden by row-level security"),

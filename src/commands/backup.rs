@@ -41,7 +41,7 @@ pub struct BackupArgs {
     /// Write the archive even when the destination's free space looks too small.
     #[arg(long)]
     pub no_space_check: bool,
-    /// gzip (.tar.gz), zstd (.tar.zst: several times faster, smaller) or none (.tar).
+    /// gzip (.tar.gz), zstd (.tar.zst: faster, under half the size) or none (.tar).
     /// Default: compression in jobdbctl.toml, else gzip. verify and restore read all three.
     #[arg(long, value_enum, value_name = "CODEC")]
     pub compression: Option<Codec>,
