@@ -45,15 +45,25 @@ fn pg_tool(c: &TestCluster, tool: &str) -> Command {
     cmd
 }
 
+/// Databases the restores write into.
+const TARGETS: [&str; 4] = ["r_jz", "r_js", "r_pg", "r_jd"];
+
+/// Creates `name` empty on a quiet server: every earlier restore's database is dropped first
+/// (which also cancels the autovacuum that a freshly loaded million-row table sets off, for
+/// seconds, and that would otherwise run through the next timed restore), and a checkpoint
+/// writes out what the last one left dirty. Each tool's run starts from the same state.
 fn recreate_db(c: &TestCluster, name: &str) {
     let mut admin = c.client_for("postgres");
-    // Two statements: DROP DATABASE cannot run inside the implicit transaction of a batch.
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .expect("drop database");
+    // One statement each: DROP DATABASE cannot run inside the implicit transaction of a batch.
+    for db in TARGETS {
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+            .expect("drop database");
+    }
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("create database");
+    admin.batch_execute("CHECKPOINT").expect("checkpoint");
 }
 
 fn size(path: &Path) -> u64 {

@@ -447,6 +447,17 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
         .map(|r| r.get(0))
         .collect();
     assert!(!running.is_empty());
+    // Restore requeues by two block ranges at once; running jobs lie in both halves (the
+    // archive keeps the rows' order, and one entry loads them in it).
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(DISTINCT (ctid::text::point)[0] * 2 >= pg_relation_size('jobdb.jobs') / 8192)
+               FROM jobdb.jobs WHERE state = 'running'"
+        ),
+        2,
+        "running jobs in both halves of the table"
+    );
     let dir = common::temp_dir("bk");
     let archive = archive_in(&dir, "before-upgrade.tar.gz");
     backup_to(&db, &archive);

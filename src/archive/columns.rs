@@ -81,44 +81,91 @@ pub fn from_copy(file: &[u8], columns: usize, rows: u64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The binary COPY file a column-major entry holds; an error if it is not well formed for a
-/// table of `columns` columns.
+/// The binary COPY file a column-major entry holds, whole; an error if it is not well formed
+/// for a table of `columns` columns. (Restore writes it out in parts with [`Rows`].)
+#[cfg(test)]
 pub fn to_copy(entry: &[u8], columns: usize) -> Result<Vec<u8>, String> {
-    let mut check = Scanner::new(columns)?;
-    check.feed(entry)?;
-    let rows = check.finish()? as usize;
-    // Where each column's lengths and values start.
-    let mut starts = Vec::with_capacity(columns);
-    let mut at = PREFIX;
-    for _ in 0..columns {
-        let lengths = at;
-        at += rows * 4;
-        let values = at;
-        for r in 0..rows {
-            let n = be32(&entry[lengths + r * 4..]);
-            if n != u32::MAX {
-                at += n as usize;
-            }
-        }
-        starts.push((lengths, values));
-    }
-    let mut out = Vec::with_capacity(entry.len() + pgcopy::HEADER.len() + 2 * rows + 2);
-    out.extend_from_slice(&pgcopy::HEADER);
-    let count = (columns as u16).to_be_bytes();
-    for r in 0..rows {
-        out.extend_from_slice(&count);
-        for (lengths, values) in starts.iter_mut() {
-            let len = &entry[*lengths + r * 4..*lengths + r * 4 + 4];
-            out.extend_from_slice(len);
-            let n = be32(len);
-            if n != u32::MAX {
-                out.extend_from_slice(&entry[*values..*values + n as usize]);
-                *values += n as usize;
-            }
-        }
-    }
-    out.extend_from_slice(&pgcopy::TRAILER);
+    let rows = Rows::of(entry, columns)?;
+    let mut out = Vec::with_capacity(rows.copy_len());
+    rows.write(usize::MAX, |part| {
+        out.extend_from_slice(part);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
     Ok(out)
+}
+
+/// A column-major entry found well formed, to be written out as a binary COPY file.
+pub struct Rows<'a> {
+    entry: &'a [u8],
+    rows: usize,
+    /// Where each column's lengths and values start.
+    starts: Vec<(usize, usize)>,
+}
+
+impl<'a> Rows<'a> {
+    /// Checks `entry` whole for a table of `columns` columns.
+    pub fn of(entry: &'a [u8], columns: usize) -> Result<Rows<'a>, String> {
+        let mut check = Scanner::new(columns)?;
+        check.feed(entry)?;
+        let rows = check.finish()? as usize;
+        let mut starts = Vec::with_capacity(columns);
+        let mut at = PREFIX;
+        for _ in 0..columns {
+            let lengths = at;
+            at += rows * 4;
+            let values = at;
+            for r in 0..rows {
+                let n = be32(&entry[lengths + r * 4..]);
+                if n != u32::MAX {
+                    at += n as usize;
+                }
+            }
+            starts.push((lengths, values));
+        }
+        Ok(Rows {
+            entry,
+            rows,
+            starts,
+        })
+    }
+
+    /// The size of the binary COPY file.
+    pub fn copy_len(&self) -> usize {
+        self.entry.len() + pgcopy::HEADER.len() + 2 * self.rows + pgcopy::TRAILER.len() - PREFIX
+    }
+
+    /// Hands the binary COPY file to `emit` in order, in parts of about `part` bytes (whole
+    /// rows, so a part can go to the server while the next one is regrouped).
+    pub fn write<E>(
+        &self,
+        part: usize,
+        mut emit: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let entry = self.entry;
+        let mut out = Vec::with_capacity(self.copy_len().min(part.saturating_add(64 << 10)));
+        out.extend_from_slice(&pgcopy::HEADER);
+        let count = (self.starts.len() as u16).to_be_bytes();
+        let mut values: Vec<usize> = self.starts.iter().map(|(_, v)| *v).collect();
+        for r in 0..self.rows {
+            out.extend_from_slice(&count);
+            for ((lengths, _), at) in self.starts.iter().zip(values.iter_mut()) {
+                let len = &entry[*lengths + r * 4..*lengths + r * 4 + 4];
+                out.extend_from_slice(len);
+                let n = be32(len);
+                if n != u32::MAX {
+                    out.extend_from_slice(&entry[*at..*at + n as usize]);
+                    *at += n as usize;
+                }
+            }
+            if out.len() >= part {
+                emit(&out)?;
+                out.clear();
+            }
+        }
+        out.extend_from_slice(&pgcopy::TRAILER);
+        emit(&out)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +371,29 @@ mod tests {
             [Some(b"\0\0\0\x02"), Some(b""), None],
             [Some(b"\0\0\0\x03"), Some(b"x"), Some(b"third row")],
         ])
+    }
+
+    #[test]
+    fn writes_the_copy_file_in_parts_of_whole_rows() {
+        let file = sample();
+        let entry = from_copy(&file, 3, 3).unwrap();
+        let rows = Rows::of(&entry, 3).unwrap();
+        assert_eq!(rows.copy_len(), file.len());
+        for part in [1, 30, 40, usize::MAX] {
+            let mut parts: Vec<Vec<u8>> = Vec::new();
+            rows.write(part, |p| {
+                parts.push(p.to_vec());
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            assert_eq!(parts.concat(), file, "parts of {part}");
+            if part == 1 {
+                // One part per row, the last one with the trailer.
+                assert_eq!(parts.len(), 4, "parts of {part}");
+            }
+        }
+        let failed = rows.write(1, |_| Err("server gone"));
+        assert_eq!(failed, Err("server gone"));
     }
 
     #[test]

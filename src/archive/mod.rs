@@ -11,6 +11,7 @@ pub mod check;
 pub mod chunker;
 pub mod columns;
 pub mod pgcopy;
+pub mod readahead;
 pub mod reader;
 pub mod writer;
 

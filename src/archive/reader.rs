@@ -6,8 +6,8 @@
 //! [`check`]). Checksums, sizes and row counts are compared with the manifest at the end, so a
 //! visitor must not make anything permanent until `read` has returned Ok.
 //!
-//! Memory is bounded by the constants here, whatever the archive declares: entries are handed
-//! on in pieces of at most [`PIECE`] bytes, only the JSON entries are held whole (each under
+//! Memory is bounded by the constants here and in [`crate::archive::readahead`], whatever the
+//! archive declares: entries are handed on in pieces of at most [`PIECE`] bytes, only the JSON entries are held whole (each under
 //! its own limit), and the bookkeeping per entry is capped by [`MAX_ENTRIES`]. Extension
 //! entries (GNU long names, PAX headers), which the tar crate would read whole into memory,
 //! are not interpreted: jobdbctl never writes them, so they are refused like other special
@@ -19,6 +19,7 @@ use std::io::Read;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::archive::readahead::ReadAhead;
 use crate::archive::{
     check, count_lines, parse_data_entry_name, Codec, CopyFormat, Manifest, Mode, SchemaDdl,
     CLUSTER_DIR, DETECT_BYTES, FORMAT_VERSION, HEADER, MANIFEST, SCHEMA, ZSTD_WINDOW_LOG_MAX,
@@ -84,9 +85,9 @@ fn bad(label: &str, message: impl AsRef<str>) -> anyhow::Error {
 /// The tar stream inside `input`, whatever its codec (gzip, zstd or none), told by its first
 /// bytes; anything else is refused (exit 5).
 pub fn decompressed<'a>(
-    mut input: impl Read + 'a,
+    mut input: impl Read + Send + 'a,
     label: &str,
-) -> anyhow::Result<(Codec, Box<dyn Read + 'a>)> {
+) -> anyhow::Result<(Codec, Box<dyn Read + Send + 'a>)> {
     let mut first = Vec::with_capacity(DETECT_BYTES);
     (&mut input)
         .take(DETECT_BYTES as u64)
@@ -100,7 +101,7 @@ pub fn decompressed<'a>(
     })?;
     let whole =
         std::io::BufReader::with_capacity(1 << 20, std::io::Cursor::new(first).chain(input));
-    let reader: Box<dyn Read + 'a> = match codec {
+    let reader: Box<dyn Read + Send + 'a> = match codec {
         Codec::Gzip => Box::new(MultiGzDecoder::new(whole)),
         Codec::Zstd => {
             let mut z = zstd::stream::read::Decoder::with_buffer(whole)
@@ -115,10 +116,15 @@ pub fn decompressed<'a>(
     Ok((codec, reader))
 }
 
-/// Reads the whole archive, checking every byte, and returns its manifest.
-pub fn read(input: impl Read, label: &str, visitor: &mut impl Visitor) -> anyhow::Result<Summary> {
+/// Reads the whole archive, checking every byte, and returns its manifest. Decompression
+/// runs on a thread of its own ([`ReadAhead`]), the checks and the visitor on this one.
+pub fn read(
+    input: impl Read + Send + 'static,
+    label: &str,
+    visitor: &mut impl Visitor,
+) -> anyhow::Result<Summary> {
     let (_, stream) = decompressed(input, label)?;
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(ReadAhead::spawn(stream));
     let io = |e: std::io::Error| bad(label, format!("{e} (truncated or corrupt)"));
     let mut header: Option<Manifest> = None;
     let mut manifest: Option<Manifest> = None;

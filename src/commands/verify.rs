@@ -33,7 +33,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
-    let (input, label): (Box<dyn Read>, String) = if args.archive == Path::new("-") {
+    let (input, label): (Box<dyn Read + Send>, String) = if args.archive == Path::new("-") {
         (Box::new(std::io::stdin()), "<stdin>".to_string())
     } else {
         let file = File::open(&args.archive)

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{CopyFormat, SchemaDdl};
 use crate::db::{
-    copy_option, log, qualified, quote_ident, sql_error, sql_state, Db, Profile, ProfileKind, Sql,
-    Tx,
+    copy_option, log, qualified, quote_ident, snapshot, sql_error, sql_state, Db, Profile,
+    ProfileKind, Sql, Tx,
 };
 use crate::error::{failure, Exit};
 use crate::output::printable;
@@ -246,41 +246,80 @@ pub fn run_statement(db: &mut Db, stmt: &str) -> anyhow::Result<()> {
 
 /// Jobs that were running or locked when the backup was taken have no worker after a
 /// restore: they go back to the queue (attempts kept), and queue locks are released.
-/// Runs before triggers exist, so no trigger of the engine fires.
-pub fn reschedule_locked_jobs(db: &mut impl Sql, staging: &Profile) -> anyhow::Result<u64> {
-    let mut released = 0;
-    if staging.kind == ProfileKind::Jobdb {
-        released += db.execute(
-            "reschedule_locked_jobs",
-            &format!(
-                "UPDATE {} SET state = 'queued', locked_at = NULL, locked_by = NULL,
-                        run_at = greatest(run_at, now()), updated_at = now()
-                  WHERE state = 'running' OR locked_by IS NOT NULL",
-                staging.jobs_table()
-            ),
-            &[],
-        )?;
-    } else if has_lock_columns(db, &staging.jobs_table())? {
-        released += db.execute(
-            "release_locked_jobs",
-            &format!(
-                "UPDATE {} SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL",
-                staging.jobs_table()
-            ),
-            &[],
-        )?;
+/// Runs before triggers exist, so no engine trigger fires, and before the indexes, which it
+/// would otherwise have to update.
+///
+/// The jobs table's statement is cut into `parts` block ranges (TID range scans, PostgreSQL
+/// 14+) for as many connections to run at once: it is a scan of the whole table, and
+/// would otherwise leave one core idle. Each row lies in exactly one range, and a row
+/// once requeued no longer matches, so a new row version landing in another range is not
+/// requeued twice. Each statement's result is its count of requeued jobs.
+pub struct Requeue {
+    pub jobs: Vec<String>,
+    pub queues: Option<String>,
+}
+
+pub fn requeue_plan(db: &mut impl Sql, staging: &Profile, parts: usize) -> anyhow::Result<Requeue> {
+    let jobs = staging.jobs_table();
+    let statement = if staging.kind == ProfileKind::Jobdb {
+        Some(format!(
+            "UPDATE {jobs} SET state = 'queued', locked_at = NULL, locked_by = NULL,
+                    run_at = greatest(run_at, now()), updated_at = now()
+              WHERE (state = 'running' OR locked_by IS NOT NULL)"
+        ))
+    } else if has_lock_columns(db, &jobs)? {
+        Some(format!(
+            "UPDATE {jobs} SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL"
+        ))
+    } else {
+        None
+    };
+    let mut split = Vec::new();
+    if let Some(statement) = statement {
+        let blocks = if parts > 1 && snapshot::server_version_num(db)? >= 140000 {
+            table_blocks(db, &jobs)?
+        } else {
+            0
+        };
+        let parts = (parts as i64).min(blocks).max(1);
+        if parts == 1 {
+            split.push(statement);
+        } else {
+            let bound = |i: i64| blocks * i / parts;
+            for i in 0..parts {
+                let mut s = format!("{statement} AND ctid >= '({},0)'::tid", bound(i));
+                if i + 1 < parts {
+                    s.push_str(&format!(" AND ctid < '({},0)'::tid", bound(i + 1)));
+                }
+                split.push(s);
+            }
+        }
     }
-    if has_lock_columns(db, &staging.queues_table())? {
-        db.execute(
-            "release_locked_queues",
-            &format!(
-                "UPDATE {} SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL",
-                staging.queues_table()
-            ),
-            &[],
-        )?;
-    }
-    Ok(released)
+    let queues = staging.queues_table();
+    let queues = has_lock_columns(db, &queues)?.then(|| {
+        format!(
+            "UPDATE {queues} SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL"
+        )
+    });
+    Ok(Requeue {
+        jobs: split,
+        queues,
+    })
+}
+
+/// Runs one statement of a [`Requeue`]; the rows it changed.
+pub fn run_requeue(db: &mut Db, statement: &str) -> anyhow::Result<u64> {
+    db.execute("requeue", statement, &[])
+}
+
+fn table_blocks(db: &mut impl Sql, table: &str) -> anyhow::Result<i64> {
+    Ok(db
+        .query_one(
+            "table_blocks",
+            "SELECT pg_relation_size(to_regclass($1)) / current_setting('block_size')::int8",
+            &[&table],
+        )?
+        .get(0))
 }
 
 fn has_lock_columns(db: &mut impl Sql, table: &str) -> anyhow::Result<bool> {

@@ -105,7 +105,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         bar.finish_and_clear();
         checked?;
     }
-    let (input, size): (Box<dyn Read>, Option<u64>) = match path {
+    let (input, size): (Box<dyn Read + Send>, Option<u64>) = match path {
         None => (Box::new(std::io::stdin()), None),
         Some(path) => {
             let (file, size) = open(path)?;
@@ -150,7 +150,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
 
 /// Counts the compressed bytes read, for the progress bar.
 struct Counting {
-    inner: Box<dyn Read>,
+    inner: Box<dyn Read + Send>,
     bar: ProgressBar,
 }
 

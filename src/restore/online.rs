@@ -8,7 +8,8 @@
 //! whatever size the archive declares for its entries. The exception is bounded too: a
 //! column-major binary entry is gathered by its loader and regrouped into rows, and the
 //! reader refuses one above `columns::MAX_BYTES` (16 MiB), so that adds at most
-//! `LOADERS * 2 * 16 MiB`.
+//! `LOADERS * 2 * 16 MiB`. Before all of this, the reader's decompressing thread holds at
+//! most 6 MiB ([`crate::archive::readahead`]).
 //!
 //! Waits: every wait of the reader on a loader, or of a loader on the reader, ends when the
 //! other side stops. The reader waits for room in a channel in slices and gives up when a
@@ -39,6 +40,8 @@ use crate::output::confirm;
 const LOADERS: usize = 2;
 /// Pieces of one entry queued ahead of its loader.
 const PIECES_AHEAD: usize = 2;
+/// Rows regrouped from a column-major entry go to the server in parts of this size.
+const REGROUPED_PART: usize = 1 << 20;
 /// How long the reader waits for room before it looks again whether a loader failed.
 const WAIT_SLICE: Duration = Duration::from_secs(1);
 /// After a failure, how long loaders get to stop by themselves before their sessions are
@@ -262,10 +265,10 @@ fn load_entries(
             }
         }
         if let Some(entry) = regroup {
-            let rows = columns::to_copy(&entry, table.columns.len())
+            let rows = columns::Rows::of(&entry, table.columns.len())
                 .map_err(|m| anyhow!("a data entry of table {:?}: {m}", table.name))?;
-            drop(entry);
-            copy.write(&rows).with_context(failed)?;
+            // In parts, so the server starts on the first rows while the rest are regrouped.
+            rows.write(REGROUPED_PART, |part| copy.write(part).with_context(failed))?;
         }
         let n = copy.finish().with_context(failed)?;
         let total: u64 = rows[t].fetch_add(n, Ordering::Relaxed) + n;
@@ -585,12 +588,20 @@ impl Online {
             .map(ProfileChoice::parse)
             .transpose()?;
         let staged = profile::detect(&mut self.db, choice, Some(&self.staging))?;
-        let rescheduled = match &staged {
-            Some(p) => load::reschedule_locked_jobs(&mut self.db, p)?,
-            None => 0,
-        };
+        let mut rescheduled = 0;
+        if let Some(p) = &staged {
+            let requeue = load::requeue_plan(&mut self.db, p, dbs.len())?;
+            rescheduled = spread(&mut dbs, &requeue.jobs, load::run_requeue)?;
+            if let Some(queues) = &requeue.queues {
+                load::run_requeue(&mut self.db, queues)?;
+            }
+        }
         self.bar.set_message("building indexes and constraints");
-        run_phases(&mut dbs, &ddl.post_data)?;
+        for phase in &ddl.post_data {
+            spread(&mut dbs, phase, |db, s| {
+                load::run_statement(db, s).map(|()| 0)
+            })?;
+        }
         drop(dbs);
         let (last_used, archived, high_water) =
             self.swap(ctx, request, manifest.last_used_job_id)?;
@@ -756,49 +767,60 @@ impl Swap<'_> {
     }
 }
 
-/// Runs each phase's statements spread over the connections; a phase starts when the one
-/// before has finished.
-fn run_phases(dbs: &mut [Db], phases: &[Vec<String>]) -> anyhow::Result<()> {
-    if dbs.is_empty() {
-        return Err(anyhow!("no connection to build the schema with"));
+/// Runs `statements` spread over the connections, each taking the next one as it is free;
+/// stops handing them out at the first failure, which it returns. The sum of what `run`
+/// returned.
+fn spread(
+    dbs: &mut [Db],
+    statements: &[String],
+    run: impl Fn(&mut Db, &str) -> anyhow::Result<u64> + Sync,
+) -> anyhow::Result<u64> {
+    if statements.is_empty() {
+        return Ok(0);
     }
-    for phase in phases {
-        let queue = Mutex::new(phase.iter().collect::<VecDeque<_>>());
-        let failed = AtomicBool::new(false);
-        let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
-            let handles: Vec<_> = dbs
-                .iter_mut()
-                .map(|db| {
-                    let (queue, failed) = (&queue, &failed);
-                    s.spawn(move || -> anyhow::Result<()> {
-                        loop {
-                            if failed.load(Ordering::Relaxed) {
-                                return Ok(());
-                            }
-                            let next = queue
-                                .lock()
-                                .map_err(|_| anyhow!("statement queue poisoned"))?
-                                .pop_front();
-                            let Some(stmt) = next else { return Ok(()) };
-                            if let Err(e) = load::run_statement(db, stmt) {
+    if dbs.is_empty() {
+        return Err(anyhow!("no connection to run the statements on"));
+    }
+    let queue = Mutex::new(statements.iter().collect::<VecDeque<_>>());
+    let failed = AtomicBool::new(false);
+    let results: Vec<anyhow::Result<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = dbs
+            .iter_mut()
+            .map(|db| {
+                let (queue, failed, run) = (&queue, &failed, &run);
+                s.spawn(move || -> anyhow::Result<u64> {
+                    let mut total = 0;
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            return Ok(total);
+                        }
+                        let next = queue
+                            .lock()
+                            .map_err(|_| anyhow!("statement queue poisoned"))?
+                            .pop_front();
+                        let Some(stmt) = next else { return Ok(total) };
+                        match run(db, stmt) {
+                            Ok(n) => total += n,
+                            Err(e) => {
                                 failed.store(true, Ordering::Relaxed);
                                 return Err(e);
                             }
                         }
-                    })
+                    }
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("a schema thread panicked")))
-                })
-                .collect()
-        });
-        for r in results {
-            r?;
-        }
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a statement thread panicked")))
+            })
+            .collect()
+    });
+    let mut total = 0;
+    for r in results {
+        total += r?;
     }
-    Ok(())
+    Ok(total)
 }
