@@ -112,8 +112,8 @@ impl Cluster {
     }
 
     /// Connection settings for the embedded server: Unix socket, superuser, trust auth.
-    pub fn pg_config(&self, connect_timeout: Duration) -> postgres::Config {
-        let mut cfg = postgres::Config::new();
+    pub fn pg_config(&self, connect_timeout: Duration) -> tokio_postgres::Config {
+        let mut cfg = tokio_postgres::Config::new();
         cfg.host_path(self.socket_dir())
             .port(self.port)
             .user(SUPERUSER)

@@ -89,6 +89,16 @@ impl Ctx {
         Ok(db)
     }
 
+    /// One more connection for a backup's COPY stream, after [`Ctx::connect`] has reached the
+    /// server (and checked for a pooler) in this run.
+    pub fn connect_stream(&self) -> anyhow::Result<crate::db::snapshot::Stream> {
+        crate::db::snapshot::Stream::connect(
+            &self.target,
+            self.config.connect_timeout.value,
+            self.verbose,
+        )
+    }
+
     /// Refuses (exit 3) a pooler in transaction or statement mode before anything changes:
     /// the run's locks and settings live in its session, which such a pooler shares.
     fn refuse_shared_sessions(

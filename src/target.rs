@@ -21,7 +21,7 @@ pub enum Target {
 
 #[derive(Debug, Clone)]
 pub struct Remote {
-    pub pg: postgres::Config,
+    pub pg: tokio_postgres::Config,
     pub tls: TlsParams,
     /// Where the settings came from, for messages (`--database-url`, `PGHOST`, …).
     pub origin: String,
@@ -43,7 +43,7 @@ impl Target {
                 );
             }
             let (rest, mode, root_cert) = tls::extract(&url.value)?;
-            let pg = postgres::Config::from_str(&rest).map_err(|e| {
+            let pg = tokio_postgres::Config::from_str(&rest).map_err(|e| {
                 failure(
                     Exit::Usage,
                     format!("invalid database URL from {origin}: {e}"),
@@ -59,7 +59,7 @@ impl Target {
         }
         if SERVER_ENV.iter().any(|v| env(v).is_some()) {
             return Ok(Target::Remote(Box::new(Remote::with_env_defaults(
-                postgres::Config::new(),
+                tokio_postgres::Config::new(),
                 "libpq environment (PGHOST/PGPORT)".to_string(),
                 config.connect_timeout.value,
                 None,
@@ -69,7 +69,7 @@ impl Target {
         Ok(Target::Embedded(Cluster::from_config(config)))
     }
 
-    pub fn pg_config(&self, connect_timeout: Duration) -> postgres::Config {
+    pub fn pg_config(&self, connect_timeout: Duration) -> tokio_postgres::Config {
         match self {
             Target::Embedded(cluster) => cluster.pg_config(connect_timeout),
             Target::Remote(remote) => remote.pg.clone(),
@@ -117,7 +117,7 @@ fn url_has_password(url: &str) -> bool {
 impl Remote {
     /// Fills what the URL left out from the libpq environment and pgpass, as libpq would.
     fn with_env_defaults(
-        mut pg: postgres::Config,
+        mut pg: tokio_postgres::Config,
         origin: String,
         timeout: Duration,
         mode: Option<TlsMode>,
@@ -189,7 +189,7 @@ fn host_string(host: &Host) -> String {
 }
 
 /// `postgresql://user@host:port,host2:port/db`: what we connect to, with no password.
-pub fn redacted_url(pg: &postgres::Config) -> String {
+pub fn redacted_url(pg: &tokio_postgres::Config) -> String {
     let ports = pg.get_ports();
     let hosts: Vec<String> = pg
         .get_hosts()
@@ -210,7 +210,7 @@ pub fn redacted_url(pg: &postgres::Config) -> String {
 
 /// The password for the first host from `PGPASSFILE` or `~/.pgpass`, as libpq reads it:
 /// `host:port:database:user:password`, `*` matches anything, `\` escapes `:` and `\`.
-fn pgpass_lookup(pg: &postgres::Config) -> Option<String> {
+fn pgpass_lookup(pg: &tokio_postgres::Config) -> Option<String> {
     let path = env("PGPASSFILE")
         .map(PathBuf::from)
         .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".pgpass")))?;
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn redacted_url_has_no_password() {
-        let pg = postgres::Config::from_str("postgresql://u:secret@h1:1,h2:2/db").unwrap();
+        let pg = tokio_postgres::Config::from_str("postgresql://u:secret@h1:1,h2:2/db").unwrap();
         let shown = redacted_url(&pg);
         assert_eq!(shown, "postgresql://u@h1:1,h2:2/db");
     }

@@ -3,7 +3,6 @@
 //! column types allow it (see `archive::CopyFormat`).
 
 use std::collections::VecDeque;
-use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -203,7 +202,7 @@ fn write_online(
     // exporting transaction is still open, which it is for the whole backup.
     let mut conns = Vec::new();
     for _ in 0..COPY_STREAMS {
-        conns.push(ctx.connect()?);
+        conns.push(ctx.connect_stream()?);
     }
     let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = conns
@@ -213,7 +212,7 @@ fn write_online(
                     (&work, &rows, &chunks, &failed, &bar, &total_rows);
                 s.spawn(move || -> anyhow::Result<()> {
                     let result = (|| {
-                        let mut tx = snapshot::import(conn, snapshot_id)?;
+                        conn.import(snapshot_id)?;
                         loop {
                             if failed.load(Ordering::Relaxed) {
                                 return Ok(());
@@ -224,8 +223,6 @@ fn write_online(
                                 .pop_front();
                             let Some(item) = next else { break };
                             let table = &schema.tables[item.table];
-                            let mut reader =
-                                snapshot::copy_out(&mut tx, &profile.schema, table, item.pages)?;
                             let format = head.tables[item.table].format;
                             let mut chunker = Chunker::new(format, table.columns.len())
                                 .map_err(|m| anyhow!("table {:?}: {m}", table.name))?;
@@ -240,25 +237,19 @@ fn write_online(
                             };
                             let unexpected =
                                 |m: String| anyhow!("COPY of table {:?} sent {m}", table.name);
-                            loop {
-                                let buf = reader.fill_buf().with_context(|| {
-                                    format!("COPY of table {:?} failed", table.name)
-                                })?;
-                                if buf.is_empty() {
-                                    break;
-                                }
-                                let n = buf.len();
-                                if let Some(full) = chunker.push(buf).map_err(unexpected)? {
-                                    emit(full)?;
-                                }
-                                reader.consume(n);
-                            }
-                            drop(reader);
+                            conn.copy_out(&profile.schema, table, item.pages, |data| match chunker
+                                .push(data)
+                                .map_err(unexpected)?
+                            {
+                                Some(full) => emit(full),
+                                None => Ok(()),
+                            })
+                            .with_context(|| format!("COPY of table {:?} failed", table.name))?;
                             if let Some(last) = chunker.finish().map_err(unexpected)? {
                                 emit(last)?;
                             }
                         }
-                        tx.commit()
+                        conn.commit()
                     })();
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);

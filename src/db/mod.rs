@@ -116,13 +116,53 @@ pub fn qualified(schema: &str, name: &str) -> String {
 }
 
 /// One connection attempt to `target` with `pg`; the outer error is a TLS set-up problem.
-fn open(target: &Target, pg: &postgres::Config) -> anyhow::Result<Result<Client, postgres::Error>> {
+fn open(
+    target: &Target,
+    pg: &tokio_postgres::Config,
+) -> anyhow::Result<Result<Client, postgres::Error>> {
+    let pg = postgres::Config::from(pg.clone());
     Ok(match target {
         Target::Remote(remote) if remote.tls.mode != tls::TlsMode::Disable => {
             pg.connect(tls::connector(&remote.tls)?)
         }
         _ => pg.connect(NoTls),
     })
+}
+
+/// A connection on a single-thread runtime of its own, for work that wants many messages per
+/// poll ([`snapshot::Stream`]). Connects once: it joins a run whose first connection has
+/// already reached the server.
+fn open_driven(
+    target: &Target,
+    connect_timeout: Duration,
+) -> anyhow::Result<(tokio::runtime::Runtime, tokio_postgres::Client)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime of a COPY stream")?;
+    let pg = target.pg_config(connect_timeout);
+    let client = match target {
+        Target::Remote(remote) if remote.tls.mode != tls::TlsMode::Disable => {
+            let tls = tls::connector(&remote.tls)?;
+            rt.block_on(async {
+                let (client, connection) = pg.connect(tls).await?;
+                tokio::spawn(connection);
+                Ok(client)
+            })
+        }
+        _ => rt.block_on(async {
+            let (client, connection) = pg.connect(NoTls).await?;
+            tokio::spawn(connection);
+            Ok(client)
+        }),
+    }
+    .map_err(|e: postgres::Error| {
+        failure(
+            Exit::Connect,
+            format!("cannot connect to {}: {}", target.describe(), one_line(&e)),
+        )
+    })?;
+    Ok((rt, client))
 }
 
 /// See [`Db::server_facts`].
@@ -599,7 +639,7 @@ pub fn ensure_database(
 ) -> anyhow::Result<()> {
     let mut pg = cluster.pg_config(connect_timeout);
     pg.dbname("postgres");
-    let client = pg.connect(NoTls).map_err(|e| {
+    let client = postgres::Config::from(pg).connect(NoTls).map_err(|e| {
         failure(
             Exit::Connect,
             format!("cannot connect to {}: {}", cluster.describe(), one_line(&e)),
