@@ -214,6 +214,30 @@ fn tls_modes_verify_the_ca_and_the_host_name() {
     let no_ca = remote(&c, &url("localhost", "verify-full", None), &["show-params"]);
     no_ca.expect(2);
     assert!(no_ca.one_line_error().contains("sslrootcert"));
+
+    // A backup's COPY streams have connections of their own (tokio-postgres, not the
+    // blocking client): with plain TCP refused, they too must come over TLS.
+    let hba = c.pgdata().join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+    std::fs::write(&hba, format!("hostnossl all all all reject\n{rules}")).expect("write hba");
+    c.client_for("jobdb")
+        .batch_execute("SELECT pg_reload_conf()")
+        .expect("reload");
+    remote(&c, &url("127.0.0.1", "disable", None), &["show-params"]).expect(6);
+    let archive = c.dir.path().join("over-tls.tar.gz");
+    let archive_arg = archive.to_str().expect("utf-8 path");
+    remote(
+        &c,
+        &url("localhost", "verify-full", Some(&certs.ca)),
+        &["backup", "--output", archive_arg],
+    )
+    .expect(0);
+    remote(
+        &c,
+        &url("localhost", "verify-full", Some(&certs.ca)),
+        &["verify", archive_arg],
+    )
+    .expect(0);
 }
 
 /// A streaming standby of `primary`, made with `pg_basebackup -R`, on its own port.
