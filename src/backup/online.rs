@@ -15,7 +15,7 @@ use crate::archive::writer::ArchiveWriter;
 use crate::archive::{self, Manifest, Mode, Table};
 use crate::context::Ctx;
 use crate::db::dump::{self, TableDef};
-use crate::db::{counter, snapshot, status, Profile};
+use crate::db::{self, counter, snapshot, status, Profile};
 
 /// Table data goes through this many COPY streams at once (each its own connection in the
 /// same snapshot); see README for the measurements behind it.
@@ -45,13 +45,10 @@ fn plan(tables: &[TableDef], split: bool) -> VecDeque<Work> {
             });
             continue;
         }
-        let step = pages / parts;
-        for p in 0..parts {
-            let from = p * step;
-            let to = (p + 1 < parts).then_some((p + 1) * step);
+        for range in db::page_ranges(pages, parts) {
             work.push_back(Work {
                 table: i,
-                pages: Some((if p == 0 { 0 } else { from }, to)),
+                pages: Some(range),
             });
         }
     }

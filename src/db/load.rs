@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{CopyFormat, SchemaDdl};
 use crate::db::{
-    copy_option, log, qualified, quote_ident, snapshot, sql_error, sql_state, Db, Profile,
-    ProfileKind, Sql, Tx,
+    copy_option, log, page_ranges, pages_condition, qualified, quote_ident, snapshot, sql_error,
+    sql_state, Db, Profile, ProfileKind, Sql, Tx,
 };
 use crate::error::{failure, Exit};
 use crate::output::printable;
@@ -285,13 +285,8 @@ pub fn requeue_plan(db: &mut impl Sql, staging: &Profile, parts: usize) -> anyho
         if parts == 1 {
             split.push(statement);
         } else {
-            let bound = |i: i64| blocks * i / parts;
-            for i in 0..parts {
-                let mut s = format!("{statement} AND ctid >= '({},0)'::tid", bound(i));
-                if i + 1 < parts {
-                    s.push_str(&format!(" AND ctid < '({},0)'::tid", bound(i + 1)));
-                }
-                split.push(s);
+            for range in page_ranges(blocks, parts) {
+                split.push(format!("{statement} AND {}", pages_condition(range)));
             }
         }
     }

@@ -106,6 +106,28 @@ pub fn copy_option(format: CopyFormat) -> &'static str {
     }
 }
 
+/// A table of `pages` heap pages cut into `parts` (at least one) ranges `[from, to)`, in
+/// order; the last is open-ended, so rows on pages past `pages` (the count is an estimate,
+/// or the table grew) are still covered.
+pub fn page_ranges(pages: i64, parts: i64) -> Vec<(i64, Option<i64>)> {
+    let parts = parts.max(1);
+    (0..parts)
+        .map(|i| {
+            let to = (i + 1 < parts).then(|| pages * (i + 1) / parts);
+            (pages * i / parts, to)
+        })
+        .collect()
+}
+
+/// The condition on `ctid` for the heap pages `[from, to)`: a TID range scan on PostgreSQL
+/// 14+ (older servers filter a full scan).
+pub fn pages_condition((from, to): (i64, Option<i64>)) -> String {
+    match to {
+        Some(to) => format!("ctid >= '({from},0)'::tid AND ctid < '({to},0)'::tid"),
+        None => format!("ctid >= '({from},0)'::tid"),
+    }
+}
+
 /// Quotes an identifier for SQL, as `quote_ident` does.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -668,4 +690,27 @@ pub fn drop_schema(db: &mut Db, schema: &str) -> anyhow::Result<()> {
         "drop_job_schema",
         &format!("DROP SCHEMA {} CASCADE", quote_ident(schema)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_ranges_cover_the_table_in_order_and_end_open() {
+        for (pages, parts) in [(0, 1), (1, 2), (7, 2), (100_003, 4), (5, 0)] {
+            let ranges = page_ranges(pages, parts);
+            assert_eq!(ranges.len(), parts.max(1) as usize, "{pages}/{parts}");
+            assert_eq!(ranges[0].0, 0);
+            assert_eq!(ranges.last().map(|r| r.1), Some(None));
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].1, Some(pair[1].0), "{pages}/{parts}");
+            }
+        }
+        assert_eq!(
+            pages_condition((3, Some(9))),
+            "ctid >= '(3,0)'::tid AND ctid < '(9,0)'::tid"
+        );
+        assert_eq!(pages_condition((3, None)), "ctid >= '(3,0)'::tid");
+    }
 }

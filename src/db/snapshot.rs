@@ -8,7 +8,9 @@ use anyhow::bail;
 use futures_util::StreamExt;
 
 use crate::db::dump::TableDef;
-use crate::db::{copy_option, log, open_driven, qualified, quote_ident, sql_error, Db, Sql, Tx};
+use crate::db::{
+    copy_option, log, open_driven, pages_condition, qualified, quote_ident, sql_error, Db, Sql, Tx,
+};
 use crate::target::Target;
 
 /// Starts the snapshot transaction and exports its snapshot; returns the snapshot id.
@@ -80,11 +82,10 @@ impl Stream {
         let format = copy_option(table.format);
         let sql = match pages {
             None => format!("COPY {name} ({}) TO STDOUT{format}", columns.join(", ")),
-            Some((from, to)) => format!(
-                "COPY (SELECT {} FROM {name} WHERE ctid >= '({from},0)'::tid{}) TO STDOUT{format}",
+            Some(range) => format!(
+                "COPY (SELECT {} FROM {name} WHERE {}) TO STDOUT{format}",
                 columns.join(", "),
-                to.map(|t| format!(" AND ctid < '({t},0)'::tid"))
-                    .unwrap_or_default()
+                pages_condition(range)
             ),
         };
         log(self.verbose, "copy_out", &sql);
