@@ -433,6 +433,108 @@ fn backup_taken_while_writers_run_is_consistent() {
     }
 }
 
+/// A job row as the requeue sees it: id, state, lock released, run_at and updated_at (µs),
+/// and everything else.
+type JobRow = (i64, String, bool, i64, i64, String);
+
+fn job_rows(client: &mut postgres::Client) -> Vec<JobRow> {
+    client
+        .query(
+            "SELECT id, state, locked_by IS NULL AND locked_at IS NULL,
+                    (extract(epoch FROM run_at) * 1000000)::int8,
+                    (extract(epoch FROM updated_at) * 1000000)::int8,
+                    (to_jsonb(j) - 'state' - 'locked_by' - 'locked_at' - 'run_at' - 'updated_at')::text
+               FROM jobdb.jobs j ORDER BY id",
+            &[],
+        )
+        .expect("jobs")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect()
+}
+
+fn server_now(client: &mut postgres::Client) -> i64 {
+    scalar_i64(
+        client,
+        "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::int8",
+    )
+}
+
+/// Restore requeues running jobs as their rows load when the jobs table travels column-major
+/// (no UPDATE, so no row is updated), and with an UPDATE after the load when it cannot (a
+/// column of an enum type makes the table travel as text). Both give the rows the values of
+/// the UPDATE: queued, unlocked, run_at = greatest(run_at, now), updated_at = now.
+#[test]
+fn requeue_as_rows_load_and_requeue_by_update_give_the_same_rows() {
+    let dir = common::temp_dir("rq");
+    for (path, setup, updated) in [
+        ("column-major", "", false),
+        (
+            "text",
+            "CREATE TYPE jobdb.tint AS ENUM ('red');
+             ALTER TABLE jobdb.jobs ADD COLUMN tint jobdb.tint DEFAULT 'red';",
+            true,
+        ),
+    ] {
+        let db = populated(600);
+        let mut client = db.client();
+        client
+            .batch_execute(&format!(
+                "UPDATE jobdb.jobs SET run_at = now() + interval '1 day'
+                  WHERE id IN (SELECT id FROM jobdb.jobs WHERE state = 'running' ORDER BY id LIMIT 2);
+                 {setup}"
+            ))
+            .expect("setup");
+        stop_workers(&mut client);
+        let before = job_rows(&mut client);
+        let running: Vec<i64> = before
+            .iter()
+            .filter(|r| r.1 == "running")
+            .map(|r| r.0)
+            .collect();
+        assert!(running.len() >= 3, "{path}: running jobs to requeue");
+        let archive = archive_in(&dir, &format!("{path}.tar.gz"));
+        backup_to(&db, &archive);
+
+        let start = server_now(&mut client);
+        let restore = db.run(&["restore", path_str(&archive), "--yes", "--force", "--json"]);
+        restore.expect(0);
+        let end = server_now(&mut client);
+        assert_eq!(restore.json()["rescheduled_jobs"], running.len(), "{path}");
+
+        let after = job_rows(&mut client);
+        assert_eq!(after.len(), before.len(), "{path}");
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!((a.0, &a.5), (b.0, &b.5), "{path}: the rest of the row");
+            if running.contains(&b.0) {
+                assert_eq!((a.1.as_str(), a.2), ("queued", true), "{path}: job {}", b.0);
+                assert!(
+                    a.3 >= b.3.max(start) && a.3 <= b.3.max(end),
+                    "{path}: job {} run_at {} for {} in [{start}, {end}]",
+                    b.0,
+                    a.3,
+                    b.3
+                );
+                assert!(a.4 >= start && a.4 <= end, "{path}: job {} updated_at", b.0);
+            } else {
+                assert_eq!(a, b, "{path}: job {} is not requeued", b.0);
+            }
+        }
+        // The restore's sessions have ended, so their counts reach the statistics.
+        let stat = |client: &mut postgres::Client, what: &str| {
+            scalar_i64(
+                client,
+                &format!("SELECT {what} FROM pg_stat_user_tables WHERE schemaname = 'jobdb' AND relname = 'jobs'"),
+            )
+        };
+        wait_until("the restore's row counts", Duration::from_secs(30), || {
+            stat(&mut client, "n_tup_ins") == 600
+        });
+        let want = if updated { running.len() as i64 } else { 0 };
+        assert_eq!(stat(&mut client, "n_tup_upd"), want, "{path}: rows updated");
+    }
+}
+
 #[test]
 fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
     let db = populated(1000);

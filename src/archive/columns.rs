@@ -87,12 +87,32 @@ pub fn from_copy(file: &[u8], columns: usize, rows: u64) -> Option<Vec<u8>> {
 pub fn to_copy(entry: &[u8], columns: usize) -> Result<Vec<u8>, String> {
     let rows = Rows::of(entry, columns)?;
     let mut out = Vec::with_capacity(rows.copy_len());
-    rows.write(usize::MAX, |part| {
+    rows.write(usize::MAX, None, |part| {
         out.extend_from_slice(part);
         Ok::<(), std::convert::Infallible>(())
     })
     .unwrap_or_else(|never| match never {});
     Ok(out)
+}
+
+/// A change made to rows while they are written out, so that it costs no second pass over
+/// the table on the server: a row changes when any `when` column holds its value (`None`:
+/// any value but NULL), and then takes the `set` fields. Columns are positions in the
+/// entry's column list; values are in binary COPY form.
+#[derive(Debug, Clone, Default)]
+pub struct Edit {
+    pub when: Vec<(usize, Option<Vec<u8>>)>,
+    pub set: Vec<(usize, NewValue)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewValue {
+    Null,
+    Bytes(Vec<u8>),
+    /// An 8-byte integer field (`int8`, `timestamptz`) raised to at least this; a NULL
+    /// becomes it, as SQL's `greatest` does. A field of another size is left for the server
+    /// to judge.
+    AtLeast(i64),
 }
 
 /// A column-major entry found well formed, to be written out as a binary COPY file.
@@ -136,27 +156,61 @@ impl<'a> Rows<'a> {
     }
 
     /// Hands the binary COPY file to `emit` in order, in parts of about `part` bytes (whole
-    /// rows, so a part can go to the server while the next one is regrouped).
+    /// rows, so a part can go to the server while the next one is regrouped), with `edit`
+    /// made to the rows it matches. Returns how many rows the edit changed.
     pub fn write<E>(
         &self,
         part: usize,
+        edit: Option<&Edit>,
         mut emit: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+    ) -> Result<u64, E> {
         let entry = self.entry;
+        let columns = self.starts.len();
         let mut out = Vec::with_capacity(self.copy_len().min(part.saturating_add(64 << 10)));
         out.extend_from_slice(&pgcopy::HEADER);
-        let count = (self.starts.len() as u16).to_be_bytes();
+        let count = (columns as u16).to_be_bytes();
         let mut values: Vec<usize> = self.starts.iter().map(|(_, v)| *v).collect();
+        let (when, set) = match edit {
+            Some(e) => (e.when.as_slice(), e.set.as_slice()),
+            None => (&[][..], &[][..]),
+        };
+        // Out-of-range columns change nothing rather than fail: the caller matched names.
+        let when: Vec<(usize, Option<&[u8]>)> = when
+            .iter()
+            .filter(|(c, _)| *c < columns)
+            .map(|(c, v)| (*c, v.as_deref()))
+            .collect();
+        let mut replace: Vec<Option<&NewValue>> = vec![None; columns];
+        for (c, v) in set {
+            if let Some(slot) = replace.get_mut(*c) {
+                *slot = Some(v);
+            }
+        }
+        let mut changed = 0;
         for r in 0..self.rows {
+            let field = |c: usize| -> Option<&[u8]> {
+                let n = be32(&entry[self.starts[c].0 + r * 4..]);
+                (n != u32::MAX).then(|| &entry[values[c]..values[c] + n as usize])
+            };
+            let matched = when.iter().any(|(c, want)| match (field(*c), want) {
+                (Some(_), None) => true,
+                (Some(v), Some(w)) => v == *w,
+                (None, _) => false,
+            });
+            changed += u64::from(matched);
             out.extend_from_slice(&count);
-            for ((lengths, _), at) in self.starts.iter().zip(values.iter_mut()) {
+            for (c, ((lengths, _), at)) in self.starts.iter().zip(values.iter_mut()).enumerate() {
                 let len = &entry[*lengths + r * 4..*lengths + r * 4 + 4];
-                out.extend_from_slice(len);
                 let n = be32(len);
-                if n != u32::MAX {
-                    out.extend_from_slice(&entry[*at..*at + n as usize]);
-                    *at += n as usize;
+                let old = (n != u32::MAX).then(|| &entry[*at..*at + n as usize]);
+                match (matched, replace[c]) {
+                    (true, Some(new)) => put_new(&mut out, old, new),
+                    _ => {
+                        out.extend_from_slice(len);
+                        out.extend_from_slice(old.unwrap_or_default());
+                    }
                 }
+                *at += old.map_or(0, <[u8]>::len);
             }
             if out.len() >= part {
                 emit(&out)?;
@@ -164,7 +218,25 @@ impl<'a> Rows<'a> {
             }
         }
         out.extend_from_slice(&pgcopy::TRAILER);
-        emit(&out)
+        emit(&out)?;
+        Ok(changed)
+    }
+}
+
+/// Writes the field that replaces `old`.
+fn put_new(out: &mut Vec<u8>, old: Option<&[u8]>, new: &NewValue) {
+    let mut put = |v: &[u8]| {
+        out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        out.extend_from_slice(v);
+    };
+    match (new, old) {
+        (NewValue::Null, _) => out.extend_from_slice(&u32::MAX.to_be_bytes()),
+        (NewValue::Bytes(v), _) => put(v),
+        (NewValue::AtLeast(min), None) => put(&min.to_be_bytes()),
+        (NewValue::AtLeast(min), Some(old)) => match <[u8; 8]>::try_from(old) {
+            Ok(bytes) => put(&i64::from_be_bytes(bytes).max(*min).to_be_bytes()),
+            Err(_) => put(old),
+        },
     }
 }
 
@@ -381,7 +453,7 @@ mod tests {
         assert_eq!(rows.copy_len(), file.len());
         for part in [1, 30, 40, usize::MAX] {
             let mut parts: Vec<Vec<u8>> = Vec::new();
-            rows.write(part, |p| {
+            rows.write(part, None, |p| {
                 parts.push(p.to_vec());
                 Ok::<(), ()>(())
             })
@@ -392,8 +464,67 @@ mod tests {
                 assert_eq!(parts.len(), 4, "parts of {part}");
             }
         }
-        let failed = rows.write(1, |_| Err("server gone"));
+        let failed = rows.write(1, None, |_| Err("server gone"));
         assert_eq!(failed, Err("server gone"));
+    }
+
+    #[test]
+    fn an_edit_changes_the_rows_it_matches_and_no_others() {
+        let ts = |v: i64| v.to_be_bytes().to_vec();
+        let file = copy_file(&[
+            [Some(b"running"), Some(b"w1"), Some(&ts(10))],
+            [Some(b"queued"), None, Some(&ts(10))],
+            [Some(b"queued"), Some(b"w2"), None],
+            [Some(b"runnin"), None, Some(&ts(99))],
+            [Some(b"running"), None, Some(b"odd")],
+        ]);
+        let edit = Edit {
+            when: vec![(0, Some(b"running".to_vec())), (1, None)],
+            set: vec![
+                (0, NewValue::Bytes(b"queued".to_vec())),
+                (1, NewValue::Null),
+                (2, NewValue::AtLeast(50)),
+            ],
+        };
+        let want = copy_file(&[
+            [Some(b"queued"), None, Some(&ts(50))],
+            [Some(b"queued"), None, Some(&ts(10))],
+            [Some(b"queued"), None, Some(&ts(50))],
+            [Some(b"runnin"), None, Some(&ts(99))],
+            [Some(b"queued"), None, Some(b"odd")],
+        ]);
+        let entry = from_copy(&file, 3, 5).unwrap();
+        let rows = Rows::of(&entry, 3).unwrap();
+        for part in [1, 40, usize::MAX] {
+            let mut out = Vec::new();
+            let changed = rows
+                .write(part, Some(&edit), |p| {
+                    out.extend_from_slice(p);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            assert_eq!(changed, 3, "parts of {part}");
+            assert_eq!(out, want, "parts of {part}");
+        }
+        // A later value is kept; an edit naming columns the entry lacks changes nothing.
+        let later = Edit {
+            when: vec![(2, Some(ts(99)))],
+            set: vec![(2, NewValue::AtLeast(5))],
+        };
+        let outside = Edit {
+            when: vec![(7, None)],
+            set: vec![(9, NewValue::Null)],
+        };
+        for (edit, changed) in [(later, 1), (outside, 0)] {
+            let mut out = Vec::new();
+            let n = rows
+                .write(usize::MAX, Some(&edit), |p| {
+                    out.extend_from_slice(p);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            assert_eq!((n, out == file), (changed, true));
+        }
     }
 
     #[test]

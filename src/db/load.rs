@@ -8,10 +8,12 @@ use std::io::Write;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
-use crate::archive::{CopyFormat, SchemaDdl};
+use crate::archive::columns::{Edit, NewValue};
+use crate::archive::{CopyFormat, SchemaDdl, Table};
+use crate::db::profile::ProfileChoice;
 use crate::db::{
-    copy_option, log, page_ranges, pages_condition, qualified, quote_ident, snapshot, sql_error,
-    sql_state, Db, Profile, ProfileKind, Sql, Tx,
+    copy_option, log, page_ranges, pages_condition, qualified, quote_ident, schema, snapshot,
+    sql_error, sql_state, Db, Profile, ProfileKind, Sql, Tx,
 };
 use crate::error::{failure, Exit};
 use crate::output::printable;
@@ -259,9 +261,18 @@ pub struct Requeue {
     pub queues: Option<String>,
 }
 
-pub fn requeue_plan(db: &mut impl Sql, staging: &Profile, parts: usize) -> anyhow::Result<Requeue> {
+/// The requeue's statements; `jobs_done`: the jobs table's rows were requeued as they loaded
+/// ([`requeue_on_load`]).
+pub fn requeue_plan(
+    db: &mut impl Sql,
+    staging: &Profile,
+    parts: usize,
+    jobs_done: bool,
+) -> anyhow::Result<Requeue> {
     let jobs = staging.jobs_table();
-    let statement = if staging.kind == ProfileKind::Jobdb {
+    let statement = if jobs_done {
+        None
+    } else if staging.kind == ProfileKind::Jobdb {
         Some(format!(
             "UPDATE {jobs} SET state = 'queued', locked_at = NULL, locked_by = NULL,
                     run_at = greatest(run_at, now()), updated_at = now()
@@ -300,6 +311,82 @@ pub fn requeue_plan(db: &mut impl Sql, staging: &Profile, parts: usize) -> anyho
         jobs: split,
         queues,
     })
+}
+
+/// The native schema's requeue of [`requeue_plan`] as an edit of the jobs table's rows on
+/// their way to the server, which spares the UPDATE's scan of the whole table after the load
+/// and the dead row versions it leaves. Only where it means exactly what the UPDATE does: a
+/// native staging schema whose jobs table loads in binary and has the UPDATE's columns with
+/// their own types (text compared byte for byte needs a deterministic collation). `now` is
+/// the server's clock when this is asked, just before the load. The table's position in
+/// `tables` and the edit; `None` leaves it to the UPDATE.
+pub fn requeue_on_load(
+    db: &mut impl Sql,
+    staging: &str,
+    choice: Option<ProfileChoice>,
+    tables: &[Table],
+) -> anyhow::Result<Option<(usize, Edit)>> {
+    if !matches!(choice, None | Some(ProfileChoice::Jobdb)) || !schema::is_native(db, staging)? {
+        return Ok(None);
+    }
+    let Some((index, table)) = tables
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.name == "jobs" && t.format == CopyFormat::Binary)
+    else {
+        return Ok(None);
+    };
+    let typed: Vec<(String, String)> = db
+        .query(
+            "requeue_columns",
+            "SELECT a.attname::text, a.atttypid::regtype::text
+               FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                AND coalesce(c.collisdeterministic, true)",
+            &[&qualified(staging, "jobs")],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let column = |name: &str, ty: &str| {
+        typed
+            .iter()
+            .any(|(n, t)| n == name && t == ty)
+            .then(|| table.columns.iter().position(|c| c == name))
+            .flatten()
+    };
+    let text = "text";
+    let time = "timestamp with time zone";
+    let (Some(state), Some(locked_by), Some(locked_at), Some(run_at), Some(updated_at)) = (
+        column("state", text),
+        column("locked_by", text),
+        column("locked_at", time),
+        column("run_at", time),
+        column("updated_at", time),
+    ) else {
+        return Ok(None);
+    };
+    // Binary timestamptz: microseconds since 2000-01-01 UTC.
+    let now: i64 = db
+        .query_one(
+            "requeue_now",
+            "SELECT ((extract(epoch FROM statement_timestamp()) - 946684800) * 1000000)::int8",
+            &[],
+        )?
+        .get(0);
+    Ok(Some((
+        index,
+        Edit {
+            when: vec![(state, Some(b"running".to_vec())), (locked_by, None)],
+            set: vec![
+                (state, NewValue::Bytes(b"queued".to_vec())),
+                (locked_at, NewValue::Null),
+                (locked_by, NewValue::Null),
+                (run_at, NewValue::AtLeast(now)),
+                (updated_at, NewValue::Bytes(now.to_be_bytes().to_vec())),
+            ],
+        },
+    )))
 }
 
 /// Runs one statement of a [`Requeue`]; the rows it changed.

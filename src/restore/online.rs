@@ -75,9 +75,20 @@ enum Piece {
 /// An entry for the next free loader: its table and the channel its pieces come through.
 type Work = (usize, Receiver<Piece>);
 
+/// The requeue made to the jobs table's rows as they load ([`load::requeue_on_load`]).
+struct RequeueOnLoad {
+    table: usize,
+    edit: columns::Edit,
+    requeued: AtomicU64,
+    /// An entry of the table loaded without the edit (not column-major): the UPDATE after
+    /// the load still has to run.
+    missed: AtomicBool,
+}
+
 /// State the reader and the loaders share.
 struct Shared {
     failed: AtomicBool,
+    requeue: Option<RequeueOnLoad>,
     /// Which loader threads have ended (set just before a thread returns).
     finished: Vec<AtomicBool>,
     /// Bumped whenever a loader takes something from a channel or ends, so a waiting reader
@@ -87,9 +98,15 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(loaders: usize) -> Shared {
+    fn new(loaders: usize, requeue: Option<(usize, columns::Edit)>) -> Shared {
         Shared {
             failed: AtomicBool::new(false),
+            requeue: requeue.map(|(table, edit)| RequeueOnLoad {
+                table,
+                edit,
+                requeued: AtomicU64::new(0),
+                missed: AtomicBool::new(false),
+            }),
             finished: (0..loaders).map(|_| AtomicBool::new(false)).collect(),
             progress: Mutex::new(0),
             changed: Condvar::new(),
@@ -264,11 +281,23 @@ fn load_entries(
                 Err(_) => return Ok(false),
             }
         }
-        if let Some(entry) = regroup {
-            let rows = columns::Rows::of(&entry, table.columns.len())
-                .map_err(|m| anyhow!("a data entry of table {:?}: {m}", table.name))?;
-            // In parts, so the server starts on the first rows while the rest are regrouped.
-            rows.write(REGROUPED_PART, |part| copy.write(part).with_context(failed))?;
+        let requeue = shared.requeue.as_ref().filter(|r| r.table == t);
+        match (regroup, requeue) {
+            (Some(entry), _) => {
+                let rows = columns::Rows::of(&entry, table.columns.len())
+                    .map_err(|m| anyhow!("a data entry of table {:?}: {m}", table.name))?;
+                // In parts, so the server starts on the first rows while the rest are
+                // regrouped.
+                let edit = requeue.map(|r| &r.edit);
+                let requeued = rows.write(REGROUPED_PART, edit, |part| {
+                    copy.write(part).with_context(failed)
+                })?;
+                if let Some(r) = requeue {
+                    r.requeued.fetch_add(requeued, Ordering::Relaxed);
+                }
+            }
+            (None, Some(r)) => r.missed.store(true, Ordering::Relaxed),
+            (None, None) => {}
         }
         let n = copy.finish().with_context(failed)?;
         let total: u64 = rows[t].fetch_add(n, Ordering::Relaxed) + n;
@@ -412,6 +441,9 @@ impl Online {
     fn stage(&mut self, ctx: &Ctx, ddl: &SchemaDdl) -> anyhow::Result<()> {
         self.staged = true;
         load::create_staging(&mut self.db, &self.staging, ddl)?;
+        let choice = profile_choice(&self.header)?;
+        let requeue =
+            load::requeue_on_load(&mut self.db, &self.staging, choice, &self.header.tables)?;
         let (entries, queue) = sync_channel::<Work>(LOADERS);
         let queue = Arc::new(Mutex::new(queue));
         let rows: Arc<Vec<AtomicU64>> = Arc::new(
@@ -422,7 +454,7 @@ impl Online {
                 .collect(),
         );
         let tables: Arc<Vec<Table>> = Arc::new(self.header.tables.clone());
-        let shared = Arc::new(Shared::new(LOADERS));
+        let shared = Arc::new(Shared::new(LOADERS, requeue));
         let mut loaders = Loaders {
             entries: Some(entries),
             current: None,
@@ -564,6 +596,8 @@ impl Online {
             )
         })?;
         let loaders_rows = self.loaders.as_ref().map(|l| Arc::clone(&l.rows));
+        let shared = self.loaders.as_ref().map(|l| Arc::clone(&l.shared));
+        let requeued_on_load = shared.as_ref().and_then(|s| s.requeue.as_ref());
         let mut dbs = self.stop_loaders(false)?;
         let mut rows = 0;
         for (i, t) in manifest.tables.iter().enumerate() {
@@ -582,16 +616,13 @@ impl Online {
             }
             rows += loaded;
         }
-        let choice = manifest
-            .profile
-            .as_deref()
-            .map(ProfileChoice::parse)
-            .transpose()?;
+        let choice = profile_choice(manifest)?;
         let staged = profile::detect(&mut self.db, choice, Some(&self.staging))?;
-        let mut rescheduled = 0;
+        let mut rescheduled = requeued_on_load.map_or(0, |r| r.requeued.load(Ordering::Relaxed));
         if let Some(p) = &staged {
-            let requeue = load::requeue_plan(&mut self.db, p, dbs.len())?;
-            rescheduled = spread(&mut dbs, &requeue.jobs, load::run_requeue)?;
+            let jobs_done = requeued_on_load.is_some_and(|r| !r.missed.load(Ordering::Relaxed));
+            let requeue = load::requeue_plan(&mut self.db, p, dbs.len(), jobs_done)?;
+            rescheduled += spread(&mut dbs, &requeue.jobs, load::run_requeue)?;
             if let Some(queues) = &requeue.queues {
                 load::run_requeue(&mut self.db, queues)?;
             }
@@ -629,12 +660,7 @@ impl Online {
         request: &Request,
         archived_last_used: Option<i64>,
     ) -> anyhow::Result<(Option<i64>, Option<i64>, Option<i64>)> {
-        let choice = self
-            .header
-            .profile
-            .as_deref()
-            .map(ProfileChoice::parse)
-            .transpose()?;
+        let choice = profile_choice(&self.header)?;
         let step = Swap {
             schema: &self.schema,
             staging: &self.staging,
@@ -765,6 +791,11 @@ impl Swap<'_> {
             high_water,
         ))
     }
+}
+
+/// The profile the archive names, if it names one.
+fn profile_choice(m: &Manifest) -> anyhow::Result<Option<ProfileChoice>> {
+    m.profile.as_deref().map(ProfileChoice::parse).transpose()
 }
 
 /// Runs `statements` spread over the connections, each taking the next one as it is free;
