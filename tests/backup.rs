@@ -1059,6 +1059,87 @@ fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
     db.run(&["verify", path_str(&good_path)]).expect(0);
 }
 
+/// The second read of a restore skips the entries' checksums: the file's bytes must hash as
+/// they did in the check. A byte changed in place between the two reads, inside a value where
+/// nothing but a checksum can see it, is refused at the end (exit 5), and nothing changes.
+#[test]
+fn an_archive_changed_between_the_check_and_the_load_is_refused() {
+    let db = populated(200);
+    let mut client = db.client();
+    stop_workers(&mut client);
+    // 12 MB, more than the restore reads ahead while it waits (below), the last row marked.
+    client
+        .batch_execute(
+            "CREATE TABLE jobdb.bulk (id int PRIMARY KEY, body text);
+             INSERT INTO jobdb.bulk SELECT i, repeat('x', 1200) FROM generate_series(1, 10000) i;
+             UPDATE jobdb.bulk SET body = 'MARKER' || body WHERE id = 10000;",
+        )
+        .expect("bulk table");
+    let dir = common::temp_dir("bk");
+    let path = archive_in(&dir, "plain.tar");
+    db.run(&[
+        "backup",
+        "--compression",
+        "none",
+        "--output",
+        path_str(&path),
+    ])
+    .expect(0);
+    let before = snapshot(&db, "jobdb");
+
+    // A leftover staging schema whose table this session holds: the restore's second read
+    // waits to drop it, after the check and after it opened the file.
+    let staging = "jobdbctl_restore_jobdb";
+    let mut holder = db.client();
+    holder
+        .batch_execute(&format!(
+            "CREATE SCHEMA {staging}; CREATE TABLE {staging}.t ()"
+        ))
+        .expect("leftover");
+    let mut tx = holder.transaction().expect("begin");
+    tx.batch_execute(&format!("LOCK TABLE {staging}.t IN ACCESS EXCLUSIVE MODE"))
+        .expect("lock");
+    let child = db.spawn(&["restore", path_str(&path), "--yes", "--force"]);
+    wait_until(
+        "the restore waits on the leftover",
+        Duration::from_secs(60),
+        || {
+            scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DROP SCHEMA%'",
+        ) == 1
+        },
+    );
+    let mut bytes = std::fs::read(&path).expect("read");
+    let at = bytes
+        .windows(6)
+        .rposition(|w| w == b"MARKER")
+        .expect("marker")
+        + 6;
+    assert!(
+        at > 10_000_000,
+        "the changed byte lies past what is read ahead"
+    );
+    bytes[at] = b'y';
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open in place");
+        f.write_all(&bytes).expect("write in place");
+    }
+    tx.rollback().expect("release");
+    let restore = common::finish(child);
+    restore.expect(5);
+    let line = restore.one_line_error();
+    assert!(line.contains("changed after it was checked"), "{line}");
+    assert!(
+        leftover_schemas(&mut client).is_empty(),
+        "staging left behind"
+    );
+    assert_same(&before, &snapshot(&db, "jobdb"));
+}
+
 #[test]
 fn hostile_cold_archive_changes_nothing_in_the_data_dir() {
     let c = TestCluster::started();

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
@@ -73,6 +74,36 @@ pub struct Summary {
     pub manifest: Manifest,
     pub entries: usize,
     pub uncompressed_bytes: u64,
+    /// SHA-256 of the archive's bytes as stored (compressed).
+    pub file_sha256: [u8; 32],
+}
+
+/// What is known of an entry read.
+enum Content {
+    Dir,
+    File { size: u64, sha256: Option<[u8; 32]> },
+}
+
+/// The archive's bytes as stored, hashed as they are read; the digest is put in `digest` at
+/// the end of the stream.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    digest: Arc<Mutex<Option<[u8; 32]>>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if let Ok(mut digest) = self.digest.lock() {
+                digest.get_or_insert_with(|| self.hasher.clone().finalize().into());
+            }
+        } else {
+            self.hasher.update(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 fn bad(label: &str, message: impl AsRef<str>) -> anyhow::Error {
@@ -123,14 +154,43 @@ pub fn read(
     label: &str,
     visitor: &mut impl Visitor,
 ) -> anyhow::Result<Summary> {
+    read_pass(input, label, visitor, None)
+}
+
+/// Reads an archive that [`read`] found good (`checked`) a second time, with every check
+/// but the entries' SHA-256: the file as stored must hash to what it did then, which proves
+/// every entry the same for a twentieth of the hashing (the stored bytes are compressed).
+/// A file changed in between is refused at the end (exit 5), before the visitor may make
+/// anything permanent.
+pub fn read_again(
+    input: impl Read + Send + 'static,
+    label: &str,
+    visitor: &mut impl Visitor,
+    checked: &Summary,
+) -> anyhow::Result<Summary> {
+    read_pass(input, label, visitor, Some(checked.file_sha256))
+}
+
+fn read_pass(
+    input: impl Read + Send + 'static,
+    label: &str,
+    visitor: &mut impl Visitor,
+    same_file_as: Option<[u8; 32]>,
+) -> anyhow::Result<Summary> {
+    let file_digest = Arc::new(Mutex::new(None));
+    let input = Hashing {
+        inner: input,
+        hasher: Sha256::new(),
+        digest: Arc::clone(&file_digest),
+    };
+    let hash_entries = same_file_as.is_none();
     let (_, stream) = decompressed(input, label)?;
     let mut archive = tar::Archive::new(ReadAhead::spawn(stream));
     let io = |e: std::io::Error| bad(label, format!("{e} (truncated or corrupt)"));
     let mut header: Option<Manifest> = None;
     let mut manifest: Option<Manifest> = None;
     let mut schema_seen = false;
-    // Size and SHA-256 of every entry read (none for directories).
-    let mut seen: BTreeMap<String, (u64, Option<[u8; 32]>)> = BTreeMap::new();
+    let mut seen: BTreeMap<String, Content> = BTreeMap::new();
     let mut lines_per_table: BTreeMap<usize, u64> = BTreeMap::new();
     let mut file_bytes: u64 = 0;
     let mut total: u64 = 0;
@@ -170,7 +230,8 @@ pub fn read(
                 ));
             }
             let bytes = read_small(&mut entry, &name, size, MAX_HEADER_BYTES, label)?;
-            seen.insert(name, (size, Some(Sha256::digest(&bytes).into())));
+            let sha256 = Some(Sha256::digest(&bytes).into());
+            seen.insert(name, Content::File { size, sha256 });
             let parsed = parse_manifest(&bytes, HEADER, label)?;
             check::header(&parsed).map_err(|m| bad(label, m))?;
             visitor.header(&parsed)?;
@@ -223,7 +284,7 @@ pub fn read(
                 return Err(bad(label, format!("unexpected directory {name:?}")));
             }
             visitor.dir(&name, mode)?;
-            seen.insert(name, (0, None));
+            seen.insert(name, Content::Dir);
             continue;
         }
         if (table.is_some() || head.mode == Mode::Cold && name != MANIFEST)
@@ -244,7 +305,8 @@ pub fn read(
         }
         if head.mode == Mode::Online && name == SCHEMA {
             let bytes = read_small(&mut entry, &name, size, MAX_SCHEMA_BYTES, label)?;
-            seen.insert(name, (size, Some(Sha256::digest(&bytes).into())));
+            let sha256 = Some(Sha256::digest(&bytes).into());
+            seen.insert(name, Content::File { size, sha256 });
             let ddl: SchemaDdl = serde_json::from_slice(&bytes)
                 .map_err(|e| bad(label, format!("{SCHEMA} is not valid: {e}")))?;
             drop(bytes);
@@ -261,7 +323,9 @@ pub fn read(
             let want = left.min(PIECE as u64) as usize;
             let mut piece = vec![0u8; want];
             entry.read_exact(&mut piece).map_err(io)?;
-            hasher.update(&piece);
+            if hash_entries {
+                hasher.update(&piece);
+            }
             if let Some(counter) = &mut rows {
                 counter
                     .feed(&piece)
@@ -280,7 +344,8 @@ pub fn read(
                 .map_err(|m| bad(label, format!("data entry {name:?}: {m}")))?;
             *lines_per_table.entry(t).or_default() += n;
         }
-        seen.insert(name, (size, Some(hasher.finalize().into())));
+        let sha256 = hash_entries.then(|| hasher.finalize().into());
+        seen.insert(name, Content::File { size, sha256 });
     }
     let Some(header) = header else {
         return Err(bad(label, "it is empty (no entries)"));
@@ -307,11 +372,24 @@ pub fn read(
             return Err(bad(label, "data follows the end of the archive"));
         }
     }
+    drop(rest);
+    let file_sha256 = file_digest
+        .lock()
+        .ok()
+        .and_then(|d| *d)
+        .ok_or_else(|| bad(label, "it was not read to its end"))?;
+    if same_file_as.is_some_and(|d| d != file_sha256) {
+        return Err(bad(
+            label,
+            "it changed after it was checked (written to or replaced during the restore); nothing was restored, run the restore again",
+        ));
+    }
     check_manifest(&header, &mut manifest, &seen, &lines_per_table, label)?;
     Ok(Summary {
         entries: seen.len() + 1,
         uncompressed_bytes: total,
         manifest,
+        file_sha256,
     })
 }
 
@@ -380,7 +458,7 @@ impl RowCounter {
 fn check_manifest(
     header: &Manifest,
     manifest: &mut Manifest,
-    seen: &BTreeMap<String, (u64, Option<[u8; 32]>)>,
+    seen: &BTreeMap<String, Content>,
     lines_per_table: &BTreeMap<usize, u64>,
     label: &str,
 ) -> anyhow::Result<()> {
@@ -393,13 +471,19 @@ fn check_manifest(
             return Err(bad(label, format!("{MANIFEST} lists {:?} twice", e.name)));
         }
         match seen.get(&e.name) {
+            Some(Content::Dir) => {
+                return Err(bad(
+                    label,
+                    format!("{MANIFEST} lists {:?}, which is a directory", e.name),
+                ))
+            }
             None => {
                 return Err(bad(
                     label,
                     format!("entry {:?} listed in {MANIFEST} is missing", e.name),
                 ))
             }
-            Some((size, _)) if *size != e.size => {
+            Some(Content::File { size, .. }) if *size != e.size => {
                 return Err(bad(
                     label,
                     format!(
@@ -408,7 +492,9 @@ fn check_manifest(
                     ),
                 ))
             }
-            Some((_, sha)) if sha.map(hex::encode).as_deref() != Some(e.sha256.as_str()) => {
+            Some(Content::File {
+                sha256: Some(sha), ..
+            }) if hex::encode(sha) != e.sha256 => {
                 return Err(bad(
                     label,
                     format!("entry {:?} fails its SHA-256 check (corrupt)", e.name),
@@ -417,9 +503,9 @@ fn check_manifest(
             Some(_) => {}
         }
     }
-    for (name, (_, sha)) in seen {
+    for (name, content) in seen {
         // Directories carry no content to check; every file must be listed.
-        if sha.is_some() && !listed.contains(name.as_str()) {
+        if matches!(content, Content::File { .. }) && !listed.contains(name.as_str()) {
             return Err(bad(
                 label,
                 format!("entry {name:?} is not listed in {MANIFEST}"),

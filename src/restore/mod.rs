@@ -2,7 +2,8 @@
 //!
 //! What a restore guarantees:
 //! - An archive read from a file is checked whole (structure, every entry's size and
-//!   SHA-256, row counts) before anything changes, and again while loading; standard input
+//!   SHA-256, row counts) before anything changes, and again while loading (the file's
+//!   bytes must hash as they did, which stands for every entry's checksum); standard input
 //!   is checked while loading. A bad archive exits 5 with the database as it was.
 //! - Online: the archive is loaded into a staging schema next to the live one; the live
 //!   schema is not touched until one transaction re-checks for live workers and new jobs,
@@ -86,15 +87,17 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         None => "<stdin>".to_string(),
     };
     // A file is checked whole before anything changes, so a bad archive is refused with the
-    // database (or data directory) untouched; it is checked again while loading. Standard
-    // input can be read only once: it is checked while loading into staging.
+    // database (or data directory) untouched; it is checked again while loading (the same
+    // bytes as stored, then every check but the entries' checksums). Standard input can be
+    // read only once: it is checked while loading into staging.
+    let mut checked = None;
     if let Some(path) = path {
         let (file, size) = open(path)?;
         let bar = ctx.out.progress(
             size,
             "{spinner} checking the archive {bytes}/{total_bytes} ({binary_bytes_per_sec})",
         );
-        let checked = reader::read(
+        let read = reader::read(
             Counting {
                 inner: Box::new(file),
                 bar: bar.clone(),
@@ -103,7 +106,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
             &mut Discard,
         );
         bar.finish_and_clear();
-        checked?;
+        checked = Some(read?);
     }
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = match path {
         None => (Box::new(std::io::stdin()), None),
@@ -132,7 +135,10 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         bar: bar.clone(),
         state: State::Start,
     };
-    let outcome = reader::read(input, &label, &mut visitor);
+    let outcome = match &checked {
+        Some(checked) => reader::read_again(input, &label, &mut visitor, checked),
+        None => reader::read(input, &label, &mut visitor),
+    };
     bar.finish_and_clear();
     let state = std::mem::replace(&mut visitor.state, State::Start);
     let result = match (outcome, state) {
