@@ -200,14 +200,17 @@ impl<'a> Rows<'a> {
             changed += u64::from(matched);
             out.extend_from_slice(&count);
             for (c, ((lengths, _), at)) in self.starts.iter().zip(values.iter_mut()).enumerate() {
-                let len = &entry[*lengths + r * 4..*lengths + r * 4 + 4];
-                let n = be32(len);
+                let mut len = [0u8; 4];
+                len.copy_from_slice(&entry[*lengths + r * 4..*lengths + r * 4 + 4]);
+                let n = u32::from_be_bytes(len);
                 let old = (n != u32::MAX).then(|| &entry[*at..*at + n as usize]);
                 match (matched, replace[c]) {
                     (true, Some(new)) => put_new(&mut out, old, new),
                     _ => {
-                        out.extend_from_slice(len);
-                        out.extend_from_slice(old.unwrap_or_default());
+                        out.extend_from_slice(&len);
+                        if let Some(v) = old {
+                            put_value(&mut out, v);
+                        }
                     }
                 }
                 *at += old.map_or(0, <[u8]>::len);
@@ -220,6 +223,20 @@ impl<'a> Rows<'a> {
         out.extend_from_slice(&pgcopy::TRAILER);
         emit(&out)?;
         Ok(changed)
+    }
+}
+
+/// Appends a field's value. Most are 4 or 8 bytes (integers, timestamps): copied as such they
+/// are a store each, where a copy of unknown length is a call (a fifth of restore's CPU went
+/// to those calls, one per field).
+#[inline(always)]
+fn put_value(out: &mut Vec<u8>, v: &[u8]) {
+    if let Ok(v8) = <[u8; 8]>::try_from(v) {
+        out.extend_from_slice(&v8);
+    } else if let Ok(v4) = <[u8; 4]>::try_from(v) {
+        out.extend_from_slice(&v4);
+    } else {
+        out.extend_from_slice(v);
     }
 }
 
