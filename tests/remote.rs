@@ -388,27 +388,38 @@ fn connection_retries_are_bounded_and_reported() {
         .count();
     assert_eq!(retries, 5, "{}", gone.stderr);
 
-    // The server comes back while jobdbctl is retrying: the command succeeds.
+    // The server comes back while jobdbctl is retrying: the command succeeds. The pooler
+    // check's second connection, which starts alongside the first and so found no server
+    // either, is opened again: the check still gets its evidence from two sessions.
     let mut cmd = common::jobdbctl(&c.configdir);
     let mut child = cmd
         .env("PGPASSWORD", PASSWORD)
-        .args(["--database-url", &url, "status", "--json"])
+        .args(["--database-url", &url, "--verbose", "status", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    stderr.read_line(&mut first).expect("read stderr");
-    assert!(first.contains("retrying in"), "{first}");
+    let mut before = String::new();
+    while !before.contains("retrying in") {
+        let n = stderr.read_line(&mut before).expect("read stderr");
+        assert!(n > 0, "no retry reported: {before}");
+    }
     c.run(&["start"]).expect(0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
     let out = child.wait_with_output().expect("wait");
     assert!(
         out.status.success(),
-        "status failed after the server came back"
+        "status failed after the server came back: {rest}"
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["server"], "up");
+    assert!(!rest.contains("the second connection failed"), "{rest}");
+    assert!(
+        rest.contains("pooler_probe_second_session: BEGIN"),
+        "{rest}"
+    );
 }
 
 #[test]
