@@ -461,9 +461,10 @@ fn server_now(client: &mut postgres::Client) -> i64 {
 }
 
 /// Restore requeues running jobs as their rows load when the jobs table travels column-major
-/// (no UPDATE, so no row is updated), and with an UPDATE after the load when it cannot (a
-/// column of an enum type makes the table travel as text). Both give the rows the values of
-/// the UPDATE: queued, unlocked, run_at = greatest(run_at, now), updated_at = now.
+/// (no UPDATE, so no row is updated), and with an UPDATE after the load where it cannot (a
+/// column of an enum type makes the table travel as text; an entry too big to regroup loads
+/// row-major). All give the rows the values of the UPDATE: queued, unlocked,
+/// run_at = greatest(run_at, now), updated_at = now.
 #[test]
 fn requeue_as_rows_load_and_requeue_by_update_give_the_same_rows() {
     let dir = common::temp_dir("rq");
@@ -473,6 +474,14 @@ fn requeue_as_rows_load_and_requeue_by_update_give_the_same_rows() {
             "text",
             "CREATE TYPE jobdb.tint AS ENUM ('red');
              ALTER TABLE jobdb.jobs ADD COLUMN tint jobdb.tint DEFAULT 'red';",
+            true,
+        ),
+        // A row of 17 MB makes its entry too big to regroup: that entry loads row-major,
+        // without the edit, so the UPDATE runs after the load.
+        (
+            "row-major",
+            "UPDATE jobdb.jobs SET last_error = repeat('x', 17000000)
+              WHERE id = (SELECT max(id) FROM jobdb.jobs WHERE state = 'running');",
             true,
         ),
     ] {
@@ -530,8 +539,12 @@ fn requeue_as_rows_load_and_requeue_by_update_give_the_same_rows() {
         wait_until("the restore's row counts", Duration::from_secs(30), || {
             stat(&mut client, "n_tup_ins") == 600
         });
-        let want = if updated { running.len() as i64 } else { 0 };
-        assert_eq!(stat(&mut client, "n_tup_upd"), want, "{path}: rows updated");
+        let updated_rows = stat(&mut client, "n_tup_upd");
+        if updated {
+            assert!(updated_rows > 0, "{path}: the UPDATE ran");
+        } else {
+            assert_eq!(updated_rows, 0, "{path}: no row updated");
+        }
     }
 }
 
