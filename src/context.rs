@@ -76,18 +76,14 @@ impl Ctx {
         }
         let out = self.out;
         let timeout = self.config.connect_timeout.value;
-        // The embedded cluster is reached on its own socket, with no pooler in between.
-        // Elsewhere one check per run is enough: every connection goes the same way. The
-        // check's second connection opens alongside this one.
-        let second = (self.target.cluster().is_none()
-            && !self.sessions_checked.load(Ordering::Relaxed))
-        .then(|| pooler::Second::start(&self.target, timeout, self.verbose));
         let mut db = Db::connect(&self.target, timeout, self.verbose, &|message| {
             out.warn(message)
         })?;
         db.on_warning(move |message| out.warn(message));
-        if let Some(second) = second {
-            self.refuse_shared_sessions(&mut db, timeout, second)?;
+        // The embedded cluster is reached on its own socket, with no pooler in between.
+        // Elsewhere one check per run is enough: every connection goes the same way.
+        if self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed) {
+            self.refuse_shared_sessions(&mut db, timeout)?;
             self.sessions_checked.store(true, Ordering::Relaxed);
         }
         Ok(db)
@@ -109,9 +105,8 @@ impl Ctx {
         &self,
         db: &mut Db,
         timeout: std::time::Duration,
-        second: pooler::Second,
     ) -> anyhow::Result<()> {
-        let (pooling, second) = pooler::probe(db, &self.target, timeout, second)?;
+        let (pooling, second) = pooler::probe(db, &self.target, timeout)?;
         if let Ok(mut slot) = self.probe_session.lock() {
             *slot = Some(second);
         }

@@ -84,24 +84,21 @@ enum Content {
     File { size: u64, sha256: Option<[u8; 32]> },
 }
 
-/// The archive's bytes as stored, hashed as they are read; the digest is put in `digest` at
-/// the end of the stream.
+/// The archive's bytes as stored, every one of them hashed as it is read. The hasher is
+/// shared: the digest is taken once the stream has ended, so bytes that arrive after a first
+/// end of file (a file growing while it is read) are in it too.
 struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
-    digest: Arc<Mutex<Option<[u8; 32]>>>,
+    hasher: Arc<Mutex<Sha256>>,
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n == 0 {
-            if let Ok(mut digest) = self.digest.lock() {
-                digest.get_or_insert_with(|| self.hasher.clone().finalize().into());
-            }
-        } else {
-            self.hasher.update(&buf[..n]);
-        }
+        self.hasher
+            .lock()
+            .map_err(|_| std::io::Error::other("file hasher poisoned"))?
+            .update(&buf[..n]);
         Ok(n)
     }
 }
@@ -177,11 +174,10 @@ fn read_pass(
     visitor: &mut impl Visitor,
     same_file_as: Option<[u8; 32]>,
 ) -> anyhow::Result<Summary> {
-    let file_digest = Arc::new(Mutex::new(None));
+    let file_hasher = Arc::new(Mutex::new(Sha256::new()));
     let input = Hashing {
         inner: input,
-        hasher: Sha256::new(),
-        digest: Arc::clone(&file_digest),
+        hasher: Arc::clone(&file_hasher),
     };
     let hash_entries = same_file_as.is_none();
     let (_, stream) = decompressed(input, label)?;
@@ -373,11 +369,14 @@ fn read_pass(
         }
     }
     drop(rest);
-    let file_sha256 = file_digest
+    // The decompressing thread has stopped reading: it ends after the end of the stream,
+    // which `rest` has just reached.
+    let file_sha256: [u8; 32] = file_hasher
         .lock()
-        .ok()
-        .and_then(|d| *d)
-        .ok_or_else(|| bad(label, "it was not read to its end"))?;
+        .map_err(|_| bad(label, "file hasher poisoned"))?
+        .clone()
+        .finalize()
+        .into();
     if same_file_as.is_some_and(|d| d != file_sha256) {
         return Err(bad(
             label,
@@ -622,5 +621,40 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
         tar::EntryType::Fifo => "FIFO",
         tar::EntryType::GNUSparse => "sparse file",
         _ => "special entry",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out one part per read, an empty part being an end of file: a file that grows
+    /// while it is read.
+    struct Growing(Vec<&'static [u8]>);
+
+    impl Read for Growing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let part = self.0.remove(0);
+            buf[..part.len()].copy_from_slice(part);
+            Ok(part.len())
+        }
+    }
+
+    #[test]
+    fn the_file_digest_covers_bytes_read_after_an_end_of_file() {
+        let hasher = Arc::new(Mutex::new(Sha256::new()));
+        let mut input = Hashing {
+            inner: Growing(vec![b"abc", b"", b"def"]),
+            hasher: Arc::clone(&hasher),
+        };
+        let mut buf = [0u8; 8];
+        let reads: Vec<usize> = (0..4).map(|_| input.read(&mut buf).unwrap()).collect();
+        assert_eq!(reads, [3, 0, 3, 0]);
+        let digest: [u8; 32] = hasher.lock().unwrap().clone().finalize().into();
+        let whole: [u8; 32] = Sha256::digest(b"abcdef").into();
+        assert_eq!(digest, whole);
     }
 }

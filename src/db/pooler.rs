@@ -66,32 +66,6 @@ enum Ask {
     Rollback,
 }
 
-/// Connection B, started before A connects, so that its connection time does not add to
-/// every run's (it is a fork of a server backend, like A's).
-pub struct Second {
-    ask: mpsc::Sender<Ask>,
-    answers: mpsc::Receiver<Answer>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Second {
-    /// Opens B on a thread of its own. Dropped without [`probe`], B closes (or ends with the
-    /// process, if it is still connecting).
-    pub fn start(target: &Target, connect_timeout: Duration, verbose: bool) -> Second {
-        let (ask, asks) = mpsc::channel();
-        let (answer, answers) = mpsc::channel();
-        let target = target.clone();
-        let thread = std::thread::spawn(move || {
-            second_session(&target, connect_timeout, verbose, asks, answer)
-        });
-        Second {
-            ask,
-            answers,
-            thread,
-        }
-    }
-}
-
 /// Connection B once the probe is done with it: its thread rolls back and closes on its own
 /// while the run goes on, and is waited for before the run opens another connection (so a
 /// small session pool has B's backend back) and at the latest when this is dropped (so B
@@ -116,8 +90,7 @@ impl Drop for SecondSession {
     }
 }
 
-/// Probes how `db` (a connection to `target`) reaches the server, with `second` (B) started
-/// for it.
+/// Probes how `db` (a connection to `target`) reaches the server.
 ///
 /// A second connection (B) is opened first. Then, in rounds: A reads its backend pid p; B at
 /// once opens a transaction and reads its backend pid q, keeping the transaction open while
@@ -135,31 +108,24 @@ pub fn probe(
     db: &mut Db,
     target: &Target,
     connect_timeout: Duration,
-    second: Second,
 ) -> anyhow::Result<(Pooling, SecondSession)> {
+    let (ask, asks) = mpsc::channel();
+    let (answer, answers) = mpsc::channel();
+    let second_target = target.clone();
+    let verbose = db.verbose;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let mark = format!("{}-{nanos}", std::process::id());
-    let login_wait = connect_timeout.max(SECOND_CONNECTION_WAIT);
-    let mut first = second.answers.recv_timeout(login_wait);
-    let mut second = second;
-    // B started before A had connected: a server A had to wait for may have refused it.
-    if matches!(first, Ok(Answer::Failed(_))) {
-        second = Second::start(target, connect_timeout, db.verbose);
-        first = second.answers.recv_timeout(login_wait);
-    }
-    let Second {
-        ask,
-        answers,
-        thread: second,
-    } = second;
+    let second = std::thread::spawn(move || {
+        second_session(&second_target, connect_timeout, verbose, asks, answer)
+    });
     let mut evidence = None;
     // Why B gave no answer, when it did not, and whether it is still waiting for one.
     let mut silent = None;
     let mut waiting = false;
     // Logging in needs no server backend: a pooler answers for the server.
-    match first {
+    match answers.recv_timeout(connect_timeout.max(SECOND_CONNECTION_WAIT)) {
         Ok(Answer::Ready) => {}
         Ok(Answer::Failed(why)) => silent = Some(why),
         Ok(Answer::Seen(..)) | Err(_) => {
