@@ -81,7 +81,10 @@ impl Ctx {
         })?;
         db.on_warning(move |message| out.warn(message));
         // The embedded cluster is reached on its own socket, with no pooler in between.
-        // Elsewhere one check per run is enough: every connection goes the same way.
+        // Elsewhere one check per run is enough: every connection goes the same way. The
+        // check's second connection opens only once this one is in: opened alongside it (2-3
+        // ms sooner), it could take the server's last free connection slot, or a session
+        // pooler's last free backend, and leave this one refused or queued behind it.
         if self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed) {
             self.refuse_shared_sessions(&mut db, timeout)?;
             self.sessions_checked.store(true, Ordering::Relaxed);
