@@ -76,31 +76,17 @@ impl Ctx {
         }
         let out = self.out;
         let timeout = self.config.connect_timeout.value;
+        let mut db = Db::connect(&self.target, timeout, self.verbose, &|message| {
+            out.warn(message)
+        })?;
+        db.on_warning(move |message| out.warn(message));
         // The embedded cluster is reached on its own socket, with no pooler in between.
         // Elsewhere one check per run is enough: every connection goes the same way. The
-        // check's second connection opens alongside this one, so its start costs the run
-        // nothing; should it take the last free slot, it gives way (below), and should a
-        // pooler queue this one behind it, it closes after a while (`pooler::Second`).
-        let check =
-            self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed);
-        let mut second = check.then(|| pooler::Second::start(&self.target, timeout, self.verbose));
-        let connect = || Db::connect(&self.target, timeout, self.verbose, &|m| out.warn(m));
-        let mut db = match connect() {
-            Ok(db) => db,
-            Err(e) if crate::db::no_connection_slot(&e) && second.is_some() => {
-                if let Some(second) = second.take() {
-                    second.stop();
-                }
-                connect()?
-            }
-            Err(e) => return Err(e),
-        };
-        db.on_warning(move |message| out.warn(message));
-        if check {
-            // Opened again now if it gave way.
-            let second = second
-                .unwrap_or_else(|| pooler::Second::start(&self.target, timeout, self.verbose));
-            self.refuse_shared_sessions(&mut db, timeout, second)?;
+        // check's second connection opens only once this one is in: opened alongside it (2-3
+        // ms sooner), it could take the server's last free connection slot, or a session
+        // pooler's last free backend, and leave this one refused or queued behind it.
+        if self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed) {
+            self.refuse_shared_sessions(&mut db, timeout)?;
             self.sessions_checked.store(true, Ordering::Relaxed);
         }
         Ok(db)
@@ -122,9 +108,8 @@ impl Ctx {
         &self,
         db: &mut Db,
         timeout: std::time::Duration,
-        second: pooler::Second,
     ) -> anyhow::Result<()> {
-        let (pooling, second) = pooler::probe(db, &self.target, timeout, second)?;
+        let (pooling, second) = pooler::probe(db, &self.target, timeout)?;
         if let Ok(mut slot) = self.probe_session.lock() {
             *slot = Some(second);
         }

@@ -66,45 +66,6 @@ enum Ask {
     Rollback,
 }
 
-/// Connection B, started before A connects, so that its connection time does not add to
-/// every run's (it is a fork of a server backend, like A's, and under load or over a network
-/// it costs the run as much again). It must never keep A out: where it took the last
-/// connection slot, [`Second::stop`] lets it go for A to try again, and where a pooler holds
-/// A back until B leaves (one that gives each client a backend at login, with one left), B
-/// closes once it has waited [`FIRST_ASK_WAIT`] for the probe, and the probe opens another.
-pub struct Second {
-    ask: mpsc::Sender<Ask>,
-    answers: mpsc::Receiver<Answer>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Second {
-    /// Opens B on a thread of its own. Dropped without [`probe`], B closes (or ends with the
-    /// process, if it is still connecting).
-    pub fn start(target: &Target, connect_timeout: Duration, verbose: bool) -> Second {
-        let (ask, asks) = mpsc::channel();
-        let (answer, answers) = mpsc::channel();
-        let target = target.clone();
-        let thread = std::thread::spawn(move || {
-            second_session(&target, connect_timeout, verbose, asks, answer)
-        });
-        Second {
-            ask,
-            answers,
-            thread,
-        }
-    }
-
-    /// Closes B and waits until it has: its slot is free when this returns.
-    pub fn stop(self) {
-        drop(self.ask);
-        let _ = self.thread.join();
-    }
-}
-
-/// How long B, once connected, waits for the probe's first question before it closes.
-const FIRST_ASK_WAIT: Duration = Duration::from_secs(2);
-
 /// Connection B once the probe is done with it: its thread rolls back and closes on its own
 /// while the run goes on, and is waited for before the run opens another connection (so a
 /// small session pool has B's backend back) and at the latest when this is dropped (so B
@@ -129,8 +90,7 @@ impl Drop for SecondSession {
     }
 }
 
-/// Probes how `db` (a connection to `target`) reaches the server, with `second` (B) started
-/// for it.
+/// Probes how `db` (a connection to `target`) reaches the server.
 ///
 /// A second connection (B) is opened first. Then, in rounds: A reads its backend pid p; B at
 /// once opens a transaction and reads its backend pid q, keeping the transaction open while
@@ -148,33 +108,24 @@ pub fn probe(
     db: &mut Db,
     target: &Target,
     connect_timeout: Duration,
-    second: Second,
 ) -> anyhow::Result<(Pooling, SecondSession)> {
+    let (ask, asks) = mpsc::channel();
+    let (answer, answers) = mpsc::channel();
+    let second_target = target.clone();
+    let verbose = db.verbose;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let mark = format!("{}-{nanos}", std::process::id());
-    let login_wait = connect_timeout.max(SECOND_CONNECTION_WAIT);
-    let mut first = second.answers.recv_timeout(login_wait);
-    let mut second = second;
-    // B started before A had connected: a server A had to wait for may have refused it, or
-    // it closed while A waited for it to go.
-    let gave_way = || matches!(second.answers.try_recv(), Ok(Answer::Failed(_)));
-    if matches!(first, Ok(Answer::Failed(_))) || matches!(first, Ok(Answer::Ready)) && gave_way() {
-        second = Second::start(target, connect_timeout, db.verbose);
-        first = second.answers.recv_timeout(login_wait);
-    }
-    let Second {
-        ask,
-        answers,
-        thread: second,
-    } = second;
+    let second = std::thread::spawn(move || {
+        second_session(&second_target, connect_timeout, verbose, asks, answer)
+    });
     let mut evidence = None;
     // Why B gave no answer, when it did not, and whether it is still waiting for one.
     let mut silent = None;
     let mut waiting = false;
     // Logging in needs no server backend: a pooler answers for the server.
-    match first {
+    match answers.recv_timeout(connect_timeout.max(SECOND_CONNECTION_WAIT)) {
         Ok(Answer::Ready) => {}
         Ok(Answer::Failed(why)) => silent = Some(why),
         Ok(Answer::Seen(..)) | Err(_) => {
@@ -346,19 +297,8 @@ fn second_session(
         }
     };
     let _ = answer.send(Answer::Ready);
-    // Started alongside A: a pooler may be holding A back until this connection goes.
-    let mut next = match asks.recv_timeout(FIRST_ASK_WAIT) {
-        Ok(ask) => Some(ask),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            let _ = answer.send(Answer::Failed(format!(
-                "closed after waiting {FIRST_ASK_WAIT:?} for the first connection"
-            )));
-            return;
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => None,
-    };
     let mut open = false;
-    while let Some(ask) = next.take().or_else(|| asks.recv().ok()) {
+    while let Ok(ask) = asks.recv() {
         match ask {
             Ask::Begin => {
                 let sql = format!(
