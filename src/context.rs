@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ServerState};
@@ -76,17 +77,46 @@ impl Ctx {
         }
         let out = self.out;
         let timeout = self.config.connect_timeout.value;
-        let mut db = Db::connect(&self.target, timeout, self.verbose, &|message| {
-            out.warn(message)
-        })?;
-        db.on_warning(move |message| out.warn(message));
         // The embedded cluster is reached on its own socket, with no pooler in between.
         // Elsewhere one check per run is enough: every connection goes the same way. The
-        // check's second connection opens only once this one is in: opened alongside it (2-3
-        // ms sooner), it could take the server's last free connection slot, or a session
-        // pooler's last free backend, and leave this one refused or queued behind it.
-        if self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed) {
-            self.refuse_shared_sessions(&mut db, timeout)?;
+        // check's second connection opens alongside this one, so its start adds nothing to
+        // the run's; it never keeps this one out (`pooler::Second`).
+        let check =
+            self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed);
+        let mut second = check.then(|| pooler::Second::start(&self.target, timeout, self.verbose));
+        let connect = || Db::connect(&self.target, timeout, self.verbose, &|m| out.warn(m));
+        let watch = second.as_ref().map(pooler::Second::watch);
+        let connected = connect();
+        drop(watch);
+        let mut db = match connected {
+            Ok(db) => db,
+            // No slot left (of the server, the role, the database or a pooler): the second
+            // connection may hold it. It goes, and this one tries again while the slot
+            // comes free.
+            Err(e) if crate::db::no_connection_slot(&e) && second.is_some() => {
+                if let Some(second) = second.take() {
+                    second.stop(timeout);
+                }
+                let mut pause = Duration::from_millis(25);
+                loop {
+                    match connect() {
+                        Ok(db) => break db,
+                        Err(e) if pause > Duration::from_millis(400) => return Err(e),
+                        Err(_) => {
+                            std::thread::sleep(pause);
+                            pause *= 2;
+                        }
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        db.on_warning(move |message| out.warn(message));
+        if check {
+            // Opened again, now that this one is in, if it made way.
+            let second = second
+                .unwrap_or_else(|| pooler::Second::start(&self.target, timeout, self.verbose));
+            self.refuse_shared_sessions(&mut db, timeout, second)?;
             self.sessions_checked.store(true, Ordering::Relaxed);
         }
         Ok(db)
@@ -108,8 +138,9 @@ impl Ctx {
         &self,
         db: &mut Db,
         timeout: std::time::Duration,
+        second: pooler::Second,
     ) -> anyhow::Result<()> {
-        let (pooling, second) = pooler::probe(db, &self.target, timeout)?;
+        let (pooling, second) = pooler::probe(db, &self.target, timeout, second)?;
         if let Ok(mut slot) = self.probe_session.lock() {
             *slot = Some(second);
         }

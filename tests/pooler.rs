@@ -263,6 +263,136 @@ impl Drop for Busy {
     }
 }
 
+/// The check's second connection opens alongside the run's own. With one connection slot
+/// (a role limited to one), whichever gets it first, the run gets it: the second gives way,
+/// and the check makes do without it.
+#[test]
+fn with_one_connection_slot_the_runs_own_connection_gets_it() {
+    let db = populated(50);
+    let role = format!("one_slot_{}", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 1;
+             GRANT USAGE ON SCHEMA jobdb TO {role};
+             GRANT SELECT ON ALL TABLES IN SCHEMA jobdb TO {role};
+             GRANT SELECT ON ALL SEQUENCES IN SCHEMA jobdb TO {role};"
+        ))
+        .expect("role with one slot");
+    let url = db.url().replacen("postgres@", &format!("{role}@"), 1);
+    for i in 0..10 {
+        let mut cmd = common::jobdbctl(db.configdir.path());
+        cmd.args(["--database-url", &url, "--json", "status"]);
+        let run = common::run(cmd);
+        assert_eq!(run.code, 0, "run {i}: {}", run.stderr);
+        assert_eq!(run.json()["jobs"]["total"], 50, "run {i}");
+    }
+}
+
+/// A pooler that serves one client at a time and keeps the others waiting at login, as
+/// pgpool-II does with one child process: each client's bytes go to and from the real
+/// server's socket, and only when that client has gone is the next one served. With
+/// `latest_first`, a client arriving within 300 ms of a waiting one is served before it, so
+/// that of two connections opened together the later one gets in first.
+fn one_client_at_a_time(latest_first: bool) -> u16 {
+    let server = common::shared()
+        .socket_dir()
+        .join(format!(".s.PGSQL.{}", common::shared().tcp_port));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (arrived, arrivals) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            if arrived.send(client).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let mut waiting = std::collections::VecDeque::new();
+        loop {
+            let client = match waiting.pop_front() {
+                Some(client) => client,
+                None => match arrivals.recv() {
+                    Ok(client) if latest_first => {
+                        match arrivals.recv_timeout(Duration::from_millis(300)) {
+                            Ok(later) => {
+                                waiting.push_back(client);
+                                later
+                            }
+                            Err(_) => client,
+                        }
+                    }
+                    Ok(client) => client,
+                    Err(_) => return,
+                },
+            };
+            let Ok(upstream) = std::os::unix::net::UnixStream::connect(&server) else {
+                continue;
+            };
+            let (Ok(mut from_client), Ok(mut to_server)) =
+                (client.try_clone(), upstream.try_clone())
+            else {
+                continue;
+            };
+            let up = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut to_server);
+                let _ = to_server.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut from_server, mut to_client) = (upstream, client);
+            let _ = std::io::copy(&mut from_server, &mut to_client);
+            let _ = to_client.shutdown(std::net::Shutdown::Both);
+            let _ = up.join();
+        }
+    });
+    port
+}
+
+/// The check's second connection opens alongside the run's own. Behind a pooler that lets
+/// one client in at a time the run finishes in seconds whichever gets in first: the second
+/// connection, in first, makes way once the run's own has been kept out for a second, and
+/// the check opens it again after (where it waits at the door, and the check goes on
+/// without it). Without the making way, the run would wait for ever.
+#[test]
+fn behind_a_pooler_that_lets_one_client_in_at_a_time_the_run_still_finishes() {
+    let db = populated(50);
+    // A connection kept waiting at login is given up on after this (the probe's longest
+    // wait); the default 10 s would only make the test slow.
+    db.write_config("connect_timeout = \"2s\"\n");
+    for latest_first in [false, true] {
+        let port = one_client_at_a_time(latest_first);
+        let url = format!(
+            "postgresql://postgres@127.0.0.1:{port}/{}?sslmode=disable",
+            db.name
+        );
+        for i in 0..2 {
+            let what = format!("latest first {latest_first}, run {i}");
+            let mut cmd = common::jobdbctl(db.configdir.path());
+            cmd.args(["--database-url", &url, "--verbose", "--json", "status"]);
+            let child = spawn(cmd);
+            let pid = child.id();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(finish(child));
+            });
+            let run = loop {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(run) => break run,
+                    Err(_) if Instant::now() < deadline => {}
+                    Err(_) => {
+                        let _ = std::process::Command::new("kill")
+                            .arg(pid.to_string())
+                            .status();
+                        panic!("{what}: status still waiting after 60 s");
+                    }
+                }
+            };
+            assert_eq!(run.code, 0, "{what}: {}", run.stderr);
+            assert_eq!(run.json()["jobs"]["total"], 50, "{what}");
+        }
+    }
+}
+
 #[test]
 fn the_pooling_check_holds_for_pool_sizes_1_3_and_10_with_and_without_busy_clients() {
     let db = TestDb::initialized();

@@ -92,6 +92,33 @@ impl std::fmt::Display for AuthenticationFailed {
 
 impl std::error::Error for AuthenticationFailed {}
 
+/// The server (or the role or database) had no connection slot left.
+#[derive(Debug)]
+pub struct NoConnectionSlot;
+
+impl std::fmt::Display for NoConnectionSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no connection slot left")
+    }
+}
+
+impl std::error::Error for NoConnectionSlot {}
+
+/// Whether connecting failed because no connection slot was left.
+pub fn no_connection_slot(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<NoConnectionSlot>())
+}
+
+/// PostgreSQL's "too many connections" (for the server, a role or a database), or
+/// PgBouncer's refusal past `max_client_conn`.
+fn is_out_of_slots(e: &postgres::Error) -> bool {
+    e.code() == Some(&SqlState::TOO_MANY_CONNECTIONS)
+        || e.as_db_error().is_some_and(|db| {
+            *db.code() == SqlState::PROTOCOL_VIOLATION
+                && db.message().contains("no more connections allowed")
+        })
+}
+
 /// Whether connecting failed because the server refused the credentials.
 pub fn authentication_failed(err: &anyhow::Error) -> bool {
     err.downcast_ref::<AuthenticationFailed>().is_some()
@@ -265,6 +292,16 @@ impl Db {
                         exit: Exit::Connect,
                         message: format!(
                             "cannot connect to {}: {}",
+                            target.describe(),
+                            one_line(&e)
+                        ),
+                    }));
+                }
+                Err(e) if is_out_of_slots(&e) => {
+                    return Err(anyhow::Error::new(NoConnectionSlot).context(Failure {
+                        exit: Exit::Connect,
+                        message: format!(
+                            "cannot connect to {}: {}; wait for connections to end, or raise the limit",
                             target.describe(),
                             one_line(&e)
                         ),

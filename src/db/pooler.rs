@@ -13,7 +13,8 @@
 //! pooler) a client connection keeps one server backend for its lifetime; in transaction mode
 //! its backend goes back to the pool after every transaction, where another client can get it.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use postgres::{Client, SimpleQueryMessage};
@@ -58,13 +59,104 @@ enum Answer {
     Seen(i32, Option<String>),
     /// It could not connect, or its transaction failed: no evidence either way.
     Failed(String),
+    /// It closed, told to make way for A (see [`Watch`]).
+    GaveWay,
 }
 
 /// What the second connection is told to do.
 enum Ask {
     Begin,
     Rollback,
+    /// Close, and say so.
+    Close,
 }
+
+/// Connection B, started before A connects, so that its connection time does not add to
+/// every run's (a server backend's start, like A's: 7–8 ms of a 26 ms `status` in the
+/// benchmark). It must never keep A out:
+/// - [`Watch`] closes B if B got in while A is still kept out after [`HOLD_BACK`] (a pooler
+///   that gives each client a backend at login, with one left); the probe then opens a new
+///   B once A is in, as it does whenever B gave way or was refused.
+/// - Where A finds no connection slot left (B may hold the last one), the caller stops B
+///   and connects A again.
+///
+/// Once A is in, only the probe closes B, so a busy pool cannot make the probe lose B.
+pub struct Second {
+    ask: mpsc::Sender<Ask>,
+    answers: mpsc::Receiver<Answer>,
+    thread: std::thread::JoinHandle<()>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Second {
+    /// Opens B on a thread of its own. Dropped without [`probe`], B closes (or ends with the
+    /// process, if it is still connecting).
+    pub fn start(target: &Target, connect_timeout: Duration, verbose: bool) -> Second {
+        let (ask, asks) = mpsc::channel();
+        let (answer, answers) = mpsc::channel();
+        let connected = Arc::new(AtomicBool::new(false));
+        let target = target.clone();
+        let flag = Arc::clone(&connected);
+        let thread = std::thread::spawn(move || {
+            second_session(&target, connect_timeout, verbose, asks, answer, &flag)
+        });
+        Second {
+            ask,
+            answers,
+            thread,
+            connected,
+        }
+    }
+
+    /// Closes B: waits up to `wait` for B to finish logging in (by then it may hold a
+    /// connection slot), then, if it got in, for it to say goodbye, which is quick.
+    pub fn stop(self, wait: Duration) {
+        let Second {
+            ask,
+            answers,
+            thread,
+            connected,
+        } = self;
+        drop(ask);
+        let _ = answers.recv_timeout(wait);
+        if connected.load(Ordering::SeqCst) {
+            let _ = thread.join();
+        }
+    }
+
+    /// Watches A's connecting: see [`Watch`].
+    pub fn watch(&self) -> Watch {
+        let (done, until) = mpsc::channel::<()>();
+        let ask = self.ask.clone();
+        let connected = Arc::clone(&self.connected);
+        std::thread::spawn(move || {
+            let mut in_since = None;
+            loop {
+                match until.recv_timeout(WATCH_TICK) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                if connected.load(Ordering::SeqCst) {
+                    let since = *in_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= HOLD_BACK {
+                        let _ = ask.send(Ask::Close);
+                        return;
+                    }
+                }
+            }
+        });
+        Watch(done)
+    }
+}
+
+/// While A connects: closes B once B has been in for [`HOLD_BACK`] and A is still not.
+/// Dropped when A's connecting ends, either way.
+pub struct Watch(#[allow(dead_code)] mpsc::Sender<()>);
+
+/// How long A may still be connecting after B got in before B makes way. A direct
+/// connection takes milliseconds; longer, A is likely kept out by B.
+const HOLD_BACK: Duration = Duration::from_secs(1);
+const WATCH_TICK: Duration = Duration::from_millis(20);
 
 /// Connection B once the probe is done with it: its thread rolls back and closes on its own
 /// while the run goes on, and is waited for before the run opens another connection (so a
@@ -90,7 +182,8 @@ impl Drop for SecondSession {
     }
 }
 
-/// Probes how `db` (a connection to `target`) reaches the server.
+/// Probes how `db` (a connection to `target`) reaches the server, with `second` (B) started
+/// for it.
 ///
 /// A second connection (B) is opened first. Then, in rounds: A reads its backend pid p; B at
 /// once opens a transaction and reads its backend pid q, keeping the transaction open while
@@ -108,26 +201,35 @@ pub fn probe(
     db: &mut Db,
     target: &Target,
     connect_timeout: Duration,
+    second: Second,
 ) -> anyhow::Result<(Pooling, SecondSession)> {
-    let (ask, asks) = mpsc::channel();
-    let (answer, answers) = mpsc::channel();
-    let second_target = target.clone();
-    let verbose = db.verbose;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let mark = format!("{}-{nanos}", std::process::id());
-    let second = std::thread::spawn(move || {
-        second_session(&second_target, connect_timeout, verbose, asks, answer)
-    });
+    let login_wait = connect_timeout.max(SECOND_CONNECTION_WAIT);
+    let mut second = second;
+    let mut first = second.answers.recv_timeout(login_wait);
+    // B started before A had connected: a server A had to wait for may have refused it, or
+    // it made way for A. Either way a new B, now that A is in.
+    let gave_way = |b: &Second| matches!(b.answers.try_recv(), Ok(Answer::GaveWay));
+    let mut renewed = false;
+    if matches!(first, Ok(Answer::Failed(_)) | Ok(Answer::GaveWay))
+        || matches!(first, Ok(Answer::Ready)) && gave_way(&second)
+    {
+        second = Second::start(target, connect_timeout, db.verbose);
+        first = second.answers.recv_timeout(login_wait);
+        renewed = true;
+    }
     let mut evidence = None;
     // Why B gave no answer, when it did not, and whether it is still waiting for one.
     let mut silent = None;
     let mut waiting = false;
     // Logging in needs no server backend: a pooler answers for the server.
-    match answers.recv_timeout(connect_timeout.max(SECOND_CONNECTION_WAIT)) {
+    match first {
         Ok(Answer::Ready) => {}
         Ok(Answer::Failed(why)) => silent = Some(why),
+        Ok(Answer::GaveWay) => silent = Some("it closed".to_string()),
         Ok(Answer::Seen(..)) | Err(_) => {
             silent = Some("not connected in time".to_string());
             waiting = true;
@@ -137,8 +239,8 @@ pub fn probe(
     while silent.is_none() && evidence.is_none() && rounds < ROUNDS {
         rounds += 1;
         let p = marked_backend_pid(db, &mark)?;
-        let _ = ask.send(Ask::Begin);
-        match answers.recv_timeout(SECOND_CONNECTION_WAIT) {
+        let _ = second.ask.send(Ask::Begin);
+        match second.answers.recv_timeout(SECOND_CONNECTION_WAIT) {
             Ok(Answer::Seen(q, _)) if q == p => {
                 evidence = Some(Pooling::Transaction(format!(
                     "a second connection got this connection's server backend, pid {p}, between its transactions"
@@ -151,8 +253,23 @@ pub fn probe(
             }
             Ok(Answer::Seen(..)) => {
                 evidence = moved(db, p)?.map(Pooling::Transaction);
-                let _ = ask.send(Ask::Rollback);
+                let _ = second.ask.send(Ask::Rollback);
             }
+            // Told to make way just as A got in: a new B, and the round again.
+            Ok(Answer::GaveWay) if !renewed => {
+                second = Second::start(target, connect_timeout, db.verbose);
+                renewed = true;
+                rounds -= 1;
+                match second.answers.recv_timeout(login_wait) {
+                    Ok(Answer::Ready) => {}
+                    Ok(Answer::Failed(why)) => silent = Some(why),
+                    _ => {
+                        silent = Some("not connected in time".to_string());
+                        waiting = true;
+                    }
+                }
+            }
+            Ok(Answer::GaveWay) => silent = Some("it closed".to_string()),
             Ok(Answer::Failed(why)) => silent = Some(why),
             Ok(Answer::Ready) => silent = Some("no answer".to_string()),
             Err(_) => {
@@ -165,8 +282,9 @@ pub fn probe(
     }
     // Ends B's transaction and connection. A B still waiting is left to finish on its own:
     // it rolls back and closes once it gets a backend, or when this process exits.
+    let Second { ask, thread, .. } = second;
     drop(ask);
-    let second = SecondSession((!waiting).then_some(second));
+    let second = SecondSession((!waiting).then_some(thread));
     if let Some(verdict) = evidence {
         return Ok((verdict, second));
     }
@@ -284,6 +402,7 @@ fn second_session(
     verbose: bool,
     asks: mpsc::Receiver<Ask>,
     answer: mpsc::Sender<Answer>,
+    connected: &AtomicBool,
 ) {
     let mut client: Client = match super::open(target, &target.pg_config(connect_timeout)) {
         Ok(Ok(client)) => client,
@@ -296,6 +415,7 @@ fn second_session(
             return;
         }
     };
+    connected.store(true, Ordering::SeqCst);
     let _ = answer.send(Answer::Ready);
     let mut open = false;
     while let Ok(ask) = asks.recv() {
@@ -326,6 +446,11 @@ fn second_session(
                 if client.simple_query("ROLLBACK").is_err() {
                     return;
                 }
+            }
+            Ask::Close => {
+                drop(client);
+                let _ = answer.send(Answer::GaveWay);
+                return;
             }
         }
     }
