@@ -5,6 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// The longest pause while a connection slot the pooler check's second connection held comes
+/// free (pauses double from 25 ms: five tries in 0.8 s).
+const MAX_SLOT_PAUSE: Duration = Duration::from_millis(400);
+
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ServerState};
 use crate::config::{Config, FlagValues};
@@ -83,7 +87,7 @@ impl Ctx {
         // the run's; it never keeps this one out (`pooler::Second`).
         let check =
             self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed);
-        let mut second = check.then(|| pooler::Second::start(&self.target, timeout, self.verbose));
+        let mut second = check.then(|| pooler::Second::early(&self.target, timeout, self.verbose));
         let connect = || Db::connect(&self.target, timeout, self.verbose, &|m| out.warn(m));
         let watch = second.as_ref().map(pooler::Second::watch);
         let connected = connect();
@@ -94,18 +98,19 @@ impl Ctx {
             // connection may hold it. It goes, and this one tries again while the slot
             // comes free.
             Err(e) if crate::db::no_connection_slot(&e) && second.is_some() => {
-                if let Some(second) = second.take() {
-                    second.stop(timeout);
+                let second_was_in = second.take().is_some_and(|s| s.stop(timeout));
+                if !second_was_in {
+                    return Err(e);
                 }
                 let mut pause = Duration::from_millis(25);
                 loop {
                     match connect() {
                         Ok(db) => break db,
-                        Err(e) if pause > Duration::from_millis(400) => return Err(e),
-                        Err(_) => {
+                        Err(e) if crate::db::no_connection_slot(&e) && pause <= MAX_SLOT_PAUSE => {
                             std::thread::sleep(pause);
                             pause *= 2;
                         }
+                        Err(e) => return Err(e),
                     }
                 }
             }

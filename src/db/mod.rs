@@ -110,12 +110,14 @@ pub fn no_connection_slot(err: &anyhow::Error) -> bool {
 }
 
 /// PostgreSQL's "too many connections" (for the server, a role or a database), or
-/// PgBouncer's refusal past `max_client_conn`.
+/// PgBouncer's refusals past `max_client_conn` and its per-user and per-database client
+/// limits.
 fn is_out_of_slots(e: &postgres::Error) -> bool {
     e.code() == Some(&SqlState::TOO_MANY_CONNECTIONS)
         || e.as_db_error().is_some_and(|db| {
-            *db.code() == SqlState::PROTOCOL_VIOLATION
-                && db.message().contains("no more connections allowed")
+            ["no more connections allowed", "client connections exceeded"]
+                .iter()
+                .any(|m| db.message().contains(m))
         })
 }
 

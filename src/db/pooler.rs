@@ -86,9 +86,20 @@ pub struct Second {
     answers: mpsc::Receiver<Answer>,
     thread: std::thread::JoinHandle<()>,
     connected: Arc<AtomicBool>,
+    /// Opened before A: the one kind that may have made way or been refused because of A's
+    /// timing, and so is worth opening again.
+    early: bool,
 }
 
 impl Second {
+    /// Opens B before A connects; see [`Second`].
+    pub fn early(target: &Target, connect_timeout: Duration, verbose: bool) -> Second {
+        Second {
+            early: true,
+            ..Second::start(target, connect_timeout, verbose)
+        }
+    }
+
     /// Opens B on a thread of its own. Dropped without [`probe`], B closes (or ends with the
     /// process, if it is still connecting).
     pub fn start(target: &Target, connect_timeout: Duration, verbose: bool) -> Second {
@@ -105,23 +116,28 @@ impl Second {
             answers,
             thread,
             connected,
+            early: false,
         }
     }
 
     /// Closes B: waits up to `wait` for B to finish logging in (by then it may hold a
-    /// connection slot), then, if it got in, for it to say goodbye, which is quick.
-    pub fn stop(self, wait: Duration) {
+    /// connection slot), then, if it got in, for it to say goodbye, which is quick. Whether
+    /// it had got in.
+    pub fn stop(self, wait: Duration) -> bool {
         let Second {
             ask,
             answers,
             thread,
             connected,
+            ..
         } = self;
         drop(ask);
         let _ = answers.recv_timeout(wait);
-        if connected.load(Ordering::SeqCst) {
+        let was_in = connected.load(Ordering::SeqCst);
+        if was_in {
             let _ = thread.join();
         }
+        was_in
     }
 
     /// Watches A's connecting: see [`Watch`].
@@ -213,8 +229,8 @@ pub fn probe(
     // B started before A had connected: a server A had to wait for may have refused it, or
     // it made way for A. Either way a new B, now that A is in.
     let gave_way = |b: &Second| matches!(b.answers.try_recv(), Ok(Answer::GaveWay));
-    let mut renewed = false;
-    if matches!(first, Ok(Answer::Failed(_)) | Ok(Answer::GaveWay))
+    let mut renewed = !second.early;
+    if !renewed && matches!(first, Ok(Answer::Failed(_)))
         || matches!(first, Ok(Answer::Ready)) && gave_way(&second)
     {
         second = Second::start(target, connect_timeout, db.verbose);
@@ -229,8 +245,7 @@ pub fn probe(
     match first {
         Ok(Answer::Ready) => {}
         Ok(Answer::Failed(why)) => silent = Some(why),
-        Ok(Answer::GaveWay) => silent = Some("it closed".to_string()),
-        Ok(Answer::Seen(..)) | Err(_) => {
+        Ok(Answer::Seen(..)) | Ok(Answer::GaveWay) | Err(_) => {
             silent = Some("not connected in time".to_string());
             waiting = true;
         }
