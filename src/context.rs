@@ -98,9 +98,10 @@ impl Ctx {
             // connection may hold it. It goes, and this one tries again while the slot
             // comes free.
             Err(e) if crate::db::no_connection_slot(&e) && second.is_some() => {
-                let second_was_in = second.take().is_some_and(|s| s.stop(timeout));
-                if !second_was_in {
-                    return Err(e);
+                // Even a second connection that did not get in counts: two logins at once can
+                // both be refused by a limit that would have let one in.
+                if let Some(second) = second.take() {
+                    second.stop(timeout);
                 }
                 let mut pause = Duration::from_millis(25);
                 loop {

@@ -121,9 +121,8 @@ impl Second {
     }
 
     /// Closes B: waits up to `wait` for B to finish logging in (by then it may hold a
-    /// connection slot), then, if it got in, for it to say goodbye, which is quick. Whether
-    /// it had got in.
-    pub fn stop(self, wait: Duration) -> bool {
+    /// connection slot), then, if it got in, for it to say goodbye, which is quick.
+    pub fn stop(self, wait: Duration) {
         let Second {
             ask,
             answers,
@@ -133,11 +132,9 @@ impl Second {
         } = self;
         drop(ask);
         let _ = answers.recv_timeout(wait);
-        let was_in = connected.load(Ordering::SeqCst);
-        if was_in {
+        if connected.load(Ordering::SeqCst) {
             let _ = thread.join();
         }
-        was_in
     }
 
     /// Watches A's connecting: see [`Watch`].
