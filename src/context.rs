@@ -5,10 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The longest pause while a connection slot the pooler check's second connection held comes
-/// free (pauses double from 25 ms: five tries in 0.8 s).
-const MAX_SLOT_PAUSE: Duration = Duration::from_millis(400);
-
 use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ServerState};
 use crate::config::{Config, FlagValues};
@@ -18,6 +14,10 @@ use crate::db::{schema, status, Db, Profile};
 use crate::error::{failure, Exit};
 use crate::output::Output;
 use crate::target::Target;
+
+/// The longest pause while a connection slot the pooler check's second connection held comes
+/// free (pauses double from 25 ms: five tries in 0.8 s).
+const MAX_SLOT_PAUSE: Duration = Duration::from_millis(400);
 
 pub struct Ctx {
     pub config: Config,

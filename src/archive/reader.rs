@@ -368,7 +368,6 @@ fn read_pass(
             return Err(bad(label, "data follows the end of the archive"));
         }
     }
-    drop(rest);
     // The decompressing thread has stopped reading: it ends after the end of the stream,
     // which `rest` has just reached.
     let file_sha256: [u8; 32] = file_hasher

@@ -289,41 +289,29 @@ impl Db {
                     std::thread::sleep(delay);
                     delay *= 2;
                 }
-                Err(e) if is_authentication_failure(&e) => {
-                    return Err(anyhow::Error::new(AuthenticationFailed).context(Failure {
-                        exit: Exit::Connect,
-                        message: format!(
-                            "cannot connect to {}: {}",
-                            target.describe(),
-                            one_line(&e)
-                        ),
-                    }));
-                }
-                Err(e) if is_out_of_slots(&e) => {
-                    return Err(anyhow::Error::new(NoConnectionSlot).context(Failure {
-                        exit: Exit::Connect,
-                        message: format!(
-                            "cannot connect to {}: {}; wait for connections to end, or raise the limit",
-                            target.describe(),
-                            one_line(&e)
-                        ),
-                    }));
-                }
                 Err(e) => {
-                    let hint = match target {
-                        Target::Embedded(_) => "; start it with `jobdbctl start`",
-                        Target::Remote(_) => {
-                            "; check the URL, that the server is up, and credentials"
-                        }
-                    };
-                    return Err(failure(
-                        Exit::Connect,
-                        format!(
+                    let failed = |hint: &str| Failure {
+                        exit: Exit::Connect,
+                        message: format!(
                             "cannot connect to {}: {}{hint}",
                             target.describe(),
                             one_line(&e)
                         ),
-                    ));
+                    };
+                    // Kinds a caller tells apart travel as the error under the message.
+                    return Err(if is_authentication_failure(&e) {
+                        anyhow::Error::new(AuthenticationFailed).context(failed(""))
+                    } else if is_out_of_slots(&e) {
+                        anyhow::Error::new(NoConnectionSlot)
+                            .context(failed("; wait for connections to end, or raise the limit"))
+                    } else {
+                        anyhow::Error::new(failed(match target {
+                            Target::Embedded(_) => "; start it with `jobdbctl start`",
+                            Target::Remote(_) => {
+                                "; check the URL, that the server is up, and credentials"
+                            }
+                        }))
+                    });
                 }
             }
         }

@@ -236,17 +236,7 @@ pub fn probe(
     }
     let mut evidence = None;
     // Why B gave no answer, when it did not, and whether it is still waiting for one.
-    let mut silent = None;
-    let mut waiting = false;
-    // Logging in needs no server backend: a pooler answers for the server.
-    match first {
-        Ok(Answer::Ready) => {}
-        Ok(Answer::Failed(why)) => silent = Some(why),
-        Ok(Answer::Seen(..)) | Ok(Answer::GaveWay) | Err(_) => {
-            silent = Some("not connected in time".to_string());
-            waiting = true;
-        }
-    }
+    let (mut silent, mut waiting) = logged_in(first);
     let mut rounds = 0;
     while silent.is_none() && evidence.is_none() && rounds < ROUNDS {
         rounds += 1;
@@ -272,14 +262,7 @@ pub fn probe(
                 second = Second::start(target, connect_timeout, db.verbose);
                 renewed = true;
                 rounds -= 1;
-                match second.answers.recv_timeout(login_wait) {
-                    Ok(Answer::Ready) => {}
-                    Ok(Answer::Failed(why)) => silent = Some(why),
-                    _ => {
-                        silent = Some("not connected in time".to_string());
-                        waiting = true;
-                    }
-                }
+                (silent, waiting) = logged_in(second.answers.recv_timeout(login_wait));
             }
             Ok(Answer::GaveWay) => silent = Some("it closed".to_string()),
             Ok(Answer::Failed(why)) => silent = Some(why),
@@ -331,6 +314,19 @@ pub fn probe(
         pool_mode(db)?.unwrap_or(Pooling::Session),
         SecondSession(None),
     ))
+}
+
+/// What B's first answer means for the probe: `None` when B is in, else why B will give no
+/// evidence and whether it is still waiting to log in. Logging in needs no server backend: a pooler
+/// answers for the server, so a B that has not logged in by now is not going to soon.
+fn logged_in(first: Result<Answer, mpsc::RecvTimeoutError>) -> (Option<String>, bool) {
+    match first {
+        Ok(Answer::Ready) => (None, false),
+        Ok(Answer::Failed(why)) => (Some(why), false),
+        Ok(Answer::Seen(..)) | Ok(Answer::GaveWay) | Err(_) => {
+            (Some("not connected in time".to_string()), true)
+        }
+    }
 }
 
 /// A statement-mode pool refuses `BEGIN` (PgBouncer drops the connection for it).
