@@ -441,10 +441,11 @@ impl Cluster {
     /// taken back), and the error says what to do (exit 1).
     pub fn stop_within(&self, mode: StopMode, timeout: Duration) -> anyhow::Result<bool> {
         self.check_owner()?;
-        if self.live_postmaster_pid()?.is_none() {
+        let started = std::time::Instant::now();
+        let Some(postmaster) = self.live_postmaster_pid()? else {
             self.remove_stale_pid_file()?;
             return Ok(false);
-        }
+        };
         let bindir = self.bindir()?;
         let out = self
             .server_command(&bindir.join("pg_ctl"))
@@ -474,6 +475,11 @@ impl Cluster {
             }
         }
         check_output("pg_ctl stop", &out)?;
+        // pg_ctl returns once the postmaster has removed its pid file, which it does on its
+        // way out, a moment before the process is gone; callers count on it being gone.
+        while !has_exited(postmaster) && started.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         Ok(true)
     }
 
@@ -546,6 +552,22 @@ impl Cluster {
 fn pg_ctl_seconds(timeout: Duration) -> String {
     let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
     secs.max(1).to_string()
+}
+
+/// Whether process `pid` is gone or a zombie (exited, not yet reaped).
+fn has_exited(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some(state == "Z" || state == "X")
+        })
+        .unwrap_or(true)
 }
 
 fn is_postgres_process(pid: i32) -> bool {
