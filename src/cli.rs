@@ -70,7 +70,19 @@ pub struct GlobalArgs {
 }
 
 pub fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{e}; use forms like 30s, 90m, 4h"))
+    crate::config::duration_in_range(text)
+}
+
+/// A retention window (`--keep-within`): at least a minute. A zero or tiny window keeps
+/// nothing but the archive just written, which no one means; `--keep 0` is refused alike.
+pub fn parse_keep_within_arg(text: &str) -> Result<Duration, String> {
+    let window = parse_duration_arg(text)?;
+    if window < Duration::from_secs(60) {
+        return Err(format!(
+            "a retention window of {text:?} would delete every older archive; give at least 1m (e.g. 30d)"
+        ));
+    }
+    Ok(window)
 }
 
 /// A bounded wait (`--timeout`): at least a second, since pg_ctl counts whole seconds.
@@ -78,6 +90,10 @@ pub fn parse_timeout_arg(text: &str) -> Result<Duration, String> {
     let wait = parse_duration_arg(text)?;
     if wait < Duration::from_secs(1) {
         return Err("the wait must be at least 1s".to_string());
+    }
+    // pg_ctl counts the wait in an int of seconds; a week is longer than any start or stop.
+    if wait > Duration::from_secs(7 * 86_400) {
+        return Err(format!("a wait of {text:?} is too long: at most 7d"));
     }
     Ok(wait)
 }

@@ -126,13 +126,27 @@ fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(ROOT_DATA_DIR))
 }
 
+/// The longest duration any option or setting takes: a hundred years. Every duration is an
+/// age or a wait measured back or forward from now; past this, date arithmetic here or in SQL
+/// overflows (`timestamp out of range`, a window that silently stops applying), and no age of
+/// a job, log or backup means anything.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400 + 25 * 86_400);
+
+/// A duration such as `30s`, `90m`, `4h`, `30d`, range-checked against [`MAX_DURATION`].
+pub fn duration_in_range(text: &str) -> Result<Duration, String> {
+    let value = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?} ({e}); use forms like 30s, 90m, 4h"))?;
+    if value > MAX_DURATION {
+        return Err(format!(
+            "duration {text:?} is too long: at most {} (100 years)",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(value)
+}
+
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        failure(
-            Exit::Usage,
-            format!("invalid duration {text:?} ({e}); use forms like 30s, 90m, 4h"),
-        )
-    })
+    duration_in_range(text).map_err(|why| failure(Exit::Usage, why))
 }
 
 /// Picks the first of flag, environment, file; `None` if none set it.

@@ -135,7 +135,8 @@ pub fn prune(
     let mut doomed = Vec::new();
     for (rank, c) in candidates.into_iter().enumerate() {
         let kept_by_count = policy.keep.is_some_and(|n| rank < n);
-        let kept_by_age = cutoff.is_some_and(|t| c.created_at > t);
+        // A window too long to compute keeps everything rather than nothing.
+        let kept_by_age = policy.within.is_some() && cutoff.map_or(true, |t| c.created_at > t);
         match c.identity.filter(|_| !(kept_by_count || kept_by_age)) {
             Some(identity) => doomed.push((c.path, identity)),
             None => pruned.kept.push(c.path),

@@ -31,7 +31,7 @@ pub struct BackupArgs {
     pub keep: Option<u32>,
     /// Like --keep, but keep every such archive newer than DURATION (e.g. 30d). With both,
     /// an archive is kept if either rule keeps it.
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_keep_within_arg)]
     pub keep_within: Option<std::time::Duration>,
     /// Mark the archive pinned: --keep, --keep-within and backups prune never delete it,
     /// even under a name jobdbctl chose. (An archive written to a file name you chose is

@@ -59,7 +59,7 @@ pub struct PruneArgs {
     pub keep: Option<u32>,
     /// Keep every complete archive of this database newer than DURATION (e.g. 30d). With
     /// --keep, an archive is kept if either rule keeps it.
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_keep_within_arg)]
     pub keep_within: Option<std::time::Duration>,
     /// Show what would be deleted and delete nothing.
     #[arg(long)]

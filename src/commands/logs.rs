@@ -72,9 +72,9 @@ pub fn run(args: LogsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let since = match &args.since {
         Some(text) => {
             let d = parse_duration(text).map_err(|e| e.context("--since"))?;
-            Some(
-                chrono::Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
-            )
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
         }
         None => None,
     };

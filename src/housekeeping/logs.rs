@@ -172,7 +172,10 @@ pub fn purge(
     older_than: Duration,
     dry_run: bool,
 ) -> anyhow::Result<Vec<LogFile>> {
-    let cutoff: DateTime<Utc> = (SystemTime::now() - older_than).into();
+    let cutoff: DateTime<Utc> = SystemTime::now()
+        .checked_sub(older_than)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+        .into();
     let doomed: Vec<LogFile> = files(cluster)?
         .into_iter()
         .filter(|f| f.rotated && f.modified < cutoff)
