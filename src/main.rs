@@ -118,7 +118,7 @@ fn foreign_flag(err: &clap::Error, argv: &[OsString]) -> Option<String> {
 
 /// The whole context chain on one line, so logs and cron mail get one line per failure.
 fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").replace('\n', " ")
+    output::terminal_safe(&format!("{err:#}").replace('\n', " ")).into_owned()
 }
 
 /// A reader of our stdout went away (`jobdbctl status | head`): not an error. A broken pipe

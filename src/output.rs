@@ -21,13 +21,13 @@ impl Output {
     /// A status line on stderr (suppressed by `--quiet`).
     pub fn info(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", message.as_ref());
+            eprintln!("{}", terminal_safe(message.as_ref()));
         }
     }
 
     pub fn warn(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("warning: {}", message.as_ref());
+            eprintln!("warning: {}", terminal_safe(message.as_ref()));
         }
     }
 
@@ -38,7 +38,7 @@ impl Output {
             return Ok(());
         }
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}", text.as_ref()).context("cannot write to stdout")?;
+        writeln!(stdout, "{}", terminal_safe(text.as_ref())).context("cannot write to stdout")?;
         Ok(())
     }
 
@@ -182,6 +182,25 @@ pub fn printable(text: &str, max: usize) -> String {
     out
 }
 
+/// Everything jobdbctl prints for people passes through here: a control character that a
+/// value carried past [`printable`] (a file name in an error, a server's message) is shown
+/// escaped rather than sent to the terminal. Line breaks and tabs jobdbctl wrote itself stay.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// How long an identifier from the database may be in human output and messages.
 pub const MAX_SHOWN_ID: usize = 80;
 
@@ -205,6 +224,15 @@ mod tests {
         assert_eq!(human_range(7, 7), "7");
         assert_eq!(id_range(501, 1000), "IDs 501 to 1000");
         assert_eq!(id_range(10, 10), "ID 10");
+    }
+
+    #[test]
+    fn terminal_safe_keeps_lines_and_escapes_the_rest() {
+        assert_eq!(terminal_safe("a\n\tb"), "a\n\tb");
+        assert_eq!(
+            terminal_safe("\u{1b}]0;pwned\u{7}x\r"),
+            "\\u{1b}]0;pwned\\u{7}x\\r"
+        );
     }
 
     #[test]

@@ -487,3 +487,235 @@ fn log_file_gets_a_line_per_run_without_the_password() {
     assert!(refused.one_line_error().contains("symbolic link"));
     assert_eq!(fs::read(&target).expect("read"), b"precious\n");
 }
+
+/// A database with no locked jobs and no live workers, so restore runs and gives back rows.
+fn restorable(jobs: i64) -> TestDb {
+    let db = TestDb::initialized();
+    generate::populate(
+        &mut db.client(),
+        "jobdb",
+        &Spec {
+            jobs,
+            live_workers: 0,
+            dead_workers: 1,
+            migrations: false,
+        },
+    );
+    db
+}
+
+#[test]
+fn an_archive_dated_in_the_future_is_never_latest_and_holds_no_keep_slot() {
+    let db = restorable(100);
+    let dir = common::temp_dir("cat");
+    let dirarg = path_str(dir.path());
+    let old = backup(&db, dir.path(), &[]);
+    common::insert_job(&mut db.client());
+    let newest_jobs = jobs_in(&db);
+    let newest = backup(&db, dir.path(), &[]);
+    // The older content, dated 30 days ahead: a wrong clock, or a planted file.
+    let future = backdated(&old, -30);
+
+    let (rows, code) = listing(&db, dir.path(), &[]);
+    assert_eq!(code, 0);
+    let rows = by_file(&rows);
+    let row = &rows[&file_name(&future)];
+    assert_eq!(row["future_dated"], true, "{row}");
+    assert_eq!(row["prunable"], false, "{row}");
+    let human = db.run(&["backups", "--dir", dirarg]);
+    assert!(human.stdout.contains("future-dated"), "{}", human.stdout);
+
+    common::insert_job(&mut db.client());
+    let run = db.run(&[
+        "restore", "latest", "--dir", dirarg, "--yes", "--force", "--json",
+    ]);
+    run.expect(0);
+    assert_eq!(
+        run.json()["latest_archive"],
+        path_str(&newest),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        jobs_in(&db),
+        newest_jobs,
+        "restore latest loaded another archive"
+    );
+    assert!(
+        run.stderr.contains("in the future") && run.stderr.contains(&file_name(&future)),
+        "the future-dated archive was passed by silently: {}",
+        run.stderr
+    );
+
+    // --keep 1 keeps the newest real backup; the future one is neither counted nor deleted.
+    db.run(&["backups", "prune", "--dir", dirarg, "--keep", "1", "--yes"])
+        .expect(0);
+    assert!(newest.exists(), "the newest real backup was pruned");
+    assert!(future.exists(), "the future-dated archive was deleted");
+    assert!(!old.exists(), "the older archive was kept beyond --keep 1");
+}
+
+#[test]
+fn prunes_racing_each_other_and_a_backup_all_succeed_and_keep_the_newest() {
+    let db = populated(3000);
+    let dir = common::temp_dir("cat");
+    let dirarg = path_str(dir.path()).to_string();
+    for round in 0..3 {
+        for _ in 0..4 {
+            backup(&db, dir.path(), &[]);
+        }
+        let prunes: Vec<_> = (0..2)
+            .map(|_| db.spawn(&["backups", "prune", "--dir", &dirarg, "--keep", "1", "--yes"]))
+            .collect();
+        let fresh = db.spawn(&[
+            "backup",
+            "--output",
+            &format!("{dirarg}/"),
+            "--keep",
+            "1",
+            "--json",
+        ]);
+        for p in prunes {
+            common::finish(p).expect(0);
+        }
+        let run = common::finish(fresh);
+        run.expect(0);
+        assert!(
+            run.json()["prune_error"].is_null(),
+            "round {round}: {}",
+            run.stdout
+        );
+        let newest = PathBuf::from(run.json()["archive"].as_str().expect("archive"));
+        let left: Vec<String> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec![file_name(&newest)], "round {round}");
+    }
+}
+
+#[test]
+fn a_prune_that_fails_after_a_backup_is_a_warning_and_the_backup_succeeds() {
+    let db = populated(10);
+    let dir = common::temp_dir("cat");
+    let old = backup(&db, dir.path(), &[]);
+    // An immutable file cannot be removed, not even by root: the prune after the next
+    // backup fails on it.
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&old)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !chattr("+i") {
+        eprintln!("skipped: chattr +i is not possible here (needs root and ext4 or the like)");
+        return;
+    }
+    let run = db.run(&[
+        "backup",
+        "--output",
+        &format!("{}/", path_str(dir.path())),
+        "--keep",
+        "1",
+        "--json",
+    ]);
+    chattr("-i");
+    run.expect(0);
+    let json = run.json();
+    let archive = PathBuf::from(json["archive"].as_str().expect("archive"));
+    assert!(archive.exists(), "the new archive is missing");
+    db.run(&["verify", path_str(&archive)]).expect(0);
+    assert!(
+        json["prune_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&file_name(&old))),
+        "{json}"
+    );
+    assert!(
+        run.stderr.contains("warning:") && run.stderr.contains("could not be pruned"),
+        "{}",
+        run.stderr
+    );
+    assert!(old.exists());
+    // Alone, the prune's failure is the run's failure.
+    chattr("+i");
+    let prune = db.run(&[
+        "backups",
+        "prune",
+        "--dir",
+        path_str(dir.path()),
+        "--keep",
+        "1",
+        "--yes",
+    ]);
+    chattr("-i");
+    prune.expect(1);
+}
+
+#[test]
+fn a_recompressed_archive_is_judged_alike_by_list_verify_and_prune() {
+    let db = populated(50);
+    let dir = common::temp_dir("cat");
+    let original = backup(&db, dir.path(), &[]);
+    // `gzip -dc | gzip`: one gzip member instead of the writer's many; still valid.
+    let again = own_name_at(&original, 1);
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -dc < '{}' | gzip > '{}'",
+            original.display(),
+            again.display()
+        ))
+        .status()
+        .expect("gzip");
+    assert!(status.success());
+    fs::set_permissions(&again, fs::Permissions::from_mode(0o600)).expect("chmod");
+    db.run(&["verify", path_str(&again)]).expect(0);
+    let (rows, code) = listing(&db, dir.path(), &[]);
+    assert_eq!(code, 0);
+    let rows = by_file(&rows);
+    let row = &rows[&file_name(&again)];
+    assert_ne!(row["state"], "damaged", "{row}");
+    assert_eq!(row["prunable"], true, "{row}");
+    db.run(&["backups", "verify", "--dir", path_str(dir.path())])
+        .expect(0);
+}
+
+#[test]
+fn control_characters_from_an_archive_header_reach_no_terminal() {
+    let db = populated(5);
+    let dir = common::temp_dir("cat");
+    let real = backup(&db, dir.path(), &[]);
+    let hostile = real.with_file_name("hostile.tar.gz");
+    let bytes = common::archive_edit::rewrite(&fs::read(&real).expect("read"), |m| {
+        m.insert(
+            "database".into(),
+            "jobs\u{1b}[2J\u{1b}]0;owned\u{7}\ninjected line".into(),
+        );
+        m.insert("server".into(), "srv\u{1b}[31m\r".into());
+    });
+    fs::write(&hostile, bytes).expect("write");
+    for args in [
+        vec!["backups", "--dir", path_str(dir.path())],
+        vec!["backups", "verify", "--dir", path_str(dir.path())],
+        vec!["verify", path_str(&hostile)],
+    ] {
+        let run = db.run(&args);
+        for (what, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}', '\r']),
+                "{args:?}: a control character reached {what}: {text:?}"
+            );
+            assert!(
+                !text.lines().any(|l| l.starts_with("injected line")),
+                "{args:?}: the header made a line of its own on {what}: {text}"
+            );
+        }
+        assert!(
+            run.stdout.contains("\\u{1b}[2J"),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+}

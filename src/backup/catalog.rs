@@ -102,10 +102,23 @@ pub struct Item {
     pub identity: (u64, u64),
 }
 
+/// How far in the future an archive's time may lie before it is treated as future-dated:
+/// clocks of hosts sharing a backup directory differ by seconds, not by this much.
+pub const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
+
 impl Item {
     /// When the backup was taken (the file's mtime when the header cannot say).
     pub fn taken_at(&self) -> Option<DateTime<Utc>> {
         self.header.as_ref().map(|h| h.created_at).or(self.modified)
+    }
+
+    /// Dated later than now (plus [`FUTURE_ALLOWANCE`]): written while the clock was wrong,
+    /// or planted. Such an archive would win every "newest" and hold a `--keep` slot for
+    /// ever, so retention neither counts nor deletes it and `restore latest` passes it by.
+    pub fn future_dated(&self) -> bool {
+        self.header
+            .as_ref()
+            .is_some_and(|h| h.created_at > Utc::now() + FUTURE_ALLOWANCE)
     }
 
     pub fn source(&self) -> Option<Source> {
@@ -123,6 +136,7 @@ impl Item {
             && self.owner == euid()
             && self.retention() == Some(Retention::Managed)
             && matches!(self.state, State::Complete | State::Unverified)
+            && !self.future_dated()
     }
 
     /// Rows of the job table, when the manifest was read.
@@ -198,8 +212,9 @@ pub fn scan(dir: &Path, depth: &dyn Fn(&Manifest) -> Depth) -> anyhow::Result<Ve
             identity: (meta.dev(), meta.ino()),
             path,
         };
-        if !partial {
-            read_item(&mut item, depth);
+        if !partial && read_item(&mut item, depth) == Outcome::Gone {
+            // Removed since the listing (another prune): nothing to show or count.
+            continue;
         }
         items.push(item);
     }
@@ -207,13 +222,21 @@ pub fn scan(dir: &Path, depth: &dyn Fn(&Manifest) -> Depth) -> anyhow::Result<Ve
     Ok(items)
 }
 
-fn read_item(item: &mut Item, depth: &dyn Fn(&Manifest) -> Depth) {
+#[derive(PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Gone,
+}
+
+fn read_item(item: &mut Item, depth: &dyn Fn(&Manifest) -> Depth) -> Outcome {
     let damaged = |item: &mut Item, why: String| {
         item.state = State::Damaged;
         item.problem = Some(why);
+        Outcome::Done
     };
     let file = match open_nofollow(&item.path) {
         Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Gone,
         Err(e) => return damaged(item, format!("cannot open it: {e}")),
     };
     if let Ok(meta) = file.metadata() {
@@ -243,17 +266,13 @@ fn read_item(item: &mut Item, depth: &dyn Fn(&Manifest) -> Depth) {
             {
                 item.manifest = Some(manifest)
             }
-            Ok(_) => damaged(
-                item,
-                format!(
-                    "its {} does not match its {}",
-                    archive::MANIFEST,
-                    archive::HEADER
-                ),
-            ),
-            Err(why) => damaged(item, why),
+            // Ends that do not read as the writer leaves them (one gzip member after
+            // `gzip -dc | gzip`, a cut-off file): only a full read may call it damaged, so
+            // the listing, verify, prune and `restore latest` agree.
+            _ => item.verify(),
         },
     }
+    Outcome::Done
 }
 
 pub fn euid() -> u32 {

@@ -140,6 +140,7 @@ fn write_cold(
         manifest: head,
         pruned: Vec::new(),
         damaged: Vec::new(),
+        prune_error: None,
         seconds: 0.0,
     })
 }

@@ -27,7 +27,6 @@ mod retention;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::archive::{self, Codec, Manifest, Mode};
@@ -62,6 +61,8 @@ pub struct Done {
     pub pruned: Vec<PathBuf>,
     /// Archives pruning found damaged: kept, not counted.
     pub damaged: Vec<PathBuf>,
+    /// Why pruning failed after the archive was complete (the backup still succeeded).
+    pub prune_error: Option<String>,
     pub seconds: f64,
 }
 
@@ -80,20 +81,33 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         within: request.keep_within,
     };
     if let (true, Some(path)) = (policy.prunes(), done.path.as_ref()) {
-        // Fails the run (cron must hear of it) but says the new archive is there.
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let source = Source::of(&done.manifest);
         let latest = Some((path.as_path(), &done.manifest));
-        let pruned = retention::prune(dir, &source, latest, &policy, false, &|_| Ok(()))
-            .with_context(|| {
-                format!(
-                    "backup written to {}, but old archives could not be pruned",
+        // The archive is complete: a prune that fails now is a warning (and `prune_error`
+        // in JSON), never a failed backup that cron would retry; `backups prune` alone fails.
+        let pruned = match retention::prune(dir, &source, latest, &policy, false, &|_| Ok(())) {
+            Ok(pruned) => pruned,
+            Err(e) => {
+                let why = format!("{e:#}");
+                ctx.out.warn(format!(
+                    "backup written to {}, but old archives could not be pruned: {why}; run `jobdbctl backups prune` to retry",
                     path.display()
-                )
-            })?;
+                ));
+                done.prune_error = Some(why);
+                done.seconds = started.elapsed().as_secs_f64();
+                return Ok(done);
+            }
+        };
+        for p in &pruned.future {
+            ctx.out.warn(format!(
+                "kept {} without counting it: it is dated in the future (a wrong clock when it was written, or planted); check it and delete it by hand",
+                p.display()
+            ));
+        }
         for (p, why) in &pruned.damaged {
             ctx.out.warn(format!(
                 "kept {} without counting it: {why}; check it with `jobdbctl verify` and delete it by hand",
@@ -173,6 +187,14 @@ pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
             && i.state != catalog::State::Partial
             && i.source().as_ref() == Some(&source)
     }) {
+        if item.future_dated() {
+            ctx.out.warn(format!(
+                "skipping {}: it is dated {}, in the future (a wrong clock when it was written, or planted); restore it by path if it is the one you want",
+                item.path.display(),
+                item.taken_at().map(|t| t.to_rfc3339()).unwrap_or_default()
+            ));
+            continue;
+        }
         item.verify();
         if item.state == catalog::State::Complete {
             return Ok(item.path);

@@ -150,6 +150,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         manifest,
         pruned: Vec::new(),
         damaged: Vec::new(),
+        prune_error: None,
         seconds: 0.0,
     })
 }

@@ -11,7 +11,9 @@
 //! the newest N (by `created_at`) or newer than DURATION; when both are given either rule
 //! keeps it, as pgBackRest and restic combine rules. The new archive is always kept. Which
 //! files qualify is `catalog::Item::prunable`, so `backups` shows what pruning would do. A
-//! damaged archive is neither counted nor deleted; it is reported.
+//! damaged archive is neither counted nor deleted; it is reported, and so is one dated in
+//! the future. A file that another prune removed first counts as removed: two prunes of one
+//! directory at once delete what one would, and neither fails.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -46,6 +48,8 @@ pub struct Pruned {
     pub damaged: Vec<(PathBuf, String)>,
     /// Archives of this database without a retention mark (written before it existed).
     pub unmarked: usize,
+    /// Archives dated in the future (see `catalog::Item::future_dated`); kept, not counted.
+    pub future: Vec<PathBuf>,
 }
 
 struct Candidate {
@@ -114,6 +118,10 @@ pub fn prune(
                 continue;
             }
         }
+        if item.future_dated() {
+            pruned.future.push(item.path);
+            continue;
+        }
         match item.state {
             State::Complete => candidates.push(Candidate {
                 created_at: header.created_at,
@@ -147,16 +155,27 @@ pub fn prune(
         return Ok(pruned);
     }
     confirm(&doomed.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>())?;
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     for (path, identity) in doomed {
         // The name may have been swapped since it was read (the directory may be shared);
-        // delete only the file that was checked.
-        let still = fs::symlink_metadata(&path)
-            .with_context(|| format!("cannot stat {}", path.display()))?;
+        // delete only the file that was checked. One that another prune removed meanwhile
+        // is removed all the same.
+        let still = match fs::symlink_metadata(&path) {
+            Err(e) if gone(&e) => {
+                pruned.removed.push(path);
+                continue;
+            }
+            other => other.with_context(|| format!("cannot stat {}", path.display()))?,
+        };
         if (still.dev(), still.ino()) != identity || !still.is_file() {
             continue;
         }
-        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-        pruned.removed.push(path);
+        match fs::remove_file(&path) {
+            Err(e) if !gone(&e) => {
+                return Err(e).with_context(|| format!("cannot remove {}", path.display()))
+            }
+            _ => pruned.removed.push(path),
+        }
     }
     Ok(pruned)
 }

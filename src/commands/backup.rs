@@ -97,6 +97,7 @@ fn report(ctx: &Ctx, done: &Done) -> anyhow::Result<()> {
             "seconds": done.seconds,
             "pruned": done.pruned.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "damaged": done.damaged.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "prune_error": done.prune_error,
         }));
     }
     let mut text = format!(

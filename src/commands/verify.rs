@@ -9,7 +9,10 @@ use crate::archive::reader::{self, Discard};
 use crate::archive::Mode;
 use crate::context::Ctx;
 use crate::error::Exit;
-use crate::output::{human_bytes, human_time, kv_table, table};
+use crate::output::{human_bytes, human_time, kv_table, printable, table};
+
+/// How much of a value read from the archive a row shows.
+const SHOWN: usize = 200;
 
 /// Check an archive completely without a database. Exit 5 when anything is wrong.
 ///
@@ -64,13 +67,18 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let mut t = kv_table();
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
+    let opt = |v: Option<String>| printable(v.as_deref().unwrap_or("-"), SHOWN);
+    let label = printable(&label, 4 * SHOWN);
     t.add_row(vec!["archive".to_string(), label.clone()]);
     t.add_row(vec!["mode".to_string(), m.mode.name().to_string()]);
     t.add_row(vec!["created at".to_string(), human_time(m.created_at)]);
     t.add_row(vec![
         "taken from".to_string(),
-        format!("{} database {:?}", m.server, m.database),
+        format!(
+            "{} database {}",
+            printable(&m.server, SHOWN),
+            printable(&m.database, SHOWN)
+        ),
     ]);
     t.add_row(vec![
         "server version".to_string(),
@@ -100,7 +108,10 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     if m.mode == Mode::Online {
         let mut rows = table(&["table", "rows"]);
         for tbl in &m.tables {
-            rows.add_row(vec![tbl.name.clone(), tbl.rows.unwrap_or(0).to_string()]);
+            rows.add_row(vec![
+                printable(&tbl.name, SHOWN),
+                tbl.rows.unwrap_or(0).to_string(),
+            ]);
         }
         ctx.out.line(rows.to_string())?;
     }

@@ -3,7 +3,10 @@
 use serde_json::json;
 
 use crate::backup::catalog::{self, Item, State};
-use crate::output::{human_bytes, table};
+use crate::output::{human_bytes, printable, table};
+
+/// How much of a value read from an archive header or the file system a row shows.
+const SHOWN: usize = 120;
 
 /// One archive as `backups --json` lists it.
 pub fn json(i: &Item) -> serde_json::Value {
@@ -28,6 +31,7 @@ pub fn json(i: &Item) -> serde_json::Value {
         "problem": i.problem,
         "retention": h.and_then(|h| h.retention),
         "named_by_jobdbctl": i.own_name,
+        "future_dated": i.future_dated(),
         "prunable": i.prunable(),
     })
 }
@@ -40,6 +44,7 @@ fn prune_note(i: &Item) -> String {
     let why = match (i.state, i.header.as_ref()) {
         (State::Partial, _) => return "-".to_string(),
         (State::Damaged, _) => "damaged".to_string(),
+        _ if i.future_dated() => "future-dated".to_string(),
         _ if i.owner != catalog::euid() => format!("owner {}", catalog::user_name(i.owner)),
         _ if !i.own_name => "named by you".to_string(),
         (_, Some(h)) if h.retention.is_none() => "no mark".to_string(),
@@ -74,18 +79,24 @@ pub fn listing(items: &[Item], verified: bool) -> String {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         t.add_row(vec![
-            crate::output::printable(&name, 120),
+            printable(&name, SHOWN),
             i.taken_at()
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(dash),
             h.map(|h| h.mode.name().to_string()).unwrap_or_else(dash),
-            h.map(|h| format!("{} @ {}", h.database, h.server))
-                .unwrap_or_else(dash),
+            h.map(|h| {
+                format!(
+                    "{} @ {}",
+                    printable(&h.database, SHOWN),
+                    printable(&h.server, SHOWN)
+                )
+            })
+            .unwrap_or_else(dash),
             h.map(|h| {
                 format!(
                     "{} / {} ({})",
-                    h.profile.as_deref().unwrap_or("-"),
-                    h.schema.as_deref().unwrap_or("-"),
+                    printable(h.profile.as_deref().unwrap_or("-"), SHOWN),
+                    printable(h.schema.as_deref().unwrap_or("-"), SHOWN),
                     h.schema_version.map_or_else(dash, |v| v.to_string())
                 )
             })
@@ -103,13 +114,18 @@ pub fn listing(items: &[Item], verified: bool) -> String {
         match i.state {
             State::Damaged => lines.push(format!(
                 "damaged: {}: {}",
-                i.path.display(),
-                i.problem.as_deref().unwrap_or("")
+                printable(&i.path.display().to_string(), 4 * SHOWN),
+                printable(i.problem.as_deref().unwrap_or(""), 4 * SHOWN)
             )),
             State::Partial => lines.push(format!(
                 "partial: {} (owner {}): a backup still running, or one that was killed; a later backup to that name replaces it",
-                i.path.display(),
+                printable(&i.path.display().to_string(), 4 * SHOWN),
                 catalog::user_name(i.owner)
+            )),
+            _ if i.future_dated() => lines.push(format!(
+                "future-dated: {}: taken at {} by its header, later than now; retention neither counts nor deletes it and `restore latest` passes it by (a wrong clock when it was written, or planted)",
+                printable(&i.path.display().to_string(), 4 * SHOWN),
+                i.taken_at().map(|t| t.to_rfc3339()).unwrap_or_default()
             )),
             _ => {}
         }
