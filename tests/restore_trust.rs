@@ -309,11 +309,19 @@ fn measured_runs(db: &TestDb, archive: &Path, dir: &Path) -> Vec<(&'static str, 
     verify.args(["verify", path_str(archive)]);
     out.push(("verify", run_measured(verify, dir)));
     let mut file = db.cmd();
-    file.args(["restore", path_str(archive), "--yes", "--force"]);
+    // The bulk archives hold schema "bulk": only a restore that names it may replace it.
+    file.args([
+        "restore",
+        path_str(archive),
+        "--yes",
+        "--force",
+        "--schema",
+        "bulk",
+    ]);
     out.push(("restore FILE", run_measured(file, dir)));
     let mut stdin = db.cmd();
     stdin
-        .args(["restore", "-", "--yes", "--force"])
+        .args(["restore", "-", "--yes", "--force", "--schema", "bulk"])
         .stdin(File::open(archive).expect("open archive"));
     out.push(("restore -", run_measured(stdin, dir)));
     out
@@ -623,7 +631,7 @@ fn a_loader_whose_session_ends_ends_the_restore_with_exit_6_and_changes_nothing(
 
     let mut child = db
         .cmd()
-        .args(["restore", "-", "--yes", "--force"])
+        .args(["restore", "-", "--yes", "--force", "--schema", "bulk"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -671,8 +679,15 @@ fn a_loader_whose_session_ends_ends_the_restore_with_exit_6_and_changes_nothing(
     );
     assert!(work_schemas(&mut client).is_empty(), "staging left behind");
 
-    db.run(&["restore", path_str(&archive), "--yes", "--force"])
-        .expect(0);
+    db.run(&[
+        "restore",
+        path_str(&archive),
+        "--yes",
+        "--force",
+        "--schema",
+        "bulk",
+    ])
+    .expect(0);
     assert_eq!(
         scalar_i64(&mut client, "SELECT count(*) FROM bulk.blob"),
         64_000
@@ -717,4 +732,49 @@ fn a_swap_that_times_out_on_a_lock_names_the_session_holding_it() {
 
     db.run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(0);
+}
+
+#[test]
+fn the_archive_header_cannot_choose_which_schema_restore_force_replaces() {
+    let db = populated(20);
+    let dir = common::temp_dir("rt");
+    let good = dir.path().join("good.tar.gz");
+    db.run(&["backup", "--output", path_str(&good)]).expect(0);
+    let forged = dir.path().join("public.tar.gz");
+    edited_archive(&good, &forged, &|h| h["schema"] = json!("public"));
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE public.unrelated (x int); INSERT INTO public.unrelated VALUES (42)",
+        )
+        .expect("unrelated table");
+    for args in [
+        vec!["restore", path_str(&forged), "--yes", "--force"],
+        vec!["restore", "-", "--yes", "--force"],
+    ] {
+        let mut cmd = db.cmd();
+        cmd.args(&args);
+        if args[1] == "-" {
+            cmd.stdin(File::open(&forged).expect("open"));
+        }
+        let run = common::run(cmd);
+        run.expect(3);
+        let line = run.one_line_error();
+        assert!(
+            line.contains("\"public\"") && line.contains("--schema"),
+            "{line}"
+        );
+        assert_eq!(
+            scalar_i64(&mut client, "SELECT x::int8 FROM public.unrelated"),
+            42,
+            "{args:?} touched the public schema"
+        );
+        assert!(work_schemas(&mut client).is_empty());
+    }
+    let help = db.run(&["restore", "--help"]);
+    assert!(
+        help.stdout.contains("Only the job schema is ever"),
+        "{}",
+        help.stdout
+    );
 }

@@ -27,8 +27,10 @@ pub struct RestoreArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub confirmation: Confirmation,
-    /// Replace a database that has jobs (they are lost; jobs created after the backup are
-    /// gone).
+    /// Replace a job schema that has jobs (they are lost; jobs created after the backup are
+    /// gone), or a schema of that name that holds no jobs. Only the job schema is ever
+    /// replaced: jobdb or graphile_worker by the archive's profile, or the one --schema
+    /// names; an archive of any other schema is refused unless --schema names it.
     #[arg(long)]
     pub force: bool,
     /// Raise the restored job counter to the job-ID high-water mark, so no job ID handed out

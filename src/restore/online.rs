@@ -34,7 +34,7 @@ use crate::db::profile::{self, ProfileChoice};
 use crate::db::{counter, load, workers, Db, Profile};
 use crate::error::{exit_code_of, failure, Exit};
 use crate::highwater;
-use crate::output::confirm;
+use crate::output::{confirm, printable};
 
 /// Loader connections; see README for the measurements behind two.
 const LOADERS: usize = 2;
@@ -333,6 +333,22 @@ impl Online {
             .map(ProfileChoice::parse)
             .transpose()
             .map_err(|e| failure(Exit::BadArchive, format!("archive header: {e}")))?;
+        // The header is the archive's word, not the operator's: restore replaces only the
+        // job schema, the one the operator named (--schema, JOBDBCTL_SCHEMA, schema in
+        // jobdbctl.toml) or else the profile's own (jobdb, graphile_worker).
+        let expected = ctx
+            .schema_override()
+            .unwrap_or(choice.unwrap_or(ProfileChoice::Jobdb).default_schema());
+        if schema != expected {
+            return Err(failure(
+                Exit::Refused,
+                format!(
+                    "the archive's header names schema {:?}, not the job schema {expected:?}; restore replaces no other schema unless you name it: add --schema {:?} if that schema is the one to replace",
+                    printable(&schema, 80),
+                    printable(&schema, 80)
+                ),
+            ));
+        }
         let mut db = ctx.connect()?;
         db.try_operation_lock("backup", "backup or restore")?;
         let (staging, replaced) = load::work_schemas(&schema);
