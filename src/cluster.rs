@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _};
 
 use crate::config::{running_as_root, Config, Source};
 use crate::error::{failure, Exit};
+use crate::safe_fs;
 
 /// The superuser initdb creates; the client connects as it over the socket (trust auth; the
 /// socket's directory is mode 0700, so only the server user and root can reach it).
@@ -27,6 +28,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(300);
 /// The server's rotated logs, relative to the data directory; file names sort by time.
 pub const LOG_DIR: &str = "log";
 pub const LOG_FILENAME: &str = "postgresql-%Y-%m-%d_%H%M%S.log";
+/// What `pg_ctl start -l` writes (before the logging collector takes over), in the data dir.
+pub const START_LOG: &str = "jobdbctl-server.log";
 
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -108,7 +111,7 @@ impl Cluster {
     }
 
     pub fn log_file(&self) -> PathBuf {
-        self.pgdata.join("jobdbctl-server.log")
+        self.pgdata.join(START_LOG)
     }
 
     /// Connection settings for the embedded server: Unix socket, superuser, trust auth.
@@ -257,13 +260,79 @@ impl Cluster {
         ))
     }
 
+    /// Who may own the files jobdbctl reads or replaces in the data directory: the server
+    /// user when root runs it for them, else this user. A file of anyone else there (a link
+    /// or hard link to a root-only file, planted by the server user) is refused, never read,
+    /// written or chowned (see `safe_fs`).
+    fn file_owner(&self) -> anyhow::Result<(u32, u32)> {
+        match (&self.server_user, running_as_root()) {
+            (Some(user), true) => lookup_user(user),
+            // SAFETY: getegid cannot fail.
+            _ => Ok((safe_fs::euid(), unsafe { libc::getegid() })),
+        }
+    }
+
+    /// The data directory, opened without following a link; `None` when there is none.
+    fn open_pgdata(&self) -> anyhow::Result<Option<File>> {
+        match safe_fs::open_dir(&self.pgdata) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot open {}", self.pgdata.display())),
+        }
+    }
+
+    /// Opens `rel` (`name` or `dir/name`) below the data directory for reading, following no
+    /// link and accepting only a plain file of the cluster's owner; `None` when absent.
+    pub fn open_file(&self, rel: &Path) -> anyhow::Result<Option<File>> {
+        let Some(pgdata) = self.open_pgdata()? else {
+            return Ok(None);
+        };
+        let (dir, dir_path) = match rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(sub) => match safe_fs::open_dir_beneath(&pgdata, sub) {
+                Ok(dir) => (dir, self.pgdata.join(sub)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "cannot open {} without following a link",
+                            self.pgdata.join(sub).display()
+                        )
+                    })
+                }
+            },
+            None => (pgdata, self.pgdata.clone()),
+        };
+        let name = rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("bad file name {}", rel.display()))?;
+        // The server user's files, and root's own (a root-owned file with a single link
+        // can only have been put there by root: a hard link to one is refused by its count).
+        let (uid, _) = self.file_owner()?;
+        safe_fs::open_read_at(
+            &dir,
+            &dir_path,
+            name,
+            safe_fs::Owners(Some(&[uid, safe_fs::euid()])),
+        )
+    }
+
+    fn read_file(&self, rel: &str) -> anyhow::Result<Option<String>> {
+        let Some(mut file) = self.open_file(Path::new(rel))? else {
+            return Ok(None);
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text)
+            .with_context(|| format!("cannot read {}", self.pgdata.join(rel).display()))?;
+        Ok(Some(text))
+    }
+
     /// The postmaster's pid if `postmaster.pid` names a live postgres process.
     fn live_postmaster_pid(&self) -> anyhow::Result<Option<i32>> {
-        let pid_file = self.pgdata.join("postmaster.pid");
-        let text = match fs::read_to_string(&pid_file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", pid_file.display())),
+        let text = match self.read_file("postmaster.pid") {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e),
         };
         let pid = text
             .lines()
@@ -333,16 +402,33 @@ impl Cluster {
 
     /// Settings the server must have for jobdbctl to find it; rewritten on every start so a
     /// moved data dir or changed port in config takes effect.
+    /// Both files are replaced through `safe_fs` (new file, owner set on its descriptor,
+    /// rename), so a link the server user planted at either name is refused, never written
+    /// through or chowned.
     fn write_server_conf(&self) -> anyhow::Result<()> {
-        let conf = self.pgdata.join("postgresql.conf");
         let include = "include_if_exists = 'jobdbctl.conf'";
-        let text =
-            fs::read_to_string(&conf).with_context(|| format!("cannot read {}", conf.display()))?;
+        let pgdata = self
+            .open_pgdata()?
+            .with_context(|| format!("no cluster at {}", self.pgdata.display()))?;
+        let owner = self.file_owner()?;
+        let owners = [owner.0, safe_fs::euid()];
+        let replace = |name: &str, body: &str| {
+            safe_fs::replace_at(
+                &pgdata,
+                &self.pgdata,
+                name,
+                body.as_bytes(),
+                0o600,
+                running_as_root().then_some(owner),
+                safe_fs::Owners(Some(&owners)),
+            )
+        };
+        let text = self
+            .read_file("postgresql.conf")?
+            .with_context(|| format!("{} has no postgresql.conf", self.pgdata.display()))?;
         if !text.lines().any(|l| l.trim() == include) {
-            fs::write(&conf, format!("{text}\n{include}\n"))
-                .with_context(|| format!("cannot write {}", conf.display()))?;
+            replace("postgresql.conf", &format!("{text}\n{include}\n"))?;
         }
-        let ours = self.pgdata.join("jobdbctl.conf");
         let body = format!(
             "# Written by jobdbctl on every start; edit jobdbctl.toml instead.\n\
              listen_addresses = '{}'\n\
@@ -360,9 +446,7 @@ impl Cluster {
             self.port,
             self.socket_dir().display().to_string().replace('\'', "''"),
         );
-        fs::write(&ours, body).with_context(|| format!("cannot write {}", ours.display()))?;
-        self.chown_to_server_user(&ours)?;
-        Ok(())
+        replace("jobdbctl.conf", &body)
     }
 
     /// Starts the server and waits up to [`START_TIMEOUT`] for it to accept connections;
@@ -389,7 +473,12 @@ impl Cluster {
         self.write_server_conf()?;
         let bindir = self.bindir()?;
         let log = self.log_file();
-        let log_len_before = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let log_len_before = self
+            .open_file(Path::new(START_LOG))
+            .ok()
+            .flatten()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
         let out = self
             .server_command(&bindir.join("pg_ctl"))
             .arg("-D")
@@ -416,7 +505,7 @@ impl Cluster {
                 ),
             ));
         }
-        let reason = log_errors_since(&log, log_len_before).unwrap_or_else(|| {
+        let reason = log_errors_since(self, log_len_before).unwrap_or_else(|| {
             String::from_utf8_lossy(&out.stderr)
                 .trim()
                 .replace('\n', " ")
@@ -497,15 +586,6 @@ impl Cluster {
         cmd.current_dir("/");
         cmd.env_remove("PGDATA");
         cmd
-    }
-
-    fn chown_to_server_user(&self, path: &Path) -> anyhow::Result<()> {
-        if let (Some(user), true) = (&self.server_user, running_as_root()) {
-            let (uid, gid) = lookup_user(user)?;
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                .with_context(|| format!("cannot chown {} to {user}", path.display()))?;
-        }
-        Ok(())
     }
 
     /// Removes the whole embedded data directory's cluster (`psql/`). The caller stops the
@@ -590,9 +670,14 @@ fn create_private_dir(dir: &Path, owner: Option<&str>) -> anyhow::Result<()> {
     }
     if let (Some(user), true) = (owner, running_as_root()) {
         let (uid, gid) = lookup_user(user)?;
-        let meta = fs::metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
+        // On the open directory: a link at its name is refused, never chowned through.
+        let opened = safe_fs::open_dir(dir)
+            .with_context(|| format!("cannot open {} without following a link", dir.display()))?;
+        let meta = opened
+            .metadata()
+            .with_context(|| format!("cannot stat {}", dir.display()))?;
         if meta.uid() != uid {
-            std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+            std::os::unix::fs::fchown(&opened, Some(uid), Some(gid))
                 .with_context(|| format!("cannot chown {} to {user}", dir.display()))?;
         }
     }
@@ -658,8 +743,10 @@ fn check_output(what: &str, out: &Output) -> anyhow::Result<()> {
 }
 
 /// The FATAL/ERROR lines the server logged since `offset`, joined on one line.
-fn log_errors_since(log: &Path, offset: u64) -> Option<String> {
-    let text = fs::read(log).ok()?;
+fn log_errors_since(cluster: &Cluster, offset: u64) -> Option<String> {
+    let mut file = cluster.open_file(Path::new(START_LOG)).ok()??;
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut text).ok()?;
     let new = String::from_utf8_lossy(text.get(offset as usize..)?).to_string();
     let errors: Vec<&str> = new
         .lines()

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::error::{failure, Exit};
+use crate::safe_fs;
 
 /// The prefix: the one given, else the directory above the running binary's `bin/`.
 pub fn prefix(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -31,39 +32,61 @@ pub fn prefix(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Where man pages of section 1 go under `prefix`.
-pub fn man_dir(prefix: &Path) -> PathBuf {
-    prefix.join("share/man/man1")
-}
+/// Where man pages of section 1 go under a prefix.
+pub const MAN_DIR: &str = "share/man/man1";
 
-/// Writes `body` to `dir/name` (creating `dir`), readable by everyone; returns the path.
-pub fn write_file(dir: &Path, name: &str, body: &[u8]) -> anyhow::Result<PathBuf> {
-    create_public_dir(dir)?;
-    let path = dir.join(name);
-    let partial = dir.join(format!(".{name}.partial"));
-    fs::write(&partial, body).with_context(|| format!("cannot write {}", partial.display()))?;
-    fs::set_permissions(&partial, fs::Permissions::from_mode(0o644))
-        .with_context(|| format!("cannot chmod {}", partial.display()))?;
-    if let Err(e) = fs::rename(&partial, &path) {
-        let _ = fs::remove_file(&partial);
-        return Err(e)
-            .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()));
+/// Writes `body` to `base/sub/name`, readable by everyone, and returns its path. `base` (the
+/// prefix or output directory the operator named) is taken as given and created if missing;
+/// below it nothing is followed (`safe_fs`): each directory of `sub` is created or opened
+/// without following a link, the file is written under a new exclusive name and renamed into
+/// place, and a link, directory or another user's file at its name is refused (exit 3) — a
+/// prefix that other users can write to cannot turn a root install into a write elsewhere.
+pub fn write_file(base: &Path, sub: &str, name: &str, body: &[u8]) -> anyhow::Result<PathBuf> {
+    if !base.is_dir() {
+        fs::create_dir_all(base).with_context(|| format!("cannot create {}", base.display()))?;
     }
-    Ok(path)
-}
-
-/// Creates `dir` and its missing parents with mode 0755, leaving existing ones as they are.
-fn create_public_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    let mut dir =
+        fs::File::open(base).with_context(|| format!("cannot open {}", base.display()))?;
+    let mut dir_path = base.to_path_buf();
+    for part in Path::new(sub).components() {
+        dir_path.push(part);
+        match fs::create_dir(safe_fs::at(&dir, part)) {
+            Ok(()) => {
+                let made = safe_fs::open_dir_at(&dir, part)
+                    .with_context(|| format!("cannot open {}", dir_path.display()))?;
+                made.set_permissions(fs::Permissions::from_mode(0o755))
+                    .with_context(|| format!("cannot chmod {}", dir_path.display()))?;
+                dir = made;
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create {}", dir_path.display()))
+            }
+        }
+        dir = safe_fs::open_dir_at(&dir, part).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+                failure(
+                    Exit::Refused,
+                    format!(
+                        "{} is a symbolic link or not a directory; jobdbctl does not install through it (remove it, or choose another --prefix)",
+                        dir_path.display()
+                    ),
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("cannot open {}", dir_path.display()))
+            }
+        })?;
     }
-    if let Some(parent) = dir.parent() {
-        create_public_dir(parent)?;
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("cannot chmod {}", dir.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot create {}", dir.display())),
-    }
+    let euid = [safe_fs::euid()];
+    safe_fs::replace_at(
+        &dir,
+        &dir_path,
+        name,
+        body,
+        0o644,
+        None,
+        safe_fs::Owners(Some(&euid)),
+    )?;
+    Ok(dir_path.join(name))
 }

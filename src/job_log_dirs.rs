@@ -26,6 +26,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::error::{failure, Exit};
+use crate::safe_fs::{self, at};
 
 /// Where a job's logs sit below the log directory: `/`-separated names in which `{user}`
 /// stands for any name and `{jid}` for the job ID (digits); the entry holding `{jid}` is the
@@ -269,10 +270,6 @@ struct Walker<'a> {
 
 /// The path of `name` inside the directory open as `dir`, resolved through the descriptor
 /// (so a directory renamed or replaced meanwhile is not looked up again by name).
-fn at(dir: &File, name: &OsString) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
-}
-
 impl Walker<'_> {
     fn level(
         &mut self,
@@ -357,8 +354,9 @@ impl Walker<'_> {
                 let target = at(dir, &name);
                 // remove_dir_all never follows a symbolic link: one swapped in meanwhile is
                 // removed itself, its target left alone.
+                // One descriptor at a time, however deep the tree (safe_fs::remove_tree_at).
                 let result = if kind.is_dir() {
-                    fs::remove_dir_all(&target)
+                    safe_fs::remove_tree_at(dir, &name)
                 } else {
                     fs::remove_file(&target)
                 };

@@ -22,6 +22,7 @@ mod readiness;
 mod report;
 mod restore;
 mod runlog;
+mod safe_fs;
 mod target;
 
 use std::ffi::OsString;

@@ -52,6 +52,31 @@ impl Output {
         Ok(())
     }
 
+    /// A JSON array on stdout, written an element at a time, so a long listing is never held
+    /// whole in memory as JSON values.
+    pub fn json_array<T: Serialize>(
+        &self,
+        elements: impl IntoIterator<Item = T>,
+    ) -> anyhow::Result<()> {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut first = true;
+        stdout.write_all(b"[").context("cannot write to stdout")?;
+        for element in elements {
+            stdout
+                .write_all(if first { b"\n" } else { b",\n" })
+                .context("cannot write to stdout")?;
+            first = false;
+            serde_json::to_writer_pretty(&mut stdout, &element)
+                .map_err(std::io::Error::from)
+                .context("cannot write JSON to stdout")?;
+        }
+        stdout
+            .write_all(if first { b"]\n" } else { b"\n]\n" })
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?;
+        Ok(())
+    }
+
     /// A progress bar on stderr when it is a terminal and not `--quiet`; hidden otherwise.
     pub fn progress(&self, len: u64, template: &str) -> ProgressBar {
         if self.quiet || !std::io::stderr().is_terminal() {

@@ -249,7 +249,7 @@ fn as_nobody(home: &Path, args: &[&str]) -> common::Run {
     let mut cmd = Command::new("runuser");
     cmd.args(["-u", "nobody", "--", "env", "-i", "PATH=/usr/bin:/bin"])
         .arg(format!("HOME={}", home.display()))
-        .arg(common::BIN)
+        .arg(common::bin_for_other_users())
         .args(args)
         .stdin(std::process::Stdio::null());
     run(cmd)

@@ -13,6 +13,7 @@ pub mod columns;
 pub mod pgcopy;
 pub mod readahead;
 pub mod reader;
+pub mod server_config;
 pub mod writer;
 
 use chrono::{DateTime, Utc};

@@ -24,40 +24,64 @@ pub struct ReadAhead {
     ended: bool,
 }
 
+/// Fills `buf` (grown to a chunk) from `inner`: what was read, and the error that stopped it.
+fn fill(inner: &mut dyn Read, buf: &mut Vec<u8>) -> Option<io::Error> {
+    buf.resize(CHUNK, 0);
+    let mut filled = 0;
+    let mut failed = None;
+    while filled < CHUNK {
+        match inner.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    buf.truncate(filled);
+    failed
+}
+
+/// Queues one chunk as the thread hands it on (an empty chunk is the end of the stream, an
+/// error comes after what was read before it); false once the stream is over or the reader
+/// is gone.
+fn hand_on(tx: &SyncSender<io::Result<Vec<u8>>>, buf: Vec<u8>, failed: Option<io::Error>) -> bool {
+    let end = buf.is_empty();
+    if (!end || failed.is_none()) && tx.send(Ok(buf)).is_err() {
+        return false;
+    }
+    if let Some(e) = failed {
+        let _ = tx.send(Err(e));
+        return false;
+    }
+    !end
+}
+
 impl ReadAhead {
+    /// The first chunk is decompressed here: a stream that ends within it (a small archive,
+    /// as the backup catalog reads by the thousand) needs no thread, and its buffer comes
+    /// from, and goes back to, the caller's own memory.
     pub fn spawn(mut inner: Box<dyn Read + Send>) -> ReadAhead {
         let (tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_AHEAD);
         let (spent, recycled) = sync_channel::<Vec<u8>>(CHUNKS_AHEAD + 2);
-        std::thread::spawn(move || loop {
-            let mut buf = recycled.try_recv().unwrap_or_default();
-            buf.resize(CHUNK, 0);
-            let mut filled = 0;
-            let mut failed = None;
-            while filled < CHUNK {
-                match inner.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+        let mut first = Vec::new();
+        let failed = fill(&mut inner, &mut first);
+        let whole = first.len() < CHUNK || failed.is_some();
+        let more = hand_on(&tx, first, failed);
+        if more && whole {
+            // Short of a chunk without an error: the stream has ended.
+            hand_on(&tx, Vec::new(), None);
+        } else if more {
+            std::thread::spawn(move || loop {
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                let failed = fill(&mut inner, &mut buf);
+                if !hand_on(&tx, buf, failed) {
+                    return;
                 }
-            }
-            buf.truncate(filled);
-            // An empty chunk is the end of the stream.
-            let end = filled == 0;
-            if (filled > 0 || failed.is_none()) && tx.send(Ok(buf)).is_err() {
-                return;
-            }
-            if let Some(e) = failed {
-                let _ = tx.send(Err(e));
-                return;
-            }
-            if end {
-                return;
-            }
-        });
+            });
+        }
         ReadAhead {
             chunks,
             spent,

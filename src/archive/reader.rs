@@ -113,8 +113,17 @@ fn bad(label: &str, message: impl AsRef<str>) -> anyhow::Error {
 /// The tar stream inside `input`, whatever its codec (gzip, zstd or none), told by its first
 /// bytes; anything else is refused (exit 5).
 pub fn decompressed<'a>(
+    input: impl Read + Send + 'a,
+    label: &str,
+) -> anyhow::Result<(Codec, Box<dyn Read + Send + 'a>)> {
+    decompressed_with(input, label, 1 << 20)
+}
+
+/// [`decompressed`] with a read buffer of `buffer` bytes (a header needs only a few KiB).
+pub fn decompressed_with<'a>(
     mut input: impl Read + Send + 'a,
     label: &str,
+    buffer: usize,
 ) -> anyhow::Result<(Codec, Box<dyn Read + Send + 'a>)> {
     let mut first = Vec::with_capacity(DETECT_BYTES);
     (&mut input)
@@ -127,8 +136,7 @@ pub fn decompressed<'a>(
             "it is not a jobdbctl archive: neither gzip, zstd nor tar at its start",
         )
     })?;
-    let whole =
-        std::io::BufReader::with_capacity(1 << 20, std::io::Cursor::new(first).chain(input));
+    let whole = std::io::BufReader::with_capacity(buffer, std::io::Cursor::new(first).chain(input));
     let reader: Box<dyn Read + Send + 'a> = match codec {
         Codec::Gzip => Box::new(MultiGzDecoder::new(whole)),
         Codec::Zstd => {

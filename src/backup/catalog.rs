@@ -25,6 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -33,6 +34,9 @@ use super::destination::is_own_name;
 pub use super::destination::user_name;
 use crate::archive::reader::{self, Discard};
 use crate::archive::{self, Codec, Manifest, Retention};
+
+/// The read buffer for a header: `header.json` sits in the archive's first few kilobytes.
+const HEADER_BUFFER: usize = 16 << 10;
 
 /// How much of each archive to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +84,64 @@ impl Source {
             database: m.database.clone(),
         }
     }
+
+    pub fn is(&self, h: &Header) -> bool {
+        *self.server == *h.server && *self.database == *h.database
+    }
+}
+
+/// What the catalog keeps of an archive's `header.json`: what it shows and decides by, with
+/// the strings that archives of one database share stored once (see `scan`), so a listing
+/// of 10,000 archives costs a few hundred bytes each, not a header each.
+#[derive(Debug)]
+pub struct Header {
+    pub created_at: DateTime<Utc>,
+    pub mode: archive::Mode,
+    pub server: Arc<str>,
+    pub database: Arc<str>,
+    pub profile: Option<Arc<str>>,
+    pub schema: Option<Arc<str>>,
+    pub schema_version: Option<i32>,
+    pub last_used_job_id: Option<i64>,
+    pub retention: Option<Retention>,
+}
+
+impl Header {
+    fn of(m: Manifest, strings: &mut Strings) -> Header {
+        Header {
+            created_at: m.created_at,
+            mode: m.mode,
+            server: strings.get(m.server),
+            database: strings.get(m.database),
+            profile: m.profile.map(|p| strings.get(p)),
+            schema: m.schema.map(|s| strings.get(s)),
+            schema_version: m.schema_version,
+            last_used_job_id: m.last_used_job_id,
+            retention: m.retention,
+        }
+    }
+
+    pub fn source(&self) -> Source {
+        Source {
+            server: self.server.to_string(),
+            database: self.database.to_string(),
+        }
+    }
+}
+
+/// Each distinct string once.
+#[derive(Default)]
+struct Strings(std::collections::HashSet<Arc<str>>);
+
+impl Strings {
+    fn get(&mut self, s: String) -> Arc<str> {
+        if let Some(known) = self.0.get(s.as_str()) {
+            return known.clone();
+        }
+        let new: Arc<str> = Arc::from(s);
+        self.0.insert(new.clone());
+        new
+    }
 }
 
 /// One file of the backup directory.
@@ -93,9 +155,9 @@ pub struct Item {
     /// Why it is damaged.
     pub problem: Option<String>,
     /// What `header.json` says, when it could be read.
-    pub header: Option<Manifest>,
-    /// `manifest.json` (with row counts), when the end or everything was read.
-    pub manifest: Option<Manifest>,
+    pub header: Option<Box<Header>>,
+    /// Rows of the job table by `manifest.json`, when the end or everything was read.
+    pub jobs: Option<u64>,
     /// jobdbctl chose the file name (`<stem>-<UTC time>.tar.gz`).
     pub own_name: bool,
     /// Device and inode of the file that was read, so a name swapped since is not deleted.
@@ -109,7 +171,10 @@ pub const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
 impl Item {
     /// When the backup was taken (the file's mtime when the header cannot say).
     pub fn taken_at(&self) -> Option<DateTime<Utc>> {
-        self.header.as_ref().map(|h| h.created_at).or(self.modified)
+        self.header
+            .as_deref()
+            .map(|h| h.created_at)
+            .or(self.modified)
     }
 
     /// Dated later than now (plus [`FUTURE_ALLOWANCE`]): written while the clock was wrong,
@@ -122,7 +187,7 @@ impl Item {
     }
 
     pub fn source(&self) -> Option<Source> {
-        self.header.as_ref().map(Source::of)
+        self.header.as_deref().map(Header::source)
     }
 
     pub fn retention(&self) -> Option<Retention> {
@@ -141,11 +206,7 @@ impl Item {
 
     /// Rows of the job table, when the manifest was read.
     pub fn jobs(&self) -> Option<u64> {
-        let m = self.manifest.as_ref()?;
-        m.tables
-            .iter()
-            .find(|t| t.name == "jobs" || t.name == "_private_jobs")
-            .and_then(|t| t.rows)
+        self.jobs
     }
 
     /// Reads the whole archive now (as `verify` does) and records the outcome.
@@ -168,7 +229,7 @@ impl Item {
             Ok(summary) => {
                 self.state = State::Complete;
                 self.problem = None;
-                self.manifest = Some(summary.manifest);
+                self.jobs = job_rows(&summary.manifest);
             }
             Err(e) => {
                 self.state = State::Damaged;
@@ -178,10 +239,13 @@ impl Item {
     }
 }
 
+/// How deeply to read an archive, given its header; called from the scanning threads.
+pub type DepthFor<'a> = dyn Fn(&Manifest) -> Depth + Sync + 'a;
+
 /// Lists `dir`, reading each archive as deeply as `depth` says for its header (archives
 /// whose header cannot be read are damaged). Newest first by the time the backup was taken;
 /// the name breaks ties.
-pub fn scan(dir: &Path, depth: &dyn Fn(&Manifest) -> Depth) -> anyhow::Result<Vec<Item>> {
+pub fn scan(dir: &Path, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
     let listing = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for e in listing {
@@ -199,27 +263,47 @@ pub fn scan(dir: &Path, depth: &dyn Fn(&Manifest) -> Depth) -> anyhow::Result<Ve
         if !meta.is_file() {
             continue;
         }
-        let path = e.path();
-        let mut item = Item {
+        items.push(Item {
             bytes: meta.len(),
             modified: meta.modified().ok().map(DateTime::<Utc>::from),
             owner: meta.uid(),
             state: State::Partial,
             problem: None,
             header: None,
-            manifest: None,
+            jobs: None,
             own_name: !partial && is_own_name(&name),
             identity: (meta.dev(), meta.ino()),
-            path,
-        };
-        if !partial && read_item(&mut item, depth) == Outcome::Gone {
-            // Removed since the listing (another prune): nothing to show or count.
-            continue;
-        }
-        items.push(item);
+            path: e.path(),
+        });
     }
+    // Reading is decompressing and parsing: spread over the cores, in order-independent
+    // parts (the result is sorted below).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let part = items.len().div_ceil(threads).max(1);
+    let mut gone = vec![false; items.len()];
+    std::thread::scope(|scope| {
+        for (items, gone) in items.chunks_mut(part).zip(gone.chunks_mut(part)) {
+            scope.spawn(move || {
+                let mut strings = Strings::default();
+                let mut headers = ArchiveEnds::default();
+                for (item, gone) in items.iter_mut().zip(gone) {
+                    // A `.partial` is never opened, only stat'ed.
+                    if item.state == State::Partial && !is_partial(&item.path) {
+                        // Removed since the listing (another prune): nothing to show or count.
+                        *gone = read_item(item, depth, &mut strings, &mut headers) == Outcome::Gone;
+                    }
+                }
+            });
+        }
+    });
+    let mut gone = gone.into_iter();
+    items.retain(|_| !gone.next().unwrap_or(false));
     items.sort_by(|a, b| (b.taken_at(), &b.path).cmp(&(a.taken_at(), &a.path)));
     Ok(items)
+}
+
+fn is_partial(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "partial")
 }
 
 #[derive(PartialEq, Eq)]
@@ -228,7 +312,12 @@ enum Outcome {
     Gone,
 }
 
-fn read_item(item: &mut Item, depth: &dyn Fn(&Manifest) -> Depth) -> Outcome {
+fn read_item(
+    item: &mut Item,
+    depth: &DepthFor,
+    strings: &mut Strings,
+    headers: &mut ArchiveEnds,
+) -> Outcome {
     let damaged = |item: &mut Item, why: String| {
         item.state = State::Damaged;
         item.problem = Some(why);
@@ -244,40 +333,32 @@ fn read_item(item: &mut Item, depth: &dyn Fn(&Manifest) -> Depth) -> Outcome {
         item.identity = (meta.dev(), meta.ino());
         item.bytes = meta.len();
     }
-    let Some(header) = read_header(&file) else {
+    let Some(header) = headers.read(&file) else {
         return damaged(
             item,
             "its header.json cannot be read (not a jobdbctl archive, or damaged)".to_string(),
         );
     };
     let want = depth(&header);
-    item.header = Some(header);
     item.state = State::Unverified;
     match want {
         Depth::Header => {}
         Depth::Full => item.verify(),
         Depth::Ends if codec_of(&file) != Some(Codec::Gzip) => item.verify(),
-        Depth::Ends => match read_tail(&file, item.bytes) {
-            Ok(manifest)
-                if item
-                    .header
-                    .as_ref()
-                    .is_some_and(|h| reader::repeats(h, &manifest)) =>
-            {
-                item.manifest = Some(manifest)
-            }
+        Depth::Ends => match headers.tail(&file, item.bytes) {
+            Ok(manifest) if reader::repeats(&header, &manifest) => item.jobs = job_rows(&manifest),
             // Ends that do not read as the writer leaves them (one gzip member after
             // `gzip -dc | gzip`, a cut-off file): only a full read may call it damaged, so
             // the listing, verify, prune and `restore latest` agree.
             _ => item.verify(),
         },
     }
+    item.header = Some(Box::new(Header::of(header, strings)));
     Outcome::Done
 }
 
 pub fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
+    crate::safe_fs::euid()
 }
 
 pub fn open_nofollow(path: &Path) -> std::io::Result<File> {
@@ -294,84 +375,227 @@ fn codec_of(file: &File) -> Option<Codec> {
     Codec::detect(&first[..n])
 }
 
-/// The header of an archive, if it is one of ours (cheap: the first entry only).
-pub fn read_header(file: &File) -> Option<Manifest> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(0)).ok()?;
-    let (_, stream) = reader::decompressed(f, "").ok()?;
-    let mut tar = tar::Archive::new(stream);
-    let mut entry = tar.entries().ok()?.next()?.ok()?;
+/// The rows of the job table by a manifest.
+fn job_rows(m: &Manifest) -> Option<u64> {
+    m.tables
+        .iter()
+        .find(|t| t.name == "jobs" || t.name == "_private_jobs")
+        .and_then(|t| t.rows)
+}
+
+/// Reads archives' first and last gzip members (header, manifest) with buffers and a
+/// deflate state that one scanning thread reuses: a new gzip decoder per archive (its buffers allocated and zeroed each time) left
+/// the allocator holding tens of megabytes for a directory of thousands of archives.
+#[derive(Default)]
+struct ArchiveEnds {
+    raw: Vec<u8>,
+    out: Vec<u8>,
+    inflate: Option<flate2::Decompress>,
+}
+
+impl ArchiveEnds {
+    /// The first bytes of a file hold `header.json`, in the writer's first gzip member.
+    const WINDOW: usize = 64 << 10;
+
+    fn read(&mut self, file: &File) -> Option<Manifest> {
+        self.raw.resize(Self::WINDOW, 0);
+        let mut n = 0;
+        while n < self.raw.len() {
+            match std::os::unix::fs::FileExt::read_at(file, &mut self.raw[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        self.inflated(n)
+            .and_then(first_entry)
+            .or_else(|| generic_header(file))
+    }
+
+    /// The first gzip member's start, inflated into `out` (as far as the window reaches).
+    fn inflated(&mut self, n: usize) -> Option<&[u8]> {
+        let body = gzip_body(&self.raw[..n])?;
+        let inflate = self
+            .inflate
+            .get_or_insert_with(|| flate2::Decompress::new(false));
+        inflate.reset(false);
+        self.out.clear();
+        self.out.reserve(4 * Self::WINDOW);
+        // What the window holds; a header.json cut off by it is completed by generic_header.
+        inflate
+            .decompress_vec(body, &mut self.out, flate2::FlushDecompress::Finish)
+            .ok()?;
+        Some(&self.out)
+    }
+}
+
+/// The deflate data of a gzip member starting at `raw[0]`, after its header (RFC 1952).
+fn gzip_body(raw: &[u8]) -> Option<&[u8]> {
+    let (magic, rest) = raw.split_at_checked(10)?;
+    if magic[..3] != [0x1f, 0x8b, 0x08] {
+        return None;
+    }
+    let flags = magic[3];
+    let mut rest = rest;
+    if flags & 0x04 != 0 {
+        let (len, tail) = rest.split_at_checked(2)?;
+        rest = tail.get(usize::from(u16::from_le_bytes([len[0], len[1]]))..)?;
+    }
+    for flag in [0x08, 0x10] {
+        if flags & flag != 0 {
+            let end = rest.iter().position(|b| *b == 0)?;
+            rest = &rest[end + 1..];
+        }
+    }
+    if flags & 0x02 != 0 {
+        rest = rest.get(2..)?;
+    }
+    Some(rest)
+}
+
+/// `header.json` as the first entry of the tar stream `tar`, when it is there whole.
+fn first_entry(tar: impl Read) -> Option<Manifest> {
+    let mut archive = tar::Archive::new(tar);
+    let mut entry = archive.entries().ok()?.next()?.ok()?;
     if entry.path_bytes().as_ref() != archive::HEADER.as_bytes()
         || entry.header().size().ok()? > archive::MAX_METADATA_BYTES
     {
         return None;
     }
-    serde_json::from_reader(&mut entry).ok()
+    // Whole, then parsed: serde_json reading a tar entry byte by byte was most of a
+    // listing's time.
+    let mut json = Vec::with_capacity(entry.header().size().ok()? as usize);
+    entry.read_to_end(&mut json).ok()?;
+    if json.len() as u64 != entry.header().size().ok()? {
+        return None;
+    }
+    serde_json::from_slice(&json).ok()
 }
 
-/// The manifest from the archive's last gzip member, which the writer makes of
-/// `manifest.json` and the tar end marker alone. gzip has no index, so the member's start
-/// is found by trying each gzip magic number from the end backwards: the right one decodes
-/// with a good CRC exactly up to the end of the file. A small window is tried first; the
-/// larger one covers manifests of very large archives.
-fn read_tail(file: &File, size: u64) -> Result<Manifest, String> {
-    const WINDOWS: [u64; 2] = [256 << 10, 16 << 20];
-    let mut last_err = String::new();
-    for window in WINDOWS {
-        let len = size.min(window);
-        let mut buf = vec![0u8; len as usize];
-        let mut f = file;
-        f.seek(SeekFrom::Start(size - len))
-            .and_then(|_| f.read_exact(&mut buf))
-            .map_err(|e| format!("cannot read its end: {e}"))?;
-        for start in (0..buf.len().saturating_sub(2)).rev() {
-            if buf[start..start + 3] != [0x1f, 0x8b, 0x08] {
-                continue;
-            }
-            match last_member(&buf[start..]) {
-                Ok(m) => return Ok(m),
-                Err(e) => last_err = e,
-            }
-        }
-        if len == size {
-            break;
-        }
-    }
-    if last_err.is_empty() {
-        last_err = "no gzip member at its end".to_string();
-    }
-    Err(format!(
-        "its end does not hold {} and the tar end marker (truncated or corrupt: {last_err})",
-        archive::MANIFEST
-    ))
+/// Any codec, through the reader's own decompression (zstd, plain tar, a header larger
+/// than the window).
+fn generic_header(file: &File) -> Option<Manifest> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(0)).ok()?;
+    let (_, stream) = reader::decompressed_with(f, "", HEADER_BUFFER).ok()?;
+    first_entry(stream)
 }
 
-fn last_member(bytes: &[u8]) -> Result<Manifest, String> {
-    let mut gz = flate2::bufread::GzDecoder::new(bytes);
-    let mut out = Vec::new();
-    (&mut gz)
-        .take(archive::MAX_METADATA_BYTES + 4096)
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    if !gz.into_inner().is_empty() {
-        return Err("bytes follow the last gzip member".to_string());
+impl ArchiveEnds {
+    /// The manifest from the archive's last gzip member, which the writer makes of
+    /// `manifest.json` and the tar end marker alone. gzip has no index, so the member's start
+    /// is found by trying each gzip magic number from the end backwards: the right one decodes
+    /// with a good CRC exactly up to the end of the file. A small window is tried first; the
+    /// larger one covers manifests of very large archives.
+    fn tail(&mut self, file: &File, size: u64) -> Result<Manifest, String> {
+        const WINDOWS: [u64; 3] = [64 << 10, 1 << 20, 16 << 20];
+        let mut last_err = String::new();
+        for window in WINDOWS {
+            let len = size.min(window);
+            let mut buf = std::mem::take(&mut self.raw);
+            buf.resize(len as usize, 0);
+            let read = std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, size - len);
+            let found = read.is_ok().then(|| {
+                (0..buf.len().saturating_sub(2))
+                    .rev()
+                    .filter(|&start| buf[start..start + 3] == [0x1f, 0x8b, 0x08])
+                    .find_map(|start| match self.last_member(&buf[start..]) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            last_err = e;
+                            None
+                        }
+                    })
+            });
+            // The buffer is kept for the next archive.
+            self.raw = buf;
+            if let Err(e) = read {
+                return Err(format!("cannot read its end: {e}"));
+            }
+            if let Some(m) = found.flatten() {
+                return Ok(m);
+            }
+            if len == size {
+                break;
+            }
+        }
+        if last_err.is_empty() {
+            last_err = "no gzip member at its end".to_string();
+        }
+        Err(format!(
+            "its end does not hold {} and the tar end marker (truncated or corrupt: {last_err})",
+            archive::MANIFEST
+        ))
     }
-    let mut tar = tar::Archive::new(out.as_slice());
-    let mut entries = tar.entries().map_err(|e| e.to_string())?;
-    let mut entry = entries
-        .next()
-        .ok_or("the last gzip member is empty")?
-        .map_err(|e| e.to_string())?;
-    if entry.path_bytes().as_ref() != archive::MANIFEST.as_bytes() {
-        return Err(format!("the last entry is not {}", archive::MANIFEST));
+
+    /// `bytes` as exactly one gzip member (CRC and length checked, nothing after it) holding
+    /// the manifest and the tar end marker.
+    fn last_member(&mut self, bytes: &[u8]) -> Result<Manifest, String> {
+        let body = gzip_body(bytes).ok_or("not a gzip member header")?;
+        let inflate = self
+            .inflate
+            .get_or_insert_with(|| flate2::Decompress::new(false));
+        inflate.reset(false);
+        self.out.clear();
+        let limit = (archive::MAX_METADATA_BYTES + 4096) as usize;
+        loop {
+            self.out.reserve((4 * body.len()).clamp(64 << 10, limit));
+            let at = inflate.total_in() as usize;
+            let status = inflate
+                .decompress_vec(&body[at..], &mut self.out, flate2::FlushDecompress::Finish)
+                .map_err(|e| e.to_string())?;
+            match status {
+                flate2::Status::StreamEnd => break,
+                _ if self.out.len() > limit => {
+                    return Err("the last gzip member is too large".into())
+                }
+                _ if inflate.total_in() as usize == body.len()
+                    && self.out.len() < self.out.capacity() =>
+                {
+                    return Err("the last gzip member is cut off".into())
+                }
+                _ => {}
+            }
+        }
+        let trailer = &body[inflate.total_in() as usize..];
+        if trailer.len() != 8 {
+            return Err(if trailer.len() > 8 {
+                "bytes follow the last gzip member".into()
+            } else {
+                "the last gzip member is cut off".into()
+            });
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(&self.out);
+        let want_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let want_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+        if crc.sum() != want_crc || self.out.len() as u32 != want_len {
+            return Err("the last gzip member's checksum does not match".into());
+        }
+        let out = &self.out;
+        let mut tar = tar::Archive::new(out.as_slice());
+        let mut entries = tar.entries().map_err(|e| e.to_string())?;
+        let mut entry = entries
+            .next()
+            .ok_or("the last gzip member is empty")?
+            .map_err(|e| e.to_string())?;
+        if entry.path_bytes().as_ref() != archive::MANIFEST.as_bytes() {
+            return Err(format!("the last entry is not {}", archive::MANIFEST));
+        }
+        let mut json = Vec::new();
+        (&mut entry)
+            .take(archive::MAX_METADATA_BYTES)
+            .read_to_end(&mut json)
+            .map_err(|e| e.to_string())?;
+        let manifest: Manifest = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+        let consumed = entry.raw_file_position() + entry.size();
+        drop(entry);
+        // The rest is the entry's padding and the two zero blocks that end a tar archive.
+        let rest = out.get(consumed as usize..).unwrap_or_default();
+        if rest.len() < 1024 || rest.iter().any(|b| *b != 0) {
+            return Err("no tar end marker after the manifest".to_string());
+        }
+        Ok(manifest)
     }
-    let manifest: Manifest = serde_json::from_reader(&mut entry).map_err(|e| e.to_string())?;
-    let consumed = entry.raw_file_position() + entry.size();
-    drop(entry);
-    // The rest is the entry's padding and the two zero blocks that end a tar archive.
-    let rest = out.get(consumed as usize..).unwrap_or_default();
-    if rest.len() < 1024 || rest.iter().any(|b| *b != 0) {
-        return Err("no tar end marker after the manifest".to_string());
-    }
-    Ok(manifest)
 }

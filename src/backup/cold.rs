@@ -1,7 +1,7 @@
 //! Cold backup: stop the embedded server, archive its data directory file by file, start
 //! it again if it was running.
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -106,9 +106,15 @@ fn write_cold(
                 writer.add_dir(&name)?;
                 continue;
             }
-            let path = cluster.pgdata.join(f.relative.trim_start_matches('/'));
-            let mut source =
-                File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            // Opened without following a link and only as a plain file of the cluster's
+            // owner: a file swapped for a link since the listing is refused, not archived.
+            let rel = Path::new(f.relative.trim_start_matches('/'));
+            let mut source = cluster.open_file(rel)?.with_context(|| {
+                format!(
+                    "{} disappeared during the backup",
+                    cluster.pgdata.join(rel).display()
+                )
+            })?;
             writer.add_stream(&name, f.size, f.mode, &mut source, archive::CHUNK_SIZE)?;
             bar.inc(f.size);
         }

@@ -226,8 +226,7 @@ pub fn is_own_name(name: &str) -> bool {
 }
 
 fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
+    crate::safe_fs::euid()
 }
 
 /// The final name may hold our own older archive of the same name, which the rename

@@ -101,13 +101,13 @@ pub fn prune(
         {
             continue;
         }
-        let Some(header) = item.header.as_ref() else {
+        let Some(header) = item.header.as_deref() else {
             pruned
                 .damaged
                 .push((item.path.clone(), item.problem.clone().unwrap_or_default()));
             continue;
         };
-        if Source::of(header) != *source {
+        if !source.is(header) {
             continue;
         }
         match header.retention {

@@ -112,7 +112,7 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     };
     if ctx.out.json {
         ctx.out
-            .json(&items.iter().map(report::backups::json).collect::<Vec<_>>())?;
+            .json_array(items.iter().map(report::backups::json))?;
     } else {
         ctx.out
             .line(report::backups::listing(&items, args.verify))?;

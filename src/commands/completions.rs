@@ -54,11 +54,7 @@ pub fn run(args: CompletionsArgs, out: Output) -> anyhow::Result<Exit> {
                 ))
             }
         };
-        written.push(install::write_file(
-            &prefix.join(dir),
-            name,
-            &script(shell),
-        )?);
+        written.push(install::write_file(&prefix, dir, name, &script(shell))?);
     }
     report(out, &written)
 }

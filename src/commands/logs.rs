@@ -85,7 +85,7 @@ pub fn run(args: LogsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         None => Some(100),
     };
     let files = logs::files(cluster)?;
-    let lines = logs::read_lines(&files, tail, since)?;
+    let lines = logs::read_lines(cluster, &files, tail, since)?;
     if ctx.out.json && !args.follow {
         return ctx
             .out

@@ -30,9 +30,9 @@ pub struct ManArgs {
 
 pub fn run(args: ManArgs, out: Output) -> anyhow::Result<Exit> {
     let pages = render_all();
-    let dir = match (args.install, args.out_dir) {
-        (true, _) => install::man_dir(&install::prefix(args.prefix)?),
-        (false, Some(dir)) => dir,
+    let (base, sub) = match (args.install, args.out_dir) {
+        (true, _) => (install::prefix(args.prefix)?, install::MAN_DIR),
+        (false, Some(dir)) => (dir, ""),
         (false, None) => {
             let (_, body) = pages.into_iter().next().context("no man page rendered")?;
             std::io::stdout()
@@ -43,7 +43,7 @@ pub fn run(args: ManArgs, out: Output) -> anyhow::Result<Exit> {
     };
     let mut written = Vec::new();
     for (name, body) in &pages {
-        written.push(install::write_file(&dir, name, body.as_bytes())?);
+        written.push(install::write_file(&base, sub, name, body.as_bytes())?);
     }
     if out.json {
         out.json(&json!({ "installed": written }))?;
@@ -51,7 +51,7 @@ pub fn run(args: ManArgs, out: Output) -> anyhow::Result<Exit> {
         out.line(format!(
             "installed {} man pages in {} (try `man jobdbctl`)",
             written.len(),
-            dir.display()
+            base.join(sub).display()
         ))?;
     }
     Ok(Exit::Ok)

@@ -98,6 +98,7 @@ fn report(ctx: &Ctx, r: &Restored, latest: Option<&Path>) -> anyhow::Result<()> 
             "rescheduled_jobs": r.rescheduled,
             "rows": r.rows,
             "seconds": seconds,
+            "config_left_out": r.config_left_out,
         }));
     }
     let what = match (&r.mode, &r.schema) {
@@ -138,6 +139,12 @@ fn report(ctx: &Ctx, r: &Restored, latest: Option<&Path>) -> anyhow::Result<()> 
             "job-ID high-water mark {mark}: the backup's counter {archived} was raised to it (--avoid-id-reuse), so no job ID is handed out twice"
         ))?,
         None => ctx.out.line(format!("job-ID high-water mark {mark}"))?,
+    }
+    if !r.config_left_out.is_empty() {
+        ctx.out.warn(format!(
+            "the archive's server configuration set what runs commands, loads code or reads other files; left out (commented out) of the restored cluster: {}. Review them, and set those you trust again with ALTER SYSTEM",
+            r.config_left_out.join(", ")
+        ));
     }
     if let (Some(reuse), Some(last)) = (reuse, r.last_used_job_id) {
         ctx.out.warn(format!(

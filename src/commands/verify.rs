@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::archive::reader::{self, Discard};
+use crate::archive::reader::{self, Visitor};
 use crate::archive::Mode;
+use crate::archive::{server_config, Manifest};
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::output::{human_bytes, human_time, kv_table, printable, table};
@@ -43,7 +44,9 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             .with_context(|| format!("cannot open archive {}", args.archive.display()))?;
         (Box::new(file), args.archive.display().to_string())
     };
-    let summary = reader::read(input, &label, &mut Discard)?;
+    let mut config = ConfigCheck::default();
+    let summary = reader::read(input, &label, &mut config)?;
+    let left_out: Vec<String> = config.left_out.iter().map(ToString::to_string).collect();
     let m = &summary.manifest;
     if ctx.out.json {
         ctx.out.json(&json!({
@@ -63,6 +66,7 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             "entries": summary.entries,
             "uncompressed_bytes": summary.uncompressed_bytes,
             "tables": m.tables.iter().map(|t| json!({"name": t.name, "rows": t.rows})).collect::<Vec<_>>(),
+            "config_left_out": left_out,
         }))?;
         return Ok(Exit::Ok);
     }
@@ -115,8 +119,43 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         }
         ctx.out.line(rows.to_string())?;
     }
+    if !left_out.is_empty() {
+        ctx.out.line(format!(
+            "server configuration: restore leaves out (comments out) what runs commands, loads code or reads other files: {}",
+            printable(&left_out.join(", "), 4 * SHOWN)
+        ))?;
+    }
     ctx.out.line(format!(
         "archive {label} is valid: every entry matches its SHA-256"
     ))?;
     Ok(Exit::Ok)
+}
+
+/// Reads nothing into a database; notes what a cold restore would leave out of the archive's
+/// server configuration, as the restore itself decides it.
+#[derive(Default)]
+struct ConfigCheck {
+    collecting: Option<server_config::Collected>,
+    left_out: Vec<server_config::LeftOut>,
+}
+
+impl Visitor for ConfigCheck {
+    fn header(&mut self, _: &Manifest) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn dir(&mut self, _: &str, _: u32) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn file(&mut self, name: &str, _: u32, piece: Vec<u8>, last: bool) -> anyhow::Result<()> {
+        let Some(rel) = server_config::config_file(name) else {
+            return Ok(());
+        };
+        let collected = self.collecting.get_or_insert_with(Default::default);
+        collected.push(rel, &piece)?;
+        if last {
+            let (_, left_out) = self.collecting.take().unwrap_or_default().finish(rel);
+            self.left_out.extend(left_out);
+        }
+        Ok(())
+    }
 }

@@ -16,7 +16,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, LOG_DIR, START_LOG};
+use crate::safe_fs;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LogFile {
@@ -31,7 +32,10 @@ pub struct LogFile {
 pub fn files(cluster: &Cluster) -> anyhow::Result<Vec<LogFile>> {
     let mut found = Vec::new();
     let start_log = cluster.log_file();
-    if let Ok(meta) = fs::metadata(&start_log) {
+    if let Some(file) = cluster.open_file(Path::new(START_LOG))? {
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot stat {}", start_log.display()))?;
         found.push((start_log, meta, false));
     }
     let dir = cluster.log_dir();
@@ -40,23 +44,28 @@ pub fn files(cluster: &Cluster) -> anyhow::Result<Vec<LogFile>> {
         Ok(entries) => {
             for entry in entries {
                 let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
-                let path = entry.path();
-                let is_log = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
+                let name = entry.file_name();
+                let is_log = name
+                    .to_str()
                     .is_some_and(|n| n.starts_with("postgresql-") && n.ends_with(".log"));
-                if is_log {
-                    let meta = entry
-                        .metadata()
-                        .with_context(|| format!("cannot stat {}", path.display()))?;
-                    collected.push((path, meta));
+                if !is_log {
+                    continue;
                 }
+                // Only a plain file of the cluster's owner, opened without following links,
+                // is a log file; a link planted there is refused by name.
+                let rel = Path::new(LOG_DIR).join(&name);
+                let Some(file) = cluster.open_file(&rel)? else {
+                    continue;
+                };
+                let meta = file
+                    .metadata()
+                    .with_context(|| format!("cannot stat {}", entry.path().display()))?;
+                collected.push((entry.path(), meta));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
     }
-    // Names carry the creation time, so they sort by age.
     collected.sort_by(|a, b| a.0.cmp(&b.0));
     let newest = collected.len().saturating_sub(1);
     for (i, (path, meta)) in collected.into_iter().enumerate() {
@@ -89,6 +98,7 @@ fn line_time(line: &str) -> Option<DateTime<Utc>> {
 /// The last `tail` lines (all with None) of the files, oldest first, limited to lines logged
 /// at or after `since`; continuation lines go with the line they continue.
 pub fn read_lines(
+    cluster: &Cluster,
     files: &[LogFile],
     tail: Option<usize>,
     since: Option<DateTime<Utc>>,
@@ -98,8 +108,7 @@ pub fn read_lines(
         if since.is_some_and(|s| f.modified < s) {
             continue;
         }
-        let text =
-            fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
+        let text = read_from(cluster, &f.path, 0)?;
         let mut keep = since.is_none();
         for line in String::from_utf8_lossy(&text).lines() {
             if let (Some(s), Some(t)) = (since, line_time(line)) {
@@ -138,7 +147,7 @@ pub fn follow(
             }
         }
         if let Some((path, offset)) = current.as_mut() {
-            let read = read_from(path, *offset)?;
+            let read = read_from(cluster, path, *offset)?;
             *offset += read.len() as u64;
             pending.push_str(&String::from_utf8_lossy(&read));
             while let Some(end) = pending.find('\n') {
@@ -151,11 +160,12 @@ pub fn follow(
     }
 }
 
-fn read_from(path: &Path, offset: u64) -> anyhow::Result<Vec<u8>> {
-    let mut file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+/// A log file's bytes from `offset` on, read without following links (`Cluster::open_file`);
+/// nothing when it is gone.
+fn read_from(cluster: &Cluster, path: &Path, offset: u64) -> anyhow::Result<Vec<u8>> {
+    let rel = path.strip_prefix(&cluster.pgdata).unwrap_or(path);
+    let Some(mut file) = cluster.open_file(rel)? else {
+        return Ok(Vec::new());
     };
     file.seek(SeekFrom::Start(offset))
         .with_context(|| format!("cannot seek in {}", path.display()))?;
@@ -181,8 +191,12 @@ pub fn purge(
         .filter(|f| f.rotated && f.modified < cutoff)
         .collect();
     if !dry_run {
+        // By name in the log directory opened without following a link.
+        let dir = safe_fs::open_dir(&cluster.log_dir())
+            .with_context(|| format!("cannot open {}", cluster.log_dir().display()))?;
         for f in &doomed {
-            fs::remove_file(&f.path)
+            let name = f.path.file_name().unwrap_or_default();
+            fs::remove_file(safe_fs::at(&dir, name))
                 .with_context(|| format!("cannot remove {}", f.path.display()))?;
         }
     }

@@ -10,17 +10,17 @@ const SHOWN: usize = 120;
 
 /// One archive as `backups --json` lists it.
 pub fn json(i: &Item) -> serde_json::Value {
-    let h = i.header.as_ref();
+    let h = i.header.as_deref();
     json!({
         "file": i.path.file_name().map(|n| n.to_string_lossy().into_owned()),
         "path": i.path.display().to_string(),
         "taken_at": h.map(|h| h.created_at),
         "modified_at": i.modified,
         "mode": h.map(|h| h.mode.name()),
-        "database": h.map(|h| &h.database),
-        "server": h.map(|h| &h.server),
-        "profile": h.and_then(|h| h.profile.as_ref()),
-        "schema": h.and_then(|h| h.schema.as_ref()),
+        "database": h.map(|h| &*h.database),
+        "server": h.map(|h| &*h.server),
+        "profile": h.and_then(|h| h.profile.as_deref()),
+        "schema": h.and_then(|h| h.schema.as_deref()),
         "schema_version": h.and_then(|h| h.schema_version),
         "jobs": i.jobs(),
         "last_used_job_id": h.and_then(|h| h.last_used_job_id),
@@ -41,7 +41,7 @@ fn prune_note(i: &Item) -> String {
     if i.prunable() {
         return "yes".to_string();
     }
-    let why = match (i.state, i.header.as_ref()) {
+    let why = match (i.state, i.header.as_deref()) {
         (State::Partial, _) => return "-".to_string(),
         (State::Damaged, _) => "damaged".to_string(),
         _ if i.future_dated() => "future-dated".to_string(),
@@ -72,7 +72,7 @@ pub fn listing(items: &[Item], verified: bool) -> String {
     ]);
     let dash = || "-".to_string();
     for i in items {
-        let h = i.header.as_ref();
+        let h = i.header.as_deref();
         let name = i
             .path
             .file_name()

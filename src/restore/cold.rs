@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 
 use super::{live_workers_refusal, Request, Restored};
-use crate::archive::{self, Manifest, Mode};
+use crate::archive::{self, server_config, Manifest, Mode};
 use crate::cluster::{Cluster, DirLock, ServerState, StopMode};
 use crate::config::running_as_root;
 use crate::context::Ctx;
@@ -28,6 +28,10 @@ pub struct Cold {
     created_at: String,
     file: Option<File>,
     uid_gid: Option<(u32, u32)>,
+    /// A server configuration file being collected, to be written neutralized.
+    config: Option<server_config::Collected>,
+    /// The archive's settings that were left out (see `archive::server_config`).
+    left_out: Vec<server_config::LeftOut>,
 }
 
 impl Cold {
@@ -101,6 +105,8 @@ impl Cold {
             created_at: header.created_at.to_rfc3339(),
             file: None,
             uid_gid,
+            config: None,
+            left_out: Vec::new(),
         })
     }
 
@@ -111,21 +117,42 @@ impl Cold {
         }
     }
 
-    fn own(&self, path: &Path) -> anyhow::Result<()> {
-        if let Some((uid, gid)) = self.uid_gid {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                .with_context(|| format!("cannot chown {}", path.display()))?;
+    /// Hands the extracted tree to the server user once it is complete. Until then the
+    /// staging directory is root's and mode 0700, so no other user can enter it, plant a
+    /// link in it or swap a directory of it while root writes there; the chown goes
+    /// bottom-up by name without following links, the staging directory itself last.
+    fn hand_over(&self) -> anyhow::Result<()> {
+        let Some((uid, gid)) = self.uid_gid else {
+            return Ok(());
+        };
+        fn walk(dir: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
+            for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+                let e = e.with_context(|| format!("cannot list {}", dir.display()))?;
+                if e.file_type()?.is_dir() {
+                    walk(&e.path(), uid, gid)?;
+                }
+                std::os::unix::fs::lchown(e.path(), Some(uid), Some(gid))
+                    .with_context(|| format!("cannot chown {}", e.path().display()))?;
+            }
+            Ok(())
         }
-        Ok(())
+        walk(&self.staging, uid, gid)?;
+        std::os::unix::fs::lchown(&self.staging, Some(uid), Some(gid))
+            .with_context(|| format!("cannot chown {}", self.staging.display()))
     }
 
     pub fn dir(&mut self, name: &str, mode: u32) -> anyhow::Result<()> {
         let path = self.target(name);
         fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        // PostgreSQL insists on 0700 or 0750 for its directories.
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode & 0o750))
-            .with_context(|| format!("cannot chmod {}", path.display()))?;
-        self.own(&path)
+        // PostgreSQL insists on 0700 or 0750 for its directories; the staging directory
+        // stays 0700 while root extracts into it (see hand_over).
+        let mode = if path == self.staging {
+            0o700
+        } else {
+            mode & 0o750
+        };
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot chmod {}", path.display()))
     }
 
     pub fn file(
@@ -135,15 +162,27 @@ impl Cold {
         piece: Vec<u8>,
         last: bool,
     ) -> anyhow::Result<()> {
+        // The archive's server configuration is data: collected whole, written with the
+        // settings that run commands or load code commented out.
+        if let Some(rel) = server_config::config_file(name) {
+            let collected = self.config.get_or_insert_with(Default::default);
+            collected.push(rel, &piece)?;
+            if !last {
+                return Ok(());
+            }
+            let (body, left_out) = self.config.take().unwrap_or_default().finish(rel);
+            self.left_out.extend(left_out);
+            return self.write_whole(name, mode, body);
+        }
         let path = self.target(name);
         if self.file.is_none() {
             let f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(mode & 0o640)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            self.own(&path)?;
             self.file = Some(f);
         }
         if let Some(f) = self.file.as_mut() {
@@ -157,6 +196,20 @@ impl Cold {
             }
         }
         Ok(())
+    }
+
+    fn write_whole(&mut self, name: &str, mode: u32, body: Vec<u8>) -> anyhow::Result<()> {
+        let path = self.target(name);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o640)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        f.write_all(&body)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     pub fn finish(
@@ -209,6 +262,7 @@ impl Cold {
             rescheduled: 0,
             rows: 0,
             seconds: 0.0,
+            config_left_out: self.left_out.iter().map(ToString::to_string).collect(),
         })
     }
 
@@ -228,6 +282,7 @@ impl Cold {
                 ),
             ));
         }
+        self.hand_over()?;
         sync_dir(&self.staging)?;
         let pgdata = &self.cluster.pgdata;
         if pgdata.exists() {

@@ -67,6 +67,9 @@ pub struct Restored {
     pub rescheduled: u64,
     pub rows: u64,
     pub seconds: f64,
+    /// Settings of a cold archive's server configuration that were commented out, as
+    /// `file: setting` (see `archive::server_config`).
+    pub config_left_out: Vec<String>,
 }
 
 /// Restores one archive as the request says.

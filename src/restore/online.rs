@@ -334,8 +334,8 @@ impl Online {
             .transpose()
             .map_err(|e| failure(Exit::BadArchive, format!("archive header: {e}")))?;
         // The header is the archive's word, not the operator's: restore replaces only the
-        // job schema, the one the operator named (--schema, JOBDBCTL_SCHEMA, schema in
-        // jobdbctl.toml) or else the profile's own (jobdb, graphile_worker).
+        // job schema, the one the operator named (--schema, or schema in jobdbctl.toml) or
+        // else the profile's own (jobdb, graphile_worker).
         let expected = ctx
             .schema_override()
             .unwrap_or(choice.unwrap_or(ProfileChoice::Jobdb).default_schema());
@@ -662,6 +662,7 @@ impl Online {
             rescheduled,
             rows,
             seconds: 0.0,
+            config_left_out: Vec::new(),
         })
     }
 

@@ -40,6 +40,51 @@ pub const SCRUBBED_ENV: [&str; 12] = [
     "PGTARGETSESSIONATTRS",
 ];
 
+/// The binary at a path every user can reach, for tests that run it as another user: the
+/// clone may sit in a directory others cannot enter (root's home is 0700). A hard link in
+/// `/tmp/jobdbctl-tests-<uid>/` (a copy across file systems), named after the build, so
+/// the test binaries of one run share it; links of other builds there are removed.
+pub fn bin_for_other_users() -> &'static Path {
+    static SHARED: OnceLock<PathBuf> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid cannot fail.
+        let dir = PathBuf::from(format!("/tmp/jobdbctl-tests-{}", unsafe {
+            libc::geteuid()
+        }));
+        let _ = std::fs::create_dir(&dir);
+        let meta = std::fs::symlink_metadata(&dir).expect("stat shared binary dir");
+        // SAFETY: geteuid cannot fail.
+        assert!(
+            meta.is_dir() && meta.uid() == unsafe { libc::geteuid() },
+            "{} is not a directory of ours",
+            dir.display()
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let built = std::fs::metadata(BIN).expect("stat binary");
+        let name = format!(
+            "jobdbctl-{}-{}",
+            built.ino(),
+            built.mtime_nsec() ^ built.mtime()
+        );
+        let path = dir.join(&name);
+        for old in std::fs::read_dir(&dir).expect("list").flatten() {
+            if old.file_name() != name.as_str() {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
+        if !path.exists() {
+            let temp = dir.join(format!(".{name}.{}", std::process::id()));
+            if std::fs::hard_link(BIN, &temp).is_err() {
+                std::fs::copy(BIN, &temp).expect("copy binary");
+            }
+            std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::fs::rename(&temp, &path).expect("place binary");
+        }
+        path
+    })
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
