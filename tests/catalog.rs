@@ -488,25 +488,9 @@ fn log_file_gets_a_line_per_run_without_the_password() {
     assert_eq!(fs::read(&target).expect("read"), b"precious\n");
 }
 
-/// A database with no locked jobs and no live workers, so restore runs and gives back rows.
-fn restorable(jobs: i64) -> TestDb {
-    let db = TestDb::initialized();
-    generate::populate(
-        &mut db.client(),
-        "jobdb",
-        &Spec {
-            jobs,
-            live_workers: 0,
-            dead_workers: 1,
-            migrations: false,
-        },
-    );
-    db
-}
-
 #[test]
 fn an_archive_dated_in_the_future_is_never_latest_and_holds_no_keep_slot() {
-    let db = restorable(100);
+    let db = TestDb::populated_unlocked(100);
     let dir = common::temp_dir("cat");
     let dirarg = path_str(dir.path());
     let old = backup(&db, dir.path(), &[]);

@@ -176,14 +176,7 @@ impl Cold {
         }
         let path = self.target(name);
         if self.file.is_none() {
-            let f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode & 0o640)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            self.file = Some(f);
+            self.file = Some(create(&path, mode)?);
         }
         if let Some(f) = self.file.as_mut() {
             f.write_all(&piece)
@@ -200,13 +193,7 @@ impl Cold {
 
     fn write_whole(&mut self, name: &str, mode: u32, body: Vec<u8>) -> anyhow::Result<()> {
         let path = self.target(name);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode & 0o640)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut f = create(&path, mode)?;
         f.write_all(&body)
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {}", path.display()))
@@ -344,6 +331,17 @@ fn restored_counter(
         }
     }
     Ok((Some(last), Some(archived), high_water))
+}
+
+/// A new file of the staging directory, created exclusively; modes limited to 0640.
+fn create(path: &Path, mode: u32) -> anyhow::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
 }
 
 fn staging_dir(cluster: &Cluster) -> PathBuf {
