@@ -177,6 +177,26 @@ impl Cluster {
         self.pgdata.join("PG_VERSION").is_file()
     }
 
+    /// What every command but `start`/`init` says when the data directory holds no cluster
+    /// (exit 3): a mistyped `--data-dir` must not pass as a stopped server, whose advice
+    /// ("start it") would then be refused too.
+    pub fn no_cluster(&self) -> anyhow::Error {
+        let (origin, hint) = match &self.data_dir_origin {
+            Some(origin) => (
+                format!("data directory from {origin}"),
+                "check the path; `jobdbctl init` creates a cluster there if it is the right one",
+            ),
+            None => (
+                "the default data directory".to_string(),
+                "`jobdbctl start` creates it",
+            ),
+        };
+        failure(
+            Exit::Refused,
+            format!("no cluster in {} ({origin}); {hint}", self.pgdata.display()),
+        )
+    }
+
     pub fn state(&self) -> anyhow::Result<ServerState> {
         self.check_owner()?;
         if !self.is_initialized() {

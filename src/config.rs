@@ -149,6 +149,47 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     duration_in_range(text).map_err(|why| failure(Exit::Usage, why))
 }
 
+/// `path` made absolute against `base` (a relative path in jobdbctl.toml is relative to its
+/// directory; one from a flag or the environment to the working directory), with `.` and
+/// `..` resolved by name. Not canonicalized: a data directory reached through a link keeps
+/// the name the operator gives it, as archives written before recorded it.
+pub fn absolute(path: &Path, base: Option<&Path>) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match base {
+            Some(base) => base.join(path),
+            None => std::env::current_dir()
+                .map(|cwd| cwd.join(path))
+                .unwrap_or_else(|_| path.to_path_buf()),
+        }
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A path setting made absolute (see [`absolute`]): file values against the config
+/// directory, others against the working directory.
+fn absolute_setting(setting: Setting<PathBuf>) -> Setting<PathBuf> {
+    let base = match &setting.source {
+        Source::File(file) => file.parent().map(Path::to_path_buf),
+        _ => None,
+    };
+    Setting {
+        value: absolute(&setting.value, base.as_deref()),
+        source: setting.source,
+    }
+}
+
 /// Picks the first of flag, environment, file; `None` if none set it.
 fn layered<T>(
     flag: Option<T>,
@@ -223,6 +264,7 @@ impl Config {
                 source: Source::Default,
             },
         };
+        let configdir = absolute_setting(configdir);
         if configdir.source != Source::Default && !configdir.value.is_dir() {
             return Err(failure(
                 Exit::Usage,
@@ -251,10 +293,14 @@ impl Config {
             ),
             default_data_dir(),
         );
-        let backup_dir = or_default(
+        // Absolute before anything uses or records them: a relative data directory would be
+        // recorded in archives as given, and `restore latest` from another working directory
+        // would not know them.
+        let data_dir = absolute_setting(data_dir);
+        let backup_dir = absolute_setting(or_default(
             layered(None, None, file.backup_dir, &file_path),
             data_dir.value.join("backups"),
-        );
+        ));
         let stale_after = match flags.stale_after {
             Some(value) => Setting {
                 value,
@@ -274,7 +320,8 @@ impl Config {
         Ok(Config {
             database_url,
             server_user: layered(None, None, file.server_user, &file_path),
-            server_bindir: layered(None, None, file.server_bindir, &file_path),
+            server_bindir: layered(None, None, file.server_bindir, &file_path)
+                .map(absolute_setting),
             port: or_default(layered(None, None, file.port, &file_path), 5432),
             listen_addresses: or_default(
                 layered(None, None, file.listen_addresses, &file_path),
@@ -296,7 +343,7 @@ impl Config {
                 &file_path,
                 Duration::from_secs(10),
             )?,
-            job_logs_dir: layered(None, None, file.job_logs_dir, &file_path),
+            job_logs_dir: layered(None, None, file.job_logs_dir, &file_path).map(absolute_setting),
             job_logs_pattern: or_default(
                 layered(None, None, file.job_logs_pattern, &file_path),
                 DEFAULT_JOB_LOGS_PATTERN.to_string(),

@@ -66,7 +66,11 @@ impl Ctx {
     pub fn connect(&self) -> anyhow::Result<Db> {
         if let Some(cluster) = self.target.cluster() {
             // Retrying a stopped embedded server only delays the answer.
-            if !matches!(cluster.state()?, ServerState::Running(_)) {
+            let state = cluster.state()?;
+            if state == ServerState::NotInitialized {
+                return Err(cluster.no_cluster());
+            }
+            if !matches!(state, ServerState::Running(_)) {
                 return Err(failure(
                     Exit::Connect,
                     format!(

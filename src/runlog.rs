@@ -26,7 +26,7 @@ pub fn log_file_arg(argv: &[OsString]) -> Option<PathBuf> {
             found = Some(PathBuf::from(v));
         }
     }
-    found
+    found.map(|p| crate::config::absolute(&p, None))
 }
 
 /// Opens the log for appending without following a link, creating it with mode 0600;

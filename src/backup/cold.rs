@@ -14,7 +14,6 @@ use crate::archive::{self, Manifest, Mode};
 use crate::cluster::{Cluster, ServerState, StopMode};
 use crate::context::Ctx;
 use crate::db::{counter, status};
-use crate::error::{failure, Exit};
 
 /// What the running server says about the job schema, for a cold archive's header.
 fn describe_running(ctx: &Ctx, head: &mut Manifest) -> anyhow::Result<()> {
@@ -35,18 +34,14 @@ fn describe_running(ctx: &Ctx, head: &mut Manifest) -> anyhow::Result<()> {
 /// also when archiving fails.
 pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     let cluster = ctx.cluster("backup --mode cold")?;
+    // Before the lock, whose file would create a mistyped data directory.
+    if cluster.state()? == ServerState::NotInitialized {
+        return Err(cluster.no_cluster());
+    }
     let _lock = cluster.lock_data_dir()?;
     let mut head = header(ctx, Mode::Cold, crate::cluster::DATABASE.to_string());
     let was_running = match cluster.state()? {
-        ServerState::NotInitialized => {
-            return Err(failure(
-                Exit::Runtime,
-                format!(
-                    "no cluster at {} to back up; run `jobdbctl init` first",
-                    cluster.pgdata.display()
-                ),
-            ))
-        }
+        ServerState::NotInitialized => return Err(cluster.no_cluster()),
         ServerState::Running(_) => {
             describe_running(ctx, &mut head)?;
             ctx.out.info("stopping the server for a cold backup");

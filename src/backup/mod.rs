@@ -68,6 +68,23 @@ pub struct Done {
 
 /// Writes one archive as the request says; also the first step of `destroy --backup-first`.
 pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
+    // The archive's name as printed, logged and pruned by is absolute.
+    let absolute = request
+        .output
+        .as_deref()
+        .filter(|o| *o != Path::new("-"))
+        .map(|o| {
+            let mut path = crate::config::absolute(o, None);
+            // `--output DIR/` means a directory even when it does not exist yet.
+            if o.as_os_str().to_string_lossy().ends_with('/') {
+                path.push("");
+            }
+            path
+        });
+    let request = &Request {
+        output: absolute.or_else(|| request.output.clone()),
+        ..*request
+    };
     // Archives hold every job's payload: nothing this run creates is readable by others.
     // SAFETY: umask only changes this process's file creation mask.
     unsafe { libc::umask(0o077) };
@@ -146,7 +163,7 @@ pub fn this_source(ctx: &Ctx) -> Source {
 
 /// The backup directory: `dir` when given, else backup_dir from the configuration.
 pub fn directory(ctx: &Ctx, dir: Option<&Path>) -> PathBuf {
-    dir.map(Path::to_path_buf)
+    dir.map(|d| crate::config::absolute(d, None))
         .unwrap_or_else(|| ctx.config.backup_dir.value.clone())
 }
 

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::cluster::{ServerState, StopMode};
 use crate::context::Ctx;
-use crate::error::{failure, Exit};
+use crate::error::Exit;
 use crate::provision::{self, bring_up};
 
 /// Stop the embedded server (if running) and start it again, e.g. after changing
@@ -23,13 +23,7 @@ pub struct RestartArgs {
 pub fn run(args: RestartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let cluster = ctx.cluster("restart")?;
     if cluster.state()? == ServerState::NotInitialized {
-        return Err(failure(
-            Exit::Refused,
-            format!(
-                "no cluster in {} to restart; check the data directory, or create one with `jobdbctl init`",
-                cluster.pgdata.display()
-            ),
-        ));
+        return Err(cluster.no_cluster());
     }
     let was_running = cluster.stop_within(args.mode, args.timeout)?;
     bring_up(

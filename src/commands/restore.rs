@@ -58,7 +58,7 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         chosen = Some(path.clone());
         Archive::File(path)
     } else {
-        Archive::File(args.archive)
+        Archive::File(crate::config::absolute(&args.archive, None))
     };
     let restored = restore::restore(
         ctx,

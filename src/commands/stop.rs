@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cluster::StopMode;
+use crate::cluster::{ServerState, StopMode};
 use crate::context::Ctx;
 use crate::error::Exit;
 
@@ -22,6 +22,9 @@ pub struct StopArgs {
 
 pub fn run(args: StopArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let cluster = ctx.cluster("stop")?;
+    if cluster.state()? == ServerState::NotInitialized {
+        return Err(cluster.no_cluster());
+    }
     let stopped = cluster.stop_within(args.mode, args.timeout)?;
     if ctx.out.json {
         ctx.out
