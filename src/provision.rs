@@ -25,6 +25,8 @@ pub struct Request {
     pub create: bool,
     /// How long to wait for the server to accept connections.
     pub timeout: Duration,
+    /// Say "server started" on stderr (`start` reports it with the rest, on stdout).
+    pub announce: bool,
 }
 
 impl Default for Request {
@@ -32,6 +34,7 @@ impl Default for Request {
         Request {
             create: false,
             timeout: START_TIMEOUT,
+            announce: true,
         }
     }
 }
@@ -58,7 +61,7 @@ pub fn bring_up(cluster: &Cluster, ctx: &Ctx, request: Request) -> anyhow::Resul
         cluster.initdb()?;
     }
     let started = cluster.start_within(request.timeout)?;
-    if started {
+    if started && request.announce {
         ctx.out
             .info(format!("server started ({})", cluster.describe()));
     }

@@ -71,6 +71,17 @@ pub fn open_log(path: &Path) -> anyhow::Result<File> {
 
 /// `<RFC 3339 time> jobdbctl[<pid>] <args>: exit <code>[: <error line>]`. The value of
 /// --database-url is left out: it may hold a password.
+/// What the run wants its log line to say besides its exit code (the archive a backup
+/// wrote, and its size); set by the command, read by `main` once at the end.
+static OUTCOME: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Records what the log line should say of this run's result.
+pub fn note_outcome(text: String) {
+    if let Ok(mut outcome) = OUTCOME.lock() {
+        *outcome = Some(text);
+    }
+}
+
 pub fn log_line(argv: &[OsString], code: u8, error: Option<&str>) -> String {
     let mut words = Vec::new();
     let mut hide_next = false;
@@ -97,6 +108,9 @@ pub fn log_line(argv: &[OsString], code: u8, error: Option<&str>) -> String {
     if let Some(e) = error {
         line.push_str(": ");
         line.push_str(&output::printable(e, 2000));
+    } else if let Some(outcome) = OUTCOME.lock().ok().and_then(|mut o| o.take()) {
+        line.push_str(": ");
+        line.push_str(&output::printable(&outcome, 2000));
     }
     line.push('\n');
     line

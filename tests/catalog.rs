@@ -265,6 +265,12 @@ fn verify_finds_a_bit_flipped_archive_the_listing_cannot() {
         error.contains("1 of 2 archive(s) damaged") && error.contains(&file_name(&flipped)),
         "{error}"
     );
+    // Why, in the line itself: the plain listing shows the file unverified, with no reason.
+    assert!(
+        error.contains("SHA-256") || error.contains("checksum") || error.contains("corrupt"),
+        "{error}"
+    );
+    assert!(!error.contains("see `jobdbctl backups`"), "{error}");
 }
 
 #[test]
@@ -469,6 +475,25 @@ fn log_file_gets_a_line_per_run_without_the_password() {
     assert_eq!(
         fs::metadata(&log).expect("stat").permissions().mode() & 0o777,
         0o600
+    );
+
+    // A backup's line names the archive it wrote and its size.
+    let populated_db = populated(5);
+    let run = populated_db.run(&[
+        "--log-file",
+        logarg,
+        "backup",
+        "--output",
+        path_str(dir.path()),
+        "--json",
+    ]);
+    run.expect(0);
+    let archive = run.json()["archive"].as_str().expect("archive").to_string();
+    let text = fs::read_to_string(&log).expect("read log");
+    let last = text.lines().last().expect("a line");
+    assert!(
+        last.contains(": exit 0: wrote ") && last.contains(&archive) && last.ends_with("B)"),
+        "{last}"
     );
 
     // A link at the log's name is refused before anything runs; its target is untouched.

@@ -189,3 +189,25 @@ fn a_mistyped_data_dir_is_not_a_stopped_server() {
     // The real one is untouched and running.
     c.run(&["status"]).expect(0);
 }
+
+#[test]
+fn start_reports_on_stdout_in_one_piece() {
+    let c = TestCluster::new();
+    let first = c.run(&["start", "--create"]);
+    first.expect(0);
+    assert!(
+        first.stdout.contains("created the embedded cluster at")
+            && first.stdout.contains("server started (pid"),
+        "{}",
+        first.stdout
+    );
+    assert!(!first.stderr.contains("server started"), "{}", first.stderr);
+    let again = c.run(&["start"]);
+    again.expect(0);
+    assert!(
+        again.stdout.contains("server already running (pid"),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stderr.is_empty(), "{}", again.stderr);
+}

@@ -84,6 +84,11 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 fn report(ctx: &Ctx, done: &Done) -> anyhow::Result<()> {
     let rows: u64 = done.manifest.tables.iter().filter_map(|t| t.rows).sum();
     let path = done.path.as_ref().map(|p| p.display().to_string());
+    crate::runlog::note_outcome(format!(
+        "wrote {} ({})",
+        path.as_deref().unwrap_or("the archive to standard output"),
+        human_bytes(done.bytes as i64)
+    ));
     if ctx.out.json {
         return ctx.out.json(&json!({
             "archive": path,

@@ -117,20 +117,28 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ctx.out
             .line(report::backups::listing(&items, args.verify))?;
     }
+    // Each with why: the plain listing reads only the ends, so it cannot show what a full
+    // read found in the middle.
     let damaged: Vec<String> = items
         .iter()
         .filter(|i| i.state == State::Damaged)
-        .map(|i| i.path.display().to_string())
+        .map(|i| {
+            format!(
+                "{} ({})",
+                i.path.display(),
+                i.problem.as_deref().unwrap_or("unreadable")
+            )
+        })
         .collect();
     if args.verify && !damaged.is_empty() {
         // An error line, so `--quiet` from cron still reports it (and --log-file logs it).
         return Err(failure(
             Exit::BadArchive,
             format!(
-                "{} of {} archive(s) damaged: {}; see `jobdbctl backups` for why, and take a new backup",
+                "{} of {} archive(s) damaged: {}; `jobdbctl verify FILE` checks one again; take a new backup",
                 damaged.len(),
                 items.len(),
-                damaged.join(", ")
+                damaged.join("; ")
             ),
         ));
     }

@@ -32,6 +32,7 @@ pub fn run(args: RestartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         provision::Request {
             create: false,
             timeout: args.timeout,
+            ..Default::default()
         },
     )?;
     let pid = match cluster.state()? {

@@ -33,21 +33,19 @@ pub fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         provision::Request {
             create: args.create,
             timeout: args.timeout,
+            announce: false,
         },
     )?;
     if up.created {
         let mut db = ctx.connect()?;
         schema::init(&mut db, ctx.native_schema(), schema::latest_version())?;
-        ctx.out.info(format!(
-            "created job schema {} at version {}",
-            ctx.native_schema(),
-            schema::latest_version()
-        ));
     }
-    report(cluster, ctx, up.started)
+    report(cluster, ctx, up)
 }
 
-fn report(cluster: &Cluster, ctx: &Ctx, started: bool) -> anyhow::Result<Exit> {
+/// The whole report on stdout (stderr has only the progress of a first start).
+fn report(cluster: &Cluster, ctx: &Ctx, up: provision::BroughtUp) -> anyhow::Result<Exit> {
+    let started = up.started;
     let pid = match cluster.state()? {
         ServerState::Running(pid) => Some(pid),
         _ => None,
@@ -57,16 +55,27 @@ fn report(cluster: &Cluster, ctx: &Ctx, started: bool) -> anyhow::Result<Exit> {
             "server": if pid.is_some() { "running" } else { "stopped" },
             "pid": pid,
             "was_running": !started,
+            "created": up.created,
             "data_dir": cluster.pgdata,
             "socket_dir": cluster.socket_dir(),
             "port": cluster.port,
         }))?;
     } else if let Some(pid) = pid {
-        let already = if started { "" } else { "already " };
-        ctx.out.line(format!(
-            "server {already}running (pid {pid}) at {}",
-            cluster.pgdata.display()
-        ))?;
+        if up.created {
+            ctx.out.line(format!(
+                "created the embedded cluster at {} with job schema {} at version {}",
+                cluster.pgdata.display(),
+                ctx.native_schema(),
+                schema::latest_version()
+            ))?;
+        }
+        let how = if started {
+            "started"
+        } else {
+            "already running"
+        };
+        ctx.out
+            .line(format!("server {how} (pid {pid}): {}", cluster.describe()))?;
     }
     Ok(Exit::Ok)
 }

@@ -125,8 +125,13 @@ pub fn refusal(
     crate::error::failure(
         crate::error::Exit::Refused,
         format!(
-            "refusing to {action}: {} still use this database: {}; {advice}",
+            "refusing to {action}: {} {} this database: {}; {advice}",
             crate::output::plural(live.len() as i64, "live worker", "live workers"),
+            if live.len() == 1 {
+                "still uses"
+            } else {
+                "still use"
+            },
             describe_live(live, stale_after)
         ),
     )
@@ -161,4 +166,48 @@ pub fn describe_live(live: &[Worker], stale_after: Duration) -> String {
         parts.push(format!("and {} more", live.len() - SHOWN));
     }
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(id: &str) -> Worker {
+        Worker {
+            worker_id: id.to_string(),
+            hostname: None,
+            pid: None,
+            version: None,
+            schema_version: None,
+            started_at: None,
+            last_heartbeat_at: Some(Utc::now()),
+            live: true,
+        }
+    }
+
+    #[test]
+    fn the_refusal_agrees_with_its_number() {
+        let one = refusal(
+            "restore",
+            &[worker("w1")],
+            Duration::from_secs(300),
+            "stop it",
+        );
+        assert!(
+            one.to_string()
+                .contains("1 live worker still uses this database"),
+            "{one}"
+        );
+        let two = refusal(
+            "restore",
+            &[worker("w1"), worker("w2")],
+            Duration::from_secs(300),
+            "stop them",
+        );
+        assert!(
+            two.to_string()
+                .contains("2 live workers still use this database"),
+            "{two}"
+        );
+    }
 }
