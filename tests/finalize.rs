@@ -1075,3 +1075,60 @@ fn a_routine_autovacuum_on_the_table_does_not_hold_batches_off() {
     assert_eq!(uncopied(&mut c, "events"), 0);
     assert_eq!(migration_status(&mut c, id), 3);
 }
+
+#[test]
+fn the_migrations_own_pause_applies_only_while_a_live_worker_exists() {
+    let (db, mut c, quiet) = events_copy_migration(2_000, 1_000, 250);
+    copy_table(&mut c, "busy", 2_000);
+    let busy = queue(&mut c, COPY, "busy", "id", COPY_ARGS, 1_000, 250);
+    c.execute(
+        "UPDATE jobdb.batched_background_migrations SET pause_ms = 20",
+        &[],
+    )
+    .expect("pause");
+    c.execute("DELETE FROM jobdb.workers", &[])
+        .expect("no workers");
+
+    // The engine is stopped: nothing to protect, no pause.
+    let run = db.run(&["--json", "finalize-migration", "--id", &quiet.to_string()]);
+    run.expect(0);
+    assert_eq!(run.json()["paused_s"], 0.0, "{}", run.stdout);
+    assert_eq!(migration_status(&mut c, quiet), 3);
+
+    // A live worker: every pause between sub-batches is taken, as the batch jobs record.
+    c.execute(
+        "INSERT INTO jobdb.workers (worker_id, hostname, pid, version, schema_version, started_at, last_heartbeat_at)
+         VALUES ('w-live', 'h', 1, '1', 3, now(), now())",
+        &[],
+    )
+    .expect("live worker");
+    let run = db.run(&["--json", "finalize-migration", "--id", &busy.to_string()]);
+    run.expect(0);
+    let pauses = scalar_i64(
+        &mut c,
+        &format!(
+            "SELECT sum((metrics->>'sub_batches')::int8 - 1)::int8 FROM jobdb.batched_background_migration_jobs
+              WHERE batched_background_migration_id = {busy} AND status = 3"
+        ),
+    );
+    assert!(pauses > 0);
+    let paused = run.json()["paused_s"].as_f64().expect("paused_s");
+    assert!(
+        (paused - pauses as f64 * 0.020).abs() < 1e-6,
+        "paused {paused} s for {pauses} pauses"
+    );
+    assert_eq!(migration_status(&mut c, busy), 3);
+
+    // Finished migrations show as done in the list.
+    let list = db.run(&["--json", "background-migrations", "list"]);
+    list.expect(0);
+    for m in list.json().as_array().expect("rows") {
+        assert_eq!(m["progress_pct"], 100.0, "{m}");
+    }
+    let human = db.run(&["background-migrations", "list"]);
+    assert!(
+        human.expect(0).stdout.contains("100.0%"),
+        "{}",
+        human.stdout
+    );
+}

@@ -179,6 +179,12 @@ fn describe(s: &Summary) -> String {
     if s.failed_attempts > 0 {
         line.push_str(&format!(", {} failed attempts retried", s.failed_attempts));
     }
+    if s.paused_s > 0.0 {
+        line.push_str(&format!(
+            ", {:.1} s of it pausing between sub-batches for live workers",
+            s.paused_s
+        ));
+    }
     line
 }
 

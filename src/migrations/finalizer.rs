@@ -2,6 +2,7 @@
 //! transactions sized to a target duration, until the migration is finished (see the
 //! module comment of `crate::migrations` for what a kill leaves).
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -14,7 +15,7 @@ use crate::db::batched_migrations::{
     self as bm, status, BatchJob, Migration, NewJob, RunStats, Tables,
 };
 use crate::db::status::migration_status_name;
-use crate::db::{health, sql_state, Db};
+use crate::db::{health, sql_state, workers, Db, Profile};
 use crate::error::{failure, Exit};
 use crate::output::human_range;
 
@@ -31,7 +32,8 @@ pub struct FinalizeOptions {
     pub batch_size: Option<i32>,
     /// Rows per UPDATE statement inside a batch.
     pub sub_batch_size: Option<i32>,
-    /// Pause between sub-batches in milliseconds.
+    /// Pause between sub-batches in milliseconds. Given, it always applies; the migration's
+    /// own pause applies only while a live worker exists (it protects a running engine).
     pub pause_ms: Option<u32>,
     /// The batch size adapts so a batch transaction takes about this long; zero keeps it
     /// fixed.
@@ -76,6 +78,8 @@ pub struct Summary {
     pub elapsed_s: f64,
     pub rows_per_s: f64,
     pub final_batch_size: Option<i64>,
+    /// Seconds spent in the pauses between sub-batches.
+    pub paused_s: f64,
 }
 
 impl Summary {
@@ -100,6 +104,7 @@ impl Summary {
             elapsed_s: 0.0,
             rows_per_s: 0.0,
             final_batch_size: None,
+            paused_s: 0.0,
         }
     }
 }
@@ -184,10 +189,12 @@ pub fn finalize_by_id(
     )?;
     let result = Finalizer {
         ctx,
+        profile: &profile,
         tables: &tables,
         migration: &m,
         target: &target,
         opts,
+        paused: Cell::new(Duration::ZERO),
     }
     .run(db);
     let released = db.release_operation_lock(&lock);
@@ -198,10 +205,13 @@ pub fn finalize_by_id(
 
 struct Finalizer<'a> {
     ctx: &'a Ctx,
+    profile: &'a Profile,
     tables: &'a Tables,
     migration: &'a Migration,
     target: &'a BatchTarget,
     opts: &'a FinalizeOptions,
+    /// Time spent in pauses so far, for the progress line and the summary.
+    paused: Cell<Duration>,
 }
 
 enum Outcome {
@@ -294,8 +304,22 @@ impl Finalizer<'_> {
                     None => break,
                 },
             };
-            bar.set_message(format!("batch size {}", job.batch_size));
-            match self.run_job(db, &job, attempts, ranges)? {
+            // The migration's pause protects a running engine: with no live worker (the
+            // engine stopped for an upgrade) there is nothing to protect. Asked each batch,
+            // so a worker that comes back is paused for again.
+            let pausing = self.opts.pause_ms.is_some()
+                || !workers::live(db, self.profile, self.ctx.config.stale_after.value)?.is_empty();
+            let share = self.paused.get().as_secs_f64() / began.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "batch size {}, {}",
+                job.batch_size,
+                if pausing {
+                    format!("pauses {:.0}% of the time", 100.0 * share)
+                } else {
+                    "no pauses (no live worker)".to_string()
+                }
+            ));
+            match self.run_job(db, &job, attempts, ranges, pausing)? {
                 Outcome::Succeeded { rows, took } => {
                     ran.push(job.id);
                     sizer.record(rows, took);
@@ -379,6 +403,7 @@ impl Finalizer<'_> {
             failed_attempts,
             elapsed_s: elapsed,
             final_batch_size: Some(sizer.size()),
+            paused_s: self.paused.get().as_secs_f64(),
         })
     }
 
@@ -476,9 +501,10 @@ impl Finalizer<'_> {
         job: &BatchJob,
         attempts: i16,
         ranges: Option<Vec<SubRange>>,
+        pausing: bool,
     ) -> anyhow::Result<Outcome> {
         let began = Instant::now();
-        match self.run_batch(db, job, ranges, began) {
+        match self.run_batch(db, job, ranges, began, pausing) {
             Ok((rows, took)) => Ok(Outcome::Succeeded { rows, took }),
             Err(error) => {
                 let metrics = json!({
@@ -498,12 +524,14 @@ impl Finalizer<'_> {
         job: &BatchJob,
         ranges: Option<Vec<SubRange>>,
         began: Instant,
+        pausing: bool,
     ) -> anyhow::Result<(i64, Duration)> {
         let pause = Duration::from_millis(
             self.opts
                 .pause_ms
                 .map_or(job.pause_ms.max(0) as u64, u64::from),
         );
+        let pause = if pausing { pause } else { Duration::ZERO };
         let limit = i64::from(
             self.opts
                 .sub_batch_size
@@ -536,6 +564,7 @@ impl Finalizer<'_> {
         for (i, range) in ranges.iter().enumerate() {
             if i > 0 && !pause.is_zero() {
                 std::thread::sleep(pause);
+                self.paused.set(self.paused.get() + pause);
             }
             updated += backfill::update_range(&mut tx, self.target, range)? as i64;
             rows += range.rows;
