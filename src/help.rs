@@ -250,7 +250,7 @@ pub const ENTRIES: &[Entry] = &[
             ("jobdbctl backup --compression zstd", "a .tar.zst: faster, and under half the size"),
         ],
         exits: &[
-            (Exit::Refused, "not enough free space, or rows hidden by row-level security"),
+            (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, a schema newer than this jobdbctl, a data directory that holds no cluster"),
             CONNECT,
             (Exit::Locked, "another backup or restore is running"),
         ],
@@ -261,9 +261,11 @@ pub const ENTRIES: &[Entry] = &[
             ("jobdbctl restore /srv/backups/jobs.tar.gz --yes", "replace the job schema with the archive's"),
             ("jobdbctl restore jobs.tar.gz --yes --force --avoid-id-reuse", "replace one holding jobs, keeping the higher job counter"),
             ("ssh vault 'cat jobs.tar.gz' | jobdbctl restore - --yes", "from standard input"),
+            ("jobdbctl restore latest --yes", "the newest complete archive of this database in the backup directory"),
+            ("jobdbctl restore latest --dir /srv/backups --yes --force", "the same from another directory, over a database that has jobs"),
         ],
         exits: &[
-            (Exit::Refused, "live workers, jobs without --force, not confirmed, missing roles or dependent objects"),
+            (Exit::Refused, "live workers, jobs without --force, not confirmed, missing roles or dependent objects, an archive of a schema other than the job schema, a data directory that holds no cluster"),
             (Exit::BadArchive, "the archive is invalid, corrupt or hostile; nothing was changed"),
             CONNECT,
             (Exit::Locked, "another backup or restore is running"),
@@ -337,9 +339,48 @@ pub fn examples_text(examples: &[(&str, &str)]) -> String {
     let mut text = String::from("Examples:\n");
     for (line, what) in examples {
         text.push_str(&wrap(what, "  # ", "  # "));
-        text.push_str(&format!("  {line}\n"));
+        text.push_str(&continued(line));
     }
     text
+}
+
+/// A command line for `--help`, broken where it would not fit into lines that continue with
+/// ` \` (between words outside quotes), so neither clap nor a terminal breaks it mid-argument
+/// and it still pastes into a shell as one command.
+fn continued(line: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let (mut word, mut quote) = (String::new(), None);
+    for c in line.chars() {
+        match (c, quote) {
+            (' ', None) => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            ('\'' | '"', None) => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            _ => {}
+        }
+        word.push(c);
+    }
+    words.push(word);
+    let mut out = String::new();
+    let mut current = "  ".to_string();
+    for (i, w) in words.iter().enumerate() {
+        let fits = current.chars().count() + 1 + w.chars().count() + 2 <= HELP_WIDTH;
+        if i > 0 && !fits {
+            out.push_str(&current);
+            out.push_str(" \\\n");
+            current = "      ".to_string();
+        } else if i > 0 {
+            current.push(' ');
+        }
+        current.push_str(w);
+    }
+    out.push_str(&current);
+    out.push('\n');
+    out
 }
 
 /// The exit statuses as `--help` prints them.
@@ -380,6 +421,29 @@ fn wrap(text: &str, first: &str, rest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_examples_continue_between_words_outside_quotes() {
+        let line = "for f in /srv/backups/*.tar.gz; do jobdbctl --quiet verify \"$f\" || echo \"$f $f $f\"; done";
+        let text = continued(line);
+        assert!(
+            text.lines().all(|l| l.chars().count() <= HELP_WIDTH),
+            "{text}"
+        );
+        assert!(text.lines().count() > 1, "{text}");
+        let joined: String = text
+            .lines()
+            .map(|l| l.trim().trim_end_matches('\\').trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(joined, line);
+        let quoted = continued("jobdbctl backup --output - | ssh vault-with-a-long-name.example.org 'cat > /srv/backups/jobs.tar.gz'");
+        assert!(
+            quoted.contains("'cat > /srv/backups/jobs.tar.gz'"),
+            "{quoted}"
+        );
+        assert_eq!(continued("jobdbctl status"), "  jobdbctl status\n");
+    }
 
     #[test]
     fn wrap_keeps_a_hanging_indent_within_the_width() {

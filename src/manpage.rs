@@ -391,7 +391,8 @@ fn option(page: &mut Roff, arg: &Arg) {
         .filter(|v| !v.is_hide_set())
         .collect();
     let explained = values.iter().any(|v| v.get_help().is_some());
-    if !values.is_empty() && !explained {
+    // A switch (--pin) takes no value: clap's true/false are not the operator's to give.
+    if !values.is_empty() && !explained && takes_value(arg) {
         let names: Vec<&str> = values.iter().map(|v| v.get_name()).collect();
         text.push_str(&format!(" Values: {}.", names.join(", ")));
     }

@@ -68,3 +68,50 @@ fn man_pages_are_current() {
         "the main page documents exit codes"
     );
 }
+
+/// `--help` piped (no terminal) and the man pages read as an operator reads them: no
+/// example broken mid-argument, no true/false offered for a switch, `restore latest`
+/// shown, every cause of backup's exit 3 named.
+#[test]
+fn help_and_man_pages_read_whole() {
+    let main = String::from_utf8(generated(&["--help"])).expect("utf-8");
+    let commands: Vec<String> = main
+        .split("Commands:")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(commands.iter().any(|c| c == "restore"), "{commands:?}");
+    for command in commands.iter().filter(|c| *c != "help") {
+        let help = String::from_utf8(generated(&[command, "--help"])).expect("utf-8");
+        let examples = help.split("Examples:").nth(1).unwrap_or_default();
+        let examples = examples.split("Exit status:").next().unwrap_or_default();
+        for line in examples
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+        {
+            assert!(
+                line.chars().count() <= 78,
+                "`{command} --help` example: {line}"
+            );
+        }
+    }
+    let restore = String::from_utf8(generated(&["restore", "--help"])).expect("utf-8");
+    assert!(restore.contains("jobdbctl restore latest"), "{restore}");
+    let backup = String::from_utf8(generated(&["backup", "--help"])).expect("utf-8");
+    assert!(backup.contains("a link or another user's file"), "{backup}");
+    let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    for page in std::fs::read_dir(&man).expect("man").flatten() {
+        let text = std::fs::read_to_string(page.path()).expect("page");
+        assert!(
+            !text.contains("Values: true, false"),
+            "{}: a switch offered true/false",
+            page.path().display()
+        );
+    }
+}
