@@ -2086,7 +2086,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__restore)
-            opts="-y -q -v -h -V --dir --yes --force --avoid-id-reuse --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-y -q -v -h -V --dir --yes --force --avoid-id-reuse --dry-run --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

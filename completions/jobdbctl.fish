@@ -385,6 +385,7 @@ complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l log-file -
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s y -l yes -d 'Do not ask; needed when there is no terminal'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l force -d 'Replace a job schema that has jobs (they are lost; jobs created after the backup are gone), or a schema of that name that holds no jobs. Only the job schema is ever replaced: jobdb or graphile_worker by the archive\'s profile, or the one --schema names; an archive of any other schema is refused unless --schema names it'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l avoid-id-reuse -d 'Raise the restored job counter to the job-ID high-water mark, so no job ID handed out since the backup is handed out again (also after `destroy`: the mark survives it)'
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l dry-run -d 'Make every check a restore makes before it changes anything (the whole archive, live workers, jobs without --force, the schema, the lock) and say what would be replaced; change nothing'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand restore" -s v -l verbose -d 'Log each SQL statement to stderr'

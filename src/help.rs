@@ -263,8 +263,10 @@ pub const ENTRIES: &[Entry] = &[
             ("ssh vault 'cat jobs.tar.gz' | jobdbctl restore - --yes", "from standard input"),
             ("jobdbctl restore latest --yes", "the newest complete archive of this database in the backup directory"),
             ("jobdbctl restore latest --dir /srv/backups --yes --force", "the same from another directory, over a database that has jobs"),
+            ("jobdbctl restore latest --dry-run", "check everything and say what would be replaced, changing nothing"),
         ],
         exits: &[
+            (Exit::Usage, "no archive at the path given (the message says where archives of this database are)"),
             (Exit::Refused, "live workers, jobs without --force, not confirmed, missing roles or dependent objects, an archive of a schema other than the job schema, a data directory that holds no cluster"),
             (Exit::BadArchive, "the archive is invalid, corrupt or hostile; nothing was changed"),
             CONNECT,

@@ -728,3 +728,80 @@ fn control_characters_from_an_archive_header_reach_no_terminal() {
         );
     }
 }
+
+#[test]
+fn restore_says_where_archives_are_and_dry_run_checks_everything_changing_nothing() {
+    let db = TestDb::populated_unlocked(60);
+    let backups = common::temp_dir("cat");
+    db.write_config(&format!("backup_dir = \"{}\"\n", backups.path().display()));
+    let named = backups.path().join("before-upgrade.tar.gz");
+    db.run(&["backup", "--output", path_str(&named)]).expect(0);
+    common::insert_job(&mut db.client());
+    let jobs_before = jobs_in(&db);
+
+    // A name that is not in the working directory but in the backup directory.
+    let mut cmd = db.cmd();
+    cmd.current_dir("/")
+        .args(["restore", "before-upgrade.tar.gz", "--yes", "--force"]);
+    let missing = common::run(cmd);
+    missing.expect(2);
+    let line = missing.one_line_error();
+    assert!(
+        line.contains("no archive at /before-upgrade.tar.gz")
+            && line.contains(&format!("jobdbctl restore {}", named.display())),
+        "{line}"
+    );
+    let nowhere = db.run(&["restore", "/nonexistent/x.tar.gz", "--yes"]);
+    nowhere.expect(2);
+    assert!(
+        nowhere.one_line_error().contains(path_str(backups.path())),
+        "{}",
+        nowhere.stderr
+    );
+
+    // --dry-run: the same refusals as a restore, no question asked, nothing changed.
+    let refused = db.run(&["restore", path_str(&named), "--dry-run"]);
+    refused.expect(3);
+    assert!(
+        refused.one_line_error().contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    let plan = db.run(&[
+        "restore",
+        path_str(&named),
+        "--dry-run",
+        "--force",
+        "--json",
+    ]);
+    plan.expect(0);
+    let json = plan.json();
+    assert_eq!(json["dry_run"], true);
+    let would = json["would_replace"].as_str().expect("would_replace");
+    assert!(
+        would.contains("schema \"jobdb\"") && would.contains(&format!("{jobs_before} jobs")),
+        "{would}"
+    );
+    assert_eq!(json["rows"].as_u64().map(|r| r > 0), Some(true), "{json}");
+    assert_eq!(jobs_in(&db), jobs_before, "a dry run changed the jobs");
+    let leftovers = common::scalar_i64(
+        &mut db.client(),
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'jobdbctl_%'",
+    );
+    assert_eq!(leftovers, 0, "a dry run left a staging schema");
+    let human = db.run(&["restore", "latest", "--dry-run", "--force"]);
+    human.expect(0);
+    assert!(
+        human.stdout.contains("dry run") && human.stdout.contains("nothing was changed"),
+        "{}",
+        human.stdout
+    );
+
+    // A damaged archive fails the dry run as it would fail the restore.
+    let bytes = fs::read(&named).expect("read");
+    let cut = backups.path().join("cut.tar.gz");
+    fs::write(&cut, &bytes[..bytes.len() - 200]).expect("write");
+    db.run(&["restore", path_str(&cut), "--dry-run", "--force"])
+        .expect(5);
+    assert_eq!(jobs_in(&db), jobs_before);
+}

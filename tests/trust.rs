@@ -360,6 +360,29 @@ fn a_cold_archive_cannot_make_the_server_run_a_command_or_load_code() {
         human.stdout
     );
 
+    // A dry run of the cold restore checks, says what it would replace, and changes nothing.
+    let dry = cluster.run(&[
+        "restore",
+        path_str(&archive),
+        "--dry-run",
+        "--force",
+        "--json",
+    ]);
+    dry.expect(0);
+    assert!(
+        dry.json()["would_replace"]
+            .as_str()
+            .is_some_and(|w| w.contains("the embedded cluster at")),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(fs::read_to_string(&auto).expect("auto.conf"), original);
+    assert!(
+        !pgdata.join("postmaster.pid").exists(),
+        "the dry run started the server"
+    );
+    assert!(!cluster.data_dir().join("psql.restoring").exists());
+
     let restore = cluster.run(&["restore", path_str(&archive), "--yes", "--force", "--json"]);
     restore.expect(0);
     assert_eq!(listed(&restore.json()), expected);

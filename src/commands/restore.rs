@@ -37,6 +37,11 @@ pub struct RestoreArgs {
     /// since the backup is handed out again (also after `destroy`: the mark survives it).
     #[arg(long)]
     pub avoid_id_reuse: bool,
+    /// Make every check a restore makes before it changes anything (the whole archive, live
+    /// workers, jobs without --force, the schema, the lock) and say what would be replaced;
+    /// change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
@@ -58,19 +63,88 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         chosen = Some(path.clone());
         Archive::File(path)
     } else {
-        Archive::File(crate::config::absolute(&args.archive, None))
+        let path = crate::config::absolute(&args.archive, None);
+        if !path.exists() {
+            return Err(not_found(ctx, &args.archive, &path));
+        }
+        Archive::File(path)
     };
-    let restored = restore::restore(
-        ctx,
-        &Request {
-            archive,
-            yes: args.confirmation.yes,
-            force: args.force,
-            avoid_id_reuse: args.avoid_id_reuse,
-        },
-    )?;
+    let request = Request {
+        archive,
+        yes: args.confirmation.yes,
+        force: args.force,
+        avoid_id_reuse: args.avoid_id_reuse,
+        dry_run: args.dry_run,
+    };
+    if args.dry_run {
+        let plan = restore::plan(ctx, &request)?;
+        report_plan(ctx, &plan, chosen.as_deref())?;
+        return Ok(Exit::Ok);
+    }
+    let restored = restore::restore(ctx, &request)?;
     report(ctx, &restored, chosen.as_deref())?;
     Ok(Exit::Ok)
+}
+
+/// A missing archive (exit 2): where it was looked for, and where this database's archives
+/// are — the name given may be one in the backup directory.
+fn not_found(ctx: &Ctx, given: &Path, path: &Path) -> anyhow::Error {
+    let dir = backup::directory(ctx, None);
+    let relative = if given.is_relative() {
+        " (a relative path is taken from the working directory)"
+    } else {
+        ""
+    };
+    let in_backup_dir = given
+        .file_name()
+        .map(|name| dir.join(name))
+        .filter(|p| p != path && p.is_file());
+    let hint = match in_backup_dir {
+        Some(there) => format!(
+            "the backup directory has one of that name: jobdbctl restore {}",
+            there.display()
+        ),
+        None => format!(
+            "archives of this database are in {} (`jobdbctl backups` lists them; `jobdbctl restore latest` takes the newest)",
+            dir.display()
+        ),
+    };
+    failure(
+        Exit::Usage,
+        format!("no archive at {}{relative}; {hint}", path.display()),
+    )
+}
+
+fn report_plan(ctx: &Ctx, plan: &restore::Plan, latest: Option<&Path>) -> anyhow::Result<()> {
+    if ctx.out.json {
+        return ctx.out.json(&json!({
+            "dry_run": true,
+            "latest_archive": latest.map(|p| p.display().to_string()),
+            "mode": plan.mode.name(),
+            "schema": plan.schema,
+            "backup_created_at": plan.created_at,
+            "would_replace": plan.replaces,
+            "last_used_job_id": plan.last_used_job_id,
+            "rows": plan.rows,
+        }));
+    }
+    let what = match (&plan.replaces, plan.mode) {
+        (Some(old), _) => format!("replace {old}"),
+        (None, Mode::Online) => format!(
+            "create schema {:?}",
+            plan.schema.as_deref().unwrap_or_default()
+        ),
+        (None, Mode::Cold) => "create the embedded cluster".to_string(),
+    };
+    ctx.out.line(format!(
+        "dry run: the archive is good and nothing refuses it; restore would {what} with the backup taken {}{}; nothing was changed",
+        plan.created_at,
+        match (plan.mode, plan.last_used_job_id) {
+            (Mode::Online, Some(id)) => format!(" ({} rows, last used job ID {id})", plan.rows),
+            (Mode::Online, None) => format!(" ({} rows)", plan.rows),
+            (Mode::Cold, _) => String::new(),
+        }
+    ))
 }
 
 /// `latest` is the archive `restore latest` chose.

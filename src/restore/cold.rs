@@ -35,9 +35,14 @@ pub struct Cold {
 }
 
 impl Cold {
-    pub fn prepare(ctx: &Ctx, request: &Request, header: &Manifest) -> anyhow::Result<Cold> {
+    /// Everything that can refuse the restore, changing nothing (no lock file, no stop): the
+    /// cluster's state and, when it holds one, what replacing it would lose (`None`: there is
+    /// no cluster to replace). `restore --dry-run` stops here.
+    pub fn assess(
+        ctx: &Ctx,
+        request: &Request,
+    ) -> anyhow::Result<(Cluster, ServerState, Option<String>)> {
         let cluster = ctx.cluster("restore of a cold archive")?.clone();
-        let lock = cluster.lock_data_dir()?;
         let state = cluster.state()?;
         let mut stake = String::new();
         if let ServerState::Running(_) = state {
@@ -54,12 +59,7 @@ impl Cold {
                         "refusing to restore over the embedded cluster: it has jobs, which would be lost; pass --force to replace it",
                     ));
                 }
-                // The counter being replaced joins the high-water mark before it goes.
-                if let Ok(seq) = counter::sequence_name(&mut db, &p) {
-                    let last = counter::last_used(&mut db, &seq)?;
-                    highwater::raise(ctx, &mut db, &p.schema, last)?;
-                }
-                if !request.yes {
+                if !request.yes || request.dry_run {
                     stake = format!(
                         " (schema {:?}: {})",
                         p.schema,
@@ -73,11 +73,32 @@ impl Cold {
                 "refusing to replace a stopped cluster without checking it for jobs; start it (`jobdbctl start`) so restore can check, or pass --force",
             ));
         }
-        if state != ServerState::NotInitialized {
+        let replaces = (state != ServerState::NotInitialized).then(|| {
+            format!(
+                "the embedded cluster at {}{stake}",
+                cluster.pgdata.display()
+            )
+        });
+        Ok((cluster, state, replaces))
+    }
+
+    pub fn prepare(ctx: &Ctx, request: &Request, header: &Manifest) -> anyhow::Result<Cold> {
+        let lock = ctx.cluster("restore of a cold archive")?.lock_data_dir()?;
+        let (cluster, state, replaces) = Self::assess(ctx, request)?;
+        if let ServerState::Running(_) = state {
+            let mut db = ctx.connect()?;
+            if let Some(p) = ctx.detect_profile(&mut db)? {
+                // The counter being replaced joins the high-water mark before it goes.
+                if let Ok(seq) = counter::sequence_name(&mut db, &p) {
+                    let last = counter::last_used(&mut db, &seq)?;
+                    highwater::raise(ctx, &mut db, &p.schema, last)?;
+                }
+            }
+        }
+        if let Some(replaces) = &replaces {
             confirm(
                 &format!(
-                    "replace the embedded cluster at {}{stake} with the cold backup taken {}",
-                    cluster.pgdata.display(),
+                    "replace {replaces} with the cold backup taken {}",
                     header.created_at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
                 request.yes,

@@ -51,6 +51,8 @@ pub struct Request {
     /// Raise the restored job counter to the job-ID high-water mark (which includes the
     /// replaced schema's counter), so no job ID is handed out twice.
     pub avoid_id_reuse: bool,
+    /// Check everything and say what would be replaced; change nothing (see [`plan`]).
+    pub dry_run: bool,
 }
 
 /// What a restore put back.
@@ -155,6 +157,53 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
     let mut restored = result?;
     restored.seconds = started.elapsed().as_secs_f64();
     Ok(restored)
+}
+
+/// What `restore --dry-run` found: the archive is good, nothing refuses it, and this is what
+/// a restore would replace.
+pub struct Plan {
+    pub mode: Mode,
+    pub schema: Option<String>,
+    pub created_at: String,
+    /// What would be replaced (with what it holds), or `None` when there is nothing there.
+    pub replaces: Option<String>,
+    pub last_used_job_id: Option<i64>,
+    pub rows: u64,
+}
+
+/// Every check a restore makes before it changes anything — the whole archive read and
+/// checked, the target's refusals (live workers, jobs without `--force`, the schema, the
+/// lock) — and nothing changed.
+pub fn plan(ctx: &Ctx, request: &Request) -> anyhow::Result<Plan> {
+    let (input, label): (Box<dyn Read + Send>, String) = match &request.archive {
+        Archive::Stdin => (Box::new(std::io::stdin()), "<stdin>".to_string()),
+        Archive::File(path) => (
+            Box::new(
+                File::open(path)
+                    .with_context(|| format!("cannot open archive {}", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+    };
+    let summary = reader::read(input, &label, &mut Discard)?;
+    let m = &summary.manifest;
+    let replaces = match m.mode {
+        Mode::Online => {
+            let assessed = Online::assess(ctx, request, m)?;
+            assessed
+                .stake
+                .map(|stake| format!("schema {:?}{stake}", assessed.schema))
+        }
+        Mode::Cold => Cold::assess(ctx, request)?.2,
+    };
+    Ok(Plan {
+        mode: m.mode,
+        schema: m.schema.clone(),
+        created_at: m.created_at.to_rfc3339(),
+        replaces,
+        last_used_job_id: m.last_used_job_id,
+        rows: m.tables.iter().filter_map(|t| t.rows).sum(),
+    })
 }
 
 /// Counts the compressed bytes read, for the progress bar.

@@ -305,14 +305,21 @@ fn load_entries(
     }
 }
 
+/// What [`Online::assess`] found: the connection to restore through and what would be
+/// replaced.
+pub struct Assessed {
+    pub db: Db,
+    pub schema: String,
+    pub old: Option<Profile>,
+    /// `None` when no schema of that name exists; else what replacing it loses, for people.
+    pub stake: Option<String>,
+}
+
 impl Online {
-    /// Everything that can refuse the restore happens here, before the staging schema exists.
-    pub fn prepare(
-        ctx: &Ctx,
-        request: &Request,
-        header: &Manifest,
-        bar: ProgressBar,
-    ) -> anyhow::Result<Online> {
+    /// Everything that can refuse the restore, changing nothing: the connection (holding
+    /// the `backup` operation lock), the schema to replace and what replacing it would lose.
+    /// `restore --dry-run` stops here.
+    pub fn assess(ctx: &Ctx, request: &Request, header: &Manifest) -> anyhow::Result<Assessed> {
         let schema = header
             .schema
             .clone()
@@ -351,12 +358,6 @@ impl Online {
         }
         let mut db = ctx.connect()?;
         db.try_operation_lock("backup", "backup or restore")?;
-        let (staging, replaced) = load::work_schemas(&schema);
-        for name in load::drop_leftovers(&mut db, &schema)? {
-            ctx.out.info(format!(
-                "dropped {name:?}, left behind by an interrupted restore"
-            ));
-        }
         let old_exists = load::schema_exists(&mut db, &schema)?;
         let old = if old_exists {
             profile::detect(&mut db, choice, Some(&schema))?
@@ -389,6 +390,7 @@ impl Online {
             }
             None => {}
         }
+        let mut stake = None;
         if old_exists {
             let outside = load::outside_dependents(&mut db, &schema)?;
             if !outside.is_empty() {
@@ -400,12 +402,42 @@ impl Online {
                     ),
                 ));
             }
-            // What would be lost, counted only when someone is asked.
-            let stake = match (&old, request.yes) {
+            // What would be lost, counted only when someone is asked or shown.
+            stake = Some(match (&old, request.yes && !request.dry_run) {
                 (Some(p), false) => format!(" ({})", highwater::at_stake(&mut db, p)?),
                 (None, false) => " (not a job schema)".to_string(),
                 (_, true) => String::new(),
-            };
+            });
+        }
+        Ok(Assessed {
+            db,
+            schema,
+            old,
+            stake,
+        })
+    }
+
+    /// Everything that can refuse the restore happens here, before the staging schema exists.
+    pub fn prepare(
+        ctx: &Ctx,
+        request: &Request,
+        header: &Manifest,
+        bar: ProgressBar,
+    ) -> anyhow::Result<Online> {
+        let Assessed {
+            mut db,
+            schema,
+            old,
+            stake,
+        } = Self::assess(ctx, request, header)?;
+        let old_exists = stake.is_some();
+        let (staging, replaced) = load::work_schemas(&schema);
+        for name in load::drop_leftovers(&mut db, &schema)? {
+            ctx.out.info(format!(
+                "dropped {name:?}, left behind by an interrupted restore"
+            ));
+        }
+        if let Some(stake) = &stake {
             confirm(
                 &format!(
                     "replace schema {schema:?}{stake} with the backup taken {}",
