@@ -28,6 +28,9 @@ _jobdbctl() {
             jobdbctl,completions)
                 cmd="jobdbctl__subcmd__completions"
                 ;;
+            jobdbctl,conninfo)
+                cmd="jobdbctl__subcmd__conninfo"
+                ;;
             jobdbctl,destroy)
                 cmd="jobdbctl__subcmd__destroy"
                 ;;
@@ -166,6 +169,9 @@ _jobdbctl() {
             jobdbctl__subcmd__help,completions)
                 cmd="jobdbctl__subcmd__help__subcmd__completions"
                 ;;
+            jobdbctl__subcmd__help,conninfo)
+                cmd="jobdbctl__subcmd__help__subcmd__conninfo"
+                ;;
             jobdbctl__subcmd__help,destroy)
                 cmd="jobdbctl__subcmd__help__subcmd__destroy"
                 ;;
@@ -260,7 +266,7 @@ _jobdbctl() {
 
     case "${cmd}" in
         jobdbctl)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs purge-jobs purge-archive vacuum logs backups completions man help"
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version init start stop restart status show-params conninfo destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs purge-jobs purge-archive vacuum logs backups completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1081,6 +1087,48 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jobdbctl__subcmd__conninfo)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jobdbctl__subcmd__destroy)
             opts="-y -q -v -h -V --yes --cluster --force --dry-run --backup-first --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1202,7 +1250,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help)
-            opts="init start stop restart status show-params destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs purge-jobs purge-archive vacuum logs backups completions man help"
+            opts="init start stop restart status show-params conninfo destroy set-job-counter unlock-stale-jobs finalize-migration background-migrations migrate backup restore verify job-logs purge-jobs purge-archive vacuum logs backups completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1384,6 +1432,20 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__conninfo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -106,6 +106,7 @@ pub enum Command {
     Restart(commands::restart::RestartArgs),
     Status(commands::status::StatusArgs),
     ShowParams(commands::show_params::ShowParamsArgs),
+    Conninfo(commands::conninfo::ConninfoArgs),
     Destroy(commands::destroy::DestroyArgs),
     SetJobCounter(commands::set_job_counter::SetJobCounterArgs),
     UnlockStaleJobs(commands::unlock_stale_jobs::UnlockStaleJobsArgs),

@@ -91,6 +91,14 @@ pub const ENTRIES: &[Entry] = &[
         exits: &[CONNECT],
     },
     Entry {
+        command: "conninfo",
+        examples: &[
+            ("jobdbctl conninfo", "the socket URL, a psql command that works as printed, and the TCP URL when enabled"),
+            ("DATABASE_URL=\"$(jobdbctl conninfo --json | jq -r .socket_url)\" engine", "hand it to an engine"),
+        ],
+        exits: &[(Exit::Usage, "bad configuration")],
+    },
+    Entry {
         command: "destroy",
         examples: &[
             ("jobdbctl destroy --dry-run", "show what would be dropped"),

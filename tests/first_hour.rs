@@ -950,3 +950,108 @@ fn messages_read_as_english_with_plain_ranges_and_plurals() {
         check.stdout
     );
 }
+
+/// The connection strings `conninfo` prints work as printed: the socket's with a client
+/// library and its psql command in a shell, and, with listen_addresses set, the TCP URL once
+/// a password is set as it says.
+#[test]
+fn conninfo_prints_connection_strings_that_connect() {
+    let c = TestCluster::new();
+    let port = common::free_port();
+    c.write_config(&format!("listen_addresses = '127.0.0.1'\nport = {port}\n"));
+    c.run(&["start", "--create"]).expect(0);
+    let info = c.run(&["conninfo", "--json"]);
+    info.expect(0);
+    let info = info.json();
+    let mut client = postgres::Client::connect(
+        info["socket_conninfo"].as_str().expect("conninfo"),
+        postgres::NoTls,
+    )
+    .expect("connect with socket_conninfo");
+    let one: i32 = client.query_one("SELECT 1", &[]).expect("query").get(0);
+    assert_eq!(one, 1);
+    assert_eq!(
+        common::scalar_i64(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
+        3
+    );
+    let url_client =
+        postgres::Client::connect(info["socket_url"].as_str().expect("url"), postgres::NoTls);
+    assert!(url_client.is_ok(), "socket_url: {:?}", url_client.err());
+
+    let psql = info["psql"].as_str().expect("psql");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{psql} -Atc 'SELECT 40 + 2'"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                common::pg_bindir().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .current_dir("/")
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "{psql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+
+    let tcp = info["tcp_url"].as_str().expect("tcp_url");
+    assert_eq!(tcp, format!("postgresql://postgres@127.0.0.1:{port}/jobdb"));
+    assert!(
+        postgres::Client::connect(tcp, postgres::NoTls).is_err(),
+        "TCP without a password"
+    );
+    client
+        .batch_execute("ALTER ROLE postgres PASSWORD 'conninfo-test-pw'")
+        .expect("set password");
+    let mut config: postgres::Config = tcp.parse().expect("url");
+    config.password("conninfo-test-pw");
+    let mut tcp_client = config.connect(postgres::NoTls).expect("connect over TCP");
+    let one: i32 = tcp_client.query_one("SELECT 1", &[]).expect("query").get(0);
+    assert_eq!(one, 1);
+}
+
+/// docs/schema.md's enqueue example runs as written on a fresh schema, and does what it says.
+#[test]
+fn the_documented_enqueue_statements_run_on_a_fresh_schema() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md"))
+        .expect("docs/schema.md");
+    let sql = doc
+        .split("```sql\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("an sql block in docs/schema.md");
+    let db = TestDb::initialized();
+    let mut client = db.client();
+    client
+        .batch_execute(sql)
+        .expect("the documented statements");
+    assert_eq!(
+        scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
+        2
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE state = 'succeeded' AND queue_name = 'renders'"
+        ),
+        1
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut client,
+            "SELECT count(*) FROM jobdb.jobs WHERE state = 'queued' AND job_queue_id IS NULL"
+        ),
+        1
+    );
+    // A writer of the old contract (queue_name only) is refused, as the page says.
+    let old = client.batch_execute(
+        "INSERT INTO jobdb.jobs (queue_name, task_identifier) VALUES ('renders', 'old_engine')",
+    );
+    assert!(old.is_err(), "a queue_name-only insert was accepted");
+}

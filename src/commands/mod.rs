@@ -7,6 +7,7 @@ pub mod background_migrations;
 pub mod backup;
 pub mod backups;
 pub mod completions;
+pub mod conninfo;
 pub mod destroy;
 pub mod finalize_migration;
 pub mod init;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Restart(args) => restart::run(args, &ctx),
         Command::Status(args) => status::run(args, &ctx),
         Command::ShowParams(args) => show_params::run(args, &ctx),
+        Command::Conninfo(args) => conninfo::run(args, &ctx),
         Command::Destroy(args) => destroy::run(args, &ctx),
         Command::SetJobCounter(args) => set_job_counter::run(args, &ctx),
         Command::UnlockStaleJobs(args) => unlock_stale_jobs::run(args, &ctx),
