@@ -780,7 +780,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups)
-            opts="-q -v -h -V --dir --verify --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune help"
+            opts="-w -q -v -h -V --dir --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -896,7 +896,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups__subcmd__list)
-            opts="-q -v -h -V --dir --verify --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-w -q -v -h -V --dir --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -101,6 +101,17 @@ pub fn kv_table() -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
+    // On a terminal the table fits its width; piped, it fits $COLUMNS when that is set (as
+    // `ps` does), and is as wide as its cells otherwise.
+    if !std::io::stdout().is_terminal() {
+        if let Some(columns) = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .filter(|c| *c >= 20)
+        {
+            t.set_width(columns);
+        }
+    }
     t
 }
 

@@ -805,3 +805,51 @@ fn restore_says_where_archives_are_and_dry_run_checks_everything_changing_nothin
         .expect(5);
     assert_eq!(jobs_in(&db), jobs_before);
 }
+
+#[test]
+fn the_listing_fits_80_columns_and_wide_adds_the_rest() {
+    let db = populated(5);
+    let dir = common::temp_dir("cat");
+    backup(&db, dir.path(), &[]);
+    let pinned = dir.path().join("before-upgrade.tar.gz");
+    db.run(&["backup", "--output", path_str(&pinned)]).expect(0);
+    let mut cmd = db.cmd();
+    cmd.env("COLUMNS", "80")
+        .args(["backups", "--dir", path_str(dir.path())]);
+    let narrow = common::run(cmd);
+    narrow.expect(0);
+    let table: Vec<&str> = narrow
+        .stdout
+        .lines()
+        .take_while(|l| !l.starts_with("unverified:"))
+        .collect();
+    for line in &table {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line}\n{}",
+            narrow.stdout
+        );
+    }
+    // Cells are whole, not cut into slivers: the time and the state on one line each.
+    let time = Utc::now().format("%Y-%m-%d").to_string();
+    assert!(table.iter().any(|l| l.contains(&time)), "{}", narrow.stdout);
+    assert!(
+        table.iter().any(|l| l.contains("unverified")),
+        "{}",
+        narrow.stdout
+    );
+    assert!(
+        !narrow.stdout.contains("database @ server"),
+        "{}",
+        narrow.stdout
+    );
+
+    let wide = db.run(&["backups", "--dir", path_str(dir.path()), "--wide"]);
+    wide.expect(0);
+    assert!(
+        wide.stdout.contains("database @ server") && wide.stdout.contains("last job ID"),
+        "{}",
+        wide.stdout
+    );
+    assert!(wide.stdout.contains(&db.name), "{}", wide.stdout);
+}

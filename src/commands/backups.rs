@@ -48,6 +48,10 @@ pub struct ListArgs {
     /// instead of only its header and end; exit 5 if any is damaged.
     #[arg(long)]
     pub verify: bool,
+    /// Also show where each archive came from: mode, database and server, profile, schema
+    /// and its version, last used job ID (the default columns fit 80 columns).
+    #[arg(long, short = 'w')]
+    pub wide: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,7 +76,14 @@ pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     match args.action {
         None => list(args.list, ctx),
         Some(Action::List(list_args)) => list(list_args, ctx),
-        Some(Action::Verify(dir)) => list(ListArgs { dir, verify: true }, ctx),
+        Some(Action::Verify(dir)) => list(
+            ListArgs {
+                dir,
+                verify: true,
+                wide: false,
+            },
+            ctx,
+        ),
         Some(Action::Prune(prune_args)) => prune(prune_args, ctx),
     }
 }
@@ -115,7 +126,7 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             .json_array(items.iter().map(report::backups::json))?;
     } else {
         ctx.out
-            .line(report::backups::listing(&items, args.verify))?;
+            .line(report::backups::listing(&items, args.verify, args.wide))?;
     }
     // Each with why: the plain listing reads only the ends, so it cannot show what a full
     // read found in the middle.

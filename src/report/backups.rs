@@ -53,23 +53,23 @@ fn prune_note(i: &Item) -> String {
     format!("no ({why})")
 }
 
-/// The catalog table, then a line for each damaged or partial archive.
-pub fn listing(items: &[Item], verified: bool) -> String {
+/// The catalog table, then a line for each damaged or partial archive. Six columns fit an
+/// 80-column terminal; `wide` adds where each archive came from (mode, database and server,
+/// profile, schema and version, last job ID), as `ps -f` and `kubectl -o wide` do.
+pub fn listing(items: &[Item], verified: bool, wide: bool) -> String {
     if items.is_empty() {
         return "no archives".to_string();
     }
-    let mut t = table(&[
-        "file",
-        "taken at (UTC)",
-        "mode",
-        "database @ server",
-        "profile / schema (version)",
-        "jobs",
-        "last job ID",
-        "size",
-        "state",
-        "prunable",
-    ]);
+    let mut header = vec!["file", "taken at (UTC)"];
+    if wide {
+        header.extend(["mode", "database @ server", "profile / schema (version)"]);
+    }
+    header.extend(["jobs"]);
+    if wide {
+        header.push("last job ID");
+    }
+    header.extend(["size", "state", "prunable"]);
+    let mut t = table(&header);
     let dash = || "-".to_string();
     for i in items {
         let h = i.header.as_deref();
@@ -78,36 +78,49 @@ pub fn listing(items: &[Item], verified: bool) -> String {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        t.add_row(vec![
+        let mut row = vec![
             printable(&name, SHOWN),
             i.taken_at()
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(dash),
-            h.map(|h| h.mode.name().to_string()).unwrap_or_else(dash),
-            h.map(|h| {
-                format!(
-                    "{} @ {}",
-                    printable(&h.database, SHOWN),
-                    printable(&h.server, SHOWN)
-                )
-            })
-            .unwrap_or_else(dash),
-            h.map(|h| {
-                format!(
-                    "{} / {} ({})",
-                    printable(h.profile.as_deref().unwrap_or("-"), SHOWN),
-                    printable(h.schema.as_deref().unwrap_or("-"), SHOWN),
-                    h.schema_version.map_or_else(dash, |v| v.to_string())
-                )
-            })
-            .unwrap_or_else(dash),
-            i.jobs().map_or_else(dash, |n| n.to_string()),
-            h.and_then(|h| h.last_used_job_id)
-                .map_or_else(dash, |n| n.to_string()),
+        ];
+        if wide {
+            row.push(h.map(|h| h.mode.name().to_string()).unwrap_or_else(dash));
+            row.push(
+                h.map(|h| {
+                    format!(
+                        "{} @ {}",
+                        printable(&h.database, SHOWN),
+                        printable(&h.server, SHOWN)
+                    )
+                })
+                .unwrap_or_else(dash),
+            );
+            row.push(
+                h.map(|h| {
+                    format!(
+                        "{} / {} ({})",
+                        printable(h.profile.as_deref().unwrap_or("-"), SHOWN),
+                        printable(h.schema.as_deref().unwrap_or("-"), SHOWN),
+                        h.schema_version.map_or_else(dash, |v| v.to_string())
+                    )
+                })
+                .unwrap_or_else(dash),
+            );
+        }
+        row.push(i.jobs().map_or_else(dash, |n| n.to_string()));
+        if wide {
+            row.push(
+                h.and_then(|h| h.last_used_job_id)
+                    .map_or_else(dash, |n| n.to_string()),
+            );
+        }
+        row.extend([
             human_bytes(i.bytes as i64),
             i.state.name().to_string(),
             prune_note(i),
         ]);
+        t.add_row(row);
     }
     let mut lines = vec![t.to_string()];
     for i in items {
