@@ -996,7 +996,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups__subcmd__verify)
-            opts="-q -v -h -V --dir --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-w -q -v -h -V --dir --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

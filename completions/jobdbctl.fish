@@ -555,6 +555,7 @@ graphile-worker\t''"
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l schema -d 'Schema holding the job tables (default: jobdb, or graphile_worker)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l stale-after -d 'A worker is live while its last heartbeat is newer than this (default 5m)' -r
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l log-file -d 'Append one line per run to FILE (for cron): RFC 3339 time, the command, the exit code and the error line. Created with mode 0600; a link or another user\'s file is refused (exit 3) before the command runs' -r -F
+complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -s w -l wide -d 'Also show where each archive came from (see list --wide)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -l json -d 'Machine-readable output on stdout'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print nothing but errors (for cron)'
 complete -c jobdbctl -n "__fish_jobdbctl_using_subcommand backups; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'Log each SQL statement to stderr'

@@ -706,8 +706,8 @@ fn control_characters_from_an_archive_header_reach_no_terminal() {
     });
     fs::write(&hostile, bytes).expect("write");
     for args in [
-        vec!["backups", "--dir", path_str(dir.path())],
-        vec!["backups", "verify", "--dir", path_str(dir.path())],
+        vec!["backups", "--wide", "--dir", path_str(dir.path())],
+        vec!["backups", "verify", "--wide", "--dir", path_str(dir.path())],
         vec!["verify", path_str(&hostile)],
     ] {
         let run = db.run(&args);

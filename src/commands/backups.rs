@@ -27,7 +27,7 @@ pub enum Action {
     /// and whether retention may prune it (the default action).
     List(ListArgs),
     /// Like list --verify: read every archive completely; exit 5 if any is damaged.
-    Verify(DirArg),
+    Verify(VerifyArgs),
     /// Delete this database's old archives that jobdbctl named itself, by the same rules as
     /// backup --keep/--keep-within. Asks first; without a terminal needs --yes.
     Prune(PruneArgs),
@@ -38,6 +38,15 @@ pub struct DirArg {
     /// The backup directory (default: backup_dir from the configuration).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Also show where each archive came from (see list --wide).
+    #[arg(long, short = 'w')]
+    pub wide: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,11 +85,11 @@ pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     match args.action {
         None => list(args.list, ctx),
         Some(Action::List(list_args)) => list(list_args, ctx),
-        Some(Action::Verify(dir)) => list(
+        Some(Action::Verify(VerifyArgs { dir, wide })) => list(
             ListArgs {
                 dir,
                 verify: true,
-                wide: false,
+                wide,
             },
             ctx,
         ),
