@@ -5,73 +5,26 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod shared;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use common::generate::{self, Spec};
 use common::TestCluster;
-
-fn env_num(name: &str, default: i64) -> i64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
+use shared::{env_num, mb, pg_tool, size, timed};
 
 fn best_of(runs: i64, mut f: impl FnMut() -> f64) -> f64 {
     (0..runs).map(|_| f()).fold(f64::INFINITY, f64::min)
 }
 
-fn timed(what: &str, mut cmd: Command) -> f64 {
-    let start = Instant::now();
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let secs = start.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    secs
-}
-
-fn pg_tool(c: &TestCluster, tool: &str) -> Command {
-    let mut cmd = Command::new(common::pg_bindir().join(tool));
-    cmd.arg("-h")
-        .arg(c.pgdata())
-        .args(["-p", "5432", "-U", "postgres"]);
-    cmd
-}
-
 /// Databases the restores write into.
 const TARGETS: [&str; 4] = ["r_jz", "r_js", "r_pg", "r_jd"];
 
-/// Creates `name` empty on a quiet server: every earlier restore's database is dropped first
-/// (which also cancels the autovacuum that a freshly loaded million-row table sets off, for
-/// seconds, and that would otherwise run through the next timed restore), and a checkpoint
-/// writes out what the last one left dirty. Each tool's run starts from the same state.
 fn recreate_db(c: &TestCluster, name: &str) {
-    let mut admin = c.client_for("postgres");
-    // One statement each: DROP DATABASE cannot run inside the implicit transaction of a batch.
-    for db in TARGETS {
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
-            .expect("drop database");
-    }
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create database");
-    admin.batch_execute("CHECKPOINT").expect("checkpoint");
-}
-
-fn size(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
+    shared::recreate_db(c, &TARGETS, name);
 }
 
 fn main() {

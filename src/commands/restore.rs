@@ -173,7 +173,16 @@ fn report(ctx: &Ctx, r: &Restored, latest: Option<&Path>) -> anyhow::Result<()> 
             "rows": r.rows,
             "seconds": seconds,
             "config_left_out": r.config_left_out,
+            "phases": r.phases.iter().map(|(name, s)| json!({"phase": name, "seconds": s})).collect::<Vec<_>>(),
         }));
+    }
+    if ctx.verbose && !r.phases.is_empty() {
+        let phases: Vec<String> = r
+            .phases
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.2} s"))
+            .collect();
+        ctx.out.info(format!("phases: {}", phases.join(", ")));
     }
     let what = match (&r.mode, &r.schema) {
         (Mode::Online, Some(s)) => format!("schema {s:?}"),

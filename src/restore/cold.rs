@@ -271,6 +271,7 @@ impl Cold {
             rows: 0,
             seconds: 0.0,
             config_left_out: self.left_out.iter().map(ToString::to_string).collect(),
+            phases: Vec::new(),
         })
     }
 

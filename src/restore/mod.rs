@@ -72,6 +72,8 @@ pub struct Restored {
     /// Settings of a cold archive's server configuration that were commented out, as
     /// `file: setting` (see `archive::server_config`).
     pub config_left_out: Vec<String>,
+    /// Where the time went, in order: (phase, seconds). For benchmarks and `-v`.
+    pub phases: Vec<(String, f64)>,
 }
 
 /// Restores one archive as the request says.
@@ -113,6 +115,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         bar.finish_and_clear();
         checked = Some(read?);
     }
+    let checked_at = started.elapsed().as_secs_f64();
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = match path {
         None => (Box::new(std::io::stdin()), None),
         Some(path) => {
@@ -156,6 +159,9 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
     };
     let mut restored = result?;
     restored.seconds = started.elapsed().as_secs_f64();
+    if checked.is_some() {
+        restored.phases.insert(0, ("check".to_string(), checked_at));
+    }
     Ok(restored)
 }
 

@@ -61,6 +61,8 @@ pub struct Online {
     old_exists: bool,
     ddl: Option<SchemaDdl>,
     staged: bool,
+    /// When the staging schema was created: the load's start, for the phase breakdown.
+    staged_at: Option<Instant>,
     loaders: Option<Loaders>,
     bar: ProgressBar,
 }
@@ -456,6 +458,7 @@ impl Online {
             old_exists,
             ddl: None,
             staged: false,
+            staged_at: None,
             loaders: None,
             bar,
         })
@@ -488,6 +491,7 @@ impl Online {
     /// Creates the staging schema and starts the loaders.
     fn stage(&mut self, ctx: &Ctx, ddl: &SchemaDdl) -> anyhow::Result<()> {
         self.staged = true;
+        self.staged_at = Some(Instant::now());
         load::create_staging(&mut self.db, &self.staging, ddl)?;
         let choice = profile_choice(&self.header)?;
         let requeue =
@@ -647,6 +651,17 @@ impl Online {
         let shared = self.loaders.as_ref().map(|l| Arc::clone(&l.shared));
         let requeued_on_load = shared.as_ref().and_then(|s| s.requeue.as_ref());
         let mut dbs = self.stop_loaders(false)?;
+        let mut phases = Vec::new();
+        let mut clock = Instant::now();
+        let mut lap = |name: String, phases: &mut Vec<(String, f64)>| {
+            phases.push((name, clock.elapsed().as_secs_f64()));
+            clock = Instant::now();
+        };
+        // From the staging schema's creation to the last row: the archive's second read.
+        phases.push((
+            "load".to_string(),
+            self.staged_at.map_or(0.0, |t| t.elapsed().as_secs_f64()),
+        ));
         let mut rows = 0;
         for (i, t) in manifest.tables.iter().enumerate() {
             let loaded = loaders_rows
@@ -675,15 +690,18 @@ impl Online {
                 load::run_requeue(&mut self.db, queues)?;
             }
         }
+        lap("requeue".to_string(), &mut phases);
         self.bar.set_message("building indexes and constraints");
         for phase in &ddl.post_data {
             spread(&mut dbs, phase, |db, s| {
                 load::run_statement(db, s).map(|()| 0)
             })?;
+            lap(post_data_phase(phase), &mut phases);
         }
         drop(dbs);
         let (last_used, archived, high_water) =
             self.swap(ctx, request, manifest.last_used_job_id)?;
+        lap("swap".to_string(), &mut phases);
         Ok(Restored {
             mode: Mode::Online,
             schema: Some(self.schema.clone()),
@@ -695,6 +713,7 @@ impl Online {
             rows,
             seconds: 0.0,
             config_left_out: Vec::new(),
+            phases,
         })
     }
 
@@ -850,6 +869,27 @@ fn profile_choice(m: &Manifest) -> anyhow::Result<Option<ProfileChoice>> {
 /// Runs `statements` spread over the connections, each taking the next one as it is free;
 /// stops handing them out at the first failure, which it returns. The sum of what `run`
 /// returned.
+/// A post-data phase named by what its statements do, for the phase breakdown.
+fn post_data_phase(statements: &[String]) -> String {
+    let kind = |s: &String| {
+        let upper = s.trim_start().to_ascii_uppercase();
+        if upper.starts_with("CREATE UNIQUE INDEX") || upper.starts_with("CREATE INDEX") {
+            "indexes"
+        } else if upper.contains("FOREIGN KEY") {
+            "foreign keys"
+        } else if upper.contains("PRIMARY KEY") || upper.contains(" UNIQUE") {
+            "keys"
+        } else if upper.starts_with("CREATE TRIGGER") || upper.contains("RULE") {
+            "triggers"
+        } else {
+            "other"
+        }
+    };
+    let mut kinds: Vec<&str> = statements.iter().map(kind).collect();
+    kinds.dedup();
+    format!("{} ({})", kinds.join(", "), statements.len())
+}
+
 fn spread(
     dbs: &mut [Db],
     statements: &[String],

@@ -1,0 +1,63 @@
+//! What the backup and restore benchmarks share: timing a tool, PostgreSQL's own tools on the
+//! benchmark cluster, and a fresh target database on a quiet server for each restore.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::common::{self, TestCluster};
+
+pub fn env_num(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `cmd` to completion; its seconds. A failure ends the benchmark.
+pub fn timed(what: &str, mut cmd: Command) -> f64 {
+    let start = Instant::now();
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let secs = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secs
+}
+
+pub fn pg_tool(c: &TestCluster, tool: &str) -> Command {
+    let mut cmd = Command::new(common::pg_bindir().join(tool));
+    cmd.arg("-h")
+        .arg(c.pgdata())
+        .args(["-p", "5432", "-U", "postgres"]);
+    cmd
+}
+
+/// Creates `name` empty on a quiet server: every database in `targets` is dropped first
+/// (which also cancels the autovacuum that a freshly loaded table sets off, and that would
+/// otherwise run through the next timed restore), and a checkpoint writes out what the last
+/// one left dirty. Each tool's run starts from the same state.
+pub fn recreate_db(c: &TestCluster, targets: &[&str], name: &str) {
+    let mut admin = c.client_for("postgres");
+    // One statement each: DROP DATABASE cannot run inside the implicit transaction of a batch.
+    for db in targets {
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+            .expect("drop database");
+    }
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    admin.batch_execute("CHECKPOINT").expect("checkpoint");
+}
+
+pub fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
