@@ -456,6 +456,11 @@ fn finalize_pauses_while_a_standby_lags_and_then_finishes() {
             "500ms",
             "--target-batch-time",
             "0",
+            // No worker is live here, so only a pause asked for paces the batches (the
+            // migration's own applies only while the engine runs), long enough for the
+            // standby's 2 s apply delay to show as lag between them.
+            "--pause-ms",
+            "100",
         ],
     );
     r.expect(0);
