@@ -778,3 +778,56 @@ fn the_archive_header_cannot_choose_which_schema_restore_force_replaces() {
         help.stdout
     );
 }
+
+/// Restore's loaders commit asynchronously and size their sort memory (their sessions'
+/// settings only); the swap commits synchronously, so a server that crashes the moment
+/// restore exits 0 comes back with the restored data — and the engine's sessions never see
+/// restore's settings.
+#[test]
+fn a_crash_right_after_restore_keeps_the_restored_data_and_no_setting_leaks() {
+    let c = common::TestCluster::started();
+    let mut client = c.client();
+    generate::populate(&mut client, "jobdb", &Spec::jobs(3000));
+    client
+        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
+        .expect("stop workers");
+    let dir = common::temp_dir("rt");
+    let archive = dir.path().join("a.tar.zst");
+    c.run(&[
+        "backup",
+        "--compression",
+        "zstd",
+        "--output",
+        path_str(&archive),
+    ])
+    .expect(0);
+    let before = rows_of(&mut client, "jobdb.jobs").len();
+    client
+        .batch_execute("DELETE FROM jobdb.jobs WHERE id % 3 = 0")
+        .expect("change");
+    drop(client);
+    c.run(&["restore", path_str(&archive), "--yes", "--force"])
+        .expect(0);
+    // What restore left (running jobs queued again), read by another session.
+    let expected = rows_of(&mut c.client(), "jobdb.jobs");
+    assert_eq!(expected.len(), before);
+    // The server dies at once: no shutdown checkpoint, only what the WAL on disk holds.
+    c.run(&["stop", "--mode", "immediate"]).expect(0);
+    c.run(&["start"]).expect(0);
+    let mut client = c.client();
+    assert_eq!(
+        rows_of(&mut client, "jobdb.jobs"),
+        expected,
+        "restored rows lost in a crash"
+    );
+    for (setting, default) in [
+        ("synchronous_commit", "on"),
+        ("maintenance_work_mem", "64MB"),
+    ] {
+        let value: String = client
+            .query_one(&format!("SHOW {setting}"), &[])
+            .expect("show")
+            .get(0);
+        assert_eq!(value, default, "{setting} leaked out of restore's sessions");
+    }
+}

@@ -663,6 +663,7 @@ impl Online {
             self.staged_at.map_or(0.0, |t| t.elapsed().as_secs_f64()),
         ));
         let mut rows = 0;
+        let mut largest = 0;
         for (i, t) in manifest.tables.iter().enumerate() {
             let loaded = loaders_rows
                 .as_ref()
@@ -678,6 +679,7 @@ impl Online {
                 ));
             }
             rows += loaded;
+            largest = largest.max(loaded);
         }
         let choice = profile_choice(manifest)?;
         let staged = profile::detect(&mut self.db, choice, Some(&self.staging))?;
@@ -692,6 +694,9 @@ impl Online {
         }
         lap("requeue".to_string(), &mut phases);
         self.bar.set_message("building indexes and constraints");
+        for db in &mut dbs {
+            load::size_index_memory(db, largest)?;
+        }
         for phase in &ddl.post_data {
             spread(&mut dbs, phase, |db, s| {
                 load::run_statement(db, s).map(|()| 0)
