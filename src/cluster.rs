@@ -43,6 +43,9 @@ pub struct Cluster {
     /// file); `None` for the default one, the only one `start` creates a cluster in unasked.
     pub data_dir_origin: Option<String>,
     bindir_setting: Option<PathBuf>,
+    /// The uid and gid files in the data directory belong to, looked up once per run (a cold
+    /// backup reads a thousand files).
+    file_owner: std::sync::OnceLock<(u32, u32)>,
 }
 
 /// A lock file in the data directory: cold backup and restore run with the server stopped,
@@ -98,6 +101,7 @@ impl Cluster {
                 Source::File(path) => Some(format!("data_dir in {}", path.display())),
             },
             bindir_setting: config.server_bindir.as_ref().map(|s| s.value.clone()),
+            file_owner: std::sync::OnceLock::new(),
         }
     }
 
@@ -285,11 +289,15 @@ impl Cluster {
     /// or hard link to a root-only file, planted by the server user) is refused, never read,
     /// written or chowned (see `safe_fs`).
     fn file_owner(&self) -> anyhow::Result<(u32, u32)> {
-        match (&self.server_user, running_as_root()) {
-            (Some(user), true) => lookup_user(user),
-            // SAFETY: getegid cannot fail.
-            _ => Ok((safe_fs::euid(), unsafe { libc::getegid() })),
+        if let Some(owner) = self.file_owner.get() {
+            return Ok(*owner);
         }
+        let owner = match (&self.server_user, running_as_root()) {
+            (Some(user), true) => lookup_user(user)?,
+            // SAFETY: getegid cannot fail.
+            _ => (safe_fs::euid(), unsafe { libc::getegid() }),
+        };
+        Ok(*self.file_owner.get_or_init(|| owner))
     }
 
     /// The data directory, opened without following a link; `None` when there is none.

@@ -384,8 +384,9 @@ fn job_rows(m: &Manifest) -> Option<u64> {
 }
 
 /// Reads archives' first and last gzip members (header, manifest) with buffers and a
-/// deflate state that one scanning thread reuses: a new gzip decoder per archive (its buffers allocated and zeroed each time) left
-/// the allocator holding tens of megabytes for a directory of thousands of archives.
+/// deflate state that one scanning thread reuses: a new gzip decoder per archive (its
+/// buffers allocated and zeroed each time) left the allocator holding tens of megabytes for
+/// a directory of thousands of archives.
 #[derive(Default)]
 struct ArchiveEnds {
     raw: Vec<u8>,
@@ -428,61 +429,7 @@ impl ArchiveEnds {
             .ok()?;
         Some(&self.out)
     }
-}
 
-/// The deflate data of a gzip member starting at `raw[0]`, after its header (RFC 1952).
-fn gzip_body(raw: &[u8]) -> Option<&[u8]> {
-    let (magic, rest) = raw.split_at_checked(10)?;
-    if magic[..3] != [0x1f, 0x8b, 0x08] {
-        return None;
-    }
-    let flags = magic[3];
-    let mut rest = rest;
-    if flags & 0x04 != 0 {
-        let (len, tail) = rest.split_at_checked(2)?;
-        rest = tail.get(usize::from(u16::from_le_bytes([len[0], len[1]]))..)?;
-    }
-    for flag in [0x08, 0x10] {
-        if flags & flag != 0 {
-            let end = rest.iter().position(|b| *b == 0)?;
-            rest = &rest[end + 1..];
-        }
-    }
-    if flags & 0x02 != 0 {
-        rest = rest.get(2..)?;
-    }
-    Some(rest)
-}
-
-/// `header.json` as the first entry of the tar stream `tar`, when it is there whole.
-fn first_entry(tar: impl Read) -> Option<Manifest> {
-    let mut archive = tar::Archive::new(tar);
-    let mut entry = archive.entries().ok()?.next()?.ok()?;
-    if entry.path_bytes().as_ref() != archive::HEADER.as_bytes()
-        || entry.header().size().ok()? > archive::MAX_METADATA_BYTES
-    {
-        return None;
-    }
-    // Whole, then parsed: serde_json reading a tar entry byte by byte was most of a
-    // listing's time.
-    let mut json = Vec::with_capacity(entry.header().size().ok()? as usize);
-    entry.read_to_end(&mut json).ok()?;
-    if json.len() as u64 != entry.header().size().ok()? {
-        return None;
-    }
-    serde_json::from_slice(&json).ok()
-}
-
-/// Any codec, through the reader's own decompression (zstd, plain tar, a header larger
-/// than the window).
-fn generic_header(file: &File) -> Option<Manifest> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(0)).ok()?;
-    let (_, stream) = reader::decompressed_with(f, "", HEADER_BUFFER).ok()?;
-    first_entry(stream)
-}
-
-impl ArchiveEnds {
     /// The manifest from the archive's last gzip member, which the writer makes of
     /// `manifest.json` and the tar end marker alone. gzip has no index, so the member's start
     /// is found by trying each gzip magic number from the end backwards: the right one decodes
@@ -598,4 +545,56 @@ impl ArchiveEnds {
         }
         Ok(manifest)
     }
+}
+
+/// The deflate data of a gzip member starting at `raw[0]`, after its header (RFC 1952).
+fn gzip_body(raw: &[u8]) -> Option<&[u8]> {
+    let (magic, rest) = raw.split_at_checked(10)?;
+    if magic[..3] != [0x1f, 0x8b, 0x08] {
+        return None;
+    }
+    let flags = magic[3];
+    let mut rest = rest;
+    if flags & 0x04 != 0 {
+        let (len, tail) = rest.split_at_checked(2)?;
+        rest = tail.get(usize::from(u16::from_le_bytes([len[0], len[1]]))..)?;
+    }
+    for flag in [0x08, 0x10] {
+        if flags & flag != 0 {
+            let end = rest.iter().position(|b| *b == 0)?;
+            rest = &rest[end + 1..];
+        }
+    }
+    if flags & 0x02 != 0 {
+        rest = rest.get(2..)?;
+    }
+    Some(rest)
+}
+
+/// `header.json` as the first entry of the tar stream `tar`, when it is there whole.
+fn first_entry(tar: impl Read) -> Option<Manifest> {
+    let mut archive = tar::Archive::new(tar);
+    let mut entry = archive.entries().ok()?.next()?.ok()?;
+    if entry.path_bytes().as_ref() != archive::HEADER.as_bytes()
+        || entry.header().size().ok()? > archive::MAX_METADATA_BYTES
+    {
+        return None;
+    }
+    // Whole, then parsed: serde_json reading a tar entry byte by byte was most of a
+    // listing's time.
+    let mut json = Vec::with_capacity(entry.header().size().ok()? as usize);
+    entry.read_to_end(&mut json).ok()?;
+    if json.len() as u64 != entry.header().size().ok()? {
+        return None;
+    }
+    serde_json::from_slice(&json).ok()
+}
+
+/// Any codec, through the reader's own decompression (zstd, plain tar, a header larger
+/// than the window).
+fn generic_header(file: &File) -> Option<Manifest> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(0)).ok()?;
+    let (_, stream) = reader::decompressed_with(f, "", HEADER_BUFFER).ok()?;
+    first_entry(stream)
 }
