@@ -341,7 +341,7 @@ impl Cluster {
             &dir,
             &dir_path,
             name,
-            safe_fs::Owners(Some(&[uid, safe_fs::euid()])),
+            safe_fs::Owners(&[uid, safe_fs::euid()]),
         )
     }
 
@@ -448,7 +448,7 @@ impl Cluster {
                 body.as_bytes(),
                 0o600,
                 running_as_root().then_some(owner),
-                safe_fs::Owners(Some(&owners)),
+                safe_fs::Owners(&owners),
             )
         };
         let text = self

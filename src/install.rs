@@ -86,7 +86,7 @@ pub fn write_file(base: &Path, sub: &str, name: &str, body: &[u8]) -> anyhow::Re
         body,
         0o644,
         None,
-        safe_fs::Owners(Some(&euid)),
+        safe_fs::Owners(&euid),
     )?;
     Ok(dir_path.join(name))
 }

@@ -17,9 +17,8 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -314,11 +313,7 @@ impl Walker<'_> {
                     self.scan.ignored += 1;
                     continue;
                 }
-                let sub = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-                    .open(at(dir, &name));
-                match sub {
+                match safe_fs::open_dir_at(dir, &name) {
                     Ok(sub) => self.level(&sub, &rel, depth + 1, caps)?,
                     Err(e) => {
                         self.skip(&rel, format!("cannot open it without following links: {e}"))

@@ -67,14 +67,13 @@ pub fn open_dir_beneath(dir: &File, rel: &Path) -> std::io::Result<File> {
     Ok(current)
 }
 
-/// Who may own a file that is read or replaced: `None` accepts any owner (a directory only
-/// this user can write to), else one of these uids.
+/// Who may own a file that is read or replaced: one of these uids.
 #[derive(Debug, Clone, Copy)]
-pub struct Owners<'a>(pub Option<&'a [u32]>);
+pub struct Owners<'a>(pub &'a [u32]);
 
 impl Owners<'_> {
     fn allow(&self, uid: u32) -> bool {
-        self.0.map_or(true, |uids| uids.contains(&uid))
+        self.0.contains(&uid)
     }
 }
 

@@ -198,7 +198,7 @@ impl Item {
     /// is not known to be damaged. Pruning reads it in full before it counts.
     pub fn prunable(&self) -> bool {
         self.own_name
-            && self.owner == euid()
+            && self.owner == crate::safe_fs::euid()
             && self.retention() == Some(Retention::Managed)
             && matches!(self.state, State::Complete | State::Unverified)
             && !self.future_dated()
@@ -355,10 +355,6 @@ fn read_item(
     }
     item.header = Some(Box::new(Header::of(header, strings)));
     Outcome::Done
-}
-
-pub fn euid() -> u32 {
-    crate::safe_fs::euid()
 }
 
 pub fn open_nofollow(path: &Path) -> std::io::Result<File> {

@@ -225,10 +225,6 @@ pub fn is_own_name(name: &str) -> bool {
         && chrono::NaiveDateTime::parse_from_str(time, TIME_FORMAT).is_ok()
 }
 
-fn euid() -> u32 {
-    crate::safe_fs::euid()
-}
-
 /// The final name may hold our own older archive of the same name, which the rename
 /// replaces; anything else there (a link, another user's file, a directory) was not put
 /// there by a backup of ours, so the backup refuses rather than replace it.
@@ -236,7 +232,7 @@ fn check_final_name(path: &Path) -> anyhow::Result<()> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot stat {}", path.display())),
-        Ok(meta) if meta.is_file() && meta.uid() == euid() => Ok(()),
+        Ok(meta) if meta.is_file() && meta.uid() == crate::safe_fs::euid() => Ok(()),
         Ok(meta) => Err(failure(
             Exit::Refused,
             format!(
@@ -279,7 +275,7 @@ fn create_partial(partial: &Path) -> anyhow::Result<File> {
     }
     let meta = fs::symlink_metadata(partial)
         .with_context(|| format!("cannot stat {}", partial.display()))?;
-    if !(meta.is_file() && meta.uid() == euid()) {
+    if !(meta.is_file() && meta.uid() == crate::safe_fs::euid()) {
         return Err(refuse(&meta, ""));
     }
     // unlink removes only the name: even if it was swapped since the lstat, nothing is

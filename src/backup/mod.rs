@@ -200,7 +200,7 @@ pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
     let mut skipped = 0;
     // A file another user put there is not ours to load, however new it claims to be.
     for mut item in items.into_iter().filter(|i| {
-        i.owner == catalog::euid()
+        i.owner == crate::safe_fs::euid()
             && i.state != catalog::State::Partial
             && i.source().as_ref() == Some(&source)
     }) {

@@ -72,7 +72,7 @@ pub fn prune(
     dry_run: bool,
     confirm: &dyn Fn(&[PathBuf]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Pruned> {
-    let euid = catalog::euid();
+    let euid = crate::safe_fs::euid();
     let mut pruned = Pruned::default();
     let mut candidates = Vec::new();
     if let Some((path, manifest)) = latest {

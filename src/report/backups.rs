@@ -45,7 +45,7 @@ fn prune_note(i: &Item) -> String {
         (State::Partial, _) => return "-".to_string(),
         (State::Damaged, _) => "damaged".to_string(),
         _ if i.future_dated() => "future-dated".to_string(),
-        _ if i.owner != catalog::euid() => format!("owner {}", catalog::user_name(i.owner)),
+        _ if i.owner != crate::safe_fs::euid() => format!("owner {}", catalog::user_name(i.owner)),
         _ if !i.own_name => "named by you".to_string(),
         (_, Some(h)) if h.retention.is_none() => "no mark".to_string(),
         _ => "pinned".to_string(),
