@@ -1,4 +1,5 @@
 mod archive;
+mod background_migrations;
 mod backup;
 mod cli;
 mod cluster;
@@ -8,27 +9,23 @@ mod context;
 mod db;
 mod destroy;
 mod error;
-mod help;
-mod highwater;
 mod housekeeping;
-mod install;
-mod job_log_dirs;
-mod manpage;
-mod migrations;
+mod job_ids;
 mod output;
 mod params;
 mod provision;
-mod readiness;
-mod report;
 mod restore;
-mod runlog;
 mod safe_fs;
+mod schema_upgrade;
+mod shared;
+mod status;
 mod target;
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
+use crate::cli::runlog;
 use crate::error::{connection_lost, exit_code_of, Exit, CONNECTION_LOST_HINT};
 
 fn main() -> ExitCode {

@@ -22,6 +22,7 @@ pub mod catalog;
 mod cold;
 mod destination;
 mod online;
+pub mod report;
 mod retention;
 
 use std::path::{Path, PathBuf};

@@ -3,15 +3,14 @@
 
 use serde_json::json;
 
+use crate::background_migrations::steer::{self, Changed, Retry};
+use crate::background_migrations::{self as migrations, report};
 use crate::cli::Confirmation;
 use crate::context::Ctx;
 use crate::db::batched_migrations::{self as bm, status, Tables};
 use crate::db::status::migration_status_name;
 use crate::db::Db;
 use crate::error::Exit;
-use crate::migrations;
-use crate::migrations::steer::{self, Changed, Retry};
-use crate::report;
 
 /// List, inspect, pause, resume, retry or skip batched background migrations.
 #[derive(Debug, clap::Args)]
@@ -111,8 +110,7 @@ fn list(ctx: &Ctx, db: &mut Db, tables: &Tables) -> anyhow::Result<Exit> {
     if ctx.out.json {
         ctx.out.json(&migrations)?;
     } else {
-        ctx.out
-            .line(report::background_migrations::list(&migrations))?;
+        ctx.out.line(report::list(&migrations))?;
     }
     Ok(Exit::Ok)
 }
@@ -124,8 +122,7 @@ fn show(ctx: &Ctx, db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Exit
         ctx.out
             .json(&json!({ "migration": m, "batch_jobs": jobs }))?;
     } else {
-        ctx.out
-            .line(report::background_migrations::show(&m, &jobs))?;
+        ctx.out.line(report::show(&m, &jobs))?;
     }
     Ok(Exit::Ok)
 }

@@ -6,7 +6,7 @@ use crate::archive::{Codec, Mode};
 use crate::backup::{self, Done, Request};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
-use crate::highwater;
+use crate::job_ids::high_water;
 use crate::output::human_bytes;
 
 /// Back up the job database to an archive (.tar.gz by default, .tar.zst or .tar with
@@ -75,7 +75,7 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     )?;
     // What the backup learned joins the job-ID high-water mark (never failing the backup).
     if let (Some(schema), Some(last)) = (&done.manifest.schema, done.manifest.last_used_job_id) {
-        highwater::note_detached(ctx, schema, last);
+        high_water::note_detached(ctx, schema, last);
     }
     report(ctx, &done)?;
     Ok(Exit::Ok)
@@ -84,7 +84,7 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 fn report(ctx: &Ctx, done: &Done) -> anyhow::Result<()> {
     let rows: u64 = done.manifest.tables.iter().filter_map(|t| t.rows).sum();
     let path = done.path.as_ref().map(|p| p.display().to_string());
-    crate::runlog::note_outcome(format!(
+    crate::cli::runlog::note_outcome(format!(
         "wrote {} ({})",
         path.as_deref().unwrap_or("the archive to standard output"),
         human_bytes(done.bytes as i64)

@@ -3,12 +3,12 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::backup::catalog::{self, Depth, State};
+use crate::backup::report;
 use crate::backup::{self, Policy};
 use crate::cli::Confirmation;
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::output::confirm;
-use crate::report;
 
 /// The backup catalog: list the archives in the backup directory (default), check them
 /// completely, or prune old ones.
@@ -131,11 +131,10 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         }
     };
     if ctx.out.json {
-        ctx.out
-            .json_array(items.iter().map(report::backups::json))?;
+        ctx.out.json_array(items.iter().map(report::json))?;
     } else {
         ctx.out
-            .line(report::backups::listing(&items, args.verify, args.wide))?;
+            .line(report::listing(&items, args.verify, args.wide))?;
     }
     // Each with why: the plain listing reads only the ends, so it cannot show what a full
     // read found in the middle.

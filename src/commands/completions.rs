@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use clap_complete::Shell;
 use serde_json::json;
 
+use crate::cli::install;
 use crate::error::{failure, Exit};
-use crate::install;
 use crate::output::Output;
 
 /// Print a shell completion script (bash, zsh, fish, …) to stdout, or install them.

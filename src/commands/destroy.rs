@@ -7,7 +7,7 @@ use crate::context::Ctx;
 use crate::db::Profile;
 use crate::destroy;
 use crate::error::Exit;
-use crate::highwater;
+use crate::job_ids::high_water;
 use crate::output::confirm;
 
 /// Drop the job database: every object of the profile's schema. With --cluster, also remove
@@ -71,7 +71,7 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 
 fn describe(
     profile: Option<&Profile>,
-    stake: Option<highwater::AtStake>,
+    stake: Option<high_water::AtStake>,
     data_dir: Option<String>,
 ) -> String {
     let stake = stake.map(|s| format!("; {s}")).unwrap_or_default();
@@ -99,7 +99,7 @@ fn print(
     last_used: Option<i64>,
     mark: Option<(String, i64)>,
 ) -> anyhow::Result<Exit> {
-    let store = highwater::Store::of(ctx).describe();
+    let store = high_water::Store::of(ctx).describe();
     if ctx.out.json {
         ctx.out.json(&json!({
             "dropped_schema": profile.map(|p| p.schema.clone()),

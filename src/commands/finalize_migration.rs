@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::background_migrations::finalizer::{self, finalize_by_id, FinalizeOptions, Summary};
 use crate::cli::parse_duration_arg;
 use crate::context::Ctx;
 use crate::db::backfill;
 use crate::db::batched_migrations::{self as bm, Tables};
 use crate::db::Db;
 use crate::error::{failure, Exit};
-use crate::migrations::finalizer::{self, finalize_by_id, FinalizeOptions, Summary};
 
 /// Run the remaining batches of a batched background migration until it is finished.
 ///

@@ -7,8 +7,8 @@ use crate::cli::Confirmation;
 use crate::config::Setting;
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
-use crate::highwater::thousands;
-use crate::job_log_dirs::{self, Pattern, Scan};
+use crate::job_ids::high_water::thousands;
+use crate::job_ids::log_dirs::{self, Pattern, Scan};
 use crate::output::{confirm, printable, table};
 
 /// List, and with --delete remove, the engine's per-job log directories of jobs whose ID is
@@ -59,7 +59,7 @@ pub fn run(args: JobLogsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     };
     let pattern = Pattern::parse(&pattern_text)
         .map_err(|why| failure(Exit::Usage, format!("{source} {pattern_text:?} {why}")))?;
-    let listed = job_log_dirs::scan(&dir, &pattern, args.above)?;
+    let listed = log_dirs::scan(&dir, &pattern, args.above)?;
     for s in &listed.skipped {
         ctx.out.warn(format!(
             "skipped {}: {}",
@@ -82,7 +82,7 @@ pub fn run(args: JobLogsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         args.confirmation.yes,
     )?;
     let shown: BTreeSet<PathBuf> = listed.found.iter().map(|f| f.path.clone()).collect();
-    let done = job_log_dirs::remove(&dir, &pattern, args.above, &shown)?;
+    let done = log_dirs::remove(&dir, &pattern, args.above, &shown)?;
     report(ctx, &args, &dir, &pattern, &done, true)?;
     let failed: Vec<String> = done
         .found

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::json;
 
+use crate::cli::install;
+use crate::cli::manpage::render_all;
 use crate::error::Exit;
-use crate::install;
-use crate::manpage::render_all;
 use crate::output::Output;
 
 /// Generate the man pages: the main page to stdout, every page into --out-dir, or install them

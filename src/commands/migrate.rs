@@ -7,8 +7,8 @@ use crate::context::Ctx;
 use crate::db::schema;
 use crate::db::status;
 use crate::error::Exit;
-use crate::migrations::upgrade::{self, Options, Step};
 use crate::output::table;
+use crate::schema_upgrade::{self, Options, Step};
 
 /// Apply pending schema versions, each in its own transaction. Refuses a version whose
 /// background migration is unfinished (unless --finalize) and, before a breaking version,
@@ -43,8 +43,8 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     profile.require_native("migrate")?;
     let from = status::schema_version(&mut db, &profile)?.unwrap_or(0);
     let target = args.to.unwrap_or_else(schema::latest_version);
-    let pending = upgrade::pending(from, target)?;
-    let plan = upgrade::plan(&mut db, ctx, &profile, &pending)?;
+    let pending = schema_upgrade::pending(from, target)?;
+    let plan = schema_upgrade::plan(&mut db, ctx, &profile, &pending)?;
     print_plan(ctx, from, target, &plan)?;
     if pending.is_empty() || args.dry_run {
         return report(ctx, from, from, &plan, args.dry_run);
@@ -55,7 +55,7 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         finalize: args.finalize,
         lock_wait: args.lock_wait,
     };
-    upgrade::apply(ctx, &mut db, &profile, &pending, &options)?;
+    schema_upgrade::apply(ctx, &mut db, &profile, &pending, &options)?;
     let to = pending.last().map_or(from, |m| m.version);
     report(ctx, from, to, &plan, false)
 }

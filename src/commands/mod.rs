@@ -1,6 +1,6 @@
 //! One module per subcommand, each `run(args, &ctx)` reading like the runbook step it automates:
 //! its clap Args, a call into an engine (`crate::backup`, `crate::restore`,
-//! `crate::migrations`, ...) or into `crate::db` for a single step, and the report (human
+//! `crate::background_migrations`, ...) or into `crate::db` for a single step, and the report (human
 //! table, JSON, exit code). Commands never import each other; what two share is an engine.
 
 pub mod background_migrations;

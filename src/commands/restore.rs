@@ -7,7 +7,7 @@ use crate::backup;
 use crate::cli::Confirmation;
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
-use crate::highwater::Reuse;
+use crate::job_ids::high_water::Reuse;
 use crate::output::{human_time, plural};
 use crate::restore::{self, Archive, Request, Restored};
 

@@ -3,7 +3,7 @@ use serde_json::json;
 use crate::context::Ctx;
 use crate::db::counter;
 use crate::error::{failure, Exit};
-use crate::highwater::{self, Reuse};
+use crate::job_ids::high_water::{self, Reuse};
 
 /// Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a
 /// downgrade restore). Refuses N below the highest existing job ID, the current counter or
@@ -34,7 +34,7 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     counter::lock_against_inserts(&mut tx, &profile)?;
     let old = counter::last_used(&mut tx, &sequence)?;
     let max_id = counter::max_job_id(&mut tx, &profile)?.unwrap_or(0);
-    let mark = highwater::read(ctx, Some(&mut tx), &profile.schema)?;
+    let mark = high_water::read(ctx, Some(&mut tx), &profile.schema)?;
     if n < max_id && !args.force {
         return Err(failure(
             Exit::Refused,
@@ -63,7 +63,7 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
                  their log files may still exist); choose N >= {} or pass --force \
                  (after removing their logs with `jobdbctl job-logs --dir LOG_DIR --above {n} --delete`)",
                 reuse.last,
-                highwater::Store::of(ctx).describe(),
+                high_water::Store::of(ctx).describe(),
                 reuse.last
             ),
         ));
@@ -74,12 +74,12 @@ pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     }
     // The counter being replaced is recorded with the change, so a lowered counter (with
     // --force) still leaves its old IDs in the mark.
-    highwater::raise(ctx, &mut tx, &profile.schema, old)?;
+    high_water::raise(ctx, &mut tx, &profile.schema, old)?;
     counter::set_last_used(&mut tx, &sequence, n)?;
     let new = counter::last_used(&mut tx, &sequence)?;
     tx.commit()?;
     // Only once it is real does the new counter join the mark.
-    let mark = highwater::raise(ctx, &mut db, &profile.schema, new)?;
+    let mark = high_water::raise(ctx, &mut db, &profile.schema, new)?;
     print(ctx, old, new, &sequence, false, Some(mark))
 }
 

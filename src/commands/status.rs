@@ -1,9 +1,8 @@
 use crate::context::Ctx;
 use crate::db;
 use crate::error::Exit;
-use crate::highwater;
-use crate::readiness;
-use crate::report;
+use crate::job_ids::high_water;
+use crate::status;
 
 /// Is the job database up and ready to upgrade? Server, schema, jobs, locks, workers,
 /// unfinished background migrations.
@@ -39,10 +38,10 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         }
         Err(e) => return Err(e),
     };
-    let report = readiness::assess(
+    let report = status::assess(
         &mut db,
         ctx,
-        readiness::Request {
+        status::Request {
             exact: args.exact,
             check: args.check,
         },
@@ -50,12 +49,12 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     // Cheap: one read, and a one-row update only when the counter passed the mark. Status
     // never creates the mark's table on a server; it only updates one that exists.
     if let (Some(schema), Some(last)) = (&report.schema, report.last_used_job_id) {
-        highwater::note(ctx, &mut db, schema, last, false);
+        high_water::note(ctx, &mut db, schema, last, false);
     }
     if ctx.out.json {
         ctx.out.json(&report)?;
     } else {
-        report::status::print(ctx, &report)?;
+        status::report::print(ctx, &report)?;
     }
     Ok(if args.check && report.ready_to_upgrade != Some(true) {
         Exit::NotReady

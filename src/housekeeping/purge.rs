@@ -30,7 +30,7 @@ use crate::context::Ctx;
 use crate::db::purge::{self, ArchiveTable, Finished, MonthCount};
 use crate::db::{sql_state, Db, Profile};
 use crate::error::{failure, Exit};
-use crate::migrations::batch_sizer::BatchSizer;
+use crate::shared::batch_sizer::BatchSizer;
 
 /// The operation lock shared by purge-jobs and purge-archive.
 pub const LOCK: &str = "purge";

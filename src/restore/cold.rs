@@ -15,7 +15,7 @@ use crate::config::running_as_root;
 use crate::context::Ctx;
 use crate::db::{counter, load, workers};
 use crate::error::{failure, Exit};
-use crate::highwater;
+use crate::job_ids::high_water;
 use crate::output::confirm;
 
 /// A cold restore in progress: the archive is extracted next to the data directory and
@@ -63,7 +63,7 @@ impl Cold {
                     stake = format!(
                         " (schema {:?}: {})",
                         p.schema,
-                        highwater::at_stake(&mut db, &p)?
+                        high_water::at_stake(&mut db, &p)?
                     );
                 }
             }
@@ -91,7 +91,7 @@ impl Cold {
                 // The counter being replaced joins the high-water mark before it goes.
                 if let Ok(seq) = counter::sequence_name(&mut db, &p) {
                     let last = counter::last_used(&mut db, &seq)?;
-                    highwater::raise(ctx, &mut db, &p.schema, last)?;
+                    high_water::raise(ctx, &mut db, &p.schema, last)?;
                 }
             }
         }
@@ -253,7 +253,7 @@ impl Cold {
             outcome?
         } else {
             let schema = manifest.schema.as_deref().unwrap_or(ctx.native_schema());
-            let high_water = highwater::read(ctx, None::<&mut crate::db::Db>, schema)?;
+            let high_water = high_water::read(ctx, None::<&mut crate::db::Db>, schema)?;
             (
                 manifest.last_used_job_id,
                 manifest.last_used_job_id,
@@ -338,9 +338,9 @@ fn restored_counter(
     let mut db = ctx.connect()?;
     let Some(p) = ctx.detect_profile(&mut db)? else {
         let schema = manifest.schema.as_deref().unwrap_or(ctx.native_schema());
-        return Ok((None, None, highwater::read(ctx, Some(&mut db), schema)?));
+        return Ok((None, None, high_water::read(ctx, Some(&mut db), schema)?));
     };
-    let high_water = highwater::read(ctx, Some(&mut db), &p.schema)?;
+    let high_water = high_water::read(ctx, Some(&mut db), &p.schema)?;
     let Ok(seq) = counter::sequence_name(&mut db, &p) else {
         return Ok((None, None, high_water));
     };

@@ -63,7 +63,7 @@ pub struct Restored {
     pub last_used_job_id: Option<i64>,
     /// The job counter as the archive had it, before `--avoid-id-reuse` raised it.
     pub archived_last_used_job_id: Option<i64>,
-    /// The job-ID high-water mark after the restore (see `crate::highwater`).
+    /// The job-ID high-water mark after the restore (see `crate::job_ids::high_water`).
     pub high_water: Option<i64>,
     /// Jobs that were running at backup time and are queued again.
     pub rescheduled: u64,

@@ -33,7 +33,7 @@ use crate::context::Ctx;
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{counter, load, workers, Db, Profile};
 use crate::error::{exit_code_of, failure, Exit};
-use crate::highwater;
+use crate::job_ids::high_water;
 use crate::output::{confirm, printable};
 
 /// Loader connections; see README for the measurements behind two.
@@ -406,7 +406,7 @@ impl Online {
             }
             // What would be lost, counted only when someone is asked or shown.
             stake = Some(match (&old, request.yes && !request.dry_run) {
-                (Some(p), false) => format!(" ({})", highwater::at_stake(&mut db, p)?),
+                (Some(p), false) => format!(" ({})", high_water::at_stake(&mut db, p)?),
                 (None, false) => " (not a job schema)".to_string(),
                 (_, true) => String::new(),
             });
@@ -837,8 +837,8 @@ impl Swap<'_> {
             }
         }
         let high_water = match old_counter {
-            Some(current) => Some(highwater::raise(ctx, tx, schema, current)?),
-            None => highwater::read(ctx, Some(&mut *tx), schema)?,
+            Some(current) => Some(high_water::raise(ctx, tx, schema, current)?),
+            None => high_water::read(ctx, Some(&mut *tx), schema)?,
         };
         load::swap(tx, schema, self.staging, self.replaced, self.old_exists)?;
         let Some(p) = profile::detect(tx, self.choice, Some(schema))? else {

@@ -1,6 +1,6 @@
 //! Finalizing one batched background migration: every remaining batch runs now, in batch
 //! transactions sized to a target duration, until the migration is finished (see the
-//! module comment of `crate::migrations` for what a kill leaves).
+//! module comment of `crate::background_migrations` for what a kill leaves).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::batch_sizer::BatchSizer;
 use crate::context::Ctx;
 use crate::db::backfill::{self, BatchTarget, JobClass, SubRange};
 use crate::db::batched_migrations::{
@@ -18,6 +17,7 @@ use crate::db::status::migration_status_name;
 use crate::db::{health, sql_state, workers, Db, Profile};
 use crate::error::{failure, Exit};
 use crate::output::human_range;
+use crate::shared::batch_sizer::BatchSizer;
 
 /// A batch is tried at most this often per finalize run before the migration fails.
 pub const MAX_ATTEMPTS: i16 = 3;

@@ -1,13 +1,18 @@
-//! Upgrading the job schema: pending versions are applied one by one, each in its own
-//! transaction, behind gates that keep running workers safe (see the module comment of
-//! `crate::migrations`).
+//! Upgrading the job schema (`migrate`): pending versions are applied one by one, behind
+//! gates that keep running workers safe.
+//!
+//! What it guarantees: each schema version is applied in its own transaction, so a kill
+//! leaves whole versions only. One migrator at a time (others wait `--lock-wait`, then exit
+//! 7). A version is applied only once its required background migration is finished and,
+//! when breaking, once no live worker of an older version is left (or, with
+//! `--force-after-wait`, after their jobs were released).
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
 
-use super::finalizer::{finalize_by_id, FinalizeOptions};
+use crate::background_migrations::finalizer::{finalize_by_id, FinalizeOptions};
 use crate::context::Ctx;
 use crate::db::migrate::{self as gates, BackgroundMigrationState, Holdout};
 use crate::db::schema::{self, Migration, MIGRATIONS};

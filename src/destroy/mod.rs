@@ -20,7 +20,7 @@ use crate::backup;
 use crate::cluster::{Cluster, ServerState, StopMode};
 use crate::context::Ctx;
 use crate::db::{self, counter, workers, Db, Profile};
-use crate::highwater;
+use crate::job_ids::high_water;
 
 pub struct Request {
     pub cluster: bool,
@@ -39,7 +39,7 @@ pub struct Plan<'a> {
     pub profile: Option<Profile>,
     pub last_used: Option<i64>,
     /// Jobs that would be lost; read only when someone will see it.
-    pub stake: Option<highwater::AtStake>,
+    pub stake: Option<high_water::AtStake>,
 }
 
 /// Reaches the database and reads what the destroy is about. `count_stake`: count the jobs
@@ -104,7 +104,7 @@ pub fn plan<'a>(ctx: &'a Ctx, req: &Request, count_stake: bool) -> anyhow::Resul
         _ => None,
     };
     let stake = match (conn.as_mut(), profile.as_ref()) {
-        (Some(db), Some(p)) if count_stake => Some(highwater::at_stake(db, p)?),
+        (Some(db), Some(p)) if count_stake => Some(high_water::at_stake(db, p)?),
         _ => None,
     };
     Ok(Plan {
@@ -162,7 +162,7 @@ impl Plan<'_> {
         let mut mark = None;
         if let (Some(db), Some(p)) = (self.conn.as_mut(), self.profile.as_ref()) {
             if let Some(n) = self.last_used {
-                let recorded = highwater::raise(ctx, db, &p.schema, n).context(
+                let recorded = high_water::raise(ctx, db, &p.schema, n).context(
                     "nothing was destroyed, because the last used job ID could not be recorded first",
                 )?;
                 mark = Some((p.schema.clone(), recorded));
@@ -202,9 +202,9 @@ impl Drop for StopOnDrop<'_> {
 
 /// The mark for the schema this run is about, where it can be read without a job schema.
 fn recorded_mark(ctx: &Ctx, db: Option<&mut Db>) -> anyhow::Result<Option<(String, i64)>> {
-    let marks = match (highwater::Store::of(ctx), db) {
-        (highwater::Store::Server, None) => return Ok(None),
-        (_, db) => highwater::read_all(ctx, db)?,
+    let marks = match (high_water::Store::of(ctx), db) {
+        (high_water::Store::Server, None) => return Ok(None),
+        (_, db) => high_water::read_all(ctx, db)?,
     };
     let schema = ctx.native_schema();
     Ok(marks

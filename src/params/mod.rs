@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::config::{Setting, Source};
 use crate::context::Ctx;
 use crate::db::{counter, status, Db};
-use crate::highwater::{self, Reuse, Store};
+use crate::job_ids::high_water::{self, Reuse, Store};
 
 #[derive(Debug, Serialize)]
 pub struct Param {
@@ -220,7 +220,7 @@ fn database_params(ctx: &Ctx, out: &mut Vec<Param>) -> anyhow::Result<()> {
     out.push(Param::text("job_id_sequence", &sequence, DATABASE));
     let last = counter::last_used(&mut db, &sequence)?;
     out.push(Param::number("last_used_job_id", last, DATABASE));
-    let mark = highwater::note(ctx, &mut db, &profile.schema, last, true);
+    let mark = high_water::note(ctx, &mut db, &profile.schema, last, true);
     out.push(mark_param(ctx, mark));
     if let Some(reuse) = Reuse::between(last, mark) {
         out.push(Param::text("reused_job_ids", reuse, DATABASE));
@@ -241,7 +241,7 @@ fn marks_without_schema(
     db: Option<&mut Db>,
     out: &mut Vec<Param>,
 ) -> anyhow::Result<()> {
-    let marks = highwater::read_all(ctx, db)?;
+    let marks = high_water::read_all(ctx, db)?;
     let wanted: Vec<&(String, i64)> = marks
         .iter()
         .filter(|(s, _)| ctx.schema_override().map_or(true, |o| o == s))

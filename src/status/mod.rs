@@ -3,6 +3,8 @@
 //! background migrations, pending schema versions, live workers that cannot run against the
 //! applied schema. Only reads.
 
+pub mod report;
+
 use serde::Serialize;
 
 use crate::context::Ctx;

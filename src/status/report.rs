@@ -7,7 +7,7 @@ use crate::db::status::{JobCounts, GRAPHILE_BUCKETS, NATIVE_STATES};
 use crate::output::{
     human_bytes, human_list, human_time, kv_table, plural, printable, table, MAX_SHOWN_ID,
 };
-use crate::readiness::Report;
+use crate::status::Report;
 
 pub fn print(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
     let mut t = kv_table();

@@ -5,8 +5,8 @@
 use clap::{Arg, ArgAction, Command};
 use roff::{bold, italic, roman, Inline, Roff};
 
+use crate::cli::help;
 use crate::error::Exit;
-use crate::help;
 
 /// Every page, main page first: (file name, roff source).
 pub fn render_all() -> Vec<(String, String)> {

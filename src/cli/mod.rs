@@ -1,6 +1,11 @@
 //! The command line, defined once with clap derive. Man pages and completions are generated
 //! from these definitions (`jobdbctl man`, `jobdbctl completions`).
 
+pub mod help;
+pub mod install;
+pub mod manpage;
+pub mod runlog;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,7 +14,6 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::commands;
 use crate::db::profile::ProfileChoice;
 use crate::error::Exit;
-use crate::help;
 
 #[derive(Debug, Parser)]
 #[command(
