@@ -61,7 +61,7 @@ pub enum ServerState {
     Running(i32),
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy)]
 pub enum StopMode {
     /// Wait for clients to disconnect.
     Smart,

@@ -47,7 +47,7 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 /// How the tar stream is compressed. Readers detect it from the first bytes, never from the
 /// file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
     /// Independent gzip members, one per block (`.tar.gz`): any gzip reader reads it.
@@ -102,7 +102,7 @@ impl std::fmt::Display for Codec {
 /// Bytes `Codec::detect` needs to see.
 pub const DETECT_BYTES: usize = 262;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Consistent snapshot of the job schema through SQL while the server runs.

@@ -1,5 +1,5 @@
 //! The man pages, rendered from the clap definitions (options, value names, help text) and
-//! from `help.rs` (examples and exit statuses per command), so `--help`, the pages and the
+//! from each command's `HELP` entry in `cli/` (examples and exit statuses), so `--help`, the pages and the
 //! checked-in `man/` never disagree; `tests/generated_docs.rs` fails when `man/` is stale.
 
 use clap::{Arg, ArgAction, Command};

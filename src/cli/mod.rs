@@ -1,17 +1,41 @@
 //! The command line, defined once with clap derive. Man pages and completions are generated
 //! from these definitions (`jobdbctl man`, `jobdbctl completions`).
 
+pub mod background_migrations;
+pub mod backup;
+pub mod backups;
+pub mod completions;
+pub mod conninfo;
+pub mod destroy;
+pub mod finalize_migration;
 pub mod help;
+pub mod init;
 pub mod install;
+pub mod job_logs;
+pub mod logs;
+pub mod man;
 pub mod manpage;
+pub mod migrate;
+pub mod purge_archive;
+pub mod purge_jobs;
+pub mod restart;
+pub mod restore;
 pub mod runlog;
+pub mod set_job_counter;
+pub mod show_params;
+pub mod start;
+pub mod status;
+pub mod stop;
+pub mod unlock_stale_jobs;
+pub mod vacuum;
+pub mod values;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::commands;
 use crate::db::profile::ProfileChoice;
 use crate::error::Exit;
 
@@ -104,30 +128,30 @@ pub fn parse_timeout_arg(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Init(commands::init::InitArgs),
-    Start(commands::start::StartArgs),
-    Stop(commands::stop::StopArgs),
-    Restart(commands::restart::RestartArgs),
-    Status(commands::status::StatusArgs),
-    ShowParams(commands::show_params::ShowParamsArgs),
-    Conninfo(commands::conninfo::ConninfoArgs),
-    Destroy(commands::destroy::DestroyArgs),
-    SetJobCounter(commands::set_job_counter::SetJobCounterArgs),
-    UnlockStaleJobs(commands::unlock_stale_jobs::UnlockStaleJobsArgs),
-    FinalizeMigration(commands::finalize_migration::FinalizeMigrationArgs),
-    BackgroundMigrations(commands::background_migrations::BackgroundMigrationsArgs),
-    Migrate(commands::migrate::MigrateArgs),
-    Backup(commands::backup::BackupArgs),
-    Restore(commands::restore::RestoreArgs),
-    Verify(commands::verify::VerifyArgs),
-    JobLogs(commands::job_logs::JobLogsArgs),
-    PurgeJobs(commands::purge_jobs::PurgeJobsArgs),
-    PurgeArchive(commands::purge_archive::PurgeArchiveArgs),
-    Vacuum(commands::vacuum::VacuumArgs),
-    Logs(commands::logs::LogsArgs),
-    Backups(commands::backups::BackupsArgs),
-    Completions(commands::completions::CompletionsArgs),
-    Man(commands::man::ManArgs),
+    Init(init::InitArgs),
+    Start(start::StartArgs),
+    Stop(stop::StopArgs),
+    Restart(restart::RestartArgs),
+    Status(status::StatusArgs),
+    ShowParams(show_params::ShowParamsArgs),
+    Conninfo(conninfo::ConninfoArgs),
+    Destroy(destroy::DestroyArgs),
+    SetJobCounter(set_job_counter::SetJobCounterArgs),
+    UnlockStaleJobs(unlock_stale_jobs::UnlockStaleJobsArgs),
+    FinalizeMigration(finalize_migration::FinalizeMigrationArgs),
+    BackgroundMigrations(background_migrations::BackgroundMigrationsArgs),
+    Migrate(migrate::MigrateArgs),
+    Backup(backup::BackupArgs),
+    Restore(restore::RestoreArgs),
+    Verify(verify::VerifyArgs),
+    JobLogs(job_logs::JobLogsArgs),
+    PurgeJobs(purge_jobs::PurgeJobsArgs),
+    PurgeArchive(purge_archive::PurgeArchiveArgs),
+    Vacuum(vacuum::VacuumArgs),
+    Logs(logs::LogsArgs),
+    Backups(backups::BackupsArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 /// `--yes`, defined once for every destructive command.

@@ -5,59 +5,12 @@ use serde_json::json;
 
 use crate::background_migrations::steer::{self, Changed, Retry};
 use crate::background_migrations::{self as migrations, report};
-use crate::cli::Confirmation;
+use crate::cli::background_migrations::{Action, BackgroundMigrationsArgs};
 use crate::context::Ctx;
 use crate::db::batched_migrations::{self as bm, status, Tables};
 use crate::db::status::migration_status_name;
 use crate::db::Db;
 use crate::error::Exit;
-
-/// List, inspect, pause, resume, retry or skip batched background migrations.
-#[derive(Debug, clap::Args)]
-pub struct BackgroundMigrationsArgs {
-    #[command(subcommand)]
-    pub action: Action,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum Action {
-    /// Every migration with its status, progress and failed batch jobs.
-    List,
-    /// One migration and its recent batch jobs, with durations and errors.
-    Show {
-        /// The migration's id (see `list`).
-        #[arg(value_name = "ID")]
-        id: i64,
-    },
-    /// Stop an active (or finalizing) migration after its current batch.
-    Pause {
-        /// The migration's id (see `list`).
-        #[arg(value_name = "ID")]
-        id: i64,
-    },
-    /// Make a paused migration active again.
-    Resume {
-        /// The migration's id (see `list`).
-        #[arg(value_name = "ID")]
-        id: i64,
-    },
-    /// Put failed batch jobs back to pending with fresh attempts and make the migration
-    /// active; then run `finalize-migration --id ID`.
-    Retry {
-        /// The migration's id (see `list`).
-        #[arg(value_name = "ID")]
-        id: i64,
-    },
-    /// DANGEROUS: mark every batch job succeeded and the migration finished without running
-    /// the remaining batches, as GitLab's runbook does to skip a migration.
-    MarkFinished {
-        /// The migration's id (see `list`).
-        #[arg(value_name = "ID")]
-        id: i64,
-        #[command(flatten)]
-        confirmation: Confirmation,
-    },
-}
 
 /// How many of the newest batch jobs `show` lists (failed ones are always listed).
 const RECENT_JOBS: i64 = 20;

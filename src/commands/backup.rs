@@ -1,51 +1,14 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
-use crate::archive::{Codec, Mode};
+use crate::archive::Mode;
 use crate::backup::{self, Done, Request};
+use crate::cli::backup::BackupArgs;
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::job_ids::high_water;
 use crate::output::human_bytes;
-
-/// Back up the job database to an archive (.tar.gz by default, .tar.zst or .tar with
-/// --compression): an online, consistent snapshot of the job schema (default), or a cold copy
-/// of the embedded cluster's data directory.
-#[derive(Debug, clap::Args)]
-pub struct BackupArgs {
-    /// online: consistent snapshot through SQL while the engine runs (any server); cold:
-    /// stop the embedded server, archive its data directory, start it again if it was running.
-    #[arg(long, value_enum, default_value_t = Mode::Online)]
-    pub mode: Mode,
-    /// Archive to write, or - for standard output. A directory gets a timestamped name
-    /// inside it. Default: a timestamped name in backup_dir (config). An existing file of
-    /// the same name is replaced only if it is a regular file of this user.
-    #[arg(short, long, value_name = "PATH")]
-    pub output: Option<PathBuf>,
-    /// After a successful backup, keep only the newest N complete archives of this database
-    /// that jobdbctl named itself in the destination directory, and delete older ones.
-    /// Archives written to a name you chose and destroy --backup-first archives are never
-    /// deleted; damaged ones are reported and kept.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub keep: Option<u32>,
-    /// Like --keep, but keep every such archive newer than DURATION (e.g. 30d). With both,
-    /// an archive is kept if either rule keeps it.
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_keep_within_arg)]
-    pub keep_within: Option<std::time::Duration>,
-    /// Mark the archive pinned: --keep, --keep-within and backups prune never delete it,
-    /// even under a name jobdbctl chose. (An archive written to a file name you chose is
-    /// always pinned.)
-    #[arg(long)]
-    pub pin: bool,
-    /// Write the archive even when the destination's free space looks too small.
-    #[arg(long)]
-    pub no_space_check: bool,
-    /// gzip (.tar.gz), zstd (.tar.zst: faster, under half the size) or none (.tar).
-    /// Default: compression in jobdbctl.toml, else gzip. verify and restore read all three.
-    #[arg(long, value_enum, value_name = "CODEC")]
-    pub compression: Option<Codec>,
-}
 
 pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let to_stdout = args.output.as_deref() == Some(Path::new("-"));

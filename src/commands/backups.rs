@@ -5,81 +5,10 @@ use serde_json::json;
 use crate::backup::catalog::{self, Depth, State};
 use crate::backup::report;
 use crate::backup::{self, Policy};
-use crate::cli::Confirmation;
+use crate::cli::backups::{Action, BackupsArgs, DirArg, ListArgs, PruneArgs, VerifyArgs};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::output::confirm;
-
-/// The backup catalog: list the archives in the backup directory (default), check them
-/// completely, or prune old ones.
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct BackupsArgs {
-    #[command(subcommand)]
-    pub action: Option<Action>,
-    #[command(flatten)]
-    pub list: ListArgs,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum Action {
-    /// List the archives, newest first: when and where each was taken, its size and state,
-    /// and whether retention may prune it (the default action).
-    List(ListArgs),
-    /// Like list --verify: read every archive completely; exit 5 if any is damaged.
-    Verify(VerifyArgs),
-    /// Delete this database's old archives that jobdbctl named itself, by the same rules as
-    /// backup --keep/--keep-within. Asks first; without a terminal needs --yes.
-    Prune(PruneArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct DirArg {
-    /// The backup directory (default: backup_dir from the configuration).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct VerifyArgs {
-    #[command(flatten)]
-    pub dir: DirArg,
-    /// Also show where each archive came from (see list --wide).
-    #[arg(long, short = 'w')]
-    pub wide: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub dir: DirArg,
-    /// Read every archive completely, as verify does (slower: the whole directory is read),
-    /// instead of only its header and end; exit 5 if any is damaged.
-    #[arg(long)]
-    pub verify: bool,
-    /// Also show where each archive came from: mode, database and server, profile, schema
-    /// and its version, last used job ID (the default columns fit 80 columns).
-    #[arg(long, short = 'w')]
-    pub wide: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct PruneArgs {
-    #[command(flatten)]
-    pub dir: DirArg,
-    /// Keep the newest N complete archives of this database.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub keep: Option<u32>,
-    /// Keep every complete archive of this database newer than DURATION (e.g. 30d). With
-    /// --keep, an archive is kept if either rule keeps it.
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_keep_within_arg)]
-    pub keep_within: Option<std::time::Duration>,
-    /// Show what would be deleted and delete nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub confirmation: Confirmation,
-}
 
 pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     match args.action {

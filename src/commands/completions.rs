@@ -5,28 +5,10 @@ use anyhow::Context as _;
 use clap_complete::Shell;
 use serde_json::json;
 
+use crate::cli::completions::CompletionsArgs;
 use crate::cli::install;
 use crate::error::{failure, Exit};
 use crate::output::Output;
-
-/// Print a shell completion script (bash, zsh, fish, …) to stdout, or install them.
-///
-/// --install writes bash, zsh and fish completions (or just SHELL's) under PREFIX/share, where
-/// bash-completion, zsh and fish look: bash-completion/completions/jobdbctl,
-/// zsh/site-functions/_jobdbctl, fish/vendor_completions.d/jobdbctl.fish. PREFIX defaults to
-/// the prefix the running binary is installed in (/usr/local for /usr/local/bin/jobdbctl).
-#[derive(Debug, clap::Args)]
-pub struct CompletionsArgs {
-    /// The shell to print (or install) completions for.
-    #[arg(value_enum, required_unless_present = "install")]
-    pub shell: Option<Shell>,
-    /// Install into PREFIX/share instead of printing.
-    #[arg(long)]
-    pub install: bool,
-    /// Install under this prefix (default: the running binary's, e.g. /usr/local).
-    #[arg(long, value_name = "DIR", requires = "install")]
-    pub prefix: Option<PathBuf>,
-}
 
 pub fn run(args: CompletionsArgs, out: Output) -> anyhow::Result<Exit> {
     if !args.install {

@@ -1,24 +1,12 @@
 use serde_json::json;
 
+use crate::cli::conninfo::ConninfoArgs;
 use crate::cluster::{Cluster, DATABASE, SUPERUSER};
 use crate::config::running_as_root;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::output::kv_table;
 use crate::target::{redacted_url, Target};
-
-/// Print how an engine or psql connects to the job database: for the embedded cluster its
-/// Unix socket (a libpq URL and a psql command that works as printed) and, when
-/// listen_addresses is set, its TCP address; for any other server its URL without the
-/// password.
-///
-/// The embedded cluster's superuser is postgres, trusted on the socket, whose directory
-/// (the data directory, mode 0700) only the server user and root can enter: run psql as the
-/// server user (as printed). Over TCP every role needs a password (scram-sha-256): set one
-/// through the socket, e.g. `ALTER ROLE postgres PASSWORD '…'`, or create a role for the
-/// engine. docs/schema.md says how an engine enqueues jobs.
-#[derive(Debug, clap::Args)]
-pub struct ConninfoArgs {}
 
 pub fn run(_args: ConninfoArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let lines = match &ctx.target {

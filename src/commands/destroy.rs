@@ -1,39 +1,12 @@
-use std::path::PathBuf;
-
 use serde_json::json;
 
-use crate::cli::Confirmation;
+use crate::cli::destroy::DestroyArgs;
 use crate::context::Ctx;
 use crate::db::Profile;
 use crate::destroy;
 use crate::error::Exit;
 use crate::job_ids::high_water;
 use crate::output::confirm;
-
-/// Drop the job database: every object of the profile's schema. With --cluster, also remove
-/// the embedded cluster. The last used job ID is printed and recorded first as the job-ID
-/// high-water mark, which survives (`restore --avoid-id-reuse` continues above it).
-/// Afterwards `init` gives an empty database whose job IDs start at 1.
-#[derive(Debug, clap::Args)]
-pub struct DestroyArgs {
-    #[command(flatten)]
-    pub confirmation: Confirmation,
-    /// Also stop the embedded server and remove its cluster (<data dir>/psql). Kept beside it:
-    /// the backups directory and the job-ID high-water mark. A stopped server is started
-    /// briefly to read its last used job ID.
-    #[arg(long)]
-    pub cluster: bool,
-    /// Destroy even while workers are live.
-    #[arg(long)]
-    pub force: bool,
-    /// Show what would be destroyed and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Write a backup archive to PATH first (online; cold when the embedded server is
-    /// stopped) and destroy only if it succeeded. backup --keep never deletes this archive.
-    #[arg(long, value_name = "PATH")]
-    pub backup_first: Option<PathBuf>,
-}
 
 pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let request = destroy::Request {

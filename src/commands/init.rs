@@ -1,20 +1,10 @@
 use serde_json::json;
 
+use crate::cli::init::InitArgs;
 use crate::context::Ctx;
 use crate::db::schema::{self, InitOutcome};
 use crate::error::{failure, Exit};
 use crate::provision::{self, bring_up};
-
-/// Create the embedded cluster (if absent) and the job schema. Idempotent.
-///
-/// On the embedded cluster the server is started if needed and left running. Refuses a
-/// schema that already holds objects jobdbctl did not create.
-#[derive(Debug, clap::Args)]
-pub struct InitArgs {
-    /// Create this schema version instead of the latest (to rehearse an upgrade).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
-    pub schema_version: Option<i32>,
-}
 
 pub fn run(args: InitArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     if ctx

@@ -3,41 +3,13 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::cli::Confirmation;
+use crate::cli::job_logs::JobLogsArgs;
 use crate::config::Setting;
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::job_ids::high_water::thousands;
 use crate::job_ids::log_dirs::{self, Pattern, Scan};
 use crate::output::{confirm, printable, table};
-
-/// List, and with --delete remove, the engine's per-job log directories of jobs whose ID is
-/// above N: the IDs a restored (or new) job database hands out again, whose old log files
-/// the engine would otherwise append to. Symbolic links are never followed: a linked user
-/// or job directory is reported and skipped. Needs no database.
-#[derive(Debug, clap::Args)]
-pub struct JobLogsArgs {
-    /// The engine's log directory (else job_logs_dir in jobdbctl.toml).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// Entries of jobs whose ID is above N: the last used job ID that restore or show-params
-    /// printed (0 for a new, empty job database).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
-    pub above: i64,
-    /// Where a job's logs are below DIR: `{user}` stands for any name, `{jid}` for the job
-    /// ID; the entry with `{jid}` (last) is the one listed and removed. Default
-    /// `{user}/J{jid}` (Tractor), else job_logs_pattern in jobdbctl.toml.
-    #[arg(long, value_name = "PATTERN")]
-    pub pattern: Option<String>,
-    /// Remove them (asks on a terminal; -y to not ask).
-    #[arg(long)]
-    pub delete: bool,
-    /// With --delete: show what would be removed and remove nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub confirmation: Confirmation,
-}
 
 pub fn run(args: JobLogsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let dir = match (&args.dir, &ctx.config.job_logs_dir) {

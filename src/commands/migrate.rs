@@ -1,41 +1,12 @@
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::cli::parse_duration_arg;
+use crate::cli::migrate::MigrateArgs;
 use crate::context::Ctx;
 use crate::db::schema;
 use crate::db::status;
 use crate::error::Exit;
 use crate::output::table;
 use crate::schema_upgrade::{self, Options, Step};
-
-/// Apply pending schema versions, each in its own transaction. Refuses a version whose
-/// background migration is unfinished (unless --finalize) and, before a breaking version,
-/// tells workers (pg_notify 'jobdb_migrate') and waits until no live worker runs an older
-/// version.
-#[derive(Debug, clap::Args)]
-pub struct MigrateArgs {
-    /// Stop at this version (default: the newest this jobdbctl knows).
-    #[arg(long, value_name = "N")]
-    pub to: Option<i32>,
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// How long to wait for old workers before a breaking version (default 4h, config
-    /// max_migration_wait).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
-    pub max_wait: Option<Duration>,
-    /// When the wait runs out, release the old workers' jobs and proceed instead of failing.
-    #[arg(long)]
-    pub force_after_wait: bool,
-    /// Finish a required background migration first instead of refusing.
-    #[arg(long)]
-    pub finalize: bool,
-    /// How long to wait for another migrator to finish before exiting 7.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, default_value = "30s")]
-    pub lock_wait: Duration,
-}
 
 pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let mut db = ctx.connect()?;

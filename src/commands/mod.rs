@@ -1,7 +1,8 @@
-//! One module per subcommand, each `run(args, &ctx)` reading like the runbook step it automates:
-//! its clap Args, a call into an engine (`crate::backup`, `crate::restore`,
-//! `crate::background_migrations`, ...) or into `crate::db` for a single step, and the report (human
-//! table, JSON, exit code). Commands never import each other; what two share is an engine.
+//! One module per subcommand, each `run(args, &ctx)` reading like the runbook step it
+//! automates: its Args (defined in `crate::cli`), a call into an engine (`crate::backup`,
+//! `crate::restore`, `crate::background_migrations`, ...) or into `crate::db` for a single
+//! step, and the report (human table, JSON, exit code). Commands never import each other;
+//! what two share is an engine.
 
 pub mod background_migrations;
 pub mod backup;

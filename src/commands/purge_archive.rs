@@ -1,28 +1,11 @@
 use serde_json::json;
 
-use crate::cli::Confirmation;
+use crate::cli::purge_archive::PurgeArchiveArgs;
 use crate::context::Ctx;
 use crate::db::purge::ArchiveTable;
 use crate::error::{failure, Exit};
 use crate::housekeeping::purge::{self, ArchiveDrop};
 use crate::output::{confirm, human_bytes, table};
-
-/// Drop archived job months up to and including a month.
-///
-/// Drops <schema>.jobs_archive_YYYY_MM tables (made by `purge-jobs --archive`) whose month is
-/// at or before --to, all in one transaction. Lists what it drops and asks on a terminal;
-/// without one it needs --yes.
-#[derive(Debug, clap::Args)]
-pub struct PurgeArchiveArgs {
-    /// The last month to drop, YYYY-MM.
-    #[arg(long, value_name = "YYYY-MM")]
-    pub to: String,
-    /// List the months that would be dropped and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub confirmation: Confirmation,
-}
 
 pub fn run(args: PurgeArchiveArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let to = parse_month(&args.to)?;

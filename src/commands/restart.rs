@@ -1,24 +1,10 @@
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::cluster::{ServerState, StopMode};
+use crate::cli::restart::RestartArgs;
+use crate::cluster::ServerState;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::provision::{self, bring_up};
-
-/// Stop the embedded server (if running) and start it again, e.g. after changing
-/// postgresql.conf or the port. Never creates a cluster.
-#[derive(Debug, clap::Args)]
-pub struct RestartArgs {
-    /// How to shut down before starting again.
-    #[arg(long, value_enum, default_value = "fast")]
-    pub mode: StopMode,
-    /// Give up waiting for the stop, and then for the start, after this long each (exit 1
-    /// while stopping, 6 while starting).
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_timeout_arg)]
-    pub timeout: Duration,
-}
 
 pub fn run(args: RestartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let cluster = ctx.cluster("restart")?;

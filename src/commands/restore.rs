@@ -1,48 +1,15 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
 use crate::archive::Mode;
 use crate::backup;
-use crate::cli::Confirmation;
+use crate::cli::restore::RestoreArgs;
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::job_ids::high_water::Reuse;
 use crate::output::{human_time, plural};
 use crate::restore::{self, Archive, Request, Restored};
-
-/// Restore a backup archive. An online archive is loaded into a staging schema, checked
-/// while loading, and swapped for the job schema in one transaction; a cold archive replaces
-/// the embedded cluster's data directory. A failed or interrupted restore leaves the
-/// database as it was.
-#[derive(Debug, clap::Args)]
-pub struct RestoreArgs {
-    /// The archive, - to read it from standard input, or latest: the newest complete archive
-    /// of this database in the backup directory (a file named latest: ./latest).
-    #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
-    /// With latest: the backup directory to look in (default: backup_dir from the
-    /// configuration).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub confirmation: Confirmation,
-    /// Replace a job schema that has jobs (they are lost; jobs created after the backup are
-    /// gone), or a schema of that name that holds no jobs. Only the job schema is ever
-    /// replaced: jobdb or graphile_worker by the archive's profile, or the one --schema
-    /// names; an archive of any other schema is refused unless --schema names it.
-    #[arg(long)]
-    pub force: bool,
-    /// Raise the restored job counter to the job-ID high-water mark, so no job ID handed out
-    /// since the backup is handed out again (also after `destroy`: the mark survives it).
-    #[arg(long)]
-    pub avoid_id_reuse: bool,
-    /// Make every check a restore makes before it changes anything (the whole archive, live
-    /// workers, jobs without --force, the schema, the lock) and say what would be replaced;
-    /// change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
 
 pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let latest = args.archive == Path::new("latest");

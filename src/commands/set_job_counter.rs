@@ -1,26 +1,10 @@
 use serde_json::json;
 
+use crate::cli::set_job_counter::SetJobCounterArgs;
 use crate::context::Ctx;
 use crate::db::counter;
 use crate::error::{failure, Exit};
 use crate::job_ids::high_water::{self, Reuse};
-
-/// Make N the last used job ID, so the next job gets N+1 (avoids reusing job IDs after a
-/// downgrade restore). Refuses N below the highest existing job ID, the current counter or
-/// the job-ID high-water mark (IDs would be reused) unless --force.
-#[derive(Debug, clap::Args)]
-pub struct SetJobCounterArgs {
-    /// The new last used job ID (0: the next job gets 1).
-    #[arg(value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
-    pub n: i64,
-    /// Allow IDs to be reused: N below the highest existing job ID, the current counter or
-    /// the job-ID high-water mark.
-    #[arg(long)]
-    pub force: bool,
-    /// Show what would change and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
 
 pub fn run(args: SetJobCounterArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let mut db = ctx.connect()?;

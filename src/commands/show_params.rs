@@ -1,18 +1,8 @@
+use crate::cli::show_params::ShowParamsArgs;
 use crate::context::Ctx;
 use crate::error::{exit_code_of, failure, Exit};
 use crate::output::table;
 use crate::params::{self, Param, NAMES};
-
-/// Show the last used job ID, the job-ID high-water mark, schema version, server and data
-/// paths, and the effective configuration with where each value came from. Works without a
-/// job schema. Passwords are shown as ********.
-#[derive(Debug, clap::Args)]
-pub struct ShowParamsArgs {
-    /// Print only these parameters' values, one per line, for scripts (e.g.
-    /// `jobdbctl show-params last_used_job_id`).
-    #[arg(value_name = "NAME")]
-    pub names: Vec<String>,
-}
 
 pub fn run(args: ShowParamsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let (params, error) = params::gather(ctx);

@@ -1,29 +1,11 @@
-use std::time::Duration;
-
 use serde_json::json;
 
+use crate::cli::start::StartArgs;
 use crate::cluster::{Cluster, ServerState};
 use crate::context::Ctx;
 use crate::db::schema;
 use crate::error::Exit;
 use crate::provision::{self, bring_up};
-
-/// Start the embedded server and wait until it accepts connections.
-///
-/// In the default data directory the cluster, its `jobdb` database and the job schema are
-/// created on first use. A data directory given with --data-dir, $JOBDBCTL_DATA_DIR or
-/// data_dir in the config file must already hold a cluster (else exit 3), so a mistyped path
-/// cannot give an empty database whose job IDs restart at 1; create one there with `init`
-/// or --create.
-#[derive(Debug, clap::Args)]
-pub struct StartArgs {
-    /// Create the cluster if the data directory holds none, as `init` does.
-    #[arg(long)]
-    pub create: bool,
-    /// Give up waiting after this long (exit 6; the server goes on starting).
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::cli::parse_timeout_arg)]
-    pub timeout: Duration,
-}
 
 pub fn run(args: StartArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let cluster = ctx.cluster("start")?;

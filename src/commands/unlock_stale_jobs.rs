@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::cli::unlock_stale_jobs::UnlockStaleJobsArgs;
 use crate::config::parse_duration;
 use crate::context::Ctx;
 use crate::db::profile::LiveSet;
@@ -13,32 +14,6 @@ use crate::output::{human_time, plural, printable, table, MAX_SHOWN_ID};
 /// Graphile Worker treats a lock as expired after this long; shorter may take jobs from
 /// workers that are still running them.
 const GRAPHILE_EXPIRY: Duration = Duration::from_secs(4 * 3600);
-
-/// Release job and queue locks held by workers that are not live, so their jobs run again.
-///
-/// Released jobs go back to `queued` with run_at no earlier than now; attempts are kept. Each
-/// table is released by one statement that re-checks liveness as it runs, so a worker whose
-/// heartbeat lands meanwhile keeps its jobs. On a Graphile Worker database it does what the
-/// Worker Pro runbook's SQL does for the detected generation; without Worker Pro's tables
-/// nothing says which workers are alive, so only --older-than or --worker may release.
-#[derive(Debug, clap::Args)]
-pub struct UnlockStaleJobsArgs {
-    /// Show what would be released and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Release only the locks of these workers (repeatable).
-    #[arg(long = "worker", value_name = "ID", num_args = 1..)]
-    pub workers: Vec<String>,
-    /// With --worker: release workers that are still live too.
-    #[arg(long, requires = "workers")]
-    pub force: bool,
-    /// Locks older than this count as stale whatever the registry says (e.g. 4h, 90m).
-    #[arg(long, value_name = "DURATION", conflicts_with = "workers")]
-    pub older_than: Option<String>,
-    /// Also delete the registry rows of workers that are not live (native profile).
-    #[arg(long)]
-    pub prune_workers: bool,
-}
 
 pub fn run(args: UnlockStaleJobsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let older_than = match &args.older_than {

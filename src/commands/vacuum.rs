@@ -1,35 +1,11 @@
 use serde_json::json;
 
-use crate::cli::Confirmation;
+use crate::cli::vacuum::VacuumArgs;
 use crate::context::Ctx;
 use crate::db::vacuum::TableStats;
 use crate::error::Exit;
 use crate::housekeeping::vacuum::{self, Request, Summary};
 use crate::output::{confirm, human_bytes, table};
-
-/// VACUUM the job tables and report dead tuples and size before and after.
-///
-/// A plain VACUUM runs alongside the workers. --full rewrites each table to give space back
-/// to the operating system, holding an exclusive lock that stops every reader and writer of
-/// that table meanwhile: it says how long, asks (or needs --yes), and refuses while live
-/// workers exist unless --force.
-#[derive(Debug, clap::Args)]
-pub struct VacuumArgs {
-    /// Also ANALYZE, refreshing the planner's statistics.
-    #[arg(long)]
-    pub analyze: bool,
-    /// VACUUM FULL: rewrite the tables under an exclusive lock.
-    #[arg(long)]
-    pub full: bool,
-    /// Only this table of the job schema (default: the jobs, queue and worker tables).
-    #[arg(long, value_name = "NAME")]
-    pub table: Option<String>,
-    /// With --full: go ahead although live workers exist.
-    #[arg(long, requires = "full")]
-    pub force: bool,
-    #[command(flatten)]
-    pub confirmation: Confirmation,
-}
 
 pub fn run(args: VacuumArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let yes = args.confirmation.yes;

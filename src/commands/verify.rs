@@ -1,6 +1,6 @@
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use serde_json::json;
@@ -8,33 +8,13 @@ use serde_json::json;
 use crate::archive::reader::{self, Visitor};
 use crate::archive::Mode;
 use crate::archive::{server_config, Manifest};
+use crate::cli::verify::VerifyArgs;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::output::{human_bytes, human_time, kv_table, printable, table};
 
 /// How much of a value read from the archive a row shows.
 const SHOWN: usize = 200;
-
-/// Check an archive completely without a database. Exit 5 when anything is wrong.
-///
-/// Checks the structure, every entry's size and SHA-256, the row counts, that no entry
-/// could be written outside a restore's target directory (absolute or `..` paths, links,
-/// devices, special entries), and everything restore checks before it changes anything that
-/// needs no database: a known profile, names PostgreSQL can hold, table data that is COPY
-/// text, and a schema.json that creates every table and column the data is loaded into.
-/// Restore makes the same checks before it creates anything, so after exit 0 it can fail
-/// only on what takes a server to tell: a statement of schema.json the server rejects, a
-/// value a column's type rejects, missing roles, live workers, jobs, a held lock.
-///
-/// It does not make an untrusted archive safe to restore: schema.json holds SQL statements
-/// that restore runs as the connecting role, as a pg_dump file does, and verify does not
-/// check what else they do. Restore only archives you trust.
-#[derive(Debug, clap::Args)]
-pub struct VerifyArgs {
-    /// The archive, or - to read it from standard input.
-    #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
-}
 
 pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let (input, label): (Box<dyn Read + Send>, String) = if args.archive == Path::new("-") {

@@ -126,7 +126,7 @@ impl Profile {
 }
 
 /// Which profile the user asked for, if any (`--profile`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileChoice {
     Jobdb,
     GraphileWorker,

@@ -1,0 +1,60 @@
+//! `jobdbctl restore`: its arguments (their doc comments are the help text), examples and exit
+//! statuses.
+
+use std::path::PathBuf;
+
+use crate::cli::help::{Entry, CONNECT};
+use crate::cli::Confirmation;
+use crate::error::Exit;
+
+/// Restore a backup archive. An online archive is loaded into a staging schema, checked
+/// while loading, and swapped for the job schema in one transaction; a cold archive replaces
+/// the embedded cluster's data directory. A failed or interrupted restore leaves the
+/// database as it was.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The archive, - to read it from standard input, or latest: the newest complete archive
+    /// of this database in the backup directory (a file named latest: ./latest).
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// With latest: the backup directory to look in (default: backup_dir from the
+    /// configuration).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub confirmation: Confirmation,
+    /// Replace a job schema that has jobs (they are lost; jobs created after the backup are
+    /// gone), or a schema of that name that holds no jobs. Only the job schema is ever
+    /// replaced: jobdb or graphile_worker by the archive's profile, or the one --schema
+    /// names; an archive of any other schema is refused unless --schema names it.
+    #[arg(long)]
+    pub force: bool,
+    /// Raise the restored job counter to the job-ID high-water mark, so no job ID handed out
+    /// since the backup is handed out again (also after `destroy`: the mark survives it).
+    #[arg(long)]
+    pub avoid_id_reuse: bool,
+    /// Make every check a restore makes before it changes anything (the whole archive, live
+    /// workers, jobs without --force, the schema, the lock) and say what would be replaced;
+    /// change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub const HELP: Entry = Entry {
+    command: "restore",
+    examples: &[
+        ("jobdbctl restore /srv/backups/jobs.tar.gz --yes", "replace the job schema with the archive's"),
+        ("jobdbctl restore jobs.tar.gz --yes --force --avoid-id-reuse", "replace one holding jobs, keeping the higher job counter"),
+        ("ssh vault 'cat jobs.tar.gz' | jobdbctl restore - --yes", "from standard input"),
+        ("jobdbctl restore latest --yes", "the newest complete archive of this database in the backup directory"),
+        ("jobdbctl restore latest --dir /srv/backups --yes --force", "the same from another directory, over a database that has jobs"),
+        ("jobdbctl restore latest --dry-run", "check everything and say what would be replaced, changing nothing"),
+    ],
+    exits: &[
+        (Exit::Usage, "no archive at the path given (the message says where archives of this database are)"),
+        (Exit::Refused, "live workers, jobs without --force, not confirmed, missing roles or dependent objects, an archive of a schema other than the job schema, a data directory that holds no cluster"),
+        (Exit::BadArchive, "the archive is invalid, corrupt or hostile; nothing was changed"),
+        CONNECT,
+        (Exit::Locked, "another backup or restore is running"),
+    ],
+};
