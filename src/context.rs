@@ -1,23 +1,14 @@
 //! The shared context every command gets: configuration, where the database is, how to
-//! print. Built once in `main`.
+//! print, how to connect. Built once per run by `commands::run`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
-
-use crate::cli::GlobalArgs;
 use crate::cluster::{Cluster, ServerState};
 use crate::config::{Config, FlagValues};
-use crate::db::pooler::{self, Pooling, SecondSession};
+use crate::db::connect::Connector;
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{schema, status, Db, Profile};
 use crate::error::{failure, Exit};
 use crate::output::Output;
 use crate::target::Target;
-
-/// The longest pause while a connection slot the pooler check's second connection held comes
-/// free (pauses double from 25 ms: five tries in 0.8 s).
-const MAX_SLOT_PAUSE: Duration = Duration::from_millis(400);
 
 pub struct Ctx {
     pub config: Config,
@@ -25,25 +16,13 @@ pub struct Ctx {
     pub out: Output,
     pub verbose: bool,
     profile_choice: Option<ProfileChoice>,
-    /// Set once a connection showed the target keeps sessions apart (see `connect`).
-    sessions_checked: AtomicBool,
-    /// The pooler probe's second connection, closing while the run goes on.
-    probe_session: Mutex<Option<SecondSession>>,
+    connector: Connector,
 }
 
 impl Ctx {
-    pub fn new(global: &GlobalArgs) -> anyhow::Result<Ctx> {
-        let config = Config::load(FlagValues {
-            configdir: global.configdir.clone(),
-            database_url: global.database_url.clone(),
-            data_dir: global.data_dir.clone(),
-            profile: global.profile.map(|p| match p {
-                ProfileChoice::Jobdb => "jobdb".to_string(),
-                ProfileChoice::GraphileWorker => "graphile-worker".to_string(),
-            }),
-            schema: global.schema.clone(),
-            stale_after: global.stale_after,
-        })?;
+    /// The context of a run with these command-line values, printing through `out`.
+    pub fn new(flags: FlagValues, out: Output, verbose: bool) -> anyhow::Result<Ctx> {
+        let config = Config::load(flags)?;
         let profile_choice = match &config.profile {
             Some(p) => Some(ProfileChoice::parse(&p.value)?),
             None => None,
@@ -52,14 +31,10 @@ impl Ctx {
         Ok(Ctx {
             config,
             target,
-            out: Output {
-                json: global.json,
-                quiet: global.quiet,
-            },
-            verbose: global.verbose > 0,
+            out,
+            verbose,
             profile_choice,
-            sessions_checked: AtomicBool::new(false),
-            probe_session: Mutex::new(None),
+            connector: Connector::default(),
         })
     }
 
@@ -80,56 +55,12 @@ impl Ctx {
                 ));
             }
         }
-        if let Some(second) = self.probe_session.lock().ok().and_then(|mut s| s.take()) {
-            second.finish();
-        }
-        let out = self.out;
-        let timeout = self.config.connect_timeout.value;
-        // The embedded cluster is reached on its own socket, with no pooler in between.
-        // Elsewhere one check per run is enough: every connection goes the same way. The
-        // check's second connection opens alongside this one, so its start adds nothing to
-        // the run's; it never keeps this one out (`pooler::Second`).
-        let check =
-            self.target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed);
-        let mut second = check.then(|| pooler::Second::early(&self.target, timeout, self.verbose));
-        let connect = || Db::connect(&self.target, timeout, self.verbose, &|m| out.warn(m));
-        let watch = second.as_ref().map(pooler::Second::watch);
-        let connected = connect();
-        drop(watch);
-        let mut db = match connected {
-            Ok(db) => db,
-            // No slot left (of the server, the role, the database or a pooler): the second
-            // connection may hold it. It goes, and this one tries again while the slot
-            // comes free.
-            Err(e) if crate::db::no_connection_slot(&e) && second.is_some() => {
-                // Even a second connection that did not get in counts: two logins at once can
-                // both be refused by a limit that would have let one in.
-                if let Some(second) = second.take() {
-                    second.stop(timeout);
-                }
-                let mut pause = Duration::from_millis(25);
-                loop {
-                    match connect() {
-                        Ok(db) => break db,
-                        Err(e) if crate::db::no_connection_slot(&e) && pause <= MAX_SLOT_PAUSE => {
-                            std::thread::sleep(pause);
-                            pause *= 2;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        };
-        db.on_warning(move |message| out.warn(message));
-        if check {
-            // Opened again, now that this one is in, if it made way.
-            let second = second
-                .unwrap_or_else(|| pooler::Second::start(&self.target, timeout, self.verbose));
-            self.refuse_shared_sessions(&mut db, timeout, second)?;
-            self.sessions_checked.store(true, Ordering::Relaxed);
-        }
-        Ok(db)
+        self.connector.connect(
+            &self.target,
+            self.config.connect_timeout.value,
+            self.verbose,
+            self.out,
+        )
     }
 
     /// One more connection for a backup's COPY stream, after [`Ctx::connect`] has reached the
@@ -140,34 +71,6 @@ impl Ctx {
             self.config.connect_timeout.value,
             self.verbose,
         )
-    }
-
-    /// Refuses (exit 3) a pooler in transaction or statement mode before anything changes:
-    /// the run's locks and settings live in its session, which such a pooler shares.
-    fn refuse_shared_sessions(
-        &self,
-        db: &mut Db,
-        timeout: std::time::Duration,
-        second: pooler::Second,
-    ) -> anyhow::Result<()> {
-        let (pooling, second) = pooler::probe(db, &self.target, timeout, second)?;
-        if let Ok(mut slot) = self.probe_session.lock() {
-            *slot = Some(second);
-        }
-        let (mode, evidence) = match pooling {
-            Pooling::Session => return Ok(()),
-            Pooling::Transaction(evidence) => ("transaction", evidence),
-            Pooling::Statement(evidence) => ("statement", evidence),
-        };
-        Err(failure(
-            Exit::Refused,
-            format!(
-                "{} is behind a connection pooler in {mode} pooling mode ({evidence}): jobdbctl's locks \
-                 and settings live in its session, which such a pool shares with other clients; \
-                 connect directly to PostgreSQL, or through a pool in session mode",
-                self.target.describe()
-            ),
-        ))
     }
 
     /// The embedded cluster, or a clear refusal when this run targets another server.

@@ -63,38 +63,14 @@ pub fn failure(exit: Exit, message: impl Into<String>) -> anyhow::Error {
     })
 }
 
-/// The exit code for an error: the outermost [`Failure`] in the chain, else cannot-connect
-/// when the server went away mid-command, else a runtime error.
-pub fn exit_code_of(err: &anyhow::Error) -> Exit {
+/// The exit code of the outermost [`Failure`] in the chain, if there is one (`db::exit_code_of`
+/// adds the server going away).
+pub fn failure_exit(err: &anyhow::Error) -> Option<Exit> {
     // anyhow's own downcast also finds a Failure used as context; the chain finds one that
     // was wrapped as a source.
-    err.downcast_ref::<Failure>()
-        .map(|f| f.exit)
-        .or_else(|| {
-            err.chain()
-                .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.exit))
-        })
-        .unwrap_or(if connection_lost(err) {
-            Exit::Connect
-        } else {
-            Exit::Runtime
-        })
-}
-
-/// Whether the server went away under this error (stopped, crashed, restarted, or ended the
-/// session), as opposed to refusing a statement.
-pub fn connection_lost(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<crate::db::SqlError>()
-            .is_some_and(|s| s.connection_lost)
-            || e.downcast_ref::<postgres::Error>()
-                .is_some_and(crate::db::is_connection_lost)
-            // COPY streams report the database error inside an io::Error, whose source()
-            // skips it.
-            || e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<postgres::Error>())
-                .is_some_and(crate::db::is_connection_lost)
+    err.downcast_ref::<Failure>().map(|f| f.exit).or_else(|| {
+        err.chain()
+            .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.exit))
     })
 }
 

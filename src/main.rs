@@ -26,7 +26,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::runlog;
-use crate::error::{connection_lost, exit_code_of, Exit, CONNECTION_LOST_HINT};
+use crate::db::{connection_lost, exit_code_of};
+use crate::error::{Exit, CONNECTION_LOST_HINT};
 
 fn main() -> ExitCode {
     keep_freed_buffers();

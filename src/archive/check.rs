@@ -9,8 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::archive::{Manifest, Mode, SchemaDdl, HEADER, SCHEMA};
-use crate::db::profile::ProfileChoice;
+use crate::archive::{Manifest, Mode, SchemaDdl, HEADER, PROFILES, SCHEMA};
 
 /// PostgreSQL truncates longer identifiers (NAMEDATALEN - 1), so a longer name in an archive
 /// would not be the name restore creates.
@@ -39,7 +38,7 @@ pub fn header(head: &Manifest) -> Result<(), String> {
         return Ok(());
     }
     if let Some(profile) = &head.profile {
-        if ProfileChoice::parse(profile).is_err() {
+        if !PROFILES.contains(&profile.as_str()) {
             return Err(format!(
                 "{HEADER} names profile {profile:?}, which this jobdbctl does not know (known: jobdb, graphile-worker)"
             ));

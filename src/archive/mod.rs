@@ -99,6 +99,9 @@ impl std::fmt::Display for Codec {
     }
 }
 
+/// The schema profiles an online archive's header may name (`db::profile` knows each).
+pub const PROFILES: [&str; 2] = ["jobdb", "graphile-worker"];
+
 /// Bytes `Codec::detect` needs to see.
 pub const DETECT_BYTES: usize = 262;
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::context::Ctx;
 use crate::db::backfill::{self, BatchTarget, JobClass, SubRange};
 use crate::db::batched_migrations::{
-    self as bm, status, BatchJob, Migration, NewJob, RunStats, Tables,
+    self as bm, status, BackgroundMigration, BatchJob, NewJob, RunStats, Tables,
 };
 use crate::db::status::migration_status_name;
 use crate::db::{health, sql_state, workers, Db, Profile};
@@ -83,7 +83,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn already_finished(m: &Migration) -> Summary {
+    fn already_finished(m: &BackgroundMigration) -> Summary {
         Summary {
             id: m.id,
             job_class_name: m.job_class_name.clone(),
@@ -207,7 +207,7 @@ struct Finalizer<'a> {
     ctx: &'a Ctx,
     profile: &'a Profile,
     tables: &'a Tables,
-    migration: &'a Migration,
+    migration: &'a BackgroundMigration,
     target: &'a BatchTarget,
     opts: &'a FinalizeOptions,
     /// Time spent in pauses so far, for the progress line and the summary.

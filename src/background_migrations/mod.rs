@@ -13,12 +13,12 @@ pub mod finalizer;
 pub mod report;
 pub mod steer;
 
-use crate::db::batched_migrations::{self as bm, Migration, Tables};
+use crate::db::batched_migrations::{self as bm, BackgroundMigration, Tables};
 use crate::db::Db;
 use crate::error::{failure, Exit};
 
 /// The migration with this id, or a usage error pointing at the list.
-pub fn find(db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<Migration> {
+pub fn find(db: &mut Db, tables: &Tables, id: i64) -> anyhow::Result<BackgroundMigration> {
     bm::by_id(db, tables, id)?.ok_or_else(|| {
         failure(
             Exit::Usage,

@@ -1,10 +1,10 @@
 //! `background-migrations list` and `show` for people; `--json` prints the rows themselves.
 
-use crate::db::batched_migrations::{BatchJob, Migration};
+use crate::db::batched_migrations::{BackgroundMigration, BatchJob};
 use crate::output::{human_range, human_time, kv_table, table};
 
 /// `background-migrations list`: one row per migration.
-pub fn list(migrations: &[Migration]) -> String {
+pub fn list(migrations: &[BackgroundMigration]) -> String {
     if migrations.is_empty() {
         return "no background migrations".to_string();
     }
@@ -34,7 +34,7 @@ pub fn list(migrations: &[Migration]) -> String {
 }
 
 /// `background-migrations show ID`: the migration, then its recent batch jobs.
-pub fn show(m: &Migration, jobs: &[BatchJob]) -> String {
+pub fn show(m: &BackgroundMigration, jobs: &[BatchJob]) -> String {
     let mut t = kv_table();
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(human_time).unwrap_or_default();
     let rows: Vec<(&str, String)> = vec![

@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use crate::backup;
 use crate::cli::destroy::DestroyArgs;
 use crate::context::Ctx;
 use crate::db::Profile;
@@ -13,7 +14,6 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         cluster: args.cluster,
         force: args.force,
         dry_run: args.dry_run,
-        backup_first: args.backup_first.clone(),
     };
     // What would be lost is counted only when someone is asked or looks.
     let count_stake = !args.confirmation.yes || args.dry_run;
@@ -38,7 +38,26 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         return print(ctx, profile.as_ref(), args.cluster, true, last_used, mark);
     }
     confirm(&what, args.confirmation.yes)?;
-    let mark = plan.carry_out(ctx, &request)?;
+    if let Some(path) = &args.backup_first {
+        let written = backup::backup(
+            ctx,
+            &backup::Request {
+                mode: plan.backup_mode(),
+                output: Some(path.clone()),
+                keep: None,
+                keep_within: None,
+                // Never pruned, even when PATH is a directory and jobdbctl picks the name.
+                pinned: true,
+                space_check: true,
+                codec: ctx.config.compression.value,
+            },
+        )?;
+        ctx.out.info(format!(
+            "backup written to {}",
+            written.path.as_deref().unwrap_or(path).display()
+        ));
+    }
+    let mark = plan.carry_out(ctx)?;
     print(ctx, profile.as_ref(), args.cluster, false, last_used, mark)
 }
 

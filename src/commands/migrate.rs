@@ -1,9 +1,10 @@
 use serde_json::json;
 
+use crate::background_migrations::finalizer::{finalize_by_id, FinalizeOptions};
 use crate::cli::migrate::MigrateArgs;
 use crate::context::Ctx;
 use crate::db::schema;
-use crate::db::status;
+use crate::db::{status, Db};
 use crate::error::Exit;
 use crate::output::table;
 use crate::schema_upgrade::{self, Options, Step};
@@ -20,10 +21,13 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     if pending.is_empty() || args.dry_run {
         return report(ctx, from, from, &plan, args.dry_run);
     }
+    let finalize = |ctx: &Ctx, db: &mut Db, id: i64| {
+        finalize_by_id(ctx, db, id, &FinalizeOptions::default()).map(drop)
+    };
     let options = Options {
         max_wait: args.max_wait,
         force_after_wait: args.force_after_wait,
-        finalize: args.finalize,
+        finalize: args.finalize.then_some(&finalize),
         lock_wait: args.lock_wait,
     };
     schema_upgrade::apply(ctx, &mut db, &profile, &pending, &options)?;

@@ -30,6 +30,7 @@ pub mod vacuum;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
+use crate::config::FlagValues;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::output::Output;
@@ -45,7 +46,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Man(args) => return man::run(args, out),
         _ => {}
     }
-    let ctx = Ctx::new(&cli.global)?;
+    let global = cli.global;
+    let flags = FlagValues {
+        configdir: global.configdir,
+        database_url: global.database_url,
+        data_dir: global.data_dir,
+        profile: global.profile.map(|p| p.name().to_string()),
+        schema: global.schema,
+        stale_after: global.stale_after,
+    };
+    let ctx = Ctx::new(flags, out, global.verbose > 0)?;
     match cli.command {
         Command::Init(args) => init::run(args, &ctx),
         Command::Start(args) => start::run(args, &ctx),

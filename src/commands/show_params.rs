@@ -1,6 +1,7 @@
 use crate::cli::show_params::ShowParamsArgs;
 use crate::context::Ctx;
-use crate::error::{exit_code_of, failure, Exit};
+use crate::db::exit_code_of;
+use crate::error::{failure, Exit};
 use crate::output::table;
 use crate::params::{self, Param, NAMES};
 

@@ -9,7 +9,7 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     // A stopped embedded server is reported by connect() itself, without retries.
     let mut db = match ctx.connect() {
         Ok(db) => db,
-        Err(e) if crate::error::exit_code_of(&e) == Exit::Connect => {
+        Err(e) if crate::db::exit_code_of(&e) == Exit::Connect => {
             return report_down(ctx, args.check, &e)
         }
         Err(e) => return Err(e),

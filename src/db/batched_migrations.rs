@@ -56,7 +56,7 @@ impl Tables {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Migration {
+pub struct BackgroundMigration {
     pub id: i64,
     pub job_class_name: String,
     pub table_name: String,
@@ -106,10 +106,10 @@ fn migration_query(t: &Tables, condition: &str) -> String {
     )
 }
 
-fn migration_from(r: &postgres::Row) -> Migration {
+fn migration_from(r: &postgres::Row) -> BackgroundMigration {
     let status: i16 = r.get(5);
     let pct: f64 = r.get(17);
-    Migration {
+    BackgroundMigration {
         id: r.get(0),
         job_class_name: r.get(1),
         table_name: r.get(2),
@@ -141,7 +141,7 @@ fn migration_from(r: &postgres::Row) -> Migration {
     }
 }
 
-pub fn list(db: &mut impl Sql, t: &Tables) -> anyhow::Result<Vec<Migration>> {
+pub fn list(db: &mut impl Sql, t: &Tables) -> anyhow::Result<Vec<BackgroundMigration>> {
     let rows = db.query(
         "list_background_migrations",
         &migration_query(t, "true"),
@@ -162,7 +162,11 @@ pub fn unfinished_ids(db: &mut impl Sql, t: &Tables) -> anyhow::Result<Vec<i64>>
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-pub fn by_id(db: &mut impl Sql, t: &Tables, id: i64) -> anyhow::Result<Option<Migration>> {
+pub fn by_id(
+    db: &mut impl Sql,
+    t: &Tables,
+    id: i64,
+) -> anyhow::Result<Option<BackgroundMigration>> {
     let rows = db.query(
         "background_migration_by_id",
         &migration_query(t, "m.id = $1"),
@@ -179,7 +183,7 @@ pub fn by_configuration(
     table_name: &str,
     column_name: &str,
     job_arguments: &serde_json::Value,
-) -> anyhow::Result<Option<Migration>> {
+) -> anyhow::Result<Option<BackgroundMigration>> {
     let rows = db.query(
         "background_migration_by_configuration",
         &migration_query(
@@ -199,7 +203,7 @@ pub fn close_matches(
     job_class_name: &str,
     table_name: &str,
     column_name: &str,
-) -> anyhow::Result<Vec<Migration>> {
+) -> anyhow::Result<Vec<BackgroundMigration>> {
     let shares_two =
         "(job_class_name = $1)::int + (table_name = $2)::int + (column_name = $3)::int >= 2";
     let condition = format!(

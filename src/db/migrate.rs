@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::schema::{apply_in_tx, Migration, RequiredBackgroundMigration};
+use crate::db::schema::{apply_in_tx, RequiredBackgroundMigration, SchemaVersion};
 use crate::db::workers::interval_text;
 use crate::db::{qualified, quote_ident, Db, Profile, Sql};
 
@@ -132,7 +132,7 @@ pub fn notify_workers(db: &mut impl Sql, payload: &serde_json::Value) -> anyhow:
 
 /// Applies one version in its own transaction; returns false when another migrator had
 /// already applied it (which counts as success).
-pub fn apply(db: &mut Db, profile: &Profile, migration: &Migration) -> anyhow::Result<bool> {
+pub fn apply(db: &mut Db, profile: &Profile, migration: &SchemaVersion) -> anyhow::Result<bool> {
     let mut tx = db.transaction()?;
     tx.batch(
         "migration_settings",

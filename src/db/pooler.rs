@@ -412,7 +412,8 @@ fn second_session(
     answer: mpsc::Sender<Answer>,
     connected: &AtomicBool,
 ) {
-    let mut client: Client = match super::open(target, &target.pg_config(connect_timeout)) {
+    let mut client: Client = match super::connect::open(target, &target.pg_config(connect_timeout))
+    {
         Ok(Ok(client)) => client,
         Ok(Err(e)) => {
             let _ = answer.send(Answer::Failed(one_line(&e)));

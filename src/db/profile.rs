@@ -133,6 +133,14 @@ pub enum ProfileChoice {
 }
 
 impl ProfileChoice {
+    /// The name `--profile` and `profile` in jobdbctl.toml take.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileChoice::Jobdb => "jobdb",
+            ProfileChoice::GraphileWorker => "graphile-worker",
+        }
+    }
+
     pub fn parse(name: &str) -> anyhow::Result<ProfileChoice> {
         match name {
             "jobdb" => Ok(ProfileChoice::Jobdb),

@@ -3,7 +3,7 @@
 use crate::db::{quote_ident, Db, Sql, Tx};
 use crate::error::{failure, Exit};
 
-pub struct Migration {
+pub struct SchemaVersion {
     pub version: i32,
     pub name: &'static str,
     /// Workers that only know older versions break once this is applied; `migrate` waits
@@ -27,22 +27,22 @@ pub struct RequiredBackgroundMigration {
 
 pub const DEFAULT_SCHEMA: &str = "jobdb";
 
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
+pub const MIGRATIONS: &[SchemaVersion] = &[
+    SchemaVersion {
         version: 1,
         name: "initial job schema",
         breaking: false,
         requires: None,
         up: V1_INITIAL,
     },
-    Migration {
+    SchemaVersion {
         version: 2,
         name: "job queue ids",
         breaking: false,
         requires: None,
         up: V2_JOB_QUEUE_IDS,
     },
-    Migration {
+    SchemaVersion {
         version: 3,
         name: "job_queue_id is authoritative",
         breaking: true,
@@ -347,7 +347,7 @@ pub fn init(db: &mut Db, schema: &str, version: i32) -> anyhow::Result<InitOutco
 }
 
 /// Applies one migration's DDL and records it; the caller owns the transaction.
-pub fn apply_in_tx(tx: &mut Tx<'_>, m: &Migration) -> anyhow::Result<()> {
+pub fn apply_in_tx(tx: &mut Tx<'_>, m: &SchemaVersion) -> anyhow::Result<()> {
     tx.batch(&format!("migration_{}", m.version), m.up)?;
     tx.execute(
         "record_migration",

@@ -9,7 +9,8 @@ use futures_util::StreamExt;
 
 use crate::db::dump::TableDef;
 use crate::db::{
-    copy_option, log, open_driven, pages_condition, qualified, quote_ident, sql_error, Db, Sql, Tx,
+    connect::open_driven, copy_option, log, pages_condition, qualified, quote_ident, sql_error, Db,
+    Sql, Tx,
 };
 use crate::target::Target;
 

@@ -4,19 +4,19 @@
 //! Guarantees: nothing is dropped unless the last used job ID was first recorded as the
 //! job-ID high-water mark (beside the cluster, or on the server), so `restore
 //! --avoid-id-reuse` and `set-job-counter` can continue above it afterwards; live workers
-//! refuse it (unless forced); `backup_first` must succeed before anything goes. The schema
+//! refuse it (unless forced); `destroy --backup-first` takes its backup (with
+//! `Plan::backup_mode`) before `carry_out`, so nothing goes unless it succeeded. The schema
 //! is dropped in one transaction: a kill -9 before its commit leaves it whole, after it the
 //! mark is already on disk. Removing the cluster happens after the server stopped; a kill -9
 //! in the middle of that leaves a partly removed `psql` with the mark already recorded: run
 //! `destroy --cluster` again to finish. A stopped cluster is started only for the moment it takes to read the
 //! counter, and stopped again however the run ends.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
 use crate::archive::Mode;
-use crate::backup;
 use crate::cluster::{Cluster, ServerState, StopMode};
 use crate::context::Ctx;
 use crate::db::{self, counter, workers, Db, Profile};
@@ -26,7 +26,6 @@ pub struct Request {
     pub cluster: bool,
     pub force: bool,
     pub dry_run: bool,
-    pub backup_first: Option<PathBuf>,
 }
 
 /// What a destroy would do, read before anyone is asked: the server reached (a stopped
@@ -132,33 +131,19 @@ impl Plan<'_> {
         recorded_mark(ctx, self.conn.as_mut())
     }
 
-    /// Backs up first when asked, records the mark, drops the schema, removes the cluster;
-    /// says each step as it is done. Returns the mark as recorded.
-    pub fn carry_out(mut self, ctx: &Ctx, req: &Request) -> anyhow::Result<Option<(String, i64)>> {
-        if let Some(path) = &req.backup_first {
-            let was_running = self.conn.is_some() && self.started_here.0.is_none();
-            let written = backup::backup(
-                ctx,
-                &backup::Request {
-                    mode: if was_running {
-                        Mode::Online
-                    } else {
-                        Mode::Cold
-                    },
-                    output: Some(path.clone()),
-                    keep: None,
-                    keep_within: None,
-                    // Never pruned, even when PATH is a directory and jobdbctl picks the name.
-                    pinned: true,
-                    space_check: true,
-                    codec: ctx.config.compression.value,
-                },
-            )?;
-            ctx.out.info(format!(
-                "backup written to {}",
-                written.path.as_deref().unwrap_or(path).display()
-            ));
+    /// How a backup taken before the destroy reads this database: online while the server
+    /// was running, cold from a cluster that was stopped (and is only up for this run).
+    pub fn backup_mode(&self) -> Mode {
+        if self.conn.is_some() && self.started_here.0.is_none() {
+            Mode::Online
+        } else {
+            Mode::Cold
         }
+    }
+
+    /// Records the mark, drops the schema, removes the cluster; says each step as it is done.
+    /// Returns the mark as recorded.
+    pub fn carry_out(mut self, ctx: &Ctx) -> anyhow::Result<Option<(String, i64)>> {
         let mut mark = None;
         if let (Some(db), Some(p)) = (self.conn.as_mut(), self.profile.as_ref()) {
             if let Some(n) = self.last_used {

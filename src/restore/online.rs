@@ -30,9 +30,10 @@ use indicatif::ProgressBar;
 use super::{live_workers_refusal, Request, Restored};
 use crate::archive::{self, columns, CopyFormat, Manifest, Mode, SchemaDdl, Table};
 use crate::context::Ctx;
+use crate::db::exit_code_of;
 use crate::db::profile::{self, ProfileChoice};
 use crate::db::{counter, load, workers, Db, Profile};
-use crate::error::{exit_code_of, failure, Exit};
+use crate::error::{failure, Exit};
 use crate::job_ids::high_water;
 use crate::output::{confirm, printable};
 

@@ -12,22 +12,25 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::background_migrations::finalizer::{finalize_by_id, FinalizeOptions};
 use crate::context::Ctx;
 use crate::db::migrate::{self as gates, BackgroundMigrationState, Holdout};
-use crate::db::schema::{self, Migration, MIGRATIONS};
+use crate::db::schema::{self, SchemaVersion, MIGRATIONS};
 use crate::db::{unlock, Db, Profile};
 use crate::error::{failure, Exit};
 
+/// Finishes the background migration with this id in the foreground (`migrate --finalize`
+/// passes the background-migrations engine's finalizer).
+pub type Finalize<'a> = &'a dyn Fn(&Ctx, &mut Db, i64) -> anyhow::Result<()>;
+
 /// How `migrate` may get past its gates.
-pub struct Options {
+pub struct Options<'a> {
     /// How long to wait for old workers before a breaking version (default: config
     /// max_migration_wait).
     pub max_wait: Option<Duration>,
     /// When the wait runs out, release the old workers' jobs and proceed instead of failing.
     pub force_after_wait: bool,
     /// Finish a required background migration first instead of refusing.
-    pub finalize: bool,
+    pub finalize: Option<Finalize<'a>>,
     /// How long to wait for another migrator to finish before exiting 7.
     pub lock_wait: Duration,
 }
@@ -44,7 +47,7 @@ pub struct Step {
 }
 
 /// The versions after `from` up to `target`; refuses an unknown target or going back.
-pub fn pending(from: i32, target: i32) -> anyhow::Result<Vec<&'static Migration>> {
+pub fn pending(from: i32, target: i32) -> anyhow::Result<Vec<&'static SchemaVersion>> {
     if !MIGRATIONS.iter().any(|m| m.version == target) {
         return Err(failure(
             Exit::Usage,
@@ -73,7 +76,7 @@ pub fn plan(
     db: &mut Db,
     ctx: &Ctx,
     profile: &Profile,
-    pending: &[&Migration],
+    pending: &[&SchemaVersion],
 ) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
     for m in pending {
@@ -103,7 +106,7 @@ pub fn apply(
     ctx: &Ctx,
     db: &mut Db,
     profile: &Profile,
-    pending: &[&Migration],
+    pending: &[&SchemaVersion],
     opts: &Options,
 ) -> anyhow::Result<()> {
     db.wait_operation_lock(
@@ -149,9 +152,9 @@ fn ensure_background_migration_finished(
     ctx: &Ctx,
     db: &mut Db,
     profile: &Profile,
-    m: &Migration,
+    m: &SchemaVersion,
     required: &schema::RequiredBackgroundMigration,
-    finalize: bool,
+    finalize: Option<Finalize<'_>>,
 ) -> anyhow::Result<()> {
     let Some(bm) = gates::required_background_migration(db, profile, required)? else {
         return Err(failure(
@@ -166,7 +169,7 @@ fn ensure_background_migration_finished(
     if bm.is_finished() {
         return Ok(());
     }
-    if !finalize {
+    let Some(finalize) = finalize else {
         return Err(failure(
             Exit::Refused,
             format!(
@@ -176,13 +179,12 @@ fn ensure_background_migration_finished(
                 finalize_command(ctx, &bm)
             ),
         ));
-    }
+    };
     ctx.out.info(format!(
         "finalizing background migration {} before version {}",
         bm.id, m.version
     ));
-    finalize_by_id(ctx, db, bm.id, &FinalizeOptions::default())?;
-    Ok(())
+    finalize(ctx, db, bm.id)
 }
 
 /// The exact command, GitLab-style, an operator can paste.
@@ -216,7 +218,7 @@ fn wait_for_old_workers(
     ctx: &Ctx,
     db: &mut Db,
     profile: &Profile,
-    m: &Migration,
+    m: &SchemaVersion,
     opts: &Options,
 ) -> anyhow::Result<()> {
     let stale_after = ctx.config.stale_after.value;
