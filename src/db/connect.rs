@@ -11,10 +11,10 @@ use postgres::{Client, NoTls};
 
 use super::errors::one_line;
 use super::pooler::{self, Pooling, SecondSession};
-use super::{tls, Db};
+use super::Db;
 use crate::error::{failure, Exit, Failure};
 use crate::output::Output;
-use crate::target::Target;
+use crate::target::{tls, Target};
 
 const CONNECT_ATTEMPTS: u32 = 6;
 

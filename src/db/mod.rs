@@ -15,7 +15,6 @@ pub mod purge;
 pub mod schema;
 pub mod snapshot;
 pub mod status;
-pub mod tls;
 pub mod unlock;
 pub mod vacuum;
 pub mod workers;

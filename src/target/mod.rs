@@ -2,6 +2,8 @@
 //! else the libpq environment when it names a server, else the embedded cluster.
 //! Passwords are filled from `PGPASSWORD` or the pgpass file, never from argv, and never shown.
 
+pub mod tls;
+
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,8 +12,8 @@ use postgres::config::{Host, TargetSessionAttrs};
 
 use crate::cluster::Cluster;
 use crate::config::{Config, Source};
-use crate::db::tls::{self, TlsMode, TlsParams};
 use crate::error::{failure, Exit};
+use tls::{TlsMode, TlsParams};
 
 #[derive(Debug, Clone)]
 pub enum Target {
