@@ -14,6 +14,7 @@ use anyhow::{bail, Context as _};
 use crate::config::{running_as_root, Config, Source};
 use crate::error::{failure, Exit};
 use crate::safe_fs;
+use crate::shared::users::login_name;
 
 /// The superuser initdb creates; the client connects as it over the socket (trust auth; the
 /// socket's directory is mode 0700, so only the server user and root can reach it).
@@ -714,25 +715,7 @@ fn create_private_dir(dir: &Path, owner: Option<&str>) -> anyhow::Result<()> {
 
 /// The login name of `uid`, or the number when the user database has none.
 fn user_name(uid: u32) -> String {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: passwd is plain data that getpwuid_r fills; buf outlives the pointers it sets.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        );
-        if rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
-            return std::ffi::CStr::from_ptr(pwd.pw_name)
-                .to_string_lossy()
-                .into_owned();
-        }
-    }
-    format!("uid {uid}")
+    login_name(uid).unwrap_or_else(|| format!("uid {uid}"))
 }
 
 pub fn lookup_user(user: &str) -> anyhow::Result<(u32, u32)> {

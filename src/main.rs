@@ -19,6 +19,7 @@ mod safe_fs;
 mod schema_upgrade;
 mod shared;
 mod status;
+mod storage;
 mod target;
 
 use std::ffi::OsString;

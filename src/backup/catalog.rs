@@ -21,19 +21,17 @@
 //! Which archives retention may prune, and which `restore latest` may pick, is decided here
 //! too, so the listing shows exactly what pruning would do.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use super::destination::is_own_name;
-pub use super::destination::user_name;
 use crate::archive::reader::{self, Discard};
 use crate::archive::{self, Codec, Manifest, Retention};
+use crate::storage::{self, Identity, Object, Store};
 
 /// The read buffer for a header: `header.json` sits in the archive's first few kilobytes.
 const HEADER_BUFFER: usize = 16 << 10;
@@ -147,6 +145,9 @@ impl Strings {
 /// One file of the backup directory.
 #[derive(Debug)]
 pub struct Item {
+    /// Its name in the store.
+    pub name: String,
+    /// Where it is, as the operator gives it back to jobdbctl.
     pub path: PathBuf,
     pub bytes: u64,
     pub modified: Option<DateTime<Utc>>,
@@ -160,8 +161,8 @@ pub struct Item {
     pub jobs: Option<u64>,
     /// jobdbctl chose the file name (`<stem>-<UTC time>.tar.gz`).
     pub own_name: bool,
-    /// Device and inode of the file that was read, so a name swapped since is not deleted.
-    pub identity: (u64, u64),
+    /// Which object was read, so a name swapped since is not deleted.
+    pub identity: Identity,
 }
 
 /// How far in the future an archive's time may lie before it is treated as future-dated:
@@ -210,20 +211,21 @@ impl Item {
     }
 
     /// Reads the whole archive now (as `verify` does) and records the outcome.
-    pub fn verify(&mut self) {
+    pub fn verify(&mut self, store: &dyn Store) {
         if self.state == State::Partial {
             return;
         }
-        let checked = open_nofollow(&self.path)
+        let checked = store
+            .open(&self.name)
             .with_context(|| format!("cannot open {}", self.path.display()))
-            .and_then(|file| {
-                let meta = file
-                    .metadata()
-                    .with_context(|| format!("cannot stat {}", self.path.display()))?;
-                if (meta.dev(), meta.ino()) != self.identity {
+            .and_then(|object| {
+                if object.identity() != self.identity {
                     anyhow::bail!("{} was replaced while it was read", self.path.display());
                 }
-                reader::read(file, &self.path.display().to_string(), &mut Discard)
+                let stream = object
+                    .stream()
+                    .with_context(|| format!("cannot read {}", self.path.display()))?;
+                reader::read(stream, &self.path.display().to_string(), &mut Discard)
             });
         match checked {
             Ok(summary) => {
@@ -245,35 +247,27 @@ pub type DepthFor<'a> = dyn Fn(&Manifest) -> Depth + Sync + 'a;
 /// Lists `dir`, reading each archive as deeply as `depth` says for its header (archives
 /// whose header cannot be read are damaged). Newest first by the time the backup was taken;
 /// the name breaks ties.
-pub fn scan(dir: &Path, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
+pub fn scan(store: &dyn Store, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
-    let listing = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for e in listing {
-        let e = e.with_context(|| format!("cannot list {}", dir.display()))?;
-        let Some(name) = e.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
+    for listed in store.list()? {
+        let name = listed.name;
         let base = name.strip_suffix(".partial").unwrap_or(&name);
         if !Codec::SUFFIXES.iter().any(|suffix| base.ends_with(suffix)) {
             continue;
         }
-        let partial = base.len() < name.len();
-        // DirEntry::metadata does not follow links.
-        let Ok(meta) = e.metadata() else { continue };
-        if !meta.is_file() {
-            continue;
-        }
+        let partial = storage::is_partial(&name);
         items.push(Item {
-            bytes: meta.len(),
-            modified: meta.modified().ok().map(DateTime::<Utc>::from),
-            owner: meta.uid(),
+            bytes: listed.bytes,
+            modified: listed.modified.map(DateTime::<Utc>::from),
+            owner: listed.owner,
             state: State::Partial,
             problem: None,
             header: None,
             jobs: None,
             own_name: !partial && is_own_name(&name),
-            identity: (meta.dev(), meta.ino()),
-            path: e.path(),
+            identity: listed.identity,
+            path: store.path_of(&name),
+            name,
         });
     }
     // Reading is decompressing and parsing: spread over the cores, in order-independent
@@ -288,9 +282,10 @@ pub fn scan(dir: &Path, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
                 let mut headers = ArchiveEnds::default();
                 for (item, gone) in items.iter_mut().zip(gone) {
                     // A `.partial` is never opened, only stat'ed.
-                    if item.state == State::Partial && !is_partial(&item.path) {
+                    if item.state == State::Partial && !storage::is_partial(&item.name) {
                         // Removed since the listing (another prune): nothing to show or count.
-                        *gone = read_item(item, depth, &mut strings, &mut headers) == Outcome::Gone;
+                        *gone = read_item(store, item, depth, &mut strings, &mut headers)
+                            == Outcome::Gone;
                     }
                 }
             });
@@ -302,10 +297,6 @@ pub fn scan(dir: &Path, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
     Ok(items)
 }
 
-fn is_partial(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "partial")
-}
-
 #[derive(PartialEq, Eq)]
 enum Outcome {
     Done,
@@ -313,6 +304,7 @@ enum Outcome {
 }
 
 fn read_item(
+    store: &dyn Store,
     item: &mut Item,
     depth: &DepthFor,
     strings: &mut Strings,
@@ -323,17 +315,16 @@ fn read_item(
         item.problem = Some(why);
         Outcome::Done
     };
-    let file = match open_nofollow(&item.path) {
-        Ok(f) => f,
+    let object = match store.open(&item.name) {
+        Ok(object) => object,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Gone,
         Err(e) => return damaged(item, format!("cannot open it: {e}")),
     };
-    if let Ok(meta) = file.metadata() {
-        // What is read is what a later delete must match.
-        item.identity = (meta.dev(), meta.ino());
-        item.bytes = meta.len();
-    }
-    let Some(header) = headers.read(&file) else {
+    // What is read is what a later delete must match.
+    item.identity = object.identity();
+    item.bytes = object.bytes();
+    let file = &*object;
+    let Some(header) = headers.read(file) else {
         return damaged(
             item,
             "its header.json cannot be read (not a jobdbctl archive, or damaged)".to_string(),
@@ -343,31 +334,24 @@ fn read_item(
     item.state = State::Unverified;
     match want {
         Depth::Header => {}
-        Depth::Full => item.verify(),
-        Depth::Ends if codec_of(&file) != Some(Codec::Gzip) => item.verify(),
-        Depth::Ends => match headers.tail(&file, item.bytes) {
+        Depth::Full => item.verify(store),
+        Depth::Ends if codec_of(file) != Some(Codec::Gzip) => item.verify(store),
+        Depth::Ends => match headers.tail(file, item.bytes) {
             Ok(manifest) if reader::repeats(&header, &manifest) => item.jobs = job_rows(&manifest),
             // Ends that do not read as the writer leaves them (one gzip member after
             // `gzip -dc | gzip`, a cut-off file): only a full read may call it damaged, so
             // the listing, verify, prune and `restore latest` agree.
-            _ => item.verify(),
+            _ => item.verify(store),
         },
     }
     item.header = Some(Box::new(Header::of(header, strings)));
     Outcome::Done
 }
 
-pub fn open_nofollow(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
-}
-
 /// The codec of an archive file, from its first bytes.
-fn codec_of(file: &File) -> Option<Codec> {
+fn codec_of(file: &dyn Object) -> Option<Codec> {
     let mut first = [0u8; archive::DETECT_BYTES];
-    let n = std::os::unix::fs::FileExt::read_at(file, &mut first, 0).ok()?;
+    let n = file.read_at(&mut first, 0).ok()?;
     Codec::detect(&first[..n])
 }
 
@@ -394,11 +378,11 @@ impl ArchiveEnds {
     /// The first bytes of a file hold `header.json`, in the writer's first gzip member.
     const WINDOW: usize = 64 << 10;
 
-    fn read(&mut self, file: &File) -> Option<Manifest> {
+    fn read(&mut self, file: &dyn Object) -> Option<Manifest> {
         self.raw.resize(Self::WINDOW, 0);
         let mut n = 0;
         while n < self.raw.len() {
-            match std::os::unix::fs::FileExt::read_at(file, &mut self.raw[n..], n as u64) {
+            match file.read_at(&mut self.raw[n..], n as u64) {
                 Ok(0) => break,
                 Ok(k) => n += k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -431,14 +415,14 @@ impl ArchiveEnds {
     /// is found by trying each gzip magic number from the end backwards: the right one decodes
     /// with a good CRC exactly up to the end of the file. A small window is tried first; the
     /// larger one covers manifests of very large archives.
-    fn tail(&mut self, file: &File, size: u64) -> Result<Manifest, String> {
+    fn tail(&mut self, file: &dyn Object, size: u64) -> Result<Manifest, String> {
         const WINDOWS: [u64; 3] = [64 << 10, 1 << 20, 16 << 20];
         let mut last_err = String::new();
         for window in WINDOWS {
             let len = size.min(window);
             let mut buf = std::mem::take(&mut self.raw);
             buf.resize(len as usize, 0);
-            let read = std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, size - len);
+            let read = file.read_exact_at(&mut buf, size - len);
             let found = read.is_ok().then(|| {
                 (0..buf.len().saturating_sub(2))
                     .rev()
@@ -588,9 +572,7 @@ fn first_entry(tar: impl Read) -> Option<Manifest> {
 
 /// Any codec, through the reader's own decompression (zstd, plain tar, a header larger
 /// than the window).
-fn generic_header(file: &File) -> Option<Manifest> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(0)).ok()?;
-    let (_, stream) = reader::decompressed_with(f, "", HEADER_BUFFER).ok()?;
+fn generic_header(file: &dyn Object) -> Option<Manifest> {
+    let (_, stream) = reader::decompressed_with(file.stream().ok()?, "", HEADER_BUFFER).ok()?;
     first_entry(stream)
 }

@@ -84,7 +84,7 @@ fn write_cold(
     )?;
     head.retention = Some(dest.retention());
     dest.check_space(total / 2, request.space_check)?;
-    let (out, file) = dest.open()?;
+    let out = dest.open()?;
     let writer = ArchiveWriter::new(out, request.codec, threads());
     let bar = ctx.out.progress(
         total,
@@ -134,7 +134,7 @@ fn write_cold(
             return Err(e);
         }
     };
-    let path = dest.complete(file).inspect_err(|_| dest.discard())?;
+    let path = dest.complete().inspect_err(|_| dest.discard())?;
     Ok(Done {
         path,
         bytes,

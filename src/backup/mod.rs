@@ -33,6 +33,7 @@ use chrono::Utc;
 use crate::archive::{self, Codec, Manifest, Mode};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
+use crate::storage;
 use crate::target::{redacted_url, Target};
 
 pub use self::catalog::Source;
@@ -107,7 +108,8 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         let latest = Some((path.as_path(), &done.manifest));
         // The archive is complete: a prune that fails now is a warning (and `prune_error`
         // in JSON), never a failed backup that cron would retry; `backups prune` alone fails.
-        let pruned = match retention::prune(dir, &source, latest, &policy, false, &|_| Ok(())) {
+        let store = storage::at(dir);
+        let pruned = match retention::prune(&*store, &source, latest, &policy, false, &|_| Ok(())) {
             Ok(pruned) => pruned,
             Err(e) => {
                 let why = format!("{e:#}");
@@ -168,6 +170,11 @@ pub fn directory(ctx: &Ctx, dir: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| ctx.config.backup_dir.value.clone())
 }
 
+/// The archives in `dir`, each read as deeply as `depth` says (see `catalog::scan`).
+pub fn list(dir: &Path, depth: &catalog::DepthFor) -> anyhow::Result<Vec<catalog::Item>> {
+    catalog::scan(&*storage::at(dir), depth)
+}
+
 /// `backups prune`: prunes this database's archives in `dir` as `policy` says; `confirm`
 /// sees what would be deleted first (see `retention::prune`).
 pub fn prune(
@@ -177,7 +184,14 @@ pub fn prune(
     dry_run: bool,
     confirm: &dyn Fn(&[PathBuf]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Pruned> {
-    retention::prune(dir, &this_source(ctx), None, policy, dry_run, confirm)
+    retention::prune(
+        &*storage::at(dir),
+        &this_source(ctx),
+        None,
+        policy,
+        dry_run,
+        confirm,
+    )
 }
 
 /// `restore latest`: the newest archive of this database in `dir` that reads completely
@@ -186,8 +200,9 @@ pub fn prune(
 pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
     let source = this_source(ctx);
     let what = format!("database {:?} on {}", source.database, source.server);
-    let items = match catalog::scan(dir, &|_| catalog::Depth::Header) {
-        Err(e) if !dir.exists() => {
+    let store = storage::at(dir);
+    let items = match catalog::scan(&*store, &|_| catalog::Depth::Header) {
+        Err(e) if !store.exists() => {
             return Err(failure(
                 Exit::Usage,
                 format!(
@@ -213,7 +228,7 @@ pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
             ));
             continue;
         }
-        item.verify();
+        item.verify(&*store);
         if item.state == catalog::State::Complete {
             return Ok(item.path);
         }

@@ -97,7 +97,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     )?;
     head.retention = Some(dest.retention());
     dest.check_space((heap as f64 * ESTIMATE_RATIO) as u64, request.space_check)?;
-    let (out, file) = dest.open()?;
+    let out = dest.open()?;
     let writer = ArchiveWriter::new(out, request.codec, threads());
     let result = write_online(
         ctx,
@@ -137,7 +137,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         }
     };
     tx.commit()?;
-    let path = match dest.complete(file) {
+    let path = match dest.complete() {
         Ok(p) => p,
         Err(e) => {
             dest.discard();

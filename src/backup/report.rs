@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use crate::backup::catalog::{self, Item, State};
+use crate::backup::catalog::{Item, State};
 use crate::output::{human_bytes, printable, table};
+use crate::shared::users::user_name;
 
 /// How much of a value read from an archive header or the file system a row shows.
 const SHOWN: usize = 120;
@@ -25,7 +26,7 @@ pub fn json(i: &Item) -> serde_json::Value {
         "jobs": i.jobs(),
         "last_used_job_id": h.and_then(|h| h.last_used_job_id),
         "bytes": i.bytes,
-        "owner": catalog::user_name(i.owner),
+        "owner": user_name(i.owner),
         "owner_uid": i.owner,
         "state": i.state.name(),
         "problem": i.problem,
@@ -45,7 +46,7 @@ fn prune_note(i: &Item) -> String {
         (State::Partial, _) => return "-".to_string(),
         (State::Damaged, _) => "damaged".to_string(),
         _ if i.future_dated() => "future-dated".to_string(),
-        _ if i.owner != crate::safe_fs::euid() => format!("owner {}", catalog::user_name(i.owner)),
+        _ if i.owner != crate::safe_fs::euid() => format!("owner {}", user_name(i.owner)),
         _ if !i.own_name => "named by you".to_string(),
         (_, Some(h)) if h.retention.is_none() => "no mark".to_string(),
         _ => "pinned".to_string(),
@@ -133,7 +134,7 @@ pub fn listing(items: &[Item], verified: bool, wide: bool) -> String {
             State::Partial => lines.push(format!(
                 "partial: {} (owner {}): a backup still running, or one that was killed; a later backup to that name replaces it",
                 printable(&i.path.display().to_string(), 4 * SHOWN),
-                catalog::user_name(i.owner)
+                user_name(i.owner)
             )),
             _ if i.future_dated() => lines.push(format!(
                 "future-dated: {}: taken at {} by its header, later than now; retention neither counts nor deletes it and `restore latest` passes it by (a wrong clock when it was written, or planted)",

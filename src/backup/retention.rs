@@ -15,16 +15,14 @@
 //! the future. A file that another prune removed first counts as removed: two prunes of one
 //! directory at once delete what one would, and neither fails.
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use super::catalog::{self, Depth, Source, State};
 use crate::archive::{Manifest, Retention};
+use crate::storage::{Identity, Store};
 
 /// Which archives survive; prunes nothing unless at least one rule is set.
 pub struct Policy {
@@ -55,17 +53,17 @@ pub struct Pruned {
 struct Candidate {
     created_at: DateTime<Utc>,
     path: PathBuf,
-    /// Device and inode when read, so a name swapped since is not deleted; `None` for the
-    /// new archive.
-    identity: Option<(u64, u64)>,
+    name: String,
+    /// The object read, so a name swapped since is not deleted; `None` for the new archive.
+    identity: Option<Identity>,
 }
 
-/// Prunes the archives of `source` in `dir` as `policy` says. `latest` is a new archive
+/// Prunes the archives of `source` in `store` as `policy` says. `latest` is a new archive
 /// (with its manifest), which counts as complete and is never deleted. With `dry_run`
 /// nothing is deleted and `removed` says what would be. `confirm` sees the files about to
 /// be deleted (when there are any) and may refuse, before anything is deleted.
 pub fn prune(
-    dir: &Path,
+    store: &dyn Store,
     source: &Source,
     latest: Option<(&Path, &Manifest)>,
     policy: &Policy,
@@ -80,6 +78,7 @@ pub fn prune(
             candidates.push(Candidate {
                 created_at: manifest.created_at,
                 path: path.to_path_buf(),
+                name: String::new(),
                 identity: None,
             });
         }
@@ -93,7 +92,7 @@ pub fn prune(
             Depth::Header
         }
     };
-    for item in catalog::scan(dir, &depth)? {
+    for item in catalog::scan(store, &depth)? {
         if latest.is_some_and(|(p, _)| p == item.path)
             || !item.own_name
             || item.owner != euid
@@ -127,6 +126,7 @@ pub fn prune(
                 created_at: header.created_at,
                 identity: Some(item.identity),
                 path: item.path,
+                name: item.name,
             }),
             _ => pruned
                 .damaged
@@ -146,35 +146,20 @@ pub fn prune(
         // A window too long to compute keeps everything rather than nothing.
         let kept_by_age = policy.within.is_some() && cutoff.map_or(true, |t| c.created_at > t);
         match c.identity.filter(|_| !(kept_by_count || kept_by_age)) {
-            Some(identity) => doomed.push((c.path, identity)),
+            Some(identity) => doomed.push((c.path, c.name, identity)),
             None => pruned.kept.push(c.path),
         }
     }
     if dry_run || doomed.is_empty() {
-        pruned.removed = doomed.into_iter().map(|(p, _)| p).collect();
+        pruned.removed = doomed.into_iter().map(|(p, _, _)| p).collect();
         return Ok(pruned);
     }
-    confirm(&doomed.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>())?;
-    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-    for (path, identity) in doomed {
-        // The name may have been swapped since it was read (the directory may be shared);
-        // delete only the file that was checked. One that another prune removed meanwhile
-        // is removed all the same.
-        let still = match fs::symlink_metadata(&path) {
-            Err(e) if gone(&e) => {
-                pruned.removed.push(path);
-                continue;
-            }
-            other => other.with_context(|| format!("cannot stat {}", path.display()))?,
-        };
-        if (still.dev(), still.ino()) != identity || !still.is_file() {
-            continue;
-        }
-        match fs::remove_file(&path) {
-            Err(e) if !gone(&e) => {
-                return Err(e).with_context(|| format!("cannot remove {}", path.display()))
-            }
-            _ => pruned.removed.push(path),
+    confirm(&doomed.iter().map(|(p, _, _)| p.clone()).collect::<Vec<_>>())?;
+    for (path, name, identity) in doomed {
+        // Only the very archive that was read goes; one that another prune removed meanwhile
+        // counts as removed.
+        if store.remove(&name, identity)? {
+            pruned.removed.push(path);
         }
     }
     Ok(pruned)

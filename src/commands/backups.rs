@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::backup::catalog::{self, Depth, State};
+use crate::backup::catalog::{Depth, State};
 use crate::backup::report;
 use crate::backup::{self, Policy};
 use crate::cli::backups::{Action, BackupsArgs, DirArg, ListArgs, PruneArgs, VerifyArgs};
@@ -50,7 +50,7 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         Depth::Ends
     };
     let items = match directory(ctx, &args.dir)? {
-        Some(dir) => catalog::scan(&dir, &|_| depth)?,
+        Some(dir) => backup::list(&dir, &|_| depth)?,
         None => {
             ctx.out.info(format!(
                 "no backup directory {} yet: no backups",

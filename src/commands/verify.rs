@@ -1,4 +1,3 @@
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -12,6 +11,7 @@ use crate::cli::verify::VerifyArgs;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::output::{human_bytes, human_time, kv_table, printable, table};
+use crate::storage;
 
 /// How much of a value read from the archive a row shows.
 const SHOWN: usize = 200;
@@ -20,9 +20,10 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let (input, label): (Box<dyn Read + Send>, String) = if args.archive == Path::new("-") {
         (Box::new(std::io::stdin()), "<stdin>".to_string())
     } else {
-        let file = File::open(&args.archive)
-            .with_context(|| format!("cannot open archive {}", args.archive.display()))?;
-        (Box::new(file), args.archive.display().to_string())
+        let stream = storage::open_given(&args.archive)?
+            .stream()
+            .with_context(|| format!("cannot read archive {}", args.archive.display()))?;
+        (stream, args.archive.display().to_string())
     };
     let mut config = ConfigCheck::default();
     let summary = reader::read(input, &label, &mut config)?;

@@ -234,7 +234,7 @@ impl Connector {
         // check's second connection opens alongside this one, so its start adds nothing to
         // the run's; it never keeps this one out (`pooler::Second`).
         let check = target.cluster().is_none() && !self.sessions_checked.load(Ordering::Relaxed);
-        let mut second = check.then(|| pooler::Second::early(&target, timeout, verbose));
+        let mut second = check.then(|| pooler::Second::early(target, timeout, verbose));
         let connect = || Db::connect(target, timeout, verbose, &|m| out.warn(m));
         let watch = second.as_ref().map(pooler::Second::watch);
         let connected = connect();
@@ -267,7 +267,7 @@ impl Connector {
         db.on_warning(move |message| out.warn(message));
         if check {
             // Opened again, now that this one is in, if it made way.
-            let second = second.unwrap_or_else(|| pooler::Second::start(&target, timeout, verbose));
+            let second = second.unwrap_or_else(|| pooler::Second::start(target, timeout, verbose));
             self.refuse_shared_sessions(&mut db, target, timeout, second)?;
             self.sessions_checked.store(true, Ordering::Relaxed);
         }

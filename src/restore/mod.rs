@@ -20,7 +20,6 @@
 mod cold;
 mod online;
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,6 +33,7 @@ use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{Manifest, Mode, SchemaDdl};
 use crate::context::Ctx;
 use crate::db::workers::{self, Worker};
+use crate::storage;
 
 /// Where the archive comes from.
 pub enum Archive {
@@ -83,11 +83,12 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         Archive::Stdin => None,
         Archive::File(path) => Some(path.as_path()),
     };
-    let open = |path: &Path| -> anyhow::Result<(File, u64)> {
-        let file =
-            File::open(path).with_context(|| format!("cannot open archive {}", path.display()))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok((file, size))
+    let open = |path: &Path| -> anyhow::Result<(Box<dyn Read + Send>, u64)> {
+        let object = storage::open_given(path)?;
+        let stream = object
+            .stream()
+            .with_context(|| format!("cannot read archive {}", path.display()))?;
+        Ok((stream, object.bytes()))
     };
     let label = match path {
         Some(path) => path.display().to_string(),
@@ -106,7 +107,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         );
         let read = reader::read(
             Counting {
-                inner: Box::new(file),
+                inner: file,
                 bar: bar.clone(),
             },
             &label,
@@ -120,7 +121,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         None => (Box::new(std::io::stdin()), None),
         Some(path) => {
             let (file, size) = open(path)?;
-            (Box::new(file), Some(size))
+            (file, Some(size))
         }
     };
     let bar = match size {
@@ -184,10 +185,9 @@ pub fn plan(ctx: &Ctx, request: &Request) -> anyhow::Result<Plan> {
     let (input, label): (Box<dyn Read + Send>, String) = match &request.archive {
         Archive::Stdin => (Box::new(std::io::stdin()), "<stdin>".to_string()),
         Archive::File(path) => (
-            Box::new(
-                File::open(path)
-                    .with_context(|| format!("cannot open archive {}", path.display()))?,
-            ),
+            storage::open_given(path)?
+                .stream()
+                .with_context(|| format!("cannot read archive {}", path.display()))?,
             path.display().to_string(),
         ),
     };

@@ -2,3 +2,4 @@
 //! each other for these; they use this.
 
 pub mod batch_sizer;
+pub mod users;

@@ -1,0 +1,132 @@
+//! Where archives live: a place that lists, reads, writes and deletes archives by name, so that
+//! backup, the catalog, retention and restore never touch files themselves. The local
+//! directory ([`LocalDir`]) is the first kind of place; object storage goes beside it.
+//!
+//! What every kind of place guarantees:
+//! - An archive appears under its final name only when it is complete ([`Store::create`]
+//!   writes elsewhere until [`Upload::complete`]); an aborted or killed write leaves at most
+//!   a partial that listings show as such and the next write of that name replaces.
+//! - Nothing already at a name is written through or replaced unless it is an archive of this
+//!   user's; anything else there is refused (exit 3) before a byte is written.
+//! - A delete removes only the very object that was read ([`Identity`]); one that another run
+//!   removed first counts as removed.
+
+pub mod local;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+
+pub use local::LocalDir;
+
+/// Which stored object was read, so that a delete or a second read can tell it was not
+/// replaced meanwhile (a local file's device and inode).
+pub type Identity = (u64, u64);
+
+/// An object as a listing shows it, before anything of it is read.
+pub struct Listed {
+    pub name: String,
+    pub bytes: u64,
+    pub modified: Option<SystemTime>,
+    /// The user the object belongs to.
+    pub owner: u32,
+    pub identity: Identity,
+}
+
+/// An object opened for reading.
+pub trait Object: Send + Sync {
+    /// Reads from `offset`, as `pread` does.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+
+    /// The whole object from its start, for the archive reader.
+    fn stream(&self) -> std::io::Result<Box<dyn Read + Send>>;
+
+    fn bytes(&self) -> u64;
+
+    fn identity(&self) -> Identity;
+
+    /// Fills `buf` from `offset`, or fails.
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An archive being written: the bytes go to [`Upload::writer`], then [`Upload::complete`]
+/// makes them durable under the final name, or [`Upload::abort`] removes them.
+pub trait Upload: Send {
+    /// Where the archive's bytes go (buffered).
+    fn writer(&mut self) -> anyhow::Result<Box<dyn std::io::Write + Send>>;
+
+    /// Makes the written bytes durable under the final name; returns where they are.
+    fn complete(self: Box<Self>) -> anyhow::Result<PathBuf>;
+
+    /// Removes what was written; never fails (best effort).
+    fn abort(self: Box<Self>);
+}
+
+/// A place that holds archives.
+pub trait Store: Send + Sync {
+    /// For messages: the directory (or bucket and prefix).
+    fn describe(&self) -> String;
+
+    /// Where an object of this name is, as the operator would give it back to jobdbctl.
+    fn path_of(&self, name: &str) -> PathBuf;
+
+    /// Whether the place itself exists.
+    fn exists(&self) -> bool;
+
+    /// Makes the place ready to hold archives (creates a local directory and its parents).
+    fn prepare(&self) -> anyhow::Result<()>;
+
+    /// Every object that may be an archive (or a partial one), in no particular order;
+    /// links and other kinds of file are left out.
+    fn list(&self) -> anyhow::Result<Vec<Listed>>;
+
+    /// Opens an object for reading without following a link at its name; `NotFound` when it
+    /// is gone.
+    fn open(&self, name: &str) -> std::io::Result<Box<dyn Object>>;
+
+    /// Starts writing an archive under `name` (see the module's guarantees).
+    fn create(&self, name: &str) -> anyhow::Result<Box<dyn Upload>>;
+
+    /// Deletes `name` if it still is the object read as `identity`: `true` when it is gone
+    /// (removed now, or already), `false` when the name now holds something else (kept).
+    fn remove(&self, name: &str, identity: Identity) -> anyhow::Result<bool>;
+
+    /// Bytes free for new archives.
+    fn free_bytes(&self) -> anyhow::Result<u64>;
+}
+
+/// The place of archives at `dir`.
+pub fn at(dir: &Path) -> Box<dyn Store> {
+    Box::new(LocalDir::new(dir))
+}
+
+/// An archive the operator named by its path (`restore PATH`, `verify PATH`), opened as
+/// given (a link the operator made to it is followed).
+pub fn open_given(path: &Path) -> anyhow::Result<Box<dyn Object>> {
+    local::open_path(path).with_context(|| format!("cannot open archive {}", path.display()))
+}
+
+/// The name an unfinished archive has while it is written.
+pub fn partial_name(name: &str) -> String {
+    format!("{name}.partial")
+}
+
+/// Whether `name` is that of an unfinished archive.
+pub fn is_partial(name: &str) -> bool {
+    name.ends_with(".partial")
+}
