@@ -40,7 +40,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The top-level module a file of `src/` belongs to.
 fn module_of(file: &Path) -> String {
-    let rel = file.strip_prefix(Path::new(ROOT).join("src")).expect("in src");
+    let rel = file
+        .strip_prefix(Path::new(ROOT).join("src"))
+        .expect("in src");
     let first = rel.components().next().expect("a component");
     first
         .as_os_str()
@@ -109,7 +111,11 @@ fn every_crate_path_follows_the_module_table() {
             }
         }
     }
-    assert!(wrong.is_empty(), "arrows the table does not allow:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "arrows the table does not allow:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

@@ -3,14 +3,21 @@
 
 mod common;
 
+use common::generate;
+use common::generate::Spec;
+use common::scalar_i64;
+use common::wait_until;
+use common::TestDb;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
-
-use common::generate::{self, Spec};
-use common::{scalar_i64, wait_until, TestDb};
 
 /// Ids of the jobs that a purge with `where` as its cut-off condition must remove.
 fn purgeable_ids(client: &mut postgres::Client, cutoff_sql: &str) -> BTreeSet<i64> {
@@ -674,67 +681,6 @@ fn logs_of_a_remote_server_exit_2() {
     assert!(run.one_line_error().contains("the server's own"));
 }
 
-/// A Graphile Worker v0.16-shaped schema (the columns purge relies on, RLS and the
-/// generated column included).
-const GRAPHILE_V016: &str = "
-create schema graphile_worker;
-create table graphile_worker.migrations (id int primary key, ts timestamptz default now() not null,
-  breaking boolean not null default false);
-insert into graphile_worker.migrations (id) select generate_series(1, 16);
-create table graphile_worker._private_job_queues (id int primary key generated always as identity,
-  queue_name text not null unique, locked_at timestamptz, locked_by text);
-create table graphile_worker._private_tasks (id int primary key generated always as identity,
-  identifier text not null unique);
-insert into graphile_worker._private_tasks (identifier) values ('render');
-create table graphile_worker._private_jobs (
-  id bigint primary key generated always as identity (sequence name graphile_worker.jobs_id_seq1),
-  job_queue_id int null, task_id int not null, payload json default '{}'::json not null,
-  priority smallint default 0 not null, run_at timestamptz default now() not null,
-  attempts smallint default 0 not null, max_attempts smallint default 25 not null,
-  last_error text, created_at timestamptz default now() not null,
-  updated_at timestamptz default now() not null, key text unique,
-  locked_at timestamptz, locked_by text, revision integer default 0 not null, flags jsonb,
-  is_available boolean generated always as (((locked_at is null) and (attempts < max_attempts))) stored not null);
-alter table graphile_worker._private_jobs enable row level security;
--- 1..300: g % 3 = 0 permanently failed, g % 3 = 1 waiting to retry, g % 3 = 2 fresh;
--- every tenth job locked; ids <= 200 are old.
-insert into graphile_worker._private_jobs (task_id, attempts, max_attempts, updated_at, locked_at, locked_by)
-select 1, case g % 3 when 0 then 5 when 1 then 2 else 0 end, 5,
-       case when g <= 200 then now() - interval '60 days' else now() end,
-       case when g % 10 = 0 then now() end, case when g % 10 = 0 then 'w1' end
-  from generate_series(1, 300) g;
-";
-
-#[test]
-fn graphile_worker_purge_removes_only_old_permanently_failed_unlocked_jobs() {
-    let db = TestDb::empty();
-    let mut c = db.client();
-    c.batch_execute(GRAPHILE_V016).expect("graphile schema");
-    let expected: BTreeSet<i64> = (1..=200).filter(|g| g % 3 == 0 && g % 10 != 0).collect();
-    let run = db.run(&["purge-jobs", "--older-than", "30d", "--state", "succeeded"]);
-    run.expect(2);
-    assert!(run.one_line_error().contains("graphile-worker"));
-    let json = db
-        .run(&["purge-jobs", "--older-than", "30d", "--archive", "--json"])
-        .expect(0)
-        .json();
-    assert_eq!(json["profile"], "graphile-worker");
-    assert_eq!(json["jobs"].as_i64(), Some(expected.len() as i64));
-    let remaining = all_ids(&mut c, "graphile_worker._private_jobs");
-    assert!(remaining.is_disjoint(&expected));
-    assert_eq!(remaining.len(), 300 - expected.len());
-    let month: String = c
-        .query_one(
-            "SELECT to_char((now() - interval '60 days') AT TIME ZONE 'UTC', 'YYYY_MM')",
-            &[],
-        )
-        .expect("month")
-        .get(0);
-    let archived = all_ids(&mut c, &format!("graphile_worker.jobs_archive_{month}"));
-    assert_eq!(archived, expected);
-    db.run(&["vacuum", "--json"]).expect(0);
-}
-
 /// A row some session holds locked (a worker re-queueing a failed job, an operator's open
 /// transaction) stops the fast plain DELETE of its window within the lock timeout; the window
 /// is taken again skipping that row, so everything else goes and the held row stays, in the
@@ -789,4 +735,67 @@ fn purge_skips_a_row_held_by_another_session_and_removes_the_rest() {
         let again = db.run(&["purge-jobs", "--before", "2026-03-01", "--json"]);
         assert_eq!(again.expect(0).json()["jobs"].as_i64(), Some(1));
     }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn a_job_log_tree_thousands_deep_is_removed_with_few_descriptors() {
+    let dir = common::temp_dir("tr");
+    let logs = dir.path().join("logs");
+    let job = logs.join("alice/J2000");
+    // 3000 levels: more than the 64 descriptors the run may open. Made level by level
+    // from an open descriptor (a path this long is too long for one call, and the working
+    // directory is shared by the tests running alongside).
+    fs::create_dir_all(&job).expect("mkdir job");
+    let mut level = fs::File::open(&job).expect("open job");
+    for i in 0..3000 {
+        let name = if i % 2 == 0 { "d" } else { "e" };
+        let here = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&level));
+        fs::create_dir(format!("{here}/{name}")).expect("mkdir level");
+        fs::write(format!("{here}/{name}.log"), "x").expect("write log");
+        level = fs::File::open(format!("{here}/{name}")).expect("open level");
+    }
+    let here = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&level));
+    fs::write(format!("{here}/T1.log"), "deepest").expect("write deepest");
+    drop(level);
+    fs::create_dir_all(logs.join("alice/J5")).expect("keep");
+    let etc = dir.path().join("etc");
+    fs::create_dir(&etc).expect("configdir");
+    let run = common::run({
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"ulimit -n 64 && exec "$@""#)
+            .arg("sh")
+            .arg(common::BIN)
+            .args([
+                "--configdir",
+                path_str(&etc),
+                "--data-dir",
+                "/nonexistent/jd",
+            ])
+            .args([
+                "--json",
+                "job-logs",
+                "--dir",
+                path_str(&logs),
+                "--above",
+                "1000",
+                "--delete",
+                "--yes",
+            ]);
+        cmd
+    });
+    run.expect(0);
+    assert!(
+        !job.exists(),
+        "the deep job directory is still there: {}",
+        run.stdout
+    );
+    assert!(
+        logs.join("alice/J5").exists(),
+        "a job at or below --above was removed"
+    );
 }

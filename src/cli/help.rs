@@ -1,6 +1,6 @@
 //! How `--help` and the man pages show each command's examples and exit statuses. The entries
 //! themselves live beside each command's arguments (`cli/<command>.rs`, `HELP`); a command
-//! without one fails `tests/first_hour.rs`, so a new command gets its examples when it is
+//! without one fails `tests/docs.rs`, so a new command gets its examples when it is
 //! added.
 
 use crate::error::Exit;

@@ -1,6 +1,6 @@
 //! The man pages, rendered from the clap definitions (options, value names, help text) and
 //! from each command's `HELP` entry in `cli/` (examples and exit statuses), so `--help`, the pages and the
-//! checked-in `man/` never disagree; `tests/generated_docs.rs` fails when `man/` is stale.
+//! checked-in `man/` never disagree; `tests/docs.rs` fails when `man/` is stale.
 
 use clap::{Arg, ArgAction, Command};
 use roff::{bold, italic, roman, Inline, Roff};

@@ -1,13 +1,16 @@
-//! Remote and HA targets on loopback: TLS with a CA the test makes, a primary with a
-//! streaming standby, promotion, and connection retries.
+//! Reaching a server that is not the embedded one: URLs, TLS, standbys, retries, conninfo.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
+use common::schema_exists;
 use common::TestCluster;
+use common::TestDb;
+use std::io::BufRead;
+use std::io::BufReader;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::Stdio;
 
 const PASSWORD: &str = "remote-test-pw";
 
@@ -298,16 +301,6 @@ impl Standby {
     }
 }
 
-impl Drop for Standby {
-    fn drop(&mut self) {
-        let _ = common::pg_command("pg_ctl")
-            .arg("-D")
-            .arg(&self.pgdata)
-            .args(["-m", "immediate", "stop"])
-            .output();
-    }
-}
-
 fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     for _ in 0..600 {
         if let Some(v) = f() {
@@ -478,4 +471,117 @@ fn finalize_pauses_while_a_standby_lags_and_then_finishes() {
         .expect("count")
         .get(0);
     assert_eq!(uncopied, 0);
+}
+
+#[test]
+fn unreachable_server_is_exit_6_naming_the_target() {
+    let port = common::free_port();
+    let configdir = common::temp_dir("jc");
+    let mut cmd = common::jobdbctl(configdir.path());
+    cmd.args([
+        "--database-url",
+        &format!("postgresql://ops@127.0.0.1:{port}/jobs"),
+        "status",
+        "--check",
+    ]);
+    common::run(cmd).expect(4);
+    let mut cmd = common::jobdbctl(configdir.path());
+    cmd.args([
+        "--database-url",
+        &format!("postgresql://ops@127.0.0.1:{port}/jobs"),
+        "set-job-counter",
+        "5",
+    ]);
+    let r = common::run(cmd);
+    r.expect(6);
+    assert!(
+        r.one_line_error()
+            .contains(&format!("postgresql://ops@127.0.0.1:{port}/jobs")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn remote_targets_refuse_cluster_commands() {
+    let db = TestDb::initialized();
+    for args in [
+        &["start"][..],
+        &["stop"],
+        &["destroy", "--cluster", "--yes"],
+    ] {
+        let r = db.run(args);
+        r.expect(2);
+        assert!(
+            r.one_line_error().contains("embedded cluster only"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(schema_exists(&mut db.client(), "jobdb"));
+}
+
+/// The connection strings `conninfo` prints work as printed: the socket's with a client
+/// library and its psql command in a shell, and, with listen_addresses set, the TCP URL once
+/// a password is set as it says.
+#[test]
+fn conninfo_prints_connection_strings_that_connect() {
+    let c = TestCluster::new();
+    let port = common::free_port();
+    c.write_config(&format!("listen_addresses = '127.0.0.1'\nport = {port}\n"));
+    c.run(&["start", "--create"]).expect(0);
+    let info = c.run(&["conninfo", "--json"]);
+    info.expect(0);
+    let info = info.json();
+    let mut client = postgres::Client::connect(
+        info["socket_conninfo"].as_str().expect("conninfo"),
+        postgres::NoTls,
+    )
+    .expect("connect with socket_conninfo");
+    let one: i32 = client.query_one("SELECT 1", &[]).expect("query").get(0);
+    assert_eq!(one, 1);
+    assert_eq!(
+        common::scalar_i64(&mut client, "SELECT count(*) FROM jobdb.schema_migrations"),
+        3
+    );
+    let url_client =
+        postgres::Client::connect(info["socket_url"].as_str().expect("url"), postgres::NoTls);
+    assert!(url_client.is_ok(), "socket_url: {:?}", url_client.err());
+
+    let psql = info["psql"].as_str().expect("psql");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{psql} -Atc 'SELECT 40 + 2'"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                common::pg_bindir().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .current_dir("/")
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "{psql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+
+    let tcp = info["tcp_url"].as_str().expect("tcp_url");
+    assert_eq!(tcp, format!("postgresql://postgres@127.0.0.1:{port}/jobdb"));
+    assert!(
+        postgres::Client::connect(tcp, postgres::NoTls).is_err(),
+        "TCP without a password"
+    );
+    client
+        .batch_execute("ALTER ROLE postgres PASSWORD 'conninfo-test-pw'")
+        .expect("set password");
+    let mut config: postgres::Config = tcp.parse().expect("url");
+    config.password("conninfo-test-pw");
+    let mut tcp_client = config.connect(postgres::NoTls).expect("connect over TCP");
+    let one: i32 = tcp_client.query_one("SELECT 1", &[]).expect("query").get(0);
+    assert_eq!(one, 1);
 }

@@ -1,21 +1,29 @@
-//! What restore may trust and what it must not: memory bounded by jobdbctl's own constants
-//! whatever an archive declares, `verify` accepting only what `restore` accepts, the job
-//! counter never resuming below the archive's, and every wait ending when the other side is
-//! gone (a loader's session ended, a lock held past the swap's timeout).
+//! Restore from hostile or broken archives: what is refused before anything changes, what a
+//! killed or failed restore leaves, and what a cold archive may not bring along.
 
 mod common;
 
+use common::generate;
+use common::generate::Spec;
+use common::scalar_i64;
+use common::schema_exists;
+use common::TestCluster;
+use common::TestDb;
+use serde_json::json;
+use serde_json::Value;
+use sha2::Digest;
+use sha2::Sha256;
+use std::fs;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-
-use common::generate::{self, Spec};
-use common::{scalar_i64, schema_exists, TestDb};
+use std::io::BufWriter;
+use std::io::Read;
+use std::io::Write;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
+use std::time::Instant;
 
 /// Restore's memory bound (the issue's: 256 MiB whatever the archive declares), in KiB.
 const BOUND_KIB: u64 = 256 << 10;
@@ -68,7 +76,6 @@ fn rows_of(client: &mut postgres::Client, table: &str) -> Vec<String> {
 }
 
 // ---- archives built by hand: header, manifest and checksums consistent ------------------
-
 /// A ustar header block, as jobdbctl writes them.
 fn tar_header(name: &str, size: u64) -> [u8; 512] {
     let mut h = tar::Header::new_ustar();
@@ -232,7 +239,6 @@ fn row_block() -> Vec<u8> {
 }
 
 // ---- peak memory of a jobdbctl run -----------------------------------------------------
-
 struct Measured {
     code: i32,
     stderr: String,
@@ -384,7 +390,6 @@ fn an_entry_larger_than_the_memory_bound_streams_through_copy() {
 }
 
 // ---- verify accepts only what restore accepts ------------------------------------------
-
 /// The entries of an archive, in order.
 fn entries_of(path: &Path) -> Vec<(String, Vec<u8>)> {
     let file = File::open(path).expect("open archive");
@@ -557,7 +562,6 @@ fn verify_refuses_what_restore_would_refuse_and_restore_creates_nothing() {
 }
 
 // ---- the job counter -------------------------------------------------------------------
-
 #[test]
 fn restore_resumes_job_ids_after_the_header_s_last_used_id() {
     let db = populated(300);
@@ -598,7 +602,6 @@ fn restore_resumes_job_ids_after_the_header_s_last_used_id() {
 }
 
 // ---- every wait ends -------------------------------------------------------------------
-
 fn jobdbctl_copy_pids(admin: &mut postgres::Client, db: &TestDb) -> Vec<i32> {
     admin
         .query(
@@ -830,4 +833,161 @@ fn a_crash_right_after_restore_keeps_the_restored_data_and_no_setting_leaks() {
             .get(0);
         assert_eq!(value, default, "{setting} leaked out of restore's sessions");
     }
+}
+
+/// A cold archive whose server configuration sets commands, libraries, outside files and
+/// includes: verify reports each, restore comments each out and reports it, and the
+/// restored server starts without any of them.
+#[test]
+fn a_cold_archive_cannot_make_the_server_run_a_command_or_load_code() {
+    let cluster = TestCluster::started();
+    cluster.run(&["stop"]).expect(0);
+    let pgdata = cluster.pgdata();
+    let dir = common::temp_dir("tr");
+    let marker = dir.path().join("ran");
+    let evil_conf = dir.path().join("evil.conf");
+    fs::write(
+        &evil_conf,
+        format!("archive_command = 'touch {}'\n", marker.display()),
+    )
+    .expect("evil include");
+    let auto = pgdata.join("postgresql.auto.conf");
+    let original = fs::read_to_string(&auto).expect("auto.conf");
+    let touch = format!("'touch {}'", marker.display());
+    let settings: Vec<(&str, String)> = vec![
+        ("archive_mode", "on".into()),
+        ("archive_command", touch.clone()),
+        ("archive_cleanup_command", touch.clone()),
+        ("recovery_end_command", touch.clone()),
+        ("restore_command", touch.clone()),
+        ("ssl_passphrase_command", touch.clone()),
+        ("archive_library", "'evil_archiver'".into()),
+        ("shared_preload_libraries", "'evil_preload'".into()),
+        ("session_preload_libraries", "'evil_session'".into()),
+        ("local_preload_libraries", "'evil_local'".into()),
+        (
+            "dynamic_library_path",
+            format!("'{}'", dir.path().display()),
+        ),
+        ("jit_provider", "'evil_jit'".into()),
+        ("data_directory", format!("'{}'", dir.path().display())),
+        ("config_file", format!("'{}'", evil_conf.display())),
+        ("hba_file", format!("'{}'", evil_conf.display())),
+        ("ident_file", format!("'{}'", evil_conf.display())),
+        (
+            "external_pid_file",
+            format!("'{}/pid'", dir.path().display()),
+        ),
+    ];
+    let mut hostile = original.clone();
+    for (name, value) in &settings {
+        hostile.push_str(&format!("{name} = {value}\n"));
+    }
+    hostile.push_str(&format!("include '{}'\n", evil_conf.display()));
+    fs::write(&auto, &hostile).expect("write hostile auto.conf");
+    let conf = pgdata.join("postgresql.conf");
+    let mut main_conf = fs::read_to_string(&conf).expect("postgresql.conf");
+    main_conf.push_str(&format!(
+        "include_dir '{}'\nSHARED_PRELOAD_LIBRARIES='evil_upper'\n",
+        dir.path().display()
+    ));
+    fs::write(&conf, main_conf).expect("write postgresql.conf");
+
+    let archive = dir.path().join("cold.tar.gz");
+    cluster
+        .run(&["backup", "--mode", "cold", "--output", path_str(&archive)])
+        .expect(0);
+    fs::write(&auto, &original).expect("put back auto.conf");
+
+    let mut expected: Vec<String> = settings
+        .iter()
+        .map(|(name, _)| format!("postgresql.auto.conf: {name}"))
+        .collect();
+    expected.push("postgresql.auto.conf: include".into());
+    expected.push("postgresql.conf: include_dir".into());
+    expected.push("postgresql.conf: shared_preload_libraries".into());
+    expected.sort();
+    let listed = |json: &serde_json::Value| {
+        let mut v: Vec<String> = json["config_left_out"]
+            .as_array()
+            .expect("config_left_out")
+            .iter()
+            .map(|s| s.as_str().expect("string").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let verify = cluster.run(&["verify", path_str(&archive), "--json"]);
+    verify.expect(0);
+    assert_eq!(listed(&verify.json()), expected);
+    let human = cluster.run(&["verify", path_str(&archive)]);
+    assert!(
+        human.expect(0).stdout.contains("restore leaves out"),
+        "{}",
+        human.stdout
+    );
+
+    // A dry run of the cold restore checks, says what it would replace, and changes nothing.
+    let dry = cluster.run(&[
+        "restore",
+        path_str(&archive),
+        "--dry-run",
+        "--force",
+        "--json",
+    ]);
+    dry.expect(0);
+    assert!(
+        dry.json()["would_replace"]
+            .as_str()
+            .is_some_and(|w| w.contains("the embedded cluster at")),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(fs::read_to_string(&auto).expect("auto.conf"), original);
+    assert!(
+        !pgdata.join("postmaster.pid").exists(),
+        "the dry run started the server"
+    );
+    assert!(!cluster.data_dir().join("psql.restoring").exists());
+
+    let restore = cluster.run(&["restore", path_str(&archive), "--yes", "--force", "--json"]);
+    restore.expect(0);
+    assert_eq!(listed(&restore.json()), expected);
+    for file in ["postgresql.auto.conf", "postgresql.conf"] {
+        let text = fs::read_to_string(pgdata.join(file)).expect("restored conf");
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            let lower = line.to_lowercase();
+            assert!(
+                !settings
+                    .iter()
+                    .any(|(name, _)| lower.trim_start().starts_with(name))
+                    && !lower.starts_with("include ")
+                    && !lower.starts_with("include_dir"),
+                "{file} still sets: {line}"
+            );
+        }
+    }
+    // The restored server starts (it would not with the archive's libraries) and runs with
+    // this host's settings.
+    cluster.run(&["start"]).expect(0);
+    let mut client = cluster.client();
+    for name in [
+        "archive_command",
+        "shared_preload_libraries",
+        "restore_command",
+        "archive_mode",
+    ] {
+        let value: String = client
+            .query_one(&format!("SHOW {name}"), &[])
+            .expect("show")
+            .get(0);
+        assert!(
+            value.is_empty() || value == "off" || value == "(disabled)",
+            "{name} = {value}"
+        );
+    }
+    client
+        .batch_execute("SELECT pg_switch_wal(); CHECKPOINT")
+        .expect("switch wal");
+    assert!(!marker.exists(), "a command from the archive ran");
 }
