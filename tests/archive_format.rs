@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::path_str;
+
 use common::pg_dump_sorted;
 use common::scalar_i64;
 use common::TestDb;
@@ -12,10 +14,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::path::PathBuf;
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn backup(db: &TestDb, dir: &Path, codec: &str) -> PathBuf {
     let run = db.run(&[

@@ -4,6 +4,10 @@
 
 mod common;
 
+use common::path_str;
+
+use common::assert_has;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -66,19 +70,8 @@ fn stop_workers(client: &mut postgres::Client) {
         .expect("age workers");
 }
 
-fn populated(jobs: i64) -> TestDb {
-    TestDb::populated(&Spec {
-        migrations: true,
-        ..Spec::jobs(jobs)
-    })
-}
-
 fn archive_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn backup_to(db: &TestDb, path: &Path) {
@@ -135,7 +128,7 @@ fn sha256_of(path: &Path) -> Vec<u8> {
 
 #[test]
 fn round_trip_of_a_generated_job_database_is_identical() {
-    let db = populated(3000);
+    let db = TestDb::with_migrations(3000);
     let mut client = db.client();
     release_locks(&mut client);
     let before = snapshot(&db, "jobdb");
@@ -358,7 +351,7 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
 fn backup_taken_while_writers_run_is_consistent() {
     // Big enough that the jobs table is split across COPY streams (page ranges), so the
     // test also checks that the streams share one snapshot.
-    let db = populated(100_000);
+    let db = TestDb::with_migrations(100_000);
     let mut client = db.client();
     client
         .batch_execute(
@@ -485,7 +478,7 @@ fn requeue_as_rows_load_and_requeue_by_update_give_the_same_rows() {
             true,
         ),
     ] {
-        let db = populated(600);
+        let db = TestDb::with_migrations(600);
         let mut client = db.client();
         client
             .batch_execute(&format!(
@@ -550,7 +543,7 @@ fn requeue_as_rows_load_and_requeue_by_update_give_the_same_rows() {
 
 #[test]
 fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
-    let db = populated(1000);
+    let db = TestDb::with_migrations(1000);
     let mut client = db.client();
     let running: Vec<i64> = client
         .query(
@@ -657,7 +650,7 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
 
 #[test]
 fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
-    let db = populated(100_000);
+    let db = TestDb::with_migrations(100_000);
     let dir = common::temp_dir("bk");
     let earlier = archive_in(&dir, "earlier.tar.gz");
     backup_to(&db, &earlier);
@@ -720,7 +713,7 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
 
 #[test]
 fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
-    let db = populated(100_000);
+    let db = TestDb::with_migrations(100_000);
     let dir = common::temp_dir("bk");
     let archive = archive_in(&dir, "r.tar.gz");
     backup_to(&db, &archive);
@@ -1022,7 +1015,7 @@ fn hostile_variants(good: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
-    let db = populated(2000);
+    let db = TestDb::with_migrations(2000);
     let mut client = db.client();
     stop_workers(&mut client);
     let dir = common::temp_dir("bk");
@@ -1077,7 +1070,7 @@ fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
 /// nothing but a checksum can see it, is refused at the end (exit 5), and nothing changes.
 #[test]
 fn an_archive_changed_between_the_check_and_the_load_is_refused() {
-    let db = populated(200);
+    let db = TestDb::with_migrations(200);
     let mut client = db.client();
     stop_workers(&mut client);
     // 12 MB, more than the restore reads ahead while it waits (below), the last row marked.
@@ -1145,7 +1138,7 @@ fn an_archive_changed_between_the_check_and_the_load_is_refused() {
     let restore = common::finish(child);
     restore.expect(5);
     let line = restore.one_line_error();
-    assert!(line.contains("changed after it was checked"), "{line}");
+    assert_has(line, "changed after it was checked");
     assert!(
         leftover_schemas(&mut client).is_empty(),
         "staging left behind"
@@ -1212,7 +1205,7 @@ fn hostile_cold_archive_changes_nothing_in_the_data_dir() {
 
 #[test]
 fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
-    let db = populated(500);
+    let db = TestDb::with_migrations(500);
     let dir = common::temp_dir("bk");
     let archive = archive_in(&dir, "a.tar.gz");
     backup_to(&db, &archive);
@@ -1291,7 +1284,7 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
 
 #[test]
 fn archive_streams_through_stdout_and_stdin_quietly() {
-    let db = populated(800);
+    let db = TestDb::with_migrations(800);
     let mut client = db.client();
     release_locks(&mut client);
     let before = snapshot(&db, "jobdb");
@@ -1339,8 +1332,8 @@ fn archive_streams_through_stdout_and_stdin_quietly() {
 
 #[test]
 fn keep_prunes_only_older_complete_archives_of_the_same_database() {
-    let db = populated(100);
-    let other = populated(50);
+    let db = TestDb::with_migrations(100);
+    let other = TestDb::with_migrations(50);
     let dir = common::temp_dir("bk");
     let dest = path_str(dir.path());
     other.run(&["backup", "--output", dest]).expect(0);
@@ -1367,7 +1360,7 @@ fn keep_prunes_only_older_complete_archives_of_the_same_database() {
 
 #[test]
 fn destroy_backup_first_writes_a_restorable_archive() {
-    let db = populated(300);
+    let db = TestDb::with_migrations(300);
     let mut client = db.client();
     release_locks(&mut client);
     let before = snapshot(&db, "jobdb");
@@ -1399,7 +1392,7 @@ fn disk_full_is_a_clean_error_with_no_partial_file() {
             let _ = Command::new("umount").arg(&self.0).status();
         }
     }
-    let db = populated(20_000);
+    let db = TestDb::with_migrations(20_000);
     let dir = common::temp_dir("full");
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).expect("mkdir");
@@ -1423,7 +1416,7 @@ fn disk_full_is_a_clean_error_with_no_partial_file() {
     let full = db.run(&["backup", "--output", path_str(&target), "--no-space-check"]);
     full.expect(1);
     let line = full.one_line_error();
-    assert!(line.contains("No space left"), "{line}");
+    assert_has(line, "No space left");
     let left: Vec<_> = std::fs::read_dir(&mnt).expect("list").collect();
     assert!(left.is_empty(), "nothing left behind: {left:?}");
 }

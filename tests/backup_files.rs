@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::path_str;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -17,27 +19,9 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 
-use common::generate::{self, Spec};
 use common::TestDb;
 
 const NOBODY_UID: u32 = 65534;
-
-fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::initialized();
-    generate::populate(
-        &mut db.client(),
-        "jobdb",
-        &Spec {
-            jobs,
-            ..Spec::default()
-        },
-    );
-    db
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn skip_unless_root() -> bool {
     if !common::is_root() {
@@ -134,7 +118,7 @@ fn a_symlink_planted_at_partial_is_refused_and_its_target_untouched() {
     if skip_unless_root() {
         return;
     }
-    let db = populated(50);
+    let db = TestDb::with_jobs(50);
     let dir = shared_dir();
     let precious = Precious::new();
     let archive = dir.path().join("x.tar.gz");
@@ -162,7 +146,7 @@ fn a_file_planted_at_partial_by_another_user_is_refused_and_gets_no_data() {
     if skip_unless_root() {
         return;
     }
-    let db = populated(50);
+    let db = TestDb::with_jobs(50);
     let dir = shared_dir();
     let archive = dir.path().join("x.tar.gz");
     let partial = dir.path().join("x.tar.gz.partial");
@@ -199,7 +183,7 @@ fn a_symlink_or_foreign_file_at_the_final_name_is_refused() {
     if skip_unless_root() {
         return;
     }
-    let db = populated(50);
+    let db = TestDb::with_jobs(50);
     let dir = shared_dir();
     let precious = Precious::new();
     let archive = dir.path().join("x.tar.gz");
@@ -241,7 +225,7 @@ fn a_symlink_or_foreign_file_at_the_final_name_is_refused() {
 
 #[test]
 fn our_own_stale_partial_is_replaced_not_written_through() {
-    let db = populated(50);
+    let db = TestDb::with_jobs(50);
     let dir = common::temp_dir("bk");
     let elsewhere = common::temp_dir("keep");
     // A stale .partial of ours that is also a hard link to another file: truncating it in
@@ -320,8 +304,8 @@ fn backdated(archive: &Path, days: i64) -> PathBuf {
 
 #[test]
 fn keep_counts_only_complete_archives_and_never_deletes_a_damaged_one() {
-    let db = populated(200);
-    let other = populated(20);
+    let db = TestDb::with_jobs(200);
+    let other = TestDb::with_jobs(20);
     let dir = common::temp_dir("bk");
     let (theirs, _) = backup_into(&other, dir.path(), &[]);
     let (a, _) = backup_into(&db, dir.path(), &[]);
@@ -381,7 +365,7 @@ fn keep_counts_only_complete_archives_and_never_deletes_a_damaged_one() {
 
 #[test]
 fn archives_a_person_named_or_destroy_wrote_are_never_pruned() {
-    let db = populated(100);
+    let db = TestDb::with_jobs(100);
     let dir = common::temp_dir("bk");
     // The upgrade runbook's backup, under a name the operator chose.
     let named = dir.path().join("pre-upgrade.tar.gz");
@@ -444,7 +428,7 @@ fn archives_a_person_named_or_destroy_wrote_are_never_pruned() {
 
 #[test]
 fn keep_within_keeps_recent_archives_and_either_rule_keeps_one() {
-    let db = populated(100);
+    let db = TestDb::with_jobs(100);
     let dir = common::temp_dir("bk");
     let (fresh, _) = backup_into(&db, dir.path(), &[]);
     let d60 = backdated(&fresh, 60);
@@ -472,7 +456,7 @@ fn keep_within_keeps_recent_archives_and_either_rule_keeps_one() {
 
 #[test]
 fn an_output_in_a_missing_directory_is_refused_unless_it_is_the_backup_dir() {
-    let db = populated(50);
+    let db = TestDb::with_jobs(50);
     let dir = common::temp_dir("bo");
     let typo = dir.path().join("bakcups/x.tar.gz");
     let refused = db.run(&["backup", "--output", path_str(&typo)]);

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::path_str;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -13,23 +15,6 @@ use sha2::{Digest, Sha256};
 
 use common::generate::{self, Spec};
 use common::TestDb;
-
-fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::initialized();
-    generate::populate(
-        &mut db.client(),
-        "jobdb",
-        &Spec {
-            jobs,
-            ..Spec::default()
-        },
-    );
-    db
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn jobs_in(db: &TestDb) -> i64 {
     common::scalar_i64(&mut db.client(), "SELECT count(*) FROM jobdb.jobs")
@@ -113,8 +98,8 @@ fn snapshot(dir: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn list_shows_every_kind_of_file_with_its_state_newest_first() {
-    let db = populated(300);
-    let other = populated(20);
+    let db = TestDb::with_jobs(300);
+    let other = TestDb::with_jobs(20);
     let dir = common::temp_dir("cat");
     let managed = backup(&db, dir.path(), &[]);
     let pinned = backup(&db, dir.path(), &["--pin"]);
@@ -208,8 +193,8 @@ fn list_shows_every_kind_of_file_with_its_state_newest_first() {
 
     let human = db.run(&["backups", "--dir", path_str(dir.path())]);
     human.expect(0);
-    assert!(human.stdout.contains("damaged:"), "{}", human.stdout);
-    assert!(human.stdout.contains("partial:"), "{}", human.stdout);
+    human.stdout_has("damaged:");
+    human.stdout_has("partial:");
     assert_eq!(
         snapshot(dir.path()),
         before,
@@ -228,7 +213,7 @@ fn list_shows_every_kind_of_file_with_its_state_newest_first() {
 
 #[test]
 fn verify_finds_a_bit_flipped_archive_the_listing_cannot() {
-    let db = populated(3000);
+    let db = TestDb::with_jobs(3000);
     let dir = common::temp_dir("cat");
     let good = backup(&db, dir.path(), &[]);
     let mut bytes = fs::read(&good).expect("read");
@@ -276,8 +261,8 @@ fn verify_finds_a_bit_flipped_archive_the_listing_cannot() {
 
 #[test]
 fn prune_dry_run_changes_nothing_and_prune_removes_exactly_those() {
-    let db = populated(100);
-    let other = populated(10);
+    let db = TestDb::with_jobs(100);
+    let other = TestDb::with_jobs(10);
     let dir = common::temp_dir("cat");
     let newest = backup(&db, dir.path(), &[]);
     let d10 = backdated(&newest, 10);
@@ -366,7 +351,7 @@ fn restore_latest_restores_the_newest_complete_archive_skipping_a_damaged_newer_
     assert!(at_second < at_first && at_second > 0);
     let second = backup(&db, dir.path(), &[]);
     // A complete archive of another database, newer still, must not be picked.
-    let other = populated(7);
+    let other = TestDb::with_jobs(7);
     backup(&other, dir.path(), &[]);
 
     db.client()
@@ -479,7 +464,7 @@ fn log_file_gets_a_line_per_run_without_the_password() {
     );
 
     // A backup's line names the archive it wrote and its size.
-    let populated_db = populated(5);
+    let populated_db = TestDb::with_jobs(5);
     let run = populated_db.run(&[
         "--log-file",
         logarg,
@@ -533,7 +518,7 @@ fn an_archive_dated_in_the_future_is_never_latest_and_holds_no_keep_slot() {
     assert_eq!(row["future_dated"], true, "{row}");
     assert_eq!(row["prunable"], false, "{row}");
     let human = db.run(&["backups", "--dir", dirarg]);
-    assert!(human.stdout.contains("future-dated"), "{}", human.stdout);
+    human.stdout_has("future-dated");
 
     common::insert_job(&mut db.client());
     let run = db.run(&[
@@ -567,7 +552,7 @@ fn an_archive_dated_in_the_future_is_never_latest_and_holds_no_keep_slot() {
 
 #[test]
 fn prunes_racing_each_other_and_a_backup_all_succeed_and_keep_the_newest() {
-    let db = populated(3000);
+    let db = TestDb::with_jobs(3000);
     let dir = common::temp_dir("cat");
     let dirarg = path_str(dir.path()).to_string();
     for round in 0..3 {
@@ -606,7 +591,7 @@ fn prunes_racing_each_other_and_a_backup_all_succeed_and_keep_the_newest() {
 
 #[test]
 fn a_prune_that_fails_after_a_backup_is_a_warning_and_the_backup_succeeds() {
-    let db = populated(10);
+    let db = TestDb::with_jobs(10);
     let dir = common::temp_dir("cat");
     let old = backup(&db, dir.path(), &[]);
     // An immutable file cannot be removed, not even by root: the prune after the next
@@ -665,7 +650,7 @@ fn a_prune_that_fails_after_a_backup_is_a_warning_and_the_backup_succeeds() {
 
 #[test]
 fn a_recompressed_archive_is_judged_alike_by_list_verify_and_prune() {
-    let db = populated(50);
+    let db = TestDb::with_jobs(50);
     let dir = common::temp_dir("cat");
     let original = backup(&db, dir.path(), &[]);
     // `gzip -dc | gzip`: one gzip member instead of the writer's many; still valid.
@@ -694,7 +679,7 @@ fn a_recompressed_archive_is_judged_alike_by_list_verify_and_prune() {
 
 #[test]
 fn control_characters_from_an_archive_header_reach_no_terminal() {
-    let db = populated(5);
+    let db = TestDb::with_jobs(5);
     let dir = common::temp_dir("cat");
     let real = backup(&db, dir.path(), &[]);
     let hostile = real.with_file_name("hostile.tar.gz");
@@ -809,7 +794,7 @@ fn restore_says_where_archives_are_and_dry_run_checks_everything_changing_nothin
 
 #[test]
 fn the_listing_fits_80_columns_and_wide_adds_the_rest() {
-    let db = populated(5);
+    let db = TestDb::with_jobs(5);
     let dir = common::temp_dir("cat");
     backup(&db, dir.path(), &[]);
     let pinned = dir.path().join("before-upgrade.tar.gz");
@@ -852,5 +837,5 @@ fn the_listing_fits_80_columns_and_wide_adds_the_rest() {
         "{}",
         wide.stdout
     );
-    assert!(wide.stdout.contains(&db.name), "{}", wide.stdout);
+    wide.stdout_has(&db.name);
 }

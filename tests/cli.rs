@@ -3,6 +3,10 @@
 
 mod common;
 
+use common::has_human_time;
+
+use common::assert_has;
+
 use common::insert_job;
 use common::scalar_i64;
 use common::schema_exists;
@@ -205,7 +209,7 @@ fn bad_schema_names_are_usage_errors_before_any_sql() {
             let r = db.run(&args);
             r.expect(2);
             let line = r.one_line_error();
-            assert!(line.contains("schema name"), "{line}");
+            assert_has(line, "schema name");
             assert!(!line.contains("ERROR"), "a raw SQL error leaked: {line}");
         }
     }
@@ -308,25 +312,7 @@ fn tractor_dbctl_flags_name_the_subcommand_and_change_nothing() {
     // Another unknown flag keeps clap's own message and its suggestion.
     let typo = db.run(&["--stale-afte", "4m", "status"]);
     typo.expect(2);
-    assert!(typo.stderr.contains("--stale-after"), "{}", typo.stderr);
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` somewhere in `text`.
-fn has_human_time(text: &str) -> bool {
-    text.as_bytes().windows(23).any(|w| {
-        let s = String::from_utf8_lossy(w);
-        let b = s.as_bytes();
-        s.len() == 23
-            && s.ends_with(" UTC")
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b[10] == b' '
-            && b[13] == b':'
-            && b[16] == b':'
-            && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-                .iter()
-                .all(|&i| b[i].is_ascii_digit())
-    })
+    typo.stderr_has("--stale-after");
 }
 
 #[test]
@@ -339,7 +325,7 @@ fn messages_read_as_english_with_plain_ranges_and_plurals() {
     let many = db.run(&["set-job-counter", "5"]);
     many.expect(3);
     let line = many.one_line_error();
-    assert!(line.contains("IDs 6 to 10 would be reused"), "{line}");
+    assert_has(line, "IDs 6 to 10 would be reused");
     let one = db.run(&["set-job-counter", "9"]);
     one.expect(3);
     assert!(
@@ -375,20 +361,12 @@ fn messages_read_as_english_with_plain_ranges_and_plurals() {
         .expect("lock");
     let dry = db.run(&["unlock-stale-jobs", "--dry-run"]);
     dry.expect(0);
-    assert!(
-        dry.stdout.contains("1 job lock and 0 queue locks"),
-        "{}",
-        dry.stdout
-    );
+    dry.stdout_has("1 job lock and 0 queue locks");
     assert!(!dry.stdout.contains("(s)"), "{}", dry.stdout);
     assert!(has_human_time(&dry.stdout), "{}", dry.stdout);
     let check = db.run(&["status", "--check"]);
     check.expect(4);
-    assert!(
-        check.stdout.contains("1 job and 0 queues are locked"),
-        "{}",
-        check.stdout
-    );
+    check.stdout_has("1 job and 0 queues are locked");
 }
 
 const ABSURD: [&str; 3] = ["300000y", "1000000000y", "18446744073709551615s"];

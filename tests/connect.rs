@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::assert_has;
+
 use common::schema_exists;
 use common::TestCluster;
 use common::TestDb;
@@ -409,10 +411,7 @@ fn connection_retries_are_bounded_and_reported() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["server"], "up");
     assert!(!rest.contains("the second connection failed"), "{rest}");
-    assert!(
-        rest.contains("pooler_probe_second_session: BEGIN"),
-        "{rest}"
-    );
+    assert_has(&rest, "pooler_probe_second_session: BEGIN");
 }
 
 #[test]
@@ -462,7 +461,7 @@ fn finalize_pauses_while_a_standby_lags_and_then_finishes() {
         "never paused for the lagging standby: {}",
         r.stderr
     );
-    assert!(r.stderr.contains("resumed"), "{}", r.stderr);
+    r.stderr_has("resumed");
     let uncopied: i64 = client
         .query_one(
             "SELECT count(*) FROM jobdb.events WHERE v_new IS DISTINCT FROM v",

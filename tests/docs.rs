@@ -3,6 +3,12 @@
 
 mod common;
 
+use common::Victim;
+
+use common::path_str;
+
+use common::assert_has;
+
 use common::is_root;
 use common::run;
 use common::scalar_i64;
@@ -111,9 +117,9 @@ fn help_and_man_pages_read_whole() {
         }
     }
     let restore = String::from_utf8(generated(&["restore", "--help"])).expect("utf-8");
-    assert!(restore.contains("jobdbctl restore latest"), "{restore}");
+    assert_has(&restore, "jobdbctl restore latest");
     let backup = String::from_utf8(generated(&["backup", "--help"])).expect("utf-8");
-    assert!(backup.contains("a link or another user's file"), "{backup}");
+    assert_has(&backup, "a link or another user's file");
     let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
     for page in std::fs::read_dir(&man).expect("man").flatten() {
         let text = std::fs::read_to_string(page.path()).expect("page");
@@ -177,7 +183,7 @@ fn install_puts_man_pages_and_completions_where_man_and_bash_complete_look() {
     cmd.args(["man", "--install"]);
     let man = run(cmd);
     man.expect(0);
-    assert!(man.stdout.contains("share/man/man1"), "{}", man.stdout);
+    man.stdout_has("share/man/man1");
     let mut cmd = Command::new(&exe);
     cmd.args(["completions", "--install"]);
     run(cmd).expect(0);
@@ -210,11 +216,7 @@ fn install_puts_man_pages_and_completions_where_man_and_bash_complete_look() {
         ],
     );
     shown.expect(0);
-    assert!(
-        shown.stdout.contains("jobdbctl [GLOBAL OPTIONS] destroy"),
-        "{}",
-        shown.stdout
-    );
+    shown.stdout_has("jobdbctl [GLOBAL OPTIONS] destroy");
     let mode = std::fs::metadata(man_dir.join("man1/jobdbctl.1"))
         .expect("page")
         .permissions()
@@ -332,7 +334,7 @@ fn every_command_page_has_synopsis_description_examples_and_exit_status() {
     );
     assert!(section(&destroy, "EXIT STATUS").contains("live workers"));
     let verify = section(&rendered("jobdbctl-verify.1").stdout, "SYNOPSIS");
-    assert!(verify.contains("verify ARCHIVE"), "{verify}");
+    assert_has(&verify, "verify ARCHIVE");
 }
 
 /// The lines of a rendered page's section, up to the next heading.
@@ -420,11 +422,7 @@ fn help_shows_examples_and_global_options_apart() {
     let mut cmd = Command::new(common::BIN);
     cmd.args(["destroy", "--help"]);
     let r = run(cmd);
-    assert!(
-        r.stdout.contains("jobdbctl destroy --dry-run"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("jobdbctl destroy --dry-run");
 }
 
 /// docs/schema.md's enqueue example runs as written on a fresh schema, and does what it says.
@@ -465,48 +463,6 @@ fn the_documented_enqueue_statements_run_on_a_fresh_schema() {
         "INSERT INTO jobdb.jobs (queue_name, task_identifier) VALUES ('renders', 'old_engine')",
     );
     assert!(old.is_err(), "a queue_name-only insert was accepted");
-}
-
-/// A file only its owner may read, with content and metadata to compare afterwards.
-struct Victim {
-    path: PathBuf,
-    body: &'static str,
-}
-
-impl Victim {
-    fn new(dir: &Path) -> Victim {
-        let path = dir.join("root-only-secret");
-        let body = "secret: do not overwrite, chmod, chown or print me\n";
-        fs::write(&path, body).expect("write victim");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod victim");
-        Victim { path, body }
-    }
-
-    #[track_caller]
-    fn untouched(&self, what: &str) {
-        let meta = fs::symlink_metadata(&self.path).expect("victim still there");
-        assert_eq!(
-            fs::read_to_string(&self.path).expect("read victim"),
-            self.body,
-            "{what}: the file behind the link was overwritten"
-        );
-        assert_eq!(
-            meta.mode() & 0o7777,
-            0o600,
-            "{what}: the file behind the link was chmod'ed"
-        );
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
-        assert_eq!(
-            meta.uid(),
-            me,
-            "{what}: the file behind the link was chown'ed"
-        );
-    }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 #[test]

@@ -5,7 +5,10 @@
 
 mod common;
 
-use std::path::Path;
+use common::path_str;
+
+use common::assert_has;
+
 use std::process::Child;
 use std::time::Duration;
 
@@ -14,10 +17,6 @@ use common::migrations::{differences_from_oracle, events_copy_migration};
 use common::{finish, scalar_i64, wait_until, TestDb};
 
 const WAIT: Duration = Duration::from_secs(120);
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// Polls until a jobdbctl session of `db` waits for a lock the test holds.
 fn wait_for_lock_wait(db: &TestDb) {
@@ -50,8 +49,8 @@ fn assert_server_went_away(child: Child) {
     let r = finish(child);
     r.expect(6);
     let line = r.one_line_error();
-    assert!(line.contains("closed the connection"), "{line}");
-    assert!(line.contains("run the command again"), "{line}");
+    assert_has(line, "closed the connection");
+    assert_has(line, "run the command again");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::assert_has;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,11 +205,7 @@ fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
     db.run(&["status", "--check"]).expect(0);
     let again = db.run(&["finalize-migration", "--id", &id.to_string()]);
     again.expect(0);
-    assert!(
-        again.stdout.contains("already finished"),
-        "{}",
-        again.stdout
-    );
+    again.stdout_has("already finished");
 }
 
 #[test]
@@ -322,11 +320,8 @@ fn failing_batch_is_tried_three_times_then_retry_after_fixing_data_finishes() {
     let run = db.run(&["finalize-migration", "--id", &ids, "--pause-ms", "0"]);
     run.expect(1);
     let error = run.one_line_error();
-    assert!(error.contains("to_col_not_negative"), "{error}");
-    assert!(
-        error.contains(&format!("background-migrations retry {id}")),
-        "{error}"
-    );
+    assert_has(error, "to_col_not_negative");
+    assert_has(error, &format!("background-migrations retry {id}"));
     assert_eq!(migration_status(&mut c, id), 4);
     let failed = c
         .query(
@@ -344,7 +339,7 @@ fn failing_batch_is_tried_three_times_then_retry_after_fixing_data_finishes() {
     );
     assert!(lo <= 10001 && hi >= 10001);
     assert_eq!(attempts, 3);
-    assert!(err.contains("to_col_not_negative"), "{err}");
+    assert_has(&err, "to_col_not_negative");
     // Nothing of the failed batch is written, and nothing after it was attempted.
     assert_eq!(
         scalar_i64(
@@ -959,7 +954,7 @@ fn background_migrations_subcommands_change_the_database() {
         &paused.to_string(),
     ]);
     refused.expect(3);
-    assert!(refused.stderr.contains("lose data"), "{}", refused.stderr);
+    refused.stderr_has("lose data");
     assert_eq!(bookkeeping_snapshot(&mut c), before);
     let marked = db.run(&[
         "--json",

@@ -458,11 +458,7 @@ fn status_show_params_and_set_job_counter_work_on_each_generation() {
         db.run(&["status", "--check"]).expect(4);
         let human = db.run(&["status"]);
         human.expect(0);
-        assert!(
-            human.stdout.contains(generation.label()),
-            "{}",
-            human.stdout
-        );
+        human.stdout_has(generation.label());
 
         let params = db.run(&["--json", "show-params"]);
         params.expect(0);

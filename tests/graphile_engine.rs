@@ -6,7 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::path_str;
+
+use common::assert_has;
+
+use std::path::PathBuf;
 
 use common::graphile_npm::{self, Engine};
 use common::{scalar_i64, schema_exists, TestCluster, TestDb};
@@ -115,10 +119,6 @@ fn leftover_schemas(client: &mut postgres::Client) -> i64 {
         client,
         "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'jobdbctl\\_%'",
     )
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 #[track_caller]
@@ -410,9 +410,9 @@ fn policies_round_trip_and_a_missing_role_is_refused_before_anything_changes() {
     let refused = third.run(&["restore", path_str(&archive)]);
     refused.expect(3);
     let line = refused.one_line_error();
-    assert!(line.contains(&format!("{reader:?}")), "{line}");
+    assert_has(line, &format!("{reader:?}"));
     assert!(!line.contains(&app), "{app} exists: {line}");
-    assert!(line.contains("CREATE ROLE"), "{line}");
+    assert_has(line, "CREATE ROLE");
     let mut c = third.client();
     assert!(!schema_exists(&mut c, SCHEMA));
     assert_eq!(leftover_schemas(&mut c), 0);
@@ -475,8 +475,8 @@ fn backup_by_a_role_that_row_level_security_hides_rows_from_is_refused() {
     let run = common::run(cmd);
     run.expect(3);
     let line = run.one_line_error();
-    assert!(line.contains("_private_jobs"), "{line}");
-    assert!(line.contains("BYPASSRLS"), "{line}");
+    assert_has(line, "_private_jobs");
+    assert_has(line, "BYPASSRLS");
     assert!(!archive.exists());
     assert!(std::fs::read_dir(dir.path()).expect("dir").next().is_none());
 }
@@ -497,8 +497,8 @@ fn unsupported_objects_are_refused_with_advice_that_fits_the_server() {
     let run = remote.run(&["backup", "--output", path_str(&archive)]);
     run.expect(1);
     let line = run.one_line_error();
-    assert!(line.contains("materialized view queue_sizes"), "{line}");
-    assert!(line.contains("pg_dump"), "{line}");
+    assert_has(line, "materialized view queue_sizes");
+    assert_has(line, "pg_dump");
     assert!(!line.contains("--mode cold"), "{line}");
     assert!(!archive.exists());
 
@@ -510,7 +510,7 @@ fn unsupported_objects_are_refused_with_advice_that_fits_the_server() {
     let run = cluster.run(&["backup", "--output", path_str(&archive)]);
     run.expect(1);
     let line = run.one_line_error();
-    assert!(line.contains("materialized view queue_sizes"), "{line}");
-    assert!(line.contains("--mode cold"), "{line}");
+    assert_has(line, "materialized view queue_sizes");
+    assert_has(line, "--mode cold");
     assert!(!archive.exists());
 }

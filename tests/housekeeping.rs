@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::path_str;
+
 use common::generate;
 use common::generate::Spec;
 use common::scalar_i64;
@@ -10,7 +12,6 @@ use common::wait_until;
 use common::TestDb;
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
@@ -536,8 +537,8 @@ fn vacuum_reports_dead_tuples_before_and_after_and_status_warns_on_bloat() {
     let mut c = db.client();
     let status = db.run(&["status"]);
     status.expect(0);
-    assert!(status.stdout.contains("jobs table"), "{}", status.stdout);
-    assert!(status.stderr.contains("bloated"), "{}", status.stderr);
+    status.stdout_has("jobs table");
+    status.stderr_has("bloated");
     let json = db.run(&["status", "--json"]).expect(0).json();
     assert!(
         json["jobs_table_health"]["dead_tuples"]
@@ -735,10 +736,6 @@ fn purge_skips_a_row_held_by_another_session_and_removes_the_rest() {
         let again = db.run(&["purge-jobs", "--before", "2026-03-01", "--json"]);
         assert_eq!(again.expect(0).json()["jobs"].as_i64(), Some(1));
     }
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 #[test]

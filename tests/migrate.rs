@@ -442,11 +442,7 @@ fn status_shows_pending_versions_and_flags_incompatible_workers() {
     );
     let check = db.run(&["status", "--check"]);
     check.expect(4);
-    assert!(
-        check.stdout.contains("cannot run against schema version 3"),
-        "{}",
-        check.stdout
-    );
+    check.stdout_has("cannot run against schema version 3");
 }
 
 #[test]

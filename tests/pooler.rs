@@ -5,14 +5,16 @@
 
 mod common;
 
+use common::path_str;
+
+use common::assert_has;
+
 use std::io::Write;
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::generate::{self, Spec};
 use common::pgbouncer::{PgBouncer, PoolMode};
 use common::{Run, TestDb};
 use postgres::Client;
@@ -119,24 +121,6 @@ fn fingerprint(db: &TestDb) -> Vec<String> {
     out
 }
 
-fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::initialized();
-    generate::populate(
-        &mut db.client(),
-        "jobdb",
-        &Spec {
-            jobs,
-            migrations: true,
-            ..Spec::default()
-        },
-    );
-    db
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 fn spawn(mut cmd: std::process::Command) -> Child {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.spawn().expect("spawn jobdbctl")
@@ -150,7 +134,7 @@ fn finish(child: Child) -> Run {
 #[track_caller]
 fn assert_names_holder(run: &Run, holder: i32) {
     let line = run.one_line_error();
-    assert!(line.contains("another jobdbctl"), "{line}");
+    assert_has(line, "another jobdbctl");
     assert!(
         line.contains(&format!("backend pid {holder} ")),
         "the message should name backend {holder}: {line}"
@@ -159,7 +143,7 @@ fn assert_names_holder(run: &Run, holder: i32) {
 
 #[test]
 fn transaction_and_statement_pooling_are_refused_by_every_command_before_anything_changes() {
-    let db = populated(2000);
+    let db = TestDb::with_migrations(2000);
     let old = TestDb::empty();
     old.run(&["init", "--schema-version", "1"]).expect(0);
     let empty = TestDb::empty();
@@ -268,7 +252,7 @@ impl Drop for Busy {
 /// and the check makes do without it.
 #[test]
 fn with_one_connection_slot_the_runs_own_connection_gets_it() {
-    let db = populated(50);
+    let db = TestDb::with_migrations(50);
     let role = format!("one_slot_{}", db.name);
     db.client()
         .batch_execute(&format!(
@@ -354,7 +338,7 @@ fn one_client_at_a_time(latest_first: bool) -> u16 {
 /// without it). Without the making way, the run would wait for ever.
 #[test]
 fn behind_a_pooler_that_lets_one_client_in_at_a_time_the_run_still_finishes() {
-    let db = populated(50);
+    let db = TestDb::with_migrations(50);
     // A connection kept waiting at login is given up on after this (the probe's longest
     // wait); the default 10 s would only make the test slow.
     db.write_config("connect_timeout = \"2s\"\n");
@@ -416,7 +400,7 @@ fn the_pooling_check_holds_for_pool_sizes_1_3_and_10_with_and_without_busy_clien
 
 #[test]
 fn session_mode_two_backups_at_once_one_runs_the_other_gets_exit_7() {
-    let db = populated(5000);
+    let db = TestDb::with_migrations(5000);
     let bouncer = PgBouncer::start(PoolMode::Session, 3);
     let dir = common::temp_dir("pl");
     let first_out = dir.path().join("first.tar.gz");
@@ -450,7 +434,7 @@ fn session_mode_two_backups_at_once_one_runs_the_other_gets_exit_7() {
 
 #[test]
 fn session_mode_two_restores_at_once_one_runs_the_other_gets_exit_7() {
-    let db = populated(5000);
+    let db = TestDb::with_migrations(5000);
     let dir = common::temp_dir("pl");
     let archive = dir.path().join("a.tar.gz");
     db.run(&["backup", "--output", path_str(&archive)])
@@ -575,7 +559,7 @@ fn session_mode_two_finalizers_at_once_one_runs_the_other_gets_exit_7() {
 fn no_lock_outlives_a_run_even_when_the_pool_does_not_reset_sessions() {
     // Without a reset query a server connection goes to the next client as the last one
     // left it: only the run itself can make sure its locks go.
-    let db = populated(2000);
+    let db = TestDb::with_migrations(2000);
     let dir = common::temp_dir("pl");
     let archive = dir.path().join("a.tar.gz");
     db.run(&["backup", "--output", path_str(&archive)])
@@ -611,7 +595,7 @@ fn no_lock_outlives_a_run_even_when_the_pool_does_not_reset_sessions() {
 
 #[test]
 fn session_mode_a_killed_run_leaves_no_lock_behind() {
-    let db = populated(20_000);
+    let db = TestDb::with_migrations(20_000);
     let dir = common::temp_dir("pl");
     let archive = dir.path().join("a.tar.gz");
     db.run(&["backup", "--output", path_str(&archive)])

@@ -3,6 +3,10 @@
 
 mod common;
 
+use common::path_str;
+
+use common::assert_has;
+
 use common::generate;
 use common::generate::Spec;
 use common::scalar_i64;
@@ -28,10 +32,6 @@ use std::time::Instant;
 /// Restore's memory bound (the issue's: 256 MiB whatever the archive declares), in KiB.
 const BOUND_KIB: u64 = 256 << 10;
 
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Schemas a restore leaves behind when it fails to clean up (staging or replaced).
 fn work_schemas(client: &mut postgres::Client) -> Vec<String> {
     client
@@ -46,15 +46,7 @@ fn work_schemas(client: &mut postgres::Client) -> Vec<String> {
 }
 
 fn populated(jobs: i64) -> TestDb {
-    let db = TestDb::initialized();
-    generate::populate(
-        &mut db.client(),
-        "jobdb",
-        &Spec {
-            jobs,
-            ..Spec::default()
-        },
-    );
+    let db = TestDb::with_jobs(jobs);
     // Workers stop heartbeating: restore refuses while any is live.
     db.client()
         .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
@@ -674,7 +666,7 @@ fn a_loader_whose_session_ends_ends_the_restore_with_exit_6_and_changes_nothing(
     let r = common::Run::from(child.wait_with_output().expect("wait"));
     r.expect(6);
     let line = r.one_line_error();
-    assert!(line.contains("closed the connection"), "{line}");
+    assert_has(line, "closed the connection");
     assert_eq!(
         rows_of(&mut client, "bulk.blob"),
         live,
@@ -725,11 +717,11 @@ fn a_swap_that_times_out_on_a_lock_names_the_session_holding_it() {
     tx.rollback().expect("rollback");
     r.expect(1);
     let line = r.one_line_error();
-    assert!(line.contains(&format!("pid {blocker_pid}")), "{line}");
-    assert!(line.contains("stuck-worker"), "{line}");
-    assert!(line.contains("LOCK TABLE jobdb.jobs"), "{line}");
-    assert!(line.contains("stop the workers"), "{line}");
-    assert!(line.contains("lock timeout"), "{line}");
+    assert_has(line, &format!("pid {blocker_pid}"));
+    assert_has(line, "stuck-worker");
+    assert_has(line, "LOCK TABLE jobdb.jobs");
+    assert_has(line, "stop the workers");
+    assert_has(line, "lock timeout");
     assert_eq!(rows_of(&mut client, "jobdb.jobs"), before);
     assert!(work_schemas(&mut client).is_empty());
 
@@ -775,11 +767,7 @@ fn the_archive_header_cannot_choose_which_schema_restore_force_replaces() {
         assert!(work_schemas(&mut client).is_empty());
     }
     let help = db.run(&["restore", "--help"]);
-    assert!(
-        help.stdout.contains("Only the job schema is ever"),
-        "{}",
-        help.stdout
-    );
+    help.stdout_has("Only the job schema is ever");
 }
 
 /// Restore's loaders commit asynchronously and size their sort memory (their sessions'

@@ -6,6 +6,10 @@
 
 mod common;
 
+use common::path_str;
+
+use common::assert_has;
+
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,10 +52,6 @@ fn file_mark(data_dir: &Path) -> Option<i64> {
     json["schemas"]["jobdb"]["last_used_job_id"].as_i64()
 }
 
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// A parameter's JSON value: numbers are JSON numbers, unset values null.
 fn param(run: &Run, name: &str) -> Option<serde_json::Value> {
     run.json()["params"]
@@ -80,11 +80,7 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
     // destroy prints the last used ID and records it where destroy cannot reach.
     let destroyed = db.run(&["destroy", "--yes"]);
     destroyed.expect(0);
-    assert!(
-        destroyed.stdout.contains("last used job ID 5000, recorded"),
-        "{}",
-        destroyed.stdout
-    );
+    destroyed.stdout_has("last used job ID 5000, recorded");
     assert!(!schema_exists(&mut client, "jobdb"));
     assert_eq!(server_mark(&mut client), Some(5000));
 
@@ -104,11 +100,7 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
         .expect("mark row");
     assert_eq!(mark_row["schema"], "jobdb");
     let human = db.run(&["show-params"]);
-    assert!(
-        human.stdout.contains("5000 (schema \"jobdb\")"),
-        "{}",
-        human.stdout
-    );
+    human.stdout_has("5000 (schema \"jobdb\")");
 
     // Without --avoid-id-reuse: the backup's counter, and a warning naming the IDs.
     let plain = db.run(&["restore", path_str(&old), "--yes"]);
@@ -128,11 +120,7 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
         plain.stderr
     );
     assert!(!plain.stderr.contains("..="), "{}", plain.stderr);
-    assert!(
-        plain.stdout.contains("job-ID high-water mark 5000"),
-        "{}",
-        plain.stdout
-    );
+    plain.stdout_has("job-ID high-water mark 5000");
     assert_eq!(counter(&mut client), 1000);
     assert_eq!(server_mark(&mut client), Some(5000));
 
@@ -205,11 +193,7 @@ fn downgrade_runbook_on_the_embedded_cluster_survives_destroy_cluster() {
     c.run(&["stop"]).expect(0);
     let destroyed = c.run(&["destroy", "--cluster", "--yes"]);
     destroyed.expect(0);
-    assert!(
-        destroyed.stdout.contains("last used job ID 5000, recorded"),
-        "{}",
-        destroyed.stdout
-    );
+    destroyed.stdout_has("last used job ID 5000, recorded");
     assert!(!c.pgdata().exists());
     assert!(old.is_file(), "destroy --cluster must keep the backups");
     assert_eq!(file_mark(&c.data_dir()), Some(5000));
@@ -319,7 +303,7 @@ fn show_params_works_without_a_job_schema() {
     assert!(param(&r, "data_dir").is_some());
     let human = db.run(&["show-params"]);
     human.expect(0);
-    assert!(human.stdout.contains("jobdbctl init"), "{}", human.stdout);
+    human.stdout_has("jobdbctl init");
     // A value that needs a schema is a clear error for a script, not an empty line.
     let missing = db.run(&["show-params", "last_used_job_id"]);
     missing.expect(1);
@@ -392,14 +376,14 @@ fn live_worker_refusals_say_until_when_and_how_to_go_on() {
     destroy.expect(3);
     let line = destroy.one_line_error();
     assert!(line.contains(&expected), "{line}\nexpected: {expected}");
-    assert!(line.contains("--stale-after 0s"), "{line}");
+    assert_has(line, "--stale-after 0s");
     assert!(schema_exists(&mut client, "jobdb"));
 
     let restore = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
     restore.expect(3);
     let line = restore.one_line_error();
     assert!(line.contains(&expected), "{line}\nexpected: {expected}");
-    assert!(line.contains("--stale-after 0s"), "{line}");
+    assert_has(line, "--stale-after 0s");
     // Not replaced: the worker row is not in the archive.
     assert_eq!(
         scalar_i64(&mut client, "SELECT count(*) FROM jobdb.workers"),
@@ -536,7 +520,7 @@ fn job_logs_removes_only_matching_entries_and_never_follows_links() {
         ],
     );
     dry.expect(0);
-    assert!(dry.stdout.contains("would be removed"), "{}", dry.stdout);
+    dry.stdout_has("would be removed");
     assert!(tree.logs.join("bob/J2000").exists());
 
     let deleted = offline(
@@ -732,11 +716,8 @@ fn destroy_and_restore_prompts_say_what_would_be_lost() {
     restore.args(["restore", path_str(&archive), "--force"]);
     let (code, screen) = on_terminal(&restore, "n");
     assert_eq!(code, 3, "{screen}");
-    assert!(
-        screen.contains("replace schema \"jobdb\" (1,234 jobs, newest created 2 hours ago) with the backup taken 20"),
-        "{screen}"
-    );
-    assert!(screen.contains("UTC? [y/N]"), "{screen}");
+    assert_has(&screen, "replace schema \"jobdb\" (1,234 jobs, newest created 2 hours ago) with the backup taken 20");
+    assert_has(&screen, "UTC? [y/N]");
     assert_eq!(jobs(&mut client), 1234);
     let (code, screen) = on_terminal(&restore, "y");
     assert_eq!(code, 0, "{screen}");

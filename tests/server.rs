@@ -3,6 +3,10 @@
 
 mod common;
 
+use common::Victim;
+
+use common::path_str;
+
 use common::insert_job;
 use common::is_root;
 use common::run;
@@ -12,7 +16,6 @@ use common::TestCluster;
 use common::TestDb;
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::path::PathBuf;
@@ -59,7 +62,7 @@ fn start_twice_is_harmless_and_init_is_idempotent() {
     let id = insert_job(&mut c.client());
     let init = c.run(&["init"]);
     init.expect(0);
-    assert!(init.stdout.contains("already exists"), "{}", init.stdout);
+    init.stdout_has("already exists");
     assert_eq!(
         scalar_i64(&mut c.client(), "SELECT count(*) FROM jobdb.jobs"),
         1
@@ -77,7 +80,7 @@ fn stopped_server_is_reported_down_with_exit_6() {
     );
     let status = c.run(&["status"]);
     status.expect(6);
-    assert!(status.stdout.contains("down"), "{}", status.stdout);
+    status.stdout_has("down");
     c.run(&["status", "--check"]).expect(4);
     let counter = c.run(&["set-job-counter", "10"]);
     counter.expect(6);
@@ -252,7 +255,7 @@ fn restart_gives_a_new_server_process_and_keeps_the_data() {
     let before = pid_of(&c);
     let r = c.run(&["restart"]);
     r.expect(0);
-    assert!(r.stdout.contains("restarted"), "{}", r.stdout);
+    r.stdout_has("restarted");
     let after = pid_of(&c);
     assert_ne!(before, after);
     assert!(
@@ -306,7 +309,7 @@ fn stop_timeout_gives_up_with_a_clear_exit_and_the_server_keeps_running() {
 
     let bad = c.run(&["stop", "--timeout", "0s"]);
     bad.expect(2);
-    assert!(bad.stderr.contains("at least 1s"), "{}", bad.stderr);
+    bad.stderr_has("at least 1s");
 }
 
 #[test]
@@ -437,11 +440,7 @@ fn a_normal_user_gets_a_cluster_of_its_own_in_the_default_data_dir() {
     // The README's first command, on a machine with no configuration at all.
     let r = as_nobody(&home, &["start"]);
     r.expect(0);
-    assert!(
-        r.stderr.contains("creating embedded cluster"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("creating embedded cluster");
     assert!(pgdata.join("PG_VERSION").is_file());
     let status = as_nobody(&home, &["--json", "status"]);
     status.expect(0);
@@ -467,10 +466,6 @@ fn nobody_watchdog(pgdata: &Path) {
         .stderr(std::process::Stdio::null())
         .status()
         .expect("start watchdog");
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// `jobdbctl ARGS` run from `cwd`, with only the cluster's config dir given.
@@ -613,11 +608,7 @@ fn a_relative_data_dir_in_the_config_file_is_relative_to_the_file() {
     cmd.current_dir("/").args(["--json", "show-params"]);
     let params = common::run(cmd);
     params.expect(0);
-    assert!(
-        params.stdout.contains(path_str(&c.data_dir())),
-        "{}",
-        params.stdout
-    );
+    params.stdout_has(path_str(&c.data_dir()));
 }
 
 #[test]
@@ -664,50 +655,8 @@ fn start_reports_on_stdout_in_one_piece() {
     assert!(!first.stderr.contains("server started"), "{}", first.stderr);
     let again = c.run(&["start"]);
     again.expect(0);
-    assert!(
-        again.stdout.contains("server already running (pid"),
-        "{}",
-        again.stdout
-    );
+    again.stdout_has("server already running (pid");
     assert!(again.stderr.is_empty(), "{}", again.stderr);
-}
-
-/// A file only its owner may read, with content and metadata to compare afterwards.
-struct Victim {
-    path: PathBuf,
-    body: &'static str,
-}
-
-impl Victim {
-    fn new(dir: &Path) -> Victim {
-        let path = dir.join("root-only-secret");
-        let body = "secret: do not overwrite, chmod, chown or print me\n";
-        fs::write(&path, body).expect("write victim");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod victim");
-        Victim { path, body }
-    }
-
-    #[track_caller]
-    fn untouched(&self, what: &str) {
-        let meta = fs::symlink_metadata(&self.path).expect("victim still there");
-        assert_eq!(
-            fs::read_to_string(&self.path).expect("read victim"),
-            self.body,
-            "{what}: the file behind the link was overwritten"
-        );
-        assert_eq!(
-            meta.mode() & 0o7777,
-            0o600,
-            "{what}: the file behind the link was chmod'ed"
-        );
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
-        assert_eq!(
-            meta.uid(),
-            me,
-            "{what}: the file behind the link was chown'ed"
-        );
-    }
 }
 
 /// The data directory's files that root reads or writes on `start`, each replaced by a

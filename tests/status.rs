@@ -3,6 +3,10 @@
 
 mod common;
 
+use common::has_human_time;
+
+use common::assert_has;
+
 use common::generate::Spec;
 use common::graphile_npm;
 use common::scalar_i64;
@@ -120,25 +124,7 @@ fn status_estimates_large_tables_and_exact_counts_on_request() {
     );
     let human = db.run(&["status"]);
     human.expect(0);
-    assert!(human.stdout.contains("estimated"), "{}", human.stdout);
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` somewhere in `text`.
-fn has_human_time(text: &str) -> bool {
-    text.as_bytes().windows(23).any(|w| {
-        let s = String::from_utf8_lossy(w);
-        let b = s.as_bytes();
-        s.len() == 23
-            && s.ends_with(" UTC")
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b[10] == b' '
-            && b[13] == b':'
-            && b[16] == b':'
-            && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-                .iter()
-                .all(|&i| b[i].is_ascii_digit())
-    })
+    human.stdout_has("estimated");
 }
 
 #[test]
@@ -526,11 +512,8 @@ fn status_on(v: &Version) {
         human.contains("~ estimated from a sample of the jobs table; --exact counts them"),
         "{human}"
     );
-    assert!(human.contains("not counted"), "{human}");
-    assert!(
-        human.contains("unknown until job locks are counted"),
-        "{human}"
-    );
+    assert_has(&human, "not counted");
+    assert_has(&human, "unknown until job locks are counted");
 
     // --exact: every bucket and every lock counted.
     let counted = db.run(&["--json", "status", "--exact"]).expect(0).json();
@@ -555,7 +538,7 @@ fn status_on(v: &Version) {
     assert_eq!(checked["stale_locked_queues"], 1, "{checked}");
     assert_eq!(checked["ready_to_upgrade"], false, "{checked}");
     let reasons = checked["not_ready_because"].to_string();
-    assert!(reasons.contains("--older-than 4h"), "{reasons}");
+    assert_has(&reasons, "--older-than 4h");
 
     db.run(&["unlock-stale-jobs", "--older-than", "4h"])
         .expect(0);

@@ -174,11 +174,7 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
     assert_eq!(contents(&mut client), before_second);
     let human = db.run(&["unlock-stale-jobs"]);
     human.expect(0);
-    assert!(
-        human.stdout.contains("nothing to release"),
-        "{}",
-        human.stdout
-    );
+    human.stdout_has("nothing to release");
 }
 
 #[test]
@@ -217,11 +213,7 @@ fn dry_run_reports_exactly_what_the_real_run_then_releases() {
 
     let human = db.run(&["unlock-stale-jobs", "--dry-run"]);
     human.expect(0);
-    assert!(
-        human.stdout.contains("nothing to release"),
-        "{}",
-        human.stdout
-    );
+    human.stdout_has("nothing to release");
 }
 
 #[test]
@@ -356,11 +348,7 @@ fn bad_inputs_are_one_line_errors_and_change_nothing() {
 
     let unknown_profile = db.run(&["--profile", "nosuch", "unlock-stale-jobs"]);
     unknown_profile.expect(2);
-    assert!(
-        unknown_profile.stderr.contains("nosuch"),
-        "{}",
-        unknown_profile.stderr
-    );
+    unknown_profile.stderr_has("nosuch");
 
     db.write_config("profile = \"nosuch\"\n");
     let configured = db.run(&["unlock-stale-jobs"]);

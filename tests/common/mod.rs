@@ -14,7 +14,9 @@ pub mod migrations;
 pub mod pgbouncer;
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::net::TcpListener;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -160,6 +162,20 @@ impl Run {
             "jobdbctl panicked: {}",
             self.stderr
         );
+        self
+    }
+
+    /// Asserts that standard output holds `needle`.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert_has(&self.stdout, needle);
+        self
+    }
+
+    /// Asserts that standard error holds `needle`.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert_has(&self.stderr, needle);
         self
     }
 
@@ -436,6 +452,19 @@ impl TestDb {
         db
     }
 
+    /// A database with `jobs` jobs of every state (and workers, live and dead).
+    pub fn with_jobs(jobs: i64) -> TestDb {
+        TestDb::populated(&generate::Spec::jobs(jobs))
+    }
+
+    /// As [`TestDb::with_jobs`], with batched background migrations recorded too.
+    pub fn with_migrations(jobs: i64) -> TestDb {
+        TestDb::populated(&generate::Spec {
+            migrations: true,
+            ..generate::Spec::jobs(jobs)
+        })
+    }
+
     /// A populated database whose jobs and queues hold no locks, so a restore (which
     /// requeues locked jobs) gives back the same rows.
     pub fn populated_unlocked(jobs: i64) -> TestDb {
@@ -622,4 +651,71 @@ pub fn released_by_worker(json: &serde_json::Value) -> BTreeMap<String, (i64, i6
             )
         })
         .collect()
+}
+
+/// Asserts that `text` holds `needle`, showing both when it does not.
+#[track_caller]
+pub fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not found in:\n{text}");
+}
+
+/// A path as the `&str` an argument list wants (test paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` somewhere in `text`.
+pub fn has_human_time(text: &str) -> bool {
+    text.as_bytes().windows(23).any(|w| {
+        let s = String::from_utf8_lossy(w);
+        let b = s.as_bytes();
+        s.len() == 23
+            && s.ends_with(" UTC")
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b' '
+            && b[13] == b':'
+            && b[16] == b':'
+            && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+                .iter()
+                .all(|&i| b[i].is_ascii_digit())
+    })
+}
+
+/// A file only its owner may read, with content and metadata to compare afterwards.
+pub struct Victim {
+    pub path: PathBuf,
+    body: &'static str,
+}
+
+impl Victim {
+    pub fn new(dir: &Path) -> Victim {
+        let path = dir.join("root-only-secret");
+        let body = "secret: do not overwrite, chmod, chown or print me\n";
+        fs::write(&path, body).expect("write victim");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod victim");
+        Victim { path, body }
+    }
+
+    #[track_caller]
+    pub fn untouched(&self, what: &str) {
+        let meta = fs::symlink_metadata(&self.path).expect("victim still there");
+        assert_eq!(
+            fs::read_to_string(&self.path).expect("read victim"),
+            self.body,
+            "{what}: the file behind the link was overwritten"
+        );
+        assert_eq!(
+            meta.mode() & 0o7777,
+            0o600,
+            "{what}: the file behind the link was chmod'ed"
+        );
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(
+            meta.uid(),
+            me,
+            "{what}: the file behind the link was chown'ed"
+        );
+    }
 }
