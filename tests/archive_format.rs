@@ -2,6 +2,7 @@
 //! entries for portable types, malformed entries refused before any server sees them.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -285,8 +286,7 @@ fn data_entries(entries: &[(String, Vec<u8>)], table: usize) -> Vec<&Vec<u8>> {
 fn portable_types_travel_binary_others_text_and_both_restore_identically() {
     let db = TestDb::populated_unlocked(500);
     db.client()
-        .batch_execute(
-            r#"
+        .exec(r#"
             CREATE TYPE jobdb.mood AS ENUM ('calm', 'busy');
             CREATE DOMAIN jobdb.positive AS int CHECK (VALUE > 0);
             CREATE TYPE jobdb.pair AS (a int, b text);
@@ -324,9 +324,7 @@ fn portable_types_travel_binary_others_text_and_both_restore_identically() {
             INSERT INTO jobdb.reg_array VALUES (1, ARRAY['int4', 'text']::regtype[]);
             CREATE TABLE jobdb.huge (id int, body text);
             INSERT INTO jobdb.huge VALUES (1, repeat('0123456789abcdef', 1100000)), (2, 'small');
-            "#,
-        )
-        .expect("make tables");
+            "#);
     let data = pg_dump_sorted(&db, "jobdb", "--data-only");
     let schema = pg_dump_sorted(&db, "jobdb", "--schema-only");
     let dir = common::temp_dir("bc");
@@ -378,12 +376,10 @@ type Edit<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
 #[test]
 fn a_malformed_binary_entry_is_refused_before_any_server_sees_it() {
     let db = TestDb::populated_unlocked(300);
-    db.client()
-        .batch_execute(
-            "CREATE TABLE jobdb.huge (id int, body text);
+    db.client().exec(
+        "CREATE TABLE jobdb.huge (id int, body text);
              INSERT INTO jobdb.huge VALUES (1, repeat('0123456789abcdef', 1100000));",
-        )
-        .expect("huge row");
+    );
     let dir = common::temp_dir("bc");
     let archive = backup(&db, dir.path(), "none");
     let good = entries(&archive);

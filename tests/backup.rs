@@ -3,6 +3,7 @@
 //! kill -9 at several points, disk full, hostile archives and refusals.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -56,18 +57,13 @@ fn assert_same(before: &(Vec<String>, Vec<String>), after: &(Vec<String>, Vec<St
 /// No job holds a lock, so a restore (which requeues locked jobs) gives back the same rows.
 fn release_locks(client: &mut postgres::Client) {
     client
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
-             UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
-        )
-        .expect("release locks");
+        .exec("UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
+             UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;");
 }
 
 /// Workers stop heartbeating: restore refuses while any is live.
 fn stop_workers(client: &mut postgres::Client) {
-    client
-        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
-        .expect("age workers");
+    client.exec("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'");
 }
 
 fn archive_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
@@ -261,8 +257,7 @@ UPDATE _private_jobs SET key = 'key-' || id, name = 'n' || id WHERE id % 7 = 0;
 fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
     let source = TestDb::empty();
     let mut src = source.client();
-    src.batch_execute(GRAPHILE_LIKE)
-        .expect("create graphile-like schema");
+    src.exec(GRAPHILE_LIKE);
     let before = snapshot(&source, "graphile_worker");
     let dir = common::temp_dir("bk");
     let archive = archive_in(&dir, "gw.tar.gz");
@@ -273,8 +268,7 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
     target.run(&["restore", path_str(&archive)]).expect(0);
     assert_same(&before, &snapshot(&target, "graphile_worker"));
     // Over an existing schema: the swap replaces it; bodies naming the schema still work.
-    src.batch_execute("SELECT graphile_worker.add_job('extra')")
-        .expect("add a job");
+    src.exec("SELECT graphile_worker.add_job('extra')");
     source
         .run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(0);
@@ -298,11 +292,9 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
             1
         );
         // The trigger was recreated: updating bumps updated_at.
-        client
-            .batch_execute(
-                "UPDATE graphile_worker._private_jobs SET updated_at = '2000-01-01' WHERE id = 301",
-            )
-            .expect("update");
+        client.exec(
+            "UPDATE graphile_worker._private_jobs SET updated_at = '2000-01-01' WHERE id = 301",
+        );
         assert_eq!(
             scalar_i64(
                 client,
@@ -313,11 +305,8 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
     }
 
     // Jobs and queues locked by workers at backup time come back unlocked.
-    src.batch_execute(
-        "UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'w1' WHERE id % 10 = 0;
-         UPDATE graphile_worker._private_job_queues SET locked_at = now(), locked_by = 'w1';",
-    )
-    .expect("lock jobs");
+    src.exec("UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = 'w1' WHERE id % 10 = 0;
+         UPDATE graphile_worker._private_job_queues SET locked_at = now(), locked_by = 'w1';");
     let locked = archive_in(&dir, "gw-locked.tar.gz");
     backup_graphile_to(&source, &locked);
     let third = TestDb::empty();
@@ -354,12 +343,9 @@ fn backup_taken_while_writers_run_is_consistent() {
     let db = TestDb::with_migrations(100_000);
     let mut client = db.client();
     client
-        .batch_execute(
-            "CREATE TABLE jobdb.ledger (id int PRIMARY KEY, inserted bigint NOT NULL, bumps bigint NOT NULL, base bigint NOT NULL);
+        .exec("CREATE TABLE jobdb.ledger (id int PRIMARY KEY, inserted bigint NOT NULL, bumps bigint NOT NULL, base bigint NOT NULL);
              INSERT INTO jobdb.ledger SELECT 1, 0, 0, sum(attempts) FROM jobdb.jobs;
-             ANALYZE jobdb.jobs;",
-        )
-        .expect("ledger");
+             ANALYZE jobdb.jobs;");
     assert!(
         scalar_i64(
             &mut client,
@@ -572,10 +558,7 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
 
     // The upgrade runs for a while: more jobs arrive, then it is rolled back.
     client
-        .batch_execute(
-            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 50)",
-        )
-        .expect("late jobs");
+        .exec("INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 50)");
     stop_workers(&mut client);
     let restore = db.run(&["restore", path_str(&archive), "--yes", "--force", "--json"]);
     restore.expect(0);
@@ -625,9 +608,7 @@ fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
     );
 
     // --avoid-id-reuse keeps a higher current counter.
-    client
-        .batch_execute("SELECT setval('jobdb.jobs_id_seq', 5000)")
-        .expect("advance counter");
+    client.exec("SELECT setval('jobdb.jobs_id_seq', 5000)");
     // The restored registry has the workers as they were at backup time: live again.
     stop_workers(&mut client);
     db.run(&[
@@ -669,8 +650,7 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
     // 1. Blocked on its table locks (a migration holds one).
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE");
     let mut child = spawn();
     wait_until("the backup waits for its table locks", WAIT, || {
         activity(&mut admin, &db, "LOCK TABLE%")
@@ -720,11 +700,8 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     let mut client = db.client();
     // The live database differs from the archive, so a partial restore would show.
     client
-        .batch_execute(
-            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 100);
-             DELETE FROM jobdb.jobs WHERE id % 1000 = 0;",
-        )
-        .expect("change");
+        .exec("INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 100);
+             DELETE FROM jobdb.jobs WHERE id % 1000 = 0;");
     stop_workers(&mut client);
     let before = snapshot(&db, "jobdb");
     let mut admin = common::shared().admin();
@@ -767,8 +744,7 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     });
     let mut holder = db.client();
     let mut hold = holder.transaction().expect("begin");
-    hold.batch_execute("LOCK TABLE jobdbctl_restore_jobdb.jobs IN ROW EXCLUSIVE MODE")
-        .expect("lock staging table");
+    hold.exec("LOCK TABLE jobdbctl_restore_jobdb.jobs IN ROW EXCLUSIVE MODE");
     wait_until("an index build waits", WAIT, || {
         activity(&mut admin, &db, "CREATE%INDEX%")
     });
@@ -781,8 +757,7 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
     // 4. At the swap, everything loaded and indexed (a worker's open transaction holds it up).
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE");
     let mut child = spawn();
     wait_until("the swap waits for the jobs table", WAIT, || {
         activity(&mut admin, &db, "LOCK TABLE%")
@@ -1021,9 +996,7 @@ fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
     let dir = common::temp_dir("bk");
     let good_path = archive_in(&dir, "good.tar.gz");
     backup_to(&db, &good_path);
-    client
-        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
-        .expect("change");
+    client.exec("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')");
     let before = snapshot(&db, "jobdb");
     let good = std::fs::read(&good_path).expect("read");
     for (what, bytes) in hostile_variants(&good) {
@@ -1074,13 +1047,11 @@ fn an_archive_changed_between_the_check_and_the_load_is_refused() {
     let mut client = db.client();
     stop_workers(&mut client);
     // 12 MB, more than the restore reads ahead while it waits (below), the last row marked.
-    client
-        .batch_execute(
-            "CREATE TABLE jobdb.bulk (id int PRIMARY KEY, body text);
+    client.exec(
+        "CREATE TABLE jobdb.bulk (id int PRIMARY KEY, body text);
              INSERT INTO jobdb.bulk SELECT i, repeat('x', 1200) FROM generate_series(1, 10000) i;
              UPDATE jobdb.bulk SET body = 'MARKER' || body WHERE id = 10000;",
-        )
-        .expect("bulk table");
+    );
     let dir = common::temp_dir("bk");
     let path = archive_in(&dir, "plain.tar");
     db.run(&[
@@ -1210,9 +1181,7 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
     let archive = archive_in(&dir, "a.tar.gz");
     backup_to(&db, &archive);
     let mut client = db.client();
-    client
-        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
-        .expect("change");
+    client.exec("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')");
     let before = snapshot(&db, "jobdb");
 
     // Live workers: refused even with --force.
@@ -1239,9 +1208,7 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
     assert_same(&before, &snapshot(&db, "jobdb"));
 
     // A view elsewhere over the job tables would vanish with the old schema.
-    client
-        .batch_execute("CREATE VIEW public.job_ids AS SELECT id FROM jobdb.jobs")
-        .expect("outside view");
+    client.exec("CREATE VIEW public.job_ids AS SELECT id FROM jobdb.jobs");
     let outside = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
     outside.expect(3);
     assert!(
@@ -1249,15 +1216,11 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
         "{}",
         outside.stderr
     );
-    client
-        .batch_execute("DROP VIEW public.job_ids")
-        .expect("drop view");
+    client.exec("DROP VIEW public.job_ids");
 
     // Another backup or restore holds the lock.
     let mut holder = db.client();
-    holder
-        .batch_execute("SELECT pg_advisory_lock(hashtextextended('jobdbctl:backup', 0))")
-        .expect("take lock");
+    holder.exec("SELECT pg_advisory_lock(hashtextextended('jobdbctl:backup', 0))");
     let second = db.run(&[
         "backup",
         "--output",
@@ -1293,11 +1256,7 @@ fn archive_streams_through_stdout_and_stdin_quietly() {
         .args(["-q", "backup", "--output", "-"])
         .output()
         .expect("backup");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "backup --output -");
     assert!(
         out.stderr.is_empty(),
         "--quiet prints nothing: {}",
@@ -1443,10 +1402,7 @@ fn cold_backup_and_restore_round_trip_on_the_embedded_cluster() {
 
     let mut client = c.client();
     client
-        .batch_execute(
-            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 10)",
-        )
-        .expect("late jobs");
+        .exec("INSERT INTO jobdb.jobs (task_identifier) SELECT 'late' FROM generate_series(1, 10)");
     drop(client);
     let refused = c.run(&["restore", path_str(&archive), "--yes"]);
     refused.expect(3);

@@ -2,6 +2,7 @@
 //! `restore latest`, `backup --pin`, and `--log-file`.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -344,9 +345,7 @@ fn restore_latest_restores_the_newest_complete_archive_skipping_a_damaged_newer_
     let dirarg = path_str(dir.path());
     let at_first = jobs_in(&db);
     backup(&db, dir.path(), &[]);
-    db.client()
-        .batch_execute("DELETE FROM jobdb.jobs WHERE id % 2 = 0")
-        .expect("delete half");
+    db.client().exec("DELETE FROM jobdb.jobs WHERE id % 2 = 0");
     let at_second = jobs_in(&db);
     assert!(at_second < at_first && at_second > 0);
     let second = backup(&db, dir.path(), &[]);
@@ -354,9 +353,7 @@ fn restore_latest_restores_the_newest_complete_archive_skipping_a_damaged_newer_
     let other = TestDb::with_jobs(7);
     backup(&other, dir.path(), &[]);
 
-    db.client()
-        .batch_execute("DELETE FROM jobdb.jobs")
-        .expect("delete jobs");
+    db.client().exec("DELETE FROM jobdb.jobs");
     let run = db.run(&[
         "restore", "latest", "--dir", dirarg, "--yes", "--force", "--json",
     ]);
@@ -367,9 +364,7 @@ fn restore_latest_restores_the_newest_complete_archive_skipping_a_damaged_newer_
     // Damage the newest: restore latest falls back to the first, with a warning.
     let bytes = fs::read(&second).expect("read");
     fs::write(&second, &bytes[..bytes.len() - 100]).expect("truncate");
-    db.client()
-        .batch_execute("DELETE FROM jobdb.jobs")
-        .expect("delete jobs");
+    db.client().exec("DELETE FROM jobdb.jobs");
     let run = db.run(&["restore", "latest", "--dir", dirarg, "--yes", "--force"]);
     run.expect(0);
     assert!(

@@ -2,6 +2,7 @@
 //! people, what is never printed (passwords, raw control characters), durations.
 
 mod common;
+use common::Exec;
 
 use common::has_human_time;
 
@@ -160,11 +161,9 @@ fn passwords_never_appear_in_output() {
 #[test]
 fn writing_commands_refuse_a_schema_newer_than_the_binary() {
     let db = TestDb::initialized();
-    db.client()
-        .batch_execute(
-            "INSERT INTO jobdb.schema_migrations (version, name) VALUES (999, 'from the future')",
-        )
-        .expect("future version");
+    db.client().exec(
+        "INSERT INTO jobdb.schema_migrations (version, name) VALUES (999, 'from the future')",
+    );
     let r = db.run(&["set-job-counter", "50"]);
     r.expect(3);
     assert!(r.one_line_error().contains("999"));
@@ -267,9 +266,7 @@ fn closed_stdout_is_not_an_error() {
 fn tractor_dbctl_flags_name_the_subcommand_and_change_nothing() {
     let db = TestDb::initialized();
     let mut client = db.client();
-    client
-        .batch_execute("SELECT setval('jobdb.jobs_id_seq', 41)")
-        .expect("set counter");
+    client.exec("SELECT setval('jobdb.jobs_id_seq', 41)");
     let cases: [(&[&str], &str); 13] = [
         (&["--status"], "jobdbctl status"),
         (&["--start"], "jobdbctl start"),
@@ -353,12 +350,9 @@ fn messages_read_as_english_with_plain_ranges_and_plurals() {
 
     // One stale lock: singular nouns, and a time people read.
     client
-        .batch_execute(
-            "INSERT INTO jobdb.workers (worker_id, hostname, pid, last_heartbeat_at)
+        .exec("INSERT INTO jobdb.workers (worker_id, hostname, pid, last_heartbeat_at)
                   VALUES ('gone', 'render9', 1, now() - interval '2 hours');
-             UPDATE jobdb.jobs SET state = 'running', locked_by = 'gone', locked_at = now() WHERE id = 1;",
-        )
-        .expect("lock");
+             UPDATE jobdb.jobs SET state = 'running', locked_by = 'gone', locked_at = now() WHERE id = 1;");
     let dry = db.run(&["unlock-stale-jobs", "--dry-run"]);
     dry.expect(0);
     dry.stdout_has("1 job lock and 0 queue locks");

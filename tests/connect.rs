@@ -1,6 +1,7 @@
 //! Reaching a server that is not the embedded one: URLs, TLS, standbys, retries, conninfo.
 
 mod common;
+use common::Exec;
 
 use common::assert_has;
 
@@ -18,11 +19,7 @@ const PASSWORD: &str = "remote-test-pw";
 
 fn sh(cmd: &mut Command) {
     let out = cmd.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, &format!("{cmd:?}"));
 }
 
 /// A started cluster listening on 127.0.0.1 with a password for `postgres`.
@@ -225,9 +222,7 @@ fn tls_modes_verify_the_ca_and_the_host_name() {
     let hba = c.pgdata().join("pg_hba.conf");
     let rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
     std::fs::write(&hba, format!("hostnossl all all all reject\n{rules}")).expect("write hba");
-    c.client_for("jobdb")
-        .batch_execute("SELECT pg_reload_conf()")
-        .expect("reload");
+    c.client_for("jobdb").exec("SELECT pg_reload_conf()");
     remote(&c, &url("127.0.0.1", "disable", None), &["show-params"]).expect(6);
     let archive = c.dir.path().join("over-tls.tar.gz");
     let archive_arg = archive.to_str().expect("utf-8 path");
@@ -423,17 +418,15 @@ fn finalize_pauses_while_a_standby_lags_and_then_finishes() {
         "recovery_min_apply_delay = '2s'\nwal_receiver_status_interval = 1s",
     );
     let mut client = primary.client();
-    client
-        .batch_execute(
-            "CREATE TABLE jobdb.events (id bigint PRIMARY KEY, v integer NOT NULL, v_new bigint);
+    client.exec(
+        "CREATE TABLE jobdb.events (id bigint PRIMARY KEY, v integer NOT NULL, v_new bigint);
              INSERT INTO jobdb.events (id, v) SELECT g, g % 1000 FROM generate_series(1, 20000) g;
              INSERT INTO jobdb.batched_background_migrations
                  (min_value, max_value, batch_size, sub_batch_size, \"interval\", status,
                   job_class_name, table_name, column_name, job_arguments)
              VALUES (1, 20000, 2000, 1000, 120, 1, 'CopyColumnUsingBackgroundMigrationJob',
                      'events', 'id', '[[\"v\"], [\"v_new\"]]');",
-        )
-        .expect("set up migration");
+    );
     let url = format!("postgresql://postgres@127.0.0.1:{primary_port}/jobdb?sslmode=disable");
     let r = remote(
         &primary,
@@ -562,11 +555,7 @@ fn conninfo_prints_connection_strings_that_connect() {
         .current_dir("/")
         .output()
         .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{psql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, psql);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
 
     let tcp = info["tcp_url"].as_str().expect("tcp_url");
@@ -575,9 +564,7 @@ fn conninfo_prints_connection_strings_that_connect() {
         postgres::Client::connect(tcp, postgres::NoTls).is_err(),
         "TCP without a password"
     );
-    client
-        .batch_execute("ALTER ROLE postgres PASSWORD 'conninfo-test-pw'")
-        .expect("set password");
+    client.exec("ALTER ROLE postgres PASSWORD 'conninfo-test-pw'");
     let mut config: postgres::Config = tcp.parse().expect("url");
     config.password("conninfo-test-pw");
     let mut tcp_client = config.connect(postgres::NoTls).expect("connect over TCP");

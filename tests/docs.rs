@@ -2,6 +2,7 @@
 //! installed where man and bash look; the SQL the docs show runs.
 
 mod common;
+use common::Exec;
 
 use common::Victim;
 
@@ -26,11 +27,7 @@ fn generated(args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .expect("run jobdbctl");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, &format!("{args:?}"));
     out.stdout
 }
 
@@ -437,9 +434,7 @@ fn the_documented_enqueue_statements_run_on_a_fresh_schema() {
         .expect("an sql block in docs/schema.md");
     let db = TestDb::initialized();
     let mut client = db.client();
-    client
-        .batch_execute(sql)
-        .expect("the documented statements");
+    client.exec(sql);
     assert_eq!(
         scalar_i64(&mut client, "SELECT count(*) FROM jobdb.jobs"),
         2

@@ -4,6 +4,7 @@
 //! its sessions are ended as `pg_terminate_backend` (or a server restart) would.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -62,8 +63,7 @@ fn backup_loses_its_server_exit_6_no_archive_and_the_rerun_works() {
     // A migration's lock holds the backup while it waits for its table locks.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE");
     let child = db.spawn(&["backup", "--output", path_str(&target)]);
     wait_for_lock_wait(&db);
     end_jobdbctl_sessions(&db);
@@ -84,19 +84,15 @@ fn restore_loses_its_server_at_the_swap_leaving_the_database_as_it_was() {
         .expect(0);
     let mut client = db.client();
     client
-        .batch_execute(
-            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 50);
-             UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour';",
-        )
-        .expect("change");
+        .exec("INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 50);
+             UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour';");
     let count = |c: &mut postgres::Client| scalar_i64(c, "SELECT count(*) FROM jobdb.jobs");
     let before = count(&mut client);
 
     // A worker's open transaction on the jobs table holds the restore at its swap.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE");
     let child = db.spawn(&["restore", path_str(&archive), "--yes", "--force"]);
     wait_for_lock_wait(&db);
     end_jobdbctl_sessions(&db);
@@ -116,8 +112,7 @@ fn finalize_loses_its_server_mid_batch_and_the_rerun_finishes_exactly() {
     // A long transaction on the table holds the first batch's UPDATE.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.events IN EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.events IN EXCLUSIVE MODE");
     let child = db.spawn(&["finalize-migration", "--id", &id]);
     wait_for_lock_wait(&db);
     end_jobdbctl_sessions(&db);

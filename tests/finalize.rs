@@ -1,6 +1,7 @@
 //! finalize-migration and background-migrations against a real server.
 
 mod common;
+use common::Exec;
 
 use common::assert_has;
 
@@ -1023,19 +1024,15 @@ fn finalize_needs_the_native_profile() {
 fn a_routine_autovacuum_on_the_table_does_not_hold_batches_off() {
     let cluster = common::TestCluster::started();
     let mut c = cluster.client();
-    c.batch_execute("ALTER SYSTEM SET autovacuum_naptime = '1s'")
-        .expect("short naptime");
-    c.batch_execute("SELECT pg_reload_conf()").expect("reload");
+    c.exec("ALTER SYSTEM SET autovacuum_naptime = '1s'");
+    c.exec("SELECT pg_reload_conf()");
     // The slowest autovacuum the server allows (1 cost unit per 100 ms), so it is still on
     // the table when finalize ends; a threshold of zero makes any dead row start it.
-    c.batch_execute(
-        "CREATE TABLE jobdb.events (id bigint PRIMARY KEY, from_col integer, to_col bigint)
+    c.exec("CREATE TABLE jobdb.events (id bigint PRIMARY KEY, from_col integer, to_col bigint)
            WITH (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
                  autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1);
          INSERT INTO jobdb.events (id, from_col) SELECT g, g % 1000 FROM generate_series(1, 20000) g;
-         DELETE FROM jobdb.events WHERE id % 100 = 0;",
-    )
-    .expect("table with dead rows");
+         DELETE FROM jobdb.events WHERE id % 100 = 0;");
     let vacuuming = |c: &mut Client| -> bool {
         c.query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p

@@ -4,6 +4,7 @@
 //! identical copy.
 
 mod common;
+use common::Exec;
 
 use std::collections::BTreeMap;
 
@@ -217,12 +218,12 @@ const LIVE: [&str; 2] = ["live-1", "live-2"];
 /// Builds the fixture; `base` stands in for "now" so two copies are identical.
 fn build(client: &mut postgres::Client, generation: Generation, pro: bool, base: DateTime<Utc>) {
     let mut tx = client.transaction().expect("begin");
-    tx.batch_execute(V015_DDL).expect("v0.15 schema");
+    tx.exec(V015_DDL);
     if generation != Generation::V015 {
-        tx.batch_execute(V016_DDL).expect("v0.16 schema");
+        tx.exec(V016_DDL);
     }
     if pro {
-        tx.batch_execute(pro_ddl(generation)).expect("pro tables");
+        tx.exec(pro_ddl(generation));
     }
     tx.execute(
         "insert into graphile_worker.migrations (id, ts, breaking)
@@ -397,7 +398,7 @@ fn with_pro_tables_the_effect_equals_the_runbook_sql_for_each_generation() {
         let json = out.json();
         assert_eq!(json["profile"], "graphile-worker");
         assert_eq!(json["graphile_generation"], generation.label());
-        b.batch_execute(generation.runbook()).expect("runbook");
+        b.exec(generation.runbook());
         assert_eq!(
             snapshot(&mut a, base),
             snapshot(&mut b, base),
@@ -621,7 +622,7 @@ fn with_pro_tables_worker_and_older_than_follow_the_live_set() {
     both.expect(0);
     b.batch_execute(&generation.lock_reset())
         .expect("lock reset");
-    b.batch_execute(generation.runbook()).expect("runbook");
+    b.exec(generation.runbook());
     assert_eq!(snapshot(&mut a, base), snapshot(&mut b, base));
     assert!(LIVE
         .iter()

@@ -5,6 +5,7 @@
 //! 000001 on), so these databases are what online backup must handle.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -259,8 +260,7 @@ fn round_trip(v: &Version) {
     );
 
     // Over the old schema, which has gained a job: refused without --force, then replaced.
-    src.batch_execute("SELECT graphile_worker.add_job('extra')")
-        .expect("add a job");
+    src.exec("SELECT graphile_worker.add_job('extra')");
     let refused = source.run(&["restore", path_str(&archive), "--yes"]);
     refused.expect(3);
     assert_eq!(
@@ -490,8 +490,7 @@ fn unsupported_objects_are_refused_with_advice_that_fits_the_server() {
     engine.populate(&remote);
     remote
         .client()
-        .batch_execute("CREATE MATERIALIZED VIEW graphile_worker.queue_sizes AS SELECT 1 AS n")
-        .expect("materialized view");
+        .exec("CREATE MATERIALIZED VIEW graphile_worker.queue_sizes AS SELECT 1 AS n");
     let dir = common::temp_dir("gwu");
     let archive = dir.path().join("x.tar.gz");
     let run = remote.run(&["backup", "--output", path_str(&archive)]);
@@ -505,8 +504,7 @@ fn unsupported_objects_are_refused_with_advice_that_fits_the_server() {
     let cluster = TestCluster::started();
     cluster
         .client()
-        .batch_execute("CREATE MATERIALIZED VIEW jobdb.queue_sizes AS SELECT 1 AS n")
-        .expect("materialized view");
+        .exec("CREATE MATERIALIZED VIEW jobdb.queue_sizes AS SELECT 1 AS n");
     let run = cluster.run(&["backup", "--output", path_str(&archive)]);
     run.expect(1);
     let line = run.one_line_error();

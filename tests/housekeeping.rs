@@ -2,6 +2,7 @@
 //! kill -9 mid-purge, a live worker alongside), purge-archive, vacuum, logs, bad inputs.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -72,13 +73,11 @@ fn last_value(client: &mut postgres::Client) -> i64 {
 
 /// Ages a slice of finished jobs into given months, so cut-offs and archive months are exact.
 fn age_jobs(client: &mut postgres::Client) {
-    client
-        .batch_execute(
-            "UPDATE jobdb.jobs SET updated_at = '2026-01-15 12:00:00+00' WHERE id % 10 IN (1, 2);
+    client.exec(
+        "UPDATE jobdb.jobs SET updated_at = '2026-01-15 12:00:00+00' WHERE id % 10 IN (1, 2);
              UPDATE jobdb.jobs SET updated_at = '2026-02-20 12:00:00+00' WHERE id % 10 = 3;
              UPDATE jobdb.jobs SET updated_at = '2026-03-02 00:00:00+00' WHERE id % 10 = 4;",
-        )
-        .expect("age jobs");
+    );
 }
 
 #[test]
@@ -321,9 +320,7 @@ fn a_second_purger_exits_7_and_dependents_are_refused() {
     age_jobs(&mut c);
     let before = all_ids(&mut c, "jobdb.jobs");
     let mut holder = db.client();
-    holder
-        .batch_execute("SELECT pg_advisory_lock(hashtextextended('jobdbctl:purge', 0))")
-        .expect("hold the purge lock");
+    holder.exec("SELECT pg_advisory_lock(hashtextextended('jobdbctl:purge', 0))");
     let run = db.run(&["purge-jobs", "--before", "2026-03-01"]);
     run.expect(7);
     assert!(run.one_line_error().contains("another jobdbctl"));
@@ -331,11 +328,10 @@ fn a_second_purger_exits_7_and_dependents_are_refused() {
     run.expect(7);
     drop(holder);
 
-    c.batch_execute(
+    c.exec(
         "CREATE TABLE public.job_notes (job_id bigint REFERENCES jobdb.jobs(id), note text);
          INSERT INTO public.job_notes SELECT id, 'n' FROM jobdb.jobs WHERE id % 10 = 1 LIMIT 5;",
-    )
-    .expect("dependent table");
+    );
     let run = db.run(&["purge-jobs", "--before", "2026-03-01"]);
     run.expect(3);
     assert!(run.one_line_error().contains("job_notes"));
@@ -343,11 +339,10 @@ fn a_second_purger_exits_7_and_dependents_are_refused() {
     run.expect(3);
     assert_eq!(all_ids(&mut c, "jobdb.jobs"), before);
     // With ON DELETE CASCADE the notes go with their jobs.
-    c.batch_execute(
+    c.exec(
         "ALTER TABLE public.job_notes DROP CONSTRAINT job_notes_job_id_fkey,
            ADD FOREIGN KEY (job_id) REFERENCES jobdb.jobs(id) ON DELETE CASCADE",
-    )
-    .expect("cascade");
+    );
     db.run(&["purge-jobs", "--before", "2026-03-01"]).expect(0);
     assert_eq!(
         scalar_i64(&mut c, "SELECT count(*) FROM public.job_notes"),
@@ -412,11 +407,10 @@ fn a_live_worker_keeps_its_jobs_and_is_not_held_up_during_a_purge() {
     let db = TestDb::populated(&Spec::jobs(200_000));
     let mut c = db.client();
     // Everything finished is old; the worker's jobs finish now and must stay.
-    c.batch_execute(
+    c.exec(
         "UPDATE jobdb.jobs SET updated_at = now() - interval '40 days'
           WHERE state IN ('succeeded', 'failed', 'cancelled', 'running')",
-    )
-    .expect("age jobs");
+    );
     let running_before: BTreeSet<i64> = c
         .query("SELECT id FROM jobdb.jobs WHERE state = 'running'", &[])
         .expect("running")
@@ -431,8 +425,7 @@ fn a_live_worker_keeps_its_jobs_and_is_not_held_up_during_a_purge() {
         let mut w = db.client();
         thread::spawn(move || {
             let mut max_wait = Duration::ZERO;
-            w.batch_execute("SET lock_timeout = '10s'")
-                .expect("lock timeout");
+            w.exec("SET lock_timeout = '10s'");
             while !stop.load(Ordering::SeqCst) {
                 let Some((id, waited)) = generate::work_one_job(&mut w, "live-0") else {
                     break;
@@ -505,8 +498,7 @@ fn archive_tables_round_trip_through_backup_and_restore() {
 }
 
 fn dead_tuples(c: &mut postgres::Client, table: &str) -> i64 {
-    c.batch_execute("SELECT pg_stat_clear_snapshot()")
-        .expect("clear snapshot");
+    c.exec("SELECT pg_stat_clear_snapshot()");
     scalar_i64(
         c,
         &format!(
@@ -520,8 +512,7 @@ fn dead_tuples(c: &mut postgres::Client, table: &str) -> i64 {
 fn with_dead_tuples(spec: &Spec, deleted: i64) -> TestDb {
     let db = TestDb::populated(spec);
     let mut c = db.client();
-    c.batch_execute("ALTER TABLE jobdb.jobs SET (autovacuum_enabled = false)")
-        .expect("autovacuum off");
+    c.exec("ALTER TABLE jobdb.jobs SET (autovacuum_enabled = false)");
     c.execute("DELETE FROM jobdb.jobs WHERE id <= $1", &[&deleted])
         .expect("delete");
     // Statistics reach the shared view a moment after commit.
@@ -581,8 +572,7 @@ fn vacuum_full_needs_yes_refuses_live_workers_and_shrinks_the_table() {
     let run = db.run(&["vacuum", "--full", "--yes"]);
     run.expect(3);
     assert!(run.one_line_error().contains("live worker"));
-    c.batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 day'")
-        .expect("workers gone");
+    c.exec("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 day'");
     let run = db.run(&["vacuum", "--full"]);
     run.expect(3);
     assert!(run.one_line_error().contains("--yes"));
@@ -596,8 +586,7 @@ fn vacuum_full_needs_yes_refuses_live_workers_and_shrinks_the_table() {
     assert!(t["after"]["bytes"].as_i64() < t["before"]["bytes"].as_i64());
     assert_ne!(file(&mut c), before, "VACUUM FULL rewrote the table");
     // A live worker may be overridden with --force.
-    c.batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now()")
-        .expect("workers back");
+    c.exec("UPDATE jobdb.workers SET last_heartbeat_at = now()");
     db.run(&["vacuum", "--full", "--force", "--yes", "--table", "workers"])
         .expect(0);
 }
@@ -617,8 +606,7 @@ fn logs_of_the_embedded_cluster_rotate_into_log_dir_show_tail_and_purge_old_file
     let log_dir = cluster.pgdata().join("log");
     let mut c = cluster.client();
     // A line only this test writes, logged through the collector.
-    c.batch_execute("DO $$ BEGIN RAISE LOG 'housekeeping-marker-4711'; END $$")
-        .expect("log a marker");
+    c.exec("DO $$ BEGIN RAISE LOG 'housekeeping-marker-4711'; END $$");
     wait_until(
         "the marker in the collector's file",
         Duration::from_secs(30),

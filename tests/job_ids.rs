@@ -1,6 +1,7 @@
 //! Job IDs across destroy and set-job-counter: no ID is handed out twice unless asked.
 
 mod common;
+use common::Exec;
 
 use common::generate::Spec;
 use common::insert_job;
@@ -40,9 +41,7 @@ fn set_job_counter_refuses_reuse_and_raises() {
     assert_eq!(insert_job(&mut client), 1003);
 
     // --force allows it (the operator removed those jobs' logs).
-    client
-        .batch_execute("DELETE FROM jobdb.jobs WHERE id > 10")
-        .expect("delete");
+    client.exec("DELETE FROM jobdb.jobs WHERE id > 10");
     db.run(&["set-job-counter", "20", "--force"]).expect(0);
     assert_eq!(insert_job(&mut client), 21);
 }

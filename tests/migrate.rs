@@ -2,6 +2,7 @@
 //! background migrations (README "migrate"), against real servers.
 
 mod common;
+use common::Exec;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,12 +38,9 @@ fn database_at(version: i32, jobs: i64) -> TestDb {
     );
     // The dead worker's locks would (rightly) block migrate; these tests are about other gates.
     client
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'queued', locked_by = NULL, locked_at = NULL WHERE locked_by IS NOT NULL;
+        .exec("UPDATE jobdb.jobs SET state = 'queued', locked_by = NULL, locked_at = NULL WHERE locked_by IS NOT NULL;
              UPDATE jobdb.job_queues SET locked_by = NULL, locked_at = NULL;
-             DELETE FROM jobdb.workers;",
-        )
-        .expect("clear locks");
+             DELETE FROM jobdb.workers;");
     db
 }
 
@@ -153,9 +151,7 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
 
     // Now it waits for the v1 worker: it notifies, the worker exits, migrate proceeds.
     let mut listener = db.client();
-    listener
-        .batch_execute("LISTEN jobdb_migrate")
-        .expect("listen");
+    listener.exec("LISTEN jobdb_migrate");
     let mut migrate = db.cmd();
     let child = migrate
         .args(["migrate", "--max-wait", "5m"])
@@ -178,11 +174,7 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
     );
     v1_worker.exit();
     let out = child.wait_with_output().expect("wait migrate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "migrate");
     assert_eq!(version(&mut client), 3);
 
     // Every job points at its queue; no job lost.
@@ -231,12 +223,10 @@ fn force_after_wait_releases_the_holdouts_jobs_and_proceeds() {
     let mut client = db.client();
     db.run(&["finalize-migration", "--all"]).expect(0);
     let _holdout = OldWorker::start(&db, "stubborn", 2);
-    client
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'running', locked_by = 'stubborn', locked_at = now()
+    client.exec(
+        "UPDATE jobdb.jobs SET state = 'running', locked_by = 'stubborn', locked_at = now()
               WHERE id IN (SELECT id FROM jobdb.jobs WHERE state = 'queued' ORDER BY id LIMIT 3)",
-        )
-        .expect("lock jobs");
+    );
     db.run(&["migrate", "--max-wait", "1s", "--force-after-wait"])
         .expect(0);
     assert_eq!(version(&mut client), 3);
@@ -273,12 +263,10 @@ fn migrate_finalize_runs_the_backfill_itself() {
 fn jobs_locked_by_unregistered_workers_block_migrate() {
     let db = database_at(1, 100);
     let mut client = db.client();
-    client
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'running', locked_by = 'ghost', locked_at = now()
+    client.exec(
+        "UPDATE jobdb.jobs SET state = 'running', locked_by = 'ghost', locked_at = now()
               WHERE id = (SELECT min(id) FROM jobdb.jobs WHERE state = 'queued')",
-        )
-        .expect("ghost lock");
+    );
     let r = db.run(&["migrate", "--to", "2"]);
     r.expect(3);
     assert!(r.one_line_error().contains("unlock-stale-jobs"));
@@ -343,8 +331,7 @@ fn kill_during_a_migration_leaves_a_whole_version() {
     // Hold a lock the migration's ALTER TABLE must wait for, so it can be killed mid-way.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.jobs IN ACCESS SHARE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.jobs IN ACCESS SHARE MODE");
     let mut child = db
         .cmd()
         .args(["migrate", "--to", "2"])
@@ -394,8 +381,7 @@ fn kill_during_a_migration_leaves_a_whole_version() {
 fn a_schema_newer_than_the_binary_refuses_writing_commands() {
     let db = TestDb::initialized();
     db.client()
-        .batch_execute("INSERT INTO jobdb.schema_migrations (version, name, breaking) VALUES (4, 'from a newer jobdbctl', true)")
-        .expect("future version");
+        .exec("INSERT INTO jobdb.schema_migrations (version, name, breaking) VALUES (4, 'from a newer jobdbctl', true)");
     for args in [
         &["migrate"][..],
         &["set-job-counter", "10"],

@@ -4,6 +4,7 @@
 //! database only.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -153,10 +154,7 @@ fn transaction_and_statement_pooling_are_refused_by_every_command_before_anythin
         .expect(0);
     // Since the backup: a restore would change the database again.
     db.client()
-        .batch_execute(
-            "INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 10)",
-        )
-        .expect("insert");
+        .exec("INSERT INTO jobdb.jobs (task_identifier) SELECT 'since-backup' FROM generate_series(1, 10)");
     let id: i64 = db
         .client()
         .query_one(
@@ -409,8 +407,7 @@ fn session_mode_two_backups_at_once_one_runs_the_other_gets_exit_7() {
     // The first backup takes its lock, then waits for its table locks (a migration holds one).
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE");
     let mut cmd = bouncer.cmd(&db);
     cmd.args(["backup", "--output", path_str(&first_out)]);
     let first = spawn(cmd);
@@ -447,19 +444,14 @@ fn session_mode_two_restores_at_once_one_runs_the_other_gets_exit_7() {
     // A refusal (live workers) comes before the restore changes anything, leftovers
     // included: with the workers gone, the first restore gets as far as the leftovers.
     db.client()
-        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
-        .expect("stop workers");
+        .exec("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'");
     // What an interrupted restore left behind, held open by a reader: the first restore
     // takes its lock, then waits to drop it.
     let mut blocker = db.client();
     blocker
-        .batch_execute(
-            "CREATE SCHEMA jobdbctl_restore_jobdb; CREATE TABLE jobdbctl_restore_jobdb.leftover (x int)",
-        )
-        .expect("leftover");
+        .exec("CREATE SCHEMA jobdbctl_restore_jobdb; CREATE TABLE jobdbctl_restore_jobdb.leftover (x int)");
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdbctl_restore_jobdb.leftover IN ACCESS SHARE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdbctl_restore_jobdb.leftover IN ACCESS SHARE MODE");
     let mut cmd = bouncer.cmd(&db);
     restore(&mut cmd);
     let first = spawn(cmd);
@@ -478,8 +470,7 @@ fn session_mode_two_restores_at_once_one_runs_the_other_gets_exit_7() {
 
     // The archive brought its workers back, live: stop them again.
     db.client()
-        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
-        .expect("stop workers");
+        .exec("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'");
     let mut cmd = bouncer.cmd(&db);
     restore(&mut cmd);
     common::run(cmd).expect(0);
@@ -524,8 +515,7 @@ fn session_mode_two_finalizers_at_once_one_runs_the_other_gets_exit_7() {
     // The first finalizer takes its lock, then waits to mark the migration finalizing.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.batched_background_migrations IN SHARE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.batched_background_migrations IN SHARE MODE");
     let mut cmd = bouncer.cmd(&db);
     cmd.args(args);
     let first = spawn(cmd);
@@ -602,8 +592,7 @@ fn session_mode_a_killed_run_leaves_no_lock_behind() {
         .expect(0);
     let bytes = std::fs::read(&archive).expect("read archive");
     db.client()
-        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
-        .expect("stop workers");
+        .exec("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'");
     let before = fingerprint(&db);
     let bouncer = PgBouncer::start(PoolMode::Session, 3);
     let mut admin = common::shared().admin();
@@ -663,8 +652,7 @@ fn session_mode_a_killed_run_leaves_no_lock_behind() {
     // closes that server connection; the backend ends once its statement returns.
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE");
     let mut cmd = bouncer.cmd(&db);
     cmd.args(["backup", "--output", path_str(&dir.path().join("k.tar.gz"))])
         .stdout(Stdio::null())

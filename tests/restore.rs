@@ -2,6 +2,7 @@
 //! killed or failed restore leaves, and what a cold archive may not bring along.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -49,8 +50,7 @@ fn populated(jobs: i64) -> TestDb {
     let db = TestDb::with_jobs(jobs);
     // Workers stop heartbeating: restore refuses while any is live.
     db.client()
-        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
-        .expect("age workers");
+        .exec("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'");
     db
 }
 
@@ -468,9 +468,7 @@ fn verify_refuses_what_restore_would_refuse_and_restore_creates_nothing() {
     db.run(&["verify", path_str(&copy)]).expect(0);
 
     let mut client = db.client();
-    client
-        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
-        .expect("change");
+    client.exec("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')");
     let before = rows_of(&mut client, "jobdb.jobs");
     type Edit = Box<dyn Fn(&mut Value)>;
     let variants: Vec<(&str, &str, Edit)> = vec![
@@ -616,12 +614,10 @@ fn a_loader_whose_session_ends_ends_the_restore_with_exit_6_and_changes_nothing(
     let offsets = bulk_archive(&archive, &row_block(), 64, None);
     let bytes = std::fs::read(&archive).expect("read archive");
     let mut client = db.client();
-    client
-        .batch_execute(
-            "CREATE SCHEMA bulk; CREATE TABLE bulk.blob (id integer, body text);
+    client.exec(
+        "CREATE SCHEMA bulk; CREATE TABLE bulk.blob (id integer, body text);
              INSERT INTO bulk.blob VALUES (1, 'live'), (2, 'live'), (3, 'live');",
-        )
-        .expect("live schema");
+    );
     let live = rows_of(&mut client, "bulk.blob");
 
     let mut child = db
@@ -697,22 +693,17 @@ fn a_swap_that_times_out_on_a_lock_names_the_session_holding_it() {
     db.run(&["backup", "--output", path_str(&archive)])
         .expect(0);
     let mut client = db.client();
-    client
-        .batch_execute("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')")
-        .expect("change");
+    client.exec("INSERT INTO jobdb.jobs (task_identifier) VALUES ('since-backup')");
     let before = rows_of(&mut client, "jobdb.jobs");
     // A worker's open transaction holds the jobs table past the swap's lock timeout.
     let mut blocker = db.client();
-    blocker
-        .batch_execute("SET application_name = 'stuck-worker'")
-        .expect("name");
+    blocker.exec("SET application_name = 'stuck-worker'");
     let blocker_pid: i32 = blocker
         .query_one("SELECT pg_backend_pid()", &[])
         .expect("pid")
         .get(0);
     let mut tx = blocker.transaction().expect("begin");
-    tx.batch_execute("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE")
-        .expect("lock");
+    tx.exec("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE");
     let r = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
     tx.rollback().expect("rollback");
     r.expect(1);
@@ -738,11 +729,7 @@ fn the_archive_header_cannot_choose_which_schema_restore_force_replaces() {
     let forged = dir.path().join("public.tar.gz");
     edited_archive(&good, &forged, &|h| h["schema"] = json!("public"));
     let mut client = db.client();
-    client
-        .batch_execute(
-            "CREATE TABLE public.unrelated (x int); INSERT INTO public.unrelated VALUES (42)",
-        )
-        .expect("unrelated table");
+    client.exec("CREATE TABLE public.unrelated (x int); INSERT INTO public.unrelated VALUES (42)");
     for args in [
         vec!["restore", path_str(&forged), "--yes", "--force"],
         vec!["restore", "-", "--yes", "--force"],
@@ -779,9 +766,7 @@ fn a_crash_right_after_restore_keeps_the_restored_data_and_no_setting_leaks() {
     let c = common::TestCluster::started();
     let mut client = c.client();
     generate::populate(&mut client, "jobdb", &Spec::jobs(3000));
-    client
-        .batch_execute("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'")
-        .expect("stop workers");
+    client.exec("UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'");
     let dir = common::temp_dir("rt");
     let archive = dir.path().join("a.tar.zst");
     c.run(&[
@@ -793,9 +778,7 @@ fn a_crash_right_after_restore_keeps_the_restored_data_and_no_setting_leaks() {
     ])
     .expect(0);
     let before = rows_of(&mut client, "jobdb.jobs").len();
-    client
-        .batch_execute("DELETE FROM jobdb.jobs WHERE id % 3 = 0")
-        .expect("change");
+    client.exec("DELETE FROM jobdb.jobs WHERE id % 3 = 0");
     drop(client);
     c.run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(0);
@@ -974,8 +957,6 @@ fn a_cold_archive_cannot_make_the_server_run_a_command_or_load_code() {
             "{name} = {value}"
         );
     }
-    client
-        .batch_execute("SELECT pg_switch_wal(); CHECKPOINT")
-        .expect("switch wal");
+    client.exec("SELECT pg_switch_wal(); CHECKPOINT");
     assert!(!marker.exists(), "a command from the archive ran");
 }

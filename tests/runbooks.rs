@@ -5,6 +5,7 @@
 //! destroy/restore prompts answered through a real pseudo-terminal.
 
 mod common;
+use common::Exec;
 
 use common::path_str;
 
@@ -695,22 +696,18 @@ fn jobs(client: &mut postgres::Client) -> i64 {
 fn destroy_and_restore_prompts_say_what_would_be_lost() {
     let db = TestDb::initialized();
     let mut client = db.client();
-    client
-        .batch_execute(
-            "INSERT INTO jobdb.jobs (task_identifier, created_at)
+    client.exec(
+        "INSERT INTO jobdb.jobs (task_identifier, created_at)
              SELECT 'old', now() - interval '3 days' FROM generate_series(1, 7)",
-        )
-        .expect("old jobs");
+    );
     let dir = common::temp_dir("rb");
     let archive = dir.path().join("a.tar.gz");
     db.run(&["backup", "--output", path_str(&archive)])
         .expect(0);
-    client
-        .batch_execute(
-            "INSERT INTO jobdb.jobs (task_identifier, created_at)
+    client.exec(
+        "INSERT INTO jobdb.jobs (task_identifier, created_at)
              SELECT 'new', now() - interval '2 hours 5 minutes' FROM generate_series(1, 1227)",
-        )
-        .expect("new jobs");
+    );
 
     let mut restore = db.cmd();
     restore.args(["restore", path_str(&archive), "--force"]);

@@ -2,6 +2,7 @@
 //! who may run it (root runs it as the server user; a normal user gets a cluster of its own).
 
 mod common;
+use common::Exec;
 
 use common::Victim;
 
@@ -124,8 +125,7 @@ fn port_conflict_is_a_clear_error() {
 fn init_refuses_a_foreign_schema_and_unknown_versions() {
     let db = TestDb::empty();
     db.client()
-        .batch_execute("CREATE SCHEMA jobdb; CREATE TABLE jobdb.mine (x int);")
-        .expect("foreign");
+        .exec("CREATE SCHEMA jobdb; CREATE TABLE jobdb.mine (x int);");
     let r = db.run(&["init"]);
     r.expect(3);
     assert!(r.one_line_error().contains("not a jobdbctl job schema"));

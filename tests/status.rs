@@ -2,6 +2,7 @@
 //! on the native schema and on Graphile Worker databases.
 
 mod common;
+use common::Exec;
 
 use common::has_human_time;
 
@@ -64,12 +65,9 @@ fn status_counts_match_the_database_and_check_fails_on_stale_locks() {
 
     // Once locks are released and migrations finished, the check passes.
     client
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'queued', locked_by = NULL, locked_at = NULL WHERE locked_by LIKE 'dead-%';
+        .exec("UPDATE jobdb.jobs SET state = 'queued', locked_by = NULL, locked_at = NULL WHERE locked_by LIKE 'dead-%';
              UPDATE jobdb.job_queues SET locked_by = NULL, locked_at = NULL WHERE locked_by LIKE 'dead-%';
-             UPDATE jobdb.batched_background_migrations SET status = 3;",
-        )
-        .expect("clean up");
+             UPDATE jobdb.batched_background_migrations SET status = 3;");
     db.run(&["status", "--check"]).expect(0);
 }
 
@@ -77,7 +75,7 @@ fn status_counts_match_the_database_and_check_fails_on_stale_locks() {
 fn status_estimates_large_tables_and_exact_counts_on_request() {
     let db = TestDb::populated(&Spec::jobs(60_000));
     let mut client = db.client();
-    client.batch_execute("ANALYZE jobdb.jobs").expect("analyze");
+    client.exec("ANALYZE jobdb.jobs");
 
     let estimated = db.run(&["status", "--json"]);
     estimated.expect(0);
@@ -132,8 +130,7 @@ fn status_shows_locks_by_holder_grouped_by_process_in_the_human_output() {
     let db = TestDb::initialized();
     let mut client = db.client();
     client
-        .batch_execute(
-            "INSERT INTO jobdb.workers (worker_id, hostname, pid, version, schema_version, last_heartbeat_at) VALUES
+        .exec("INSERT INTO jobdb.workers (worker_id, hostname, pid, version, schema_version, last_heartbeat_at) VALUES
                 ('w-a', 'render1', 4711, '3.0', 3, now()),
                 ('w-b', 'render1', 4711, '3.0', 3, now()),
                 ('w-c', 'render2', 99, '3.0', 3, now() - interval '1 hour');
@@ -141,9 +138,7 @@ fn status_shows_locks_by_holder_grouped_by_process_in_the_human_output() {
                SELECT 't', 'running', holder, now() - interval '10 minutes'
                  FROM unnest(ARRAY['w-a', 'w-a', 'w-b', 'w-c', 'w-c', 'w-c', 'ghost']) AS holder;
              INSERT INTO jobdb.jobs (task_identifier) SELECT 't' FROM generate_series(1, 5);
-             INSERT INTO jobdb.job_queues (queue_name, locked_by, locked_at) VALUES ('q1', 'ghost', now());",
-        )
-        .expect("fill");
+             INSERT INTO jobdb.job_queues (queue_name, locked_by, locked_at) VALUES ('q1', 'ghost', now());");
     let json = db.run(&["--json", "status"]);
     json.expect(0);
     let report = json.json();
@@ -223,14 +218,12 @@ fn status_counts_graphile_worker_jobs_by_what_happens_next() {
         engine.populate(&db);
         let mut client = db.client();
         // One due now, one out of attempts, on top of what the engine left.
-        client
-            .batch_execute(
-                "SELECT graphile_worker.add_job('due');
+        client.exec(
+            "SELECT graphile_worker.add_job('due');
                  UPDATE graphile_worker._private_jobs SET attempts = max_attempts
                   WHERE id = (SELECT min(id) FROM graphile_worker._private_jobs
                                WHERE attempts > 0 AND locked_by IS NULL);",
-            )
-            .expect("adjust");
+        );
         // Classified here, independently, row by row.
         let mut want: BTreeMap<&str, i64> = BTreeMap::new();
         for row in client

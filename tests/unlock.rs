@@ -2,6 +2,7 @@
 //! is kept, a live fleet of workers, a heartbeat racing the unlock statement, and bad inputs.
 
 mod common;
+use common::Exec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
@@ -50,12 +51,9 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
     let (db, mut client) = populated(2000);
     // A holder that never registered (a crashed worker whose row was removed) is stale too.
     client
-        .batch_execute(
-            "UPDATE jobdb.jobs SET state = 'running', locked_by = 'ghost', locked_at = now() - interval '1 day',
+        .exec("UPDATE jobdb.jobs SET state = 'running', locked_by = 'ghost', locked_at = now() - interval '1 day',
                     run_at = now() + interval '1 hour', attempts = 4
-              WHERE id IN (SELECT id FROM jobdb.jobs WHERE state = 'queued' ORDER BY id LIMIT 3)",
-        )
-        .expect("ghost locks");
+              WHERE id IN (SELECT id FROM jobdb.jobs WHERE state = 'queued' ORDER BY id LIMIT 3)");
     let jobs_before = locks_by_holder(&mut client, "jobdb.jobs");
     let queues_before = locks_by_holder(&mut client, "jobdb.job_queues");
     let dead = ["dead-0", "dead-1", "ghost"];
@@ -380,16 +378,13 @@ fn heartbeat_in_flight_during_the_unlock_statement_keeps_its_jobs() {
     let db = TestDb::initialized();
     let mut setup = db.client();
     setup
-        .batch_execute(
-            "INSERT INTO jobdb.workers (worker_id, last_heartbeat_at)
+        .exec("INSERT INTO jobdb.workers (worker_id, last_heartbeat_at)
                   VALUES ('slow', now() - interval '10 minutes'), ('gone', now() - interval '10 minutes');
              INSERT INTO jobdb.jobs (task_identifier, state, locked_by, locked_at)
                   SELECT 't', 'running', CASE WHEN g % 2 = 0 THEN 'slow' ELSE 'gone' END, now() - interval '10 minutes'
                     FROM generate_series(1, 20) g;
              INSERT INTO jobdb.job_queues (queue_name, locked_by, locked_at)
-                  VALUES ('q-slow', 'slow', now()), ('q-gone', 'gone', now());",
-        )
-        .expect("fixture");
+                  VALUES ('q-slow', 'slow', now()), ('q-gone', 'gone', now());");
 
     // The heartbeat of 'slow' is in flight: its transaction has updated the row, not committed.
     let mut worker = db.client();

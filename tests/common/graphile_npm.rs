@@ -209,11 +209,7 @@ pub fn engine(version: &str) -> Engine {
                 "cannot run npm to install graphile-worker@{version} ({e}); these tests need node and npm (e.g. apt-get install nodejs npm)"
             )
         });
-    assert!(
-        out.status.success(),
-        "npm install graphile-worker@{version} failed (these tests need the npm registry, or a cache at $JOBDBCTL_TEST_CACHE already holding it):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::assert_success(&out, &format!("npm install graphile-worker@{version} (these tests need the npm registry, or a cache at $JOBDBCTL_TEST_CACHE already holding it)"));
     let got = installed_version(temp.path());
     assert_eq!(
         got.as_deref(),

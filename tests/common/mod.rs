@@ -475,11 +475,8 @@ impl TestDb {
             migrations: false,
         });
         db.client()
-            .batch_execute(
-                "UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
-                 UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;",
-            )
-            .expect("release locks");
+            .exec("UPDATE jobdb.jobs SET state = 'succeeded', locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;
+                 UPDATE jobdb.job_queues SET locked_at = NULL, locked_by = NULL WHERE locked_by IS NOT NULL;");
         db
     }
 
@@ -557,11 +554,7 @@ pub fn pg_dump_sorted(db: &TestDb, schema: &str, what: &str) -> Vec<String> {
         .args(["-U", "postgres", "-n", schema, what, "-d", &db.name])
         .output()
         .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "pg_dump");
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with("--") && !l.starts_with('\\') && !l.trim().is_empty())
@@ -718,4 +711,28 @@ impl Victim {
             "{what}: the file behind the link was chown'ed"
         );
     }
+}
+
+/// Runs SQL set-up statements on any client or transaction, panicking with the statement's
+/// first line when one fails: the set-up of a test is not what it tests.
+pub trait Exec {
+    fn exec(&mut self, sql: &str);
+}
+
+impl<C: postgres::GenericClient> Exec for C {
+    fn exec(&mut self, sql: &str) {
+        if let Err(e) = self.batch_execute(sql) {
+            panic!("{}: {e}", sql.trim().lines().next().unwrap_or_default());
+        }
+    }
+}
+
+/// Fails the test with `what` and the command's stderr unless it exited 0.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
