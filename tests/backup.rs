@@ -11,26 +11,13 @@ use common::assert_has;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::generate::{self, Spec};
 use common::{scalar_i64, schema_exists, wait_until, TestCluster, TestDb};
-
-/// Schemas a restore leaves behind when it fails to clean up.
-fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {
-    client
-        .query(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobdbctl\\_%'",
-            &[],
-        )
-        .expect("catalog")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
 
 /// Schema and data of `schema`, as pg_dump sees them.
 fn snapshot(db: &TestDb, schema: &str) -> (Vec<String>, Vec<String>) {
@@ -99,6 +86,28 @@ fn jobdbctl_backends(admin: &mut postgres::Client, db: &TestDb) -> i64 {
         .get(0)
 }
 
+/// Waits until `reached`, kills the run and waits until its server sessions are gone, so the
+/// next step sees what the kill left.
+fn kill_when(db: &TestDb, run: Child, what: &str, reached: impl FnMut() -> bool) {
+    kill_releasing(db, run, what, reached, || ())
+}
+
+/// `kill_when` for a run blocked on a lock: its backend notices the kill only once `release`
+/// has let go of the lock.
+fn kill_releasing(
+    db: &TestDb,
+    mut run: Child,
+    what: &str,
+    reached: impl FnMut() -> bool,
+    release: impl FnOnce(),
+) {
+    wait_until(what, WAIT, reached);
+    run.kill().expect("kill");
+    run.wait().expect("wait");
+    release();
+    wait_for_backends_gone(db);
+}
+
 fn wait_for_backends_gone(db: &TestDb) {
     let mut admin = common::shared().admin();
     wait_until("the killed run's sessions end", WAIT, || {
@@ -156,7 +165,7 @@ fn round_trip_of_a_generated_job_database_is_identical() {
         restore.stdout
     );
     assert_same(&before, &snapshot(&db, "jobdb"));
-    assert!(leftover_schemas(&mut client).is_empty());
+    assert!(common::leftover_schemas(&mut client).is_empty());
     let next: i64 = client
         .query_one(
             "INSERT INTO jobdb.jobs (task_identifier) VALUES ('after') RETURNING id",
@@ -273,7 +282,7 @@ fn graphile_like_schema_round_trips_and_its_functions_work_after_the_swap() {
         .run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(0);
     assert_same(&before, &snapshot(&source, "graphile_worker"));
-    assert!(leftover_schemas(&mut src).is_empty());
+    assert!(common::leftover_schemas(&mut src).is_empty());
     for client in [&mut src, &mut target.client()] {
         let id: i64 = client
             .query_one("SELECT (graphile_worker.add_job('after_restore')).id", &[])
@@ -531,15 +540,10 @@ fn requeue_as_rows_load_and_requeue_by_update_give_the_same_rows() {
 fn downgrade_runbook_restores_old_jobs_counter_and_requeues_running_ones() {
     let db = TestDb::with_migrations(1000);
     let mut client = db.client();
-    let running: Vec<i64> = client
-        .query(
-            "SELECT id FROM jobdb.jobs WHERE state = 'running' ORDER BY id",
-            &[],
-        )
-        .expect("running")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let running: Vec<i64> = common::column(
+        &mut client,
+        "SELECT id FROM jobdb.jobs WHERE state = 'running' ORDER BY id",
+    );
     assert!(!running.is_empty());
     // Restore requeues by two block ranges at once; running jobs lie in both halves (the
     // archive keeps the rows' order, and one entry loads them in it).
@@ -651,32 +655,25 @@ fn killing_the_backup_at_any_point_leaves_no_archive_under_the_final_name() {
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
     tx.exec("LOCK TABLE jobdb.workers IN ACCESS EXCLUSIVE MODE");
-    let mut child = spawn();
-    wait_until("the backup waits for its table locks", WAIT, || {
-        activity(&mut admin, &db, "LOCK TABLE%")
-    });
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    tx.rollback().expect("rollback");
-    wait_for_backends_gone(&db);
+    kill_releasing(
+        &db,
+        spawn(),
+        "the backup waits for its table locks",
+        || activity(&mut admin, &db, "LOCK TABLE%"),
+        || tx.rollback().expect("rollback"),
+    );
     assert!(!target.exists());
 
     // 2. In the middle of COPY.
-    let mut child = spawn();
-    wait_until("COPY runs", WAIT, || activity(&mut admin, &db, "COPY%"));
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    wait_for_backends_gone(&db);
+    kill_when(&db, spawn(), "COPY runs", || {
+        activity(&mut admin, &db, "COPY%")
+    });
     assert!(!target.exists());
 
     // 3. While the archive is being written.
-    let mut child = spawn();
-    wait_until("the partial archive grows", WAIT, || {
+    kill_when(&db, spawn(), "the partial archive grows", || {
         std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
     });
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    wait_for_backends_gone(&db);
     assert!(!target.exists(), "no archive under the final name");
 
     assert_eq!(
@@ -712,66 +709,57 @@ fn killing_the_restore_at_any_point_leaves_the_database_as_it_was() {
             .stderr(Stdio::null());
         cmd.spawn().expect("spawn restore")
     };
-    let staging_exists = |c: &mut postgres::Client| !leftover_schemas(c).is_empty();
+    let staging_exists = |c: &mut postgres::Client| !common::leftover_schemas(c).is_empty();
 
     // 1. As soon as the staging schema exists.
-    let mut child = spawn();
-    wait_until("the staging schema appears", WAIT, || {
+    kill_when(&db, spawn(), "the staging schema appears", || {
         staging_exists(&mut admin_db(&db))
     });
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    wait_for_backends_gone(&db);
     assert_same(&before, &snapshot(&db, "jobdb"));
 
     // 2. While COPY loads the staging tables (the leftover staging schema is dropped first).
-    let mut child = spawn();
-    wait_until("COPY loads", WAIT, || {
+    kill_when(&db, spawn(), "COPY loads", || {
         activity(&mut admin, &db, "COPY%FROM STDIN%")
     });
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    wait_for_backends_gone(&db);
     assert_same(&before, &snapshot(&db, "jobdb"));
 
     // 3. While building indexes: a session holding the staging jobs table (compatible with
     // COPY, not with CREATE INDEX) keeps the restore there until it is killed.
     // (Waiting for COPY, not for the schema: the schema left by the kill above is still
     // there until the new run drops it.)
-    let mut child = spawn();
+    let child = spawn();
     wait_until("COPY loads", WAIT, || {
         activity(&mut admin, &db, "COPY%FROM STDIN%")
     });
     let mut holder = db.client();
     let mut hold = holder.transaction().expect("begin");
     hold.exec("LOCK TABLE jobdbctl_restore_jobdb.jobs IN ROW EXCLUSIVE MODE");
-    wait_until("an index build waits", WAIT, || {
-        activity(&mut admin, &db, "CREATE%INDEX%")
-    });
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    hold.rollback().expect("rollback");
-    wait_for_backends_gone(&db);
+    kill_releasing(
+        &db,
+        child,
+        "an index build waits",
+        || activity(&mut admin, &db, "CREATE%INDEX%"),
+        || hold.rollback().expect("rollback"),
+    );
     assert_same(&before, &snapshot(&db, "jobdb"));
 
     // 4. At the swap, everything loaded and indexed (a worker's open transaction holds it up).
     let mut blocker = db.client();
     let mut tx = blocker.transaction().expect("begin");
     tx.exec("LOCK TABLE jobdb.jobs IN ROW EXCLUSIVE MODE");
-    let mut child = spawn();
-    wait_until("the swap waits for the jobs table", WAIT, || {
-        activity(&mut admin, &db, "LOCK TABLE%")
-    });
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    tx.rollback().expect("rollback");
-    wait_for_backends_gone(&db);
+    kill_releasing(
+        &db,
+        spawn(),
+        "the swap waits for the jobs table",
+        || activity(&mut admin, &db, "LOCK TABLE%"),
+        || tx.rollback().expect("rollback"),
+    );
     assert_same(&before, &snapshot(&db, "jobdb"));
 
     // A rerun cleans up after the killed ones and completes.
     db.run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(0);
-    assert!(leftover_schemas(&mut client).is_empty());
+    assert!(common::leftover_schemas(&mut client).is_empty());
     assert_eq!(
         scalar_i64(
             &mut client,
@@ -1027,7 +1015,7 @@ fn hostile_archives_are_rejected_with_exit_5_and_change_nothing() {
         );
         streamed.one_line_error();
         assert!(
-            leftover_schemas(&mut client).is_empty(),
+            common::leftover_schemas(&mut client).is_empty(),
             "{what}: staging left behind"
         );
         assert!(!Path::new("/tmp/jobdbctl-evil.txt").exists(), "{what}");
@@ -1111,7 +1099,7 @@ fn an_archive_changed_between_the_check_and_the_load_is_refused() {
     let line = restore.one_line_error();
     assert_has(line, "changed after it was checked");
     assert!(
-        leftover_schemas(&mut client).is_empty(),
+        common::leftover_schemas(&mut client).is_empty(),
         "staging left behind"
     );
     assert_same(&before, &snapshot(&db, "jobdb"));
@@ -1186,12 +1174,7 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
 
     // Live workers: refused even with --force.
     let live = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
-    live.expect(3);
-    assert!(
-        live.one_line_error().contains("live worker"),
-        "{}",
-        live.stderr
-    );
+    live.expect(3).error_has("live worker");
     assert_same(&before, &snapshot(&db, "jobdb"));
     stop_workers(&mut client);
     let before = snapshot(&db, "jobdb");
@@ -1199,23 +1182,13 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
     jobs.expect(3);
     assert!(jobs.one_line_error().contains("--force"), "{}", jobs.stderr);
     let no_tty = db.run(&["restore", path_str(&archive), "--force"]);
-    no_tty.expect(3);
-    assert!(
-        no_tty.one_line_error().contains("--yes"),
-        "{}",
-        no_tty.stderr
-    );
+    no_tty.expect(3).error_has("--yes");
     assert_same(&before, &snapshot(&db, "jobdb"));
 
     // A view elsewhere over the job tables would vanish with the old schema.
     client.exec("CREATE VIEW public.job_ids AS SELECT id FROM jobdb.jobs");
     let outside = db.run(&["restore", path_str(&archive), "--yes", "--force"]);
-    outside.expect(3);
-    assert!(
-        outside.one_line_error().contains("view job_ids"),
-        "{}",
-        outside.stderr
-    );
+    outside.expect(3).error_has("view job_ids");
     client.exec("DROP VIEW public.job_ids");
 
     // Another backup or restore holds the lock.
@@ -1226,12 +1199,7 @@ fn restore_refuses_jobs_live_workers_missing_yes_and_a_held_lock() {
         "--output",
         path_str(&archive_in(&dir, "b.tar.gz")),
     ]);
-    second.expect(7);
-    assert!(
-        second.one_line_error().contains("another jobdbctl"),
-        "{}",
-        second.stderr
-    );
+    second.expect(7).error_has("another jobdbctl");
     assert!(!archive_in(&dir, "b.tar.gz").exists());
     db.run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(7);

@@ -193,8 +193,7 @@ fn list_shows_every_kind_of_file_with_its_state_newest_first() {
     );
 
     let human = db.run(&["backups", "--dir", path_str(dir.path())]);
-    human.expect(0);
-    human.stdout_has("damaged:");
+    human.expect(0).stdout_has("damaged:");
     human.stdout_has("partial:");
     assert_eq!(
         snapshot(dir.path()),
@@ -733,21 +732,11 @@ fn restore_says_where_archives_are_and_dry_run_checks_everything_changing_nothin
         "{line}"
     );
     let nowhere = db.run(&["restore", "/nonexistent/x.tar.gz", "--yes"]);
-    nowhere.expect(2);
-    assert!(
-        nowhere.one_line_error().contains(path_str(backups.path())),
-        "{}",
-        nowhere.stderr
-    );
+    nowhere.expect(2).error_has(path_str(backups.path()));
 
     // --dry-run: the same refusals as a restore, no question asked, nothing changed.
     let refused = db.run(&["restore", path_str(&named), "--dry-run"]);
-    refused.expect(3);
-    assert!(
-        refused.one_line_error().contains("--force"),
-        "{}",
-        refused.stderr
-    );
+    refused.expect(3).error_has("--force");
     let plan = db.run(&[
         "restore",
         path_str(&named),

@@ -8,7 +8,6 @@ use common::has_human_time;
 
 use common::assert_has;
 
-use common::insert_job;
 use common::scalar_i64;
 use common::schema_exists;
 use common::TestCluster;
@@ -122,11 +121,7 @@ fn passwords_never_appear_in_output() {
         bad.stderr.contains("visible to other users"),
         "warns about argv passwords"
     );
-    assert!(
-        bad.one_line_error().contains("refused these credentials"),
-        "{}",
-        bad.stderr
-    );
+    bad.error_has("refused these credentials");
     // status tells a refused login from a server that is down.
     let mut cmd = common::jobdbctl(db.configdir.path());
     cmd.env("PGPASSWORD", format!("wrong-{secret}"))
@@ -308,28 +303,20 @@ fn tractor_dbctl_flags_name_the_subcommand_and_change_nothing() {
     );
     // Another unknown flag keeps clap's own message and its suggestion.
     let typo = db.run(&["--stale-afte", "4m", "status"]);
-    typo.expect(2);
-    typo.stderr_has("--stale-after");
+    typo.expect(2).stderr_has("--stale-after");
 }
 
 #[test]
 fn messages_read_as_english_with_plain_ranges_and_plurals() {
     let db = TestDb::initialized();
     let mut client = db.client();
-    for _ in 0..10 {
-        insert_job(&mut client);
-    }
+    common::insert_jobs(&mut client, 10);
     let many = db.run(&["set-job-counter", "5"]);
     many.expect(3);
     let line = many.one_line_error();
     assert_has(line, "IDs 6 to 10 would be reused");
     let one = db.run(&["set-job-counter", "9"]);
-    one.expect(3);
-    assert!(
-        one.one_line_error().contains("ID 10 would be reused"),
-        "{}",
-        one.stderr
-    );
+    one.expect(3).error_has("ID 10 would be reused");
     db.run(&["set-job-counter", "500"]).expect(0);
     let lower = db.run(&["set-job-counter", "400"]);
     lower.expect(3);
@@ -354,13 +341,11 @@ fn messages_read_as_english_with_plain_ranges_and_plurals() {
                   VALUES ('gone', 'render9', 1, now() - interval '2 hours');
              UPDATE jobdb.jobs SET state = 'running', locked_by = 'gone', locked_at = now() WHERE id = 1;");
     let dry = db.run(&["unlock-stale-jobs", "--dry-run"]);
-    dry.expect(0);
-    dry.stdout_has("1 job lock and 0 queue locks");
+    dry.expect(0).stdout_has("1 job lock and 0 queue locks");
     assert!(!dry.stdout.contains("(s)"), "{}", dry.stdout);
     assert!(has_human_time(&dry.stdout), "{}", dry.stdout);
     let check = db.run(&["status", "--check"]);
-    check.expect(4);
-    check.stdout_has("1 job and 0 queues are locked");
+    check.expect(4).stdout_has("1 job and 0 queues are locked");
 }
 
 const ABSURD: [&str; 3] = ["300000y", "1000000000y", "18446744073709551615s"];

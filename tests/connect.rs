@@ -503,12 +503,7 @@ fn remote_targets_refuse_cluster_commands() {
         &["destroy", "--cluster", "--yes"],
     ] {
         let r = db.run(args);
-        r.expect(2);
-        assert!(
-            r.one_line_error().contains("embedded cluster only"),
-            "{}",
-            r.stderr
-        );
+        r.expect(2).error_has("embedded cluster only");
     }
     assert!(schema_exists(&mut db.client(), "jobdb"));
 }

@@ -179,8 +179,7 @@ fn install_puts_man_pages_and_completions_where_man_and_bash_complete_look() {
     let mut cmd = Command::new(&exe);
     cmd.args(["man", "--install"]);
     let man = run(cmd);
-    man.expect(0);
-    man.stdout_has("share/man/man1");
+    man.expect(0).stdout_has("share/man/man1");
     let mut cmd = Command::new(&exe);
     cmd.args(["completions", "--install"]);
     run(cmd).expect(0);
@@ -212,8 +211,9 @@ fn install_puts_man_pages_and_completions_where_man_and_bash_complete_look() {
             ("MANWIDTH", "80"),
         ],
     );
-    shown.expect(0);
-    shown.stdout_has("jobdbctl [GLOBAL OPTIONS] destroy");
+    shown
+        .expect(0)
+        .stdout_has("jobdbctl [GLOBAL OPTIONS] destroy");
     let mode = std::fs::metadata(man_dir.join("man1/jobdbctl.1"))
         .expect("page")
         .permissions()

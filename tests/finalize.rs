@@ -205,8 +205,7 @@ fn copy_column_integer_to_bigint_finalizes_and_matches_one_update() {
 
     db.run(&["status", "--check"]).expect(0);
     let again = db.run(&["finalize-migration", "--id", &id.to_string()]);
-    again.expect(0);
-    again.stdout_has("already finished");
+    again.expect(0).stdout_has("already finished");
 }
 
 #[test]
@@ -954,8 +953,7 @@ fn background_migrations_subcommands_change_the_database() {
         "mark-finished",
         &paused.to_string(),
     ]);
-    refused.expect(3);
-    refused.stderr_has("lose data");
+    refused.expect(3).stderr_has("lose data");
     assert_eq!(bookkeeping_snapshot(&mut c), before);
     let marked = db.run(&[
         "--json",

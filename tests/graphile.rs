@@ -458,8 +458,7 @@ fn status_show_params_and_set_job_counter_work_on_each_generation() {
         assert_eq!(workers, ["idle-3", "live-1", "live-2"]);
         db.run(&["status", "--check"]).expect(4);
         let human = db.run(&["status"]);
-        human.expect(0);
-        human.stdout_has(generation.label());
+        human.expect(0).stdout_has(generation.label());
 
         let params = db.run(&["--json", "show-params"]);
         params.expect(0);

@@ -421,16 +421,11 @@ fn policies_round_trip_and_a_missing_role_is_refused_before_anything_changes() {
         .expect("create role");
     third.run(&["restore", path_str(&archive)]).expect(0);
     assert_eq!(policies(&mut c), 4);
-    let roles: Vec<String> = c
-        .query(
-            "SELECT r.rolname::text FROM pg_policy p JOIN pg_roles r ON r.oid = ANY (p.polroles)
+    let roles: Vec<String> = common::column(
+        &mut c,
+        "SELECT r.rolname::text FROM pg_policy p JOIN pg_roles r ON r.oid = ANY (p.polroles)
               WHERE p.polname = 'app sees its tasks' ORDER BY 1",
-            &[],
-        )
-        .expect("policy roles")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    );
     assert_eq!(roles, {
         let mut r = vec![reader.clone(), app.clone()];
         r.sort();

@@ -47,15 +47,7 @@ fn all_ids(client: &mut postgres::Client, table: &str) -> BTreeSet<i64> {
 }
 
 fn archive_ids(client: &mut postgres::Client) -> BTreeSet<i64> {
-    let tables: Vec<String> = client
-        .query(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'jobdb' AND tablename LIKE 'jobs\\_archive\\_%'",
-            &[],
-        )
-        .expect("archive tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables: Vec<String> = common::column(client, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'jobdb' AND tablename LIKE 'jobs\\_archive\\_%'");
     let mut ids = BTreeSet::new();
     for t in tables {
         let n_before = ids.len();
@@ -141,15 +133,7 @@ fn purge_by_state_and_older_than() {
     let db = TestDb::populated(&Spec::jobs(3000));
     let mut c = db.client();
     age_jobs(&mut c);
-    let failed: BTreeSet<i64> = c
-        .query(
-            "SELECT id FROM jobdb.jobs WHERE state IN ('failed', 'cancelled') AND updated_at < now() - interval '30 days'",
-            &[],
-        )
-        .expect("ids")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let failed: BTreeSet<i64> = common::column(&mut c, "SELECT id FROM jobdb.jobs WHERE state IN ('failed', 'cancelled') AND updated_at < now() - interval '30 days'");
     assert!(!failed.is_empty());
     let before = all_ids(&mut c, "jobdb.jobs");
     db.run(&[
@@ -220,16 +204,11 @@ fn archive_moves_rows_into_month_tables_and_purge_archive_drops_months() {
     let mut c = db.client();
     age_jobs(&mut c);
     let doomed = purgeable_ids(&mut c, "'2026-03-01 00:00:00+00'");
-    let january: BTreeSet<i64> = c
-        .query(
-            "SELECT id FROM jobdb.jobs WHERE state IN ('succeeded','failed','cancelled')
+    let january: BTreeSet<i64> = common::column(
+        &mut c,
+        "SELECT id FROM jobdb.jobs WHERE state IN ('succeeded','failed','cancelled')
               AND locked_by IS NULL AND updated_at < '2026-02-01'",
-            &[],
-        )
-        .expect("ids")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    );
     let original: Vec<String> = c
         .query(
             "SELECT t::text FROM jobdb.jobs t WHERE id = ANY($1) ORDER BY id",
@@ -249,16 +228,8 @@ fn archive_moves_rows_into_month_tables_and_purge_archive_drops_months() {
         "every purged job is archived once"
     );
     assert_eq!(all_ids(&mut c, "jobdb.jobs_archive_2026_01"), january);
-    let archived: Vec<String> = c
-        .query(
-            "SELECT t::text FROM (SELECT * FROM jobdb.jobs_archive_2026_01
-                                  UNION ALL SELECT * FROM jobdb.jobs_archive_2026_02) t ORDER BY id",
-            &[],
-        )
-        .expect("archived rows")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let archived: Vec<String> = common::column(&mut c, "SELECT t::text FROM (SELECT * FROM jobdb.jobs_archive_2026_01
+                                  UNION ALL SELECT * FROM jobdb.jobs_archive_2026_02) t ORDER BY id");
     assert_eq!(
         archived, original,
         "archived rows are the jobs, column for column"
@@ -411,12 +382,8 @@ fn a_live_worker_keeps_its_jobs_and_is_not_held_up_during_a_purge() {
         "UPDATE jobdb.jobs SET updated_at = now() - interval '40 days'
           WHERE state IN ('succeeded', 'failed', 'cancelled', 'running')",
     );
-    let running_before: BTreeSet<i64> = c
-        .query("SELECT id FROM jobdb.jobs WHERE state = 'running'", &[])
-        .expect("running")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let running_before: BTreeSet<i64> =
+        common::column(&mut c, "SELECT id FROM jobdb.jobs WHERE state = 'running'");
     let stop = Arc::new(AtomicBool::new(false));
     let finished_by_worker = Arc::new(Mutex::new(Vec::<i64>::new()));
     let worker = {
@@ -527,8 +494,7 @@ fn vacuum_reports_dead_tuples_before_and_after_and_status_warns_on_bloat() {
     let db = with_dead_tuples(&Spec::jobs(40_000), 30_000);
     let mut c = db.client();
     let status = db.run(&["status"]);
-    status.expect(0);
-    status.stdout_has("jobs table");
+    status.expect(0).stdout_has("jobs table");
     status.stderr_has("bloated");
     let json = db.run(&["status", "--json"]).expect(0).json();
     assert!(

@@ -14,9 +14,7 @@ use common::TestDb;
 fn set_job_counter_refuses_reuse_and_raises() {
     let db = TestDb::initialized();
     let mut client = db.client();
-    for _ in 0..10 {
-        insert_job(&mut client);
-    }
+    common::insert_jobs(&mut client, 10);
     // Below the highest existing id: refused, nothing changes.
     let low = db.run(&["set-job-counter", "5"]);
     low.expect(3);
@@ -90,9 +88,7 @@ fn destroy_refuses_without_yes_and_with_live_workers() {
 fn destroy_then_init_starts_job_ids_at_one() {
     let db = TestDb::initialized();
     let mut client = db.client();
-    for _ in 0..5 {
-        insert_job(&mut client);
-    }
+    common::insert_jobs(&mut client, 5);
     db.run(&["destroy", "--yes"]).expect(0);
     db.run(&["init"]).expect(0);
     assert_eq!(insert_job(&mut client), 1);

@@ -138,12 +138,7 @@ fn upgrade_waits_for_old_workers_and_refuses_unfinished_backfills() {
 
     // Version 3 needs the backfill that version 2 queued.
     let refused = db.run(&["migrate"]);
-    refused.expect(3);
-    assert!(
-        refused.one_line_error().contains("finalize-migration"),
-        "{}",
-        refused.stderr
-    );
+    refused.expect(3).error_has("finalize-migration");
     assert_eq!(version(&mut client), 2);
     let finalize = printed_finalize_command(&refused.stderr);
     let args: Vec<&str> = finalize.iter().map(String::as_str).collect();
@@ -427,8 +422,9 @@ fn status_shows_pending_versions_and_flags_incompatible_workers() {
         "{groups:?}"
     );
     let check = db.run(&["status", "--check"]);
-    check.expect(4);
-    check.stdout_has("cannot run against schema version 3");
+    check
+        .expect(4)
+        .stdout_has("cannot run against schema version 3");
 }
 
 #[test]

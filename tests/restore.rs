@@ -33,19 +33,6 @@ use std::time::Instant;
 /// Restore's memory bound (the issue's: 256 MiB whatever the archive declares), in KiB.
 const BOUND_KIB: u64 = 256 << 10;
 
-/// Schemas a restore leaves behind when it fails to clean up (staging or replaced).
-fn work_schemas(client: &mut postgres::Client) -> Vec<String> {
-    client
-        .query(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobdbctl\\_%'",
-            &[],
-        )
-        .expect("catalog")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 fn populated(jobs: i64) -> TestDb {
     let db = TestDb::with_jobs(jobs);
     // Workers stop heartbeating: restore refuses while any is live.
@@ -346,7 +333,7 @@ fn a_multi_gib_entry_is_refused_at_its_first_piece_within_the_memory_bound() {
         assert_eq!(m.code, 5, "{what}: {}", m.stderr);
         assert!(m.stderr.contains("NUL"), "{what}: {}", m.stderr);
         let mut client = db.client();
-        assert!(work_schemas(&mut client).is_empty(), "{what}");
+        assert!(common::leftover_schemas(&mut client).is_empty(), "{what}");
         assert!(!schema_exists(&mut client, "bulk"), "{what}");
     }
 }
@@ -376,7 +363,7 @@ fn an_entry_larger_than_the_memory_bound_streams_through_copy() {
                 rows * 1000,
                 "{what}"
             );
-            assert!(work_schemas(&mut client).is_empty(), "{what}");
+            assert!(common::leftover_schemas(&mut client).is_empty(), "{what}");
         }
     }
 }
@@ -541,7 +528,7 @@ fn verify_refuses_what_restore_would_refuse_and_restore_creates_nothing() {
         assert_eq!(streamed.code, 5, "{what}: restore -: {}", streamed.stderr);
         assert!(streamed.one_line_error().contains(says), "{what}");
         assert!(
-            work_schemas(&mut client).is_empty(),
+            common::leftover_schemas(&mut client).is_empty(),
             "{what}: staging created"
         );
         assert_eq!(rows_of(&mut client, "jobdb.jobs"), before, "{what}");
@@ -668,7 +655,10 @@ fn a_loader_whose_session_ends_ends_the_restore_with_exit_6_and_changes_nothing(
         live,
         "the live schema changed"
     );
-    assert!(work_schemas(&mut client).is_empty(), "staging left behind");
+    assert!(
+        common::leftover_schemas(&mut client).is_empty(),
+        "staging left behind"
+    );
 
     db.run(&[
         "restore",
@@ -714,7 +704,7 @@ fn a_swap_that_times_out_on_a_lock_names_the_session_holding_it() {
     assert_has(line, "stop the workers");
     assert_has(line, "lock timeout");
     assert_eq!(rows_of(&mut client, "jobdb.jobs"), before);
-    assert!(work_schemas(&mut client).is_empty());
+    assert!(common::leftover_schemas(&mut client).is_empty());
 
     db.run(&["restore", path_str(&archive), "--yes", "--force"])
         .expect(0);
@@ -751,7 +741,7 @@ fn the_archive_header_cannot_choose_which_schema_restore_force_replaces() {
             42,
             "{args:?} touched the public schema"
         );
-        assert!(work_schemas(&mut client).is_empty());
+        assert!(common::leftover_schemas(&mut client).is_empty());
     }
     let help = db.run(&["restore", "--help"]);
     help.stdout_has("Only the job schema is ever");

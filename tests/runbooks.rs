@@ -69,9 +69,7 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
     let mut client = db.client();
     let dir = common::temp_dir("rb");
     let old = dir.path().join("before-upgrade.tar.gz");
-    for _ in 0..3 {
-        insert_job(&mut client);
-    }
+    common::insert_jobs(&mut client, 3);
     db.run(&["set-job-counter", "1000"]).expect(0);
     db.run(&["backup", "--output", path_str(&old)]).expect(0);
     // Jobs submitted after the backup, then the counter the issue names.
@@ -80,8 +78,9 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
 
     // destroy prints the last used ID and records it where destroy cannot reach.
     let destroyed = db.run(&["destroy", "--yes"]);
-    destroyed.expect(0);
-    destroyed.stdout_has("last used job ID 5000, recorded");
+    destroyed
+        .expect(0)
+        .stdout_has("last used job ID 5000, recorded");
     assert!(!schema_exists(&mut client, "jobdb"));
     assert_eq!(server_mark(&mut client), Some(5000));
 
@@ -127,12 +126,7 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
 
     // set-job-counter below the mark is refused like below max(id), and changes nothing.
     let low = db.run(&["set-job-counter", "2000"]);
-    low.expect(3);
-    assert!(
-        low.one_line_error().contains("IDs 2001 to 5000"),
-        "{}",
-        low.stderr
-    );
+    low.expect(3).error_has("IDs 2001 to 5000");
     assert_eq!(counter(&mut client), 1000);
 
     // The runbook's order again, this time with --avoid-id-reuse: the next job gets 5001.
@@ -178,9 +172,7 @@ fn downgrade_runbook_on_a_remote_database_never_reuses_ids() {
 fn downgrade_runbook_on_the_embedded_cluster_survives_destroy_cluster() {
     let c = TestCluster::started();
     let mut client = c.client();
-    for _ in 0..3 {
-        insert_job(&mut client);
-    }
+    common::insert_jobs(&mut client, 3);
     c.run(&["set-job-counter", "1000"]).expect(0);
     // The default destination: the backups directory inside the data dir.
     let backup = c.run(&["--json", "backup"]);
@@ -193,8 +185,9 @@ fn downgrade_runbook_on_the_embedded_cluster_survives_destroy_cluster() {
     // The server is stopped, as the runbook has it; destroy --cluster reads the counter anyway.
     c.run(&["stop"]).expect(0);
     let destroyed = c.run(&["destroy", "--cluster", "--yes"]);
-    destroyed.expect(0);
-    destroyed.stdout_has("last used job ID 5000, recorded");
+    destroyed
+        .expect(0)
+        .stdout_has("last used job ID 5000, recorded");
     assert!(!c.pgdata().exists());
     assert!(old.is_file(), "destroy --cluster must keep the backups");
     assert_eq!(file_mark(&c.data_dir()), Some(5000));
@@ -303,8 +296,7 @@ fn show_params_works_without_a_job_schema() {
     assert_eq!(param(&r, "port"), Some(serde_json::json!(5432)));
     assert!(param(&r, "data_dir").is_some());
     let human = db.run(&["show-params"]);
-    human.expect(0);
-    human.stdout_has("jobdbctl init");
+    human.expect(0).stdout_has("jobdbctl init");
     // A value that needs a schema is a clear error for a script, not an empty line.
     let missing = db.run(&["show-params", "last_used_job_id"]);
     missing.expect(1);
@@ -501,12 +493,7 @@ fn job_logs_removes_only_matching_entries_and_never_follows_links() {
         etc.path(),
         &["job-logs", "--dir", &logs, "--above", "1000", "--delete"],
     );
-    refused.expect(3);
-    assert!(
-        refused.one_line_error().contains("--yes"),
-        "{}",
-        refused.stderr
-    );
+    refused.expect(3).error_has("--yes");
     assert!(tree.logs.join("alice/J1500").exists());
     let dry = offline(
         etc.path(),
@@ -520,8 +507,7 @@ fn job_logs_removes_only_matching_entries_and_never_follows_links() {
             "--dry-run",
         ],
     );
-    dry.expect(0);
-    dry.stdout_has("would be removed");
+    dry.expect(0).stdout_has("would be removed");
     assert!(tree.logs.join("bob/J2000").exists());
 
     let deleted = offline(

@@ -62,8 +62,7 @@ fn start_twice_is_harmless_and_init_is_idempotent() {
     assert_eq!(pid_of(&c), pid, "second start must not restart the server");
     let id = insert_job(&mut c.client());
     let init = c.run(&["init"]);
-    init.expect(0);
-    init.stdout_has("already exists");
+    init.expect(0).stdout_has("already exists");
     assert_eq!(
         scalar_i64(&mut c.client(), "SELECT count(*) FROM jobdb.jobs"),
         1
@@ -80,8 +79,7 @@ fn stopped_server_is_reported_down_with_exit_6() {
         "clean shutdown removes the pid file"
     );
     let status = c.run(&["status"]);
-    status.expect(6);
-    status.stdout_has("down");
+    status.expect(6).stdout_has("down");
     c.run(&["status", "--check"]).expect(4);
     let counter = c.run(&["set-job-counter", "10"]);
     counter.expect(6);
@@ -254,8 +252,7 @@ fn restart_gives_a_new_server_process_and_keeps_the_data() {
     let id = insert_job(&mut c.client());
     let before = pid_of(&c);
     let r = c.run(&["restart"]);
-    r.expect(0);
-    r.stdout_has("restarted");
+    r.expect(0).stdout_has("restarted");
     let after = pid_of(&c);
     assert_ne!(before, after);
     assert!(
@@ -308,8 +305,7 @@ fn stop_timeout_gives_up_with_a_clear_exit_and_the_server_keeps_running() {
     assert!(held.simple_query("SELECT 1").is_err(), "session survived");
 
     let bad = c.run(&["stop", "--timeout", "0s"]);
-    bad.expect(2);
-    bad.stderr_has("at least 1s");
+    bad.expect(2).stderr_has("at least 1s");
 }
 
 #[test]
@@ -439,8 +435,7 @@ fn a_normal_user_gets_a_cluster_of_its_own_in_the_default_data_dir() {
     nobody_watchdog(&pgdata);
     // The README's first command, on a machine with no configuration at all.
     let r = as_nobody(&home, &["start"]);
-    r.expect(0);
-    r.stderr_has("creating embedded cluster");
+    r.expect(0).stderr_has("creating embedded cluster");
     assert!(pgdata.join("PG_VERSION").is_file());
     let status = as_nobody(&home, &["--json", "status"]);
     status.expect(0);
@@ -607,8 +602,7 @@ fn a_relative_data_dir_in_the_config_file_is_relative_to_the_file() {
     let mut cmd = common::jobdbctl(&c.configdir);
     cmd.current_dir("/").args(["--json", "show-params"]);
     let params = common::run(cmd);
-    params.expect(0);
-    params.stdout_has(path_str(&c.data_dir()));
+    params.expect(0).stdout_has(path_str(&c.data_dir()));
 }
 
 #[test]
@@ -654,8 +648,7 @@ fn start_reports_on_stdout_in_one_piece() {
     );
     assert!(!first.stderr.contains("server started"), "{}", first.stderr);
     let again = c.run(&["start"]);
-    again.expect(0);
-    again.stdout_has("server already running (pid");
+    again.expect(0).stdout_has("server already running (pid");
     assert!(again.stderr.is_empty(), "{}", again.stderr);
 }
 

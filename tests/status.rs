@@ -121,8 +121,7 @@ fn status_estimates_large_tables_and_exact_counts_on_request() {
         Some(0)
     );
     let human = db.run(&["status"]);
-    human.expect(0);
-    human.stdout_has("estimated");
+    human.expect(0).stdout_has("estimated");
 }
 
 #[test]

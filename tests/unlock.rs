@@ -171,8 +171,7 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
     assert_eq!(again.json()["queues_released"], 0);
     assert_eq!(contents(&mut client), before_second);
     let human = db.run(&["unlock-stale-jobs"]);
-    human.expect(0);
-    human.stdout_has("nothing to release");
+    human.expect(0).stdout_has("nothing to release");
 }
 
 #[test]
@@ -197,12 +196,10 @@ fn dry_run_reports_exactly_what_the_real_run_then_releases() {
     assert_eq!(reported(&dry.json()), reported(&real.json()));
     assert_eq!(dry.json()["workers_pruned"], 2);
     assert_eq!(real.json()["workers_pruned"], 2);
-    let registered: Vec<String> = client
-        .query("SELECT worker_id FROM jobdb.workers ORDER BY 1", &[])
-        .expect("workers")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let registered: Vec<String> = common::column(
+        &mut client,
+        "SELECT worker_id FROM jobdb.workers ORDER BY 1",
+    );
     assert_eq!(
         registered,
         ["live-0", "live-1"],
@@ -210,8 +207,7 @@ fn dry_run_reports_exactly_what_the_real_run_then_releases() {
     );
 
     let human = db.run(&["unlock-stale-jobs", "--dry-run"]);
-    human.expect(0);
-    human.stdout_has("nothing to release");
+    human.expect(0).stdout_has("nothing to release");
 }
 
 #[test]
@@ -231,12 +227,7 @@ fn worker_flag_releases_only_named_workers_and_refuses_live_ones() {
         "--worker",
         "nosuch",
     ]);
-    unknown.expect(2);
-    assert!(
-        unknown.one_line_error().contains("nosuch"),
-        "{}",
-        unknown.stderr
-    );
+    unknown.expect(2).error_has("nosuch");
     assert_eq!(
         contents(&mut client),
         before,
@@ -287,17 +278,12 @@ fn worker_flag_releases_only_named_workers_and_refuses_live_ones() {
 #[test]
 fn older_than_releases_old_locks_whatever_the_registry_says() {
     let (db, mut client) = populated(1000);
-    let old_ids: Vec<i64> = client
-        .query(
-            "UPDATE jobdb.jobs SET locked_at = now() - interval '5 hours'
+    let old_ids: Vec<i64> = common::column(
+        &mut client,
+        "UPDATE jobdb.jobs SET locked_at = now() - interval '5 hours'
               WHERE id IN (SELECT id FROM jobdb.jobs WHERE locked_by = 'live-0' ORDER BY id LIMIT 2)
              RETURNING id",
-            &[],
-        )
-        .expect("age some locks")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    );
     let jobs_before = locks_by_holder(&mut client, "jobdb.jobs");
     let out = db.run(&["--json", "unlock-stale-jobs", "--older-than", "4h"]);
     out.expect(0);
@@ -345,8 +331,7 @@ fn bad_inputs_are_one_line_errors_and_change_nothing() {
     assert!(unknown_worker.one_line_error().contains("nosuch"));
 
     let unknown_profile = db.run(&["--profile", "nosuch", "unlock-stale-jobs"]);
-    unknown_profile.expect(2);
-    unknown_profile.stderr_has("nosuch");
+    unknown_profile.expect(2).stderr_has("nosuch");
 
     db.write_config("profile = \"nosuch\"\n");
     let configured = db.run(&["unlock-stale-jobs"]);

@@ -195,6 +195,14 @@ impl Run {
         );
         lines[0]
     }
+
+    /// The run's one error line names `needle`.
+    #[track_caller]
+    pub fn error_has(&self, needle: &str) -> &Run {
+        let line = self.one_line_error();
+        assert!(line.contains(needle), "{needle:?} not in: {}", self.stderr);
+        self
+    }
 }
 
 pub fn run(mut cmd: Command) -> Run {
@@ -735,4 +743,33 @@ pub fn assert_success(out: &Output, what: &str) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Adds `n` queued jobs, as the engine would.
+pub fn insert_jobs(client: &mut postgres::Client, n: usize) {
+    for _ in 0..n {
+        insert_job(client);
+    }
+}
+
+/// The first column of every row `sql` returns.
+pub fn column<T, C>(client: &mut postgres::Client, sql: &str) -> C
+where
+    T: for<'a> postgres::types::FromSql<'a>,
+    C: FromIterator<T>,
+{
+    client
+        .query(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Schemas a restore or backup leaves behind when it fails to clean up (staging or replaced).
+pub fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {
+    column(
+        client,
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobdbctl\\_%'",
+    )
 }
