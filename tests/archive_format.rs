@@ -90,11 +90,10 @@ fn each_codec_round_trips_and_is_read_from_content_not_name() {
     db.run(&[
         "backups",
         "prune",
+        "--keep=1",
+        "--yes",
         "--dir",
         path_str(dir.path()),
-        "--keep",
-        "1",
-        "--yes",
     ])
     .expect(0);
     let mut left: Vec<String> = std::fs::read_dir(dir.path())
@@ -186,10 +185,8 @@ fn a_cold_backup_in_zstd_restores_the_cluster() {
     let cold = dir.path().join("cold.tar.zst");
     c.run(&[
         "backup",
-        "--mode",
-        "cold",
-        "--compression",
-        "zstd",
+        "--mode=cold",
+        "--compression=zstd",
         "--output",
         path_str(&cold),
     ])

@@ -288,13 +288,7 @@ fn prune_dry_run_changes_nothing_and_prune_removes_exactly_those() {
     ]);
     dry.expect(0);
     let json = dry.json();
-    let mut would: Vec<String> = json["removed"]
-        .as_array()
-        .expect("removed")
-        .iter()
-        .map(|p| p.as_str().expect("path").to_string())
-        .collect();
-    would.sort();
+    let would = common::sorted_strings(&json["removed"]);
     let mut expected = vec![path_str(&d20).to_string(), path_str(&d30).to_string()];
     expected.sort();
     assert_eq!(would, expected, "{json}");

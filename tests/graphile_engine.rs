@@ -53,17 +53,7 @@ const V018: Version = Version {
 /// `is_available`, computed from them) are left out: restore releases the locks of jobs and
 /// queues that were held when the backup was taken, which [`locks`] checks separately.
 fn rows(client: &mut postgres::Client) -> Vec<(String, Vec<String>)> {
-    let tables: Vec<String> = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1",
-            &[&SCHEMA],
-        )
-        .expect("list tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
+    common::table_names(client, SCHEMA)
         .into_iter()
         .map(|t| {
             let sql = format!(
@@ -378,8 +368,7 @@ fn policies_round_trip_and_a_missing_role_is_refused_before_anything_changes() {
     ))
     .expect("grant");
     let mut tx = tgt.transaction().expect("begin");
-    tx.batch_execute(&format!("SET LOCAL ROLE \"{reader}\""))
-        .expect("set role");
+    tx.exec(&format!("SET LOCAL ROLE \"{reader}\""));
     let visible: i64 = tx
         .query_one("SELECT count(*) FROM graphile_worker._private_jobs", &[])
         .expect("select as reader")

@@ -868,16 +868,7 @@ fn a_cold_archive_cannot_make_the_server_run_a_command_or_load_code() {
     expected.push("postgresql.conf: include_dir".into());
     expected.push("postgresql.conf: shared_preload_libraries".into());
     expected.sort();
-    let listed = |json: &serde_json::Value| {
-        let mut v: Vec<String> = json["config_left_out"]
-            .as_array()
-            .expect("config_left_out")
-            .iter()
-            .map(|s| s.as_str().expect("string").to_string())
-            .collect();
-        v.sort();
-        v
-    };
+    let listed = |json: &serde_json::Value| common::sorted_strings(&json["config_left_out"]);
     let verify = cluster.run(&["verify", path_str(&archive), "--json"]);
     verify.expect(0);
     assert_eq!(listed(&verify.json()), expected);

@@ -321,12 +321,9 @@ fn start_timeout_gives_up_with_a_clear_exit_while_the_server_recovers() {
     std::fs::write(&conf, text).expect("write conf");
 
     let r = c.run(&["start", "--timeout", "1s"]);
-    r.expect(6);
-    let line = r.one_line_error();
-    assert!(
-        line.contains("within 1s") && line.contains("still starting"),
-        "{line}"
-    );
+    r.expect(6)
+        .error_has("within 1s")
+        .error_has("still starting");
     let pid = pid_of(&c);
     assert!(process_alive(pid), "the server should go on starting");
     c.run(&["stop", "--mode", "immediate"]).expect(0);
@@ -464,10 +461,11 @@ fn nobody_watchdog(pgdata: &Path) {
 }
 
 /// `jobdbctl ARGS` run from `cwd`, with only the cluster's config dir given.
-fn run_in(c: &TestCluster, cwd: &Path, args: &[&str]) -> common::Run {
+/// Runs jobdbctl from `cwd` on the cluster at `data_dir`, a path as the operator typed it.
+fn run_in(c: &TestCluster, cwd: &Path, data_dir: &str, args: &[&str]) -> common::Run {
     let mut cmd = common::jobdbctl(&c.configdir);
-    cmd.current_dir(cwd).args(args);
-    common::run(cmd)
+    cmd.current_dir(cwd).arg("--data-dir").arg(data_dir);
+    common::run_with(cmd, args)
 }
 
 fn jobs(c: &TestCluster) -> i64 {
@@ -487,9 +485,8 @@ fn a_relative_data_dir_is_recorded_absolute_and_restore_latest_finds_every_archi
     let older = run_in(
         &c,
         Path::new("/"),
+        path_str(&data),
         &[
-            "--data-dir",
-            path_str(&data),
             "backup",
             "--json",
             "--output",
@@ -502,14 +499,8 @@ fn a_relative_data_dir_is_recorded_absolute_and_restore_latest_finds_every_archi
     let newer = run_in(
         &c,
         top,
-        &[
-            "--data-dir",
-            "data",
-            "backup",
-            "--json",
-            "--output",
-            "backups/",
-        ],
+        "data",
+        &["backup", "--json", "--output", "backups/"],
     );
     newer.expect(0);
     let newer_path = PathBuf::from(newer.json()["archive"].as_str().expect("archive"));
@@ -519,9 +510,8 @@ fn a_relative_data_dir_is_recorded_absolute_and_restore_latest_finds_every_archi
     let listing = run_in(
         &c,
         Path::new("/"),
+        path_str(&data),
         &[
-            "--data-dir",
-            path_str(&data),
             "backups",
             "--dir",
             &format!("{}/backups", top.display()),
@@ -551,9 +541,8 @@ fn a_relative_data_dir_is_recorded_absolute_and_restore_latest_finds_every_archi
     let restore = run_in(
         &c,
         Path::new("/tmp"),
+        &detour,
         &[
-            "--data-dir",
-            &detour,
             "restore",
             "latest",
             "--dir",
@@ -571,16 +560,9 @@ fn a_relative_data_dir_is_recorded_absolute_and_restore_latest_finds_every_archi
     run_in(
         &c,
         top,
+        "data",
         &[
-            "--data-dir",
-            "data",
-            "backups",
-            "prune",
-            "--dir",
-            "backups",
-            "--keep",
-            "1",
-            "--yes",
+            "backups", "prune", "--dir", "backups", "--keep", "1", "--yes",
         ],
     )
     .expect(0);

@@ -97,19 +97,9 @@ fn releases_locks_of_dead_and_unregistered_workers_and_keeps_live_ones() {
         json["jobs_released"].as_i64(),
         Some(released_ids.len() as i64)
     );
-    let ghost = json["workers"]
-        .as_array()
-        .expect("workers")
-        .iter()
-        .find(|w| w["worker_id"] == "ghost")
-        .expect("ghost reported");
+    let ghost = worker(&json, "ghost");
     assert_eq!(ghost["registered"], false);
-    let dead0 = json["workers"]
-        .as_array()
-        .expect("workers")
-        .iter()
-        .find(|w| w["worker_id"] == "dead-0")
-        .expect("dead-0 reported");
+    let dead0 = worker(&json, "dead-0");
     assert_eq!(dead0["registered"], true);
     assert_eq!(dead0["live"], false);
     assert!(dead0["last_heartbeat_at"].is_string());
@@ -672,4 +662,11 @@ fn live_fleet_keeps_its_jobs_and_dead_workers_jobs_complete_exactly_once() {
         .expect("completions by dead")
         .get(0);
     assert_eq!(by_dead, 0);
+}
+
+#[track_caller]
+fn worker<'a>(json: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    let workers = json["workers"].as_array().map(|w| w.iter());
+    let found = workers.and_then(|mut w| w.find(|w| w["worker_id"] == id));
+    found.unwrap_or_else(|| panic!("worker {id} not reported: {json}"))
 }

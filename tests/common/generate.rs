@@ -1,6 +1,7 @@
 //! Realistic job data for tests and benchmarks, generated server-side with set-based SQL so
 //! 10M jobs take seconds, not hours. Used by `tests/` and `benches/`.
 
+use super::Exec;
 use postgres::Client;
 
 #[derive(Debug, Clone)]
@@ -52,8 +53,7 @@ pub fn populate(client: &mut Client, schema: &str, spec: &Spec) {
         "running jobs need at least one worker to hold them"
     );
     let mut tx = client.transaction().expect("begin");
-    tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\""))
-        .expect("search_path");
+    tx.exec(&format!("SET LOCAL search_path TO \"{schema}\""));
     // Workers report the newest schema they can run against: this database's version.
     let schema_version: i32 = tx
         .query_one("SELECT max(version) FROM schema_migrations", &[])

@@ -205,6 +205,11 @@ impl Run {
     }
 }
 
+pub fn run_with(mut cmd: Command, args: &[&str]) -> Run {
+    cmd.args(args);
+    run(cmd)
+}
+
 pub fn run(mut cmd: Command) -> Run {
     Run::from(cmd.output().expect("run jobdbctl"))
 }
@@ -247,15 +252,20 @@ pub fn watchdog(pgdata: &Path, dir: &Path) {
             pgdata.display()
         )
     };
-    // Polls for our exit: there is no portable way to be told of another process's death.
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
         pid = std::process::id(),
         dir = dir.display()
     );
-    // `setsid -f` forks the watchdog into its own session and returns at once.
+    after_this_test(&script);
+}
+
+/// Runs the shell `script` once this test process has gone: `script` polls for that (there is
+/// no portable way to be told of another process's death), and `setsid -f` forks it into its
+/// own session, so it outlives a test killed by the harness.
+pub fn after_this_test(script: &str) {
     Command::new("setsid")
-        .args(["-f", "sh", "-c", &script])
+        .args(["-f", "sh", "-c", script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -336,9 +346,7 @@ impl TestCluster {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = self.cmd();
-        cmd.args(args);
-        run(cmd)
+        run_with(self.cmd(), args)
     }
 
     pub fn started() -> TestCluster {
@@ -514,9 +522,7 @@ impl TestDb {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = self.cmd();
-        cmd.args(args);
-        run(cmd)
+        run_with(self.cmd(), args)
     }
 
     /// `jobdbctl ARGS` running in the background, its output captured.
@@ -772,4 +778,22 @@ pub fn leftover_schemas(client: &mut postgres::Client) -> Vec<String> {
         client,
         "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'jobdbctl\\_%'",
     )
+}
+
+/// A JSON array of strings, sorted.
+#[track_caller]
+pub fn sorted_strings(list: &serde_json::Value) -> Vec<String> {
+    let Some(items) = list.as_array() else {
+        panic!("not an array: {list}")
+    };
+    let mut v: Vec<String> = items
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("not a string: {s}"))
+                .to_string()
+        })
+        .collect();
+    v.sort();
+    v
 }

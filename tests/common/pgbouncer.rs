@@ -140,13 +140,7 @@ impl PgBouncer {
             runner = self.child.id(),
             pid = self.pid_file().display(),
         );
-        Command::new("setsid")
-            .args(["-f", "sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("start pgbouncer watchdog");
+        super::after_this_test(&script);
     }
 
     fn wait_ready(&self) {
