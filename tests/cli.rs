@@ -308,9 +308,8 @@ fn tractor_dbctl_flags_name_the_subcommand_and_change_nothing() {
 
 #[test]
 fn messages_read_as_english_with_plain_ranges_and_plurals() {
-    let db = TestDb::initialized();
+    let db = TestDb::with_queued(10);
     let mut client = db.client();
-    common::insert_jobs(&mut client, 10);
     let many = db.run(&["set-job-counter", "5"]);
     many.expect(3);
     let line = many.one_line_error();

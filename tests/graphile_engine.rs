@@ -161,11 +161,17 @@ impl Picture {
     }
 }
 
+/// A database the real worker of version `v` has created its schema and jobs in.
+fn populated(v: &Version) -> (Engine, TestDb) {
+    let engine = graphile_npm::engine(v.npm);
+    let db = TestDb::empty();
+    engine.populate(&db);
+    (engine, db)
+}
+
 /// The whole life of an archive on one Graphile Worker version.
 fn round_trip(v: &Version) {
-    let engine: Engine = graphile_npm::engine(v.npm);
-    let source = TestDb::empty();
-    engine.populate(&source);
+    let (engine, source) = populated(v);
     let mut src = source.client();
 
     // Detection.
@@ -316,9 +322,7 @@ fn drop_database(db: &TestDb) {
 /// creates anything when a role they name does not exist.
 #[test]
 fn policies_round_trip_and_a_missing_role_is_refused_before_anything_changes() {
-    let engine = graphile_npm::engine(V018.npm);
-    let source = TestDb::empty();
-    engine.populate(&source);
+    let (_, source) = populated(&V018);
     let app = unique("gw_app");
     // A name that needs quoting.
     let reader = format!("GW Reader {}", unique("r"));
@@ -369,10 +373,8 @@ fn policies_round_trip_and_a_missing_role_is_refused_before_anything_changes() {
     .expect("grant");
     let mut tx = tgt.transaction().expect("begin");
     tx.exec(&format!("SET LOCAL ROLE \"{reader}\""));
-    let visible: i64 = tx
-        .query_one("SELECT count(*) FROM graphile_worker._private_jobs", &[])
-        .expect("select as reader")
-        .get(0);
+    let count = tx.query_one("SELECT count(*) FROM graphile_worker._private_jobs", &[]);
+    let visible: i64 = count.expect("select as reader").get(0);
     drop(tx);
     let allowed = scalar_i64(
         &mut tgt,
@@ -426,9 +428,7 @@ fn policies_round_trip_and_a_missing_role_is_refused_before_anything_changes() {
 /// security with no policies): its backup would be empty, so it is refused.
 #[test]
 fn backup_by_a_role_that_row_level_security_hides_rows_from_is_refused() {
-    let engine = graphile_npm::engine(V018.npm);
-    let source = TestDb::empty();
-    engine.populate(&source);
+    let (_, source) = populated(&V018);
     let role = unique("gw_backup");
     source
         .client()

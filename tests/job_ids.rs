@@ -12,9 +12,8 @@ use common::TestDb;
 
 #[test]
 fn set_job_counter_refuses_reuse_and_raises() {
-    let db = TestDb::initialized();
+    let db = TestDb::with_queued(10);
     let mut client = db.client();
-    common::insert_jobs(&mut client, 10);
     // Below the highest existing id: refused, nothing changes.
     let low = db.run(&["set-job-counter", "5"]);
     low.expect(3);
@@ -86,9 +85,8 @@ fn destroy_refuses_without_yes_and_with_live_workers() {
 
 #[test]
 fn destroy_then_init_starts_job_ids_at_one() {
-    let db = TestDb::initialized();
+    let db = TestDb::with_queued(5);
     let mut client = db.client();
-    common::insert_jobs(&mut client, 5);
     db.run(&["destroy", "--yes"]).expect(0);
     db.run(&["init"]).expect(0);
     assert_eq!(insert_job(&mut client), 1);

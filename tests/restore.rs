@@ -761,8 +761,7 @@ fn a_crash_right_after_restore_keeps_the_restored_data_and_no_setting_leaks() {
     let archive = dir.path().join("a.tar.zst");
     c.run(&[
         "backup",
-        "--compression",
-        "zstd",
+        "--compression=zstd",
         "--output",
         path_str(&archive),
     ])

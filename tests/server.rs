@@ -482,17 +482,13 @@ fn a_relative_data_dir_is_recorded_absolute_and_restore_latest_finds_every_archi
     insert_job(&mut client);
     // An older archive, given the absolute path; then a newer one from the parent directory
     // with relative paths, as `cd /srv/jobs && jobdbctl --data-dir data backup` writes it.
-    let older = run_in(
-        &c,
-        Path::new("/"),
-        path_str(&data),
-        &[
-            "backup",
-            "--json",
-            "--output",
-            &format!("{}/backups/", top.display()),
-        ],
-    );
+    let from_root = |args: &[&str]| run_in(&c, Path::new("/"), path_str(&data), args);
+    let older = from_root(&[
+        "backup",
+        "--json",
+        "--output",
+        &format!("{}/backups/", top.display()),
+    ]);
     older.expect(0);
     insert_job(&mut client);
     let newest_jobs = jobs(&c);
@@ -507,17 +503,12 @@ fn a_relative_data_dir_is_recorded_absolute_and_restore_latest_finds_every_archi
     assert!(newer_path.is_absolute(), "{newer_path:?}");
     assert!(newer_path.starts_with(top), "{newer_path:?}");
 
-    let listing = run_in(
-        &c,
-        Path::new("/"),
-        path_str(&data),
-        &[
-            "backups",
-            "--dir",
-            &format!("{}/backups", top.display()),
-            "--json",
-        ],
-    );
+    let listing = from_root(&[
+        "backups",
+        "--dir",
+        &format!("{}/backups", top.display()),
+        "--json",
+    ]);
     listing.expect(0);
     let servers: Vec<String> = listing
         .json()

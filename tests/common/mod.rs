@@ -462,6 +462,13 @@ impl TestDb {
     }
 
     /// An initialized database filled with generated jobs, workers and migrations.
+    /// An initialized database with `n` queued jobs the test inserted (IDs 1 to `n`).
+    pub fn with_queued(n: usize) -> TestDb {
+        let db = TestDb::initialized();
+        insert_jobs(&mut db.client(), n);
+        db
+    }
+
     pub fn populated(spec: &generate::Spec) -> TestDb {
         let db = TestDb::initialized();
         generate::populate(&mut db.client(), "jobdb", spec);
