@@ -2,9 +2,9 @@
 //! marker is taken from README.md and run by bash, the way an operator pastes it: only the
 //! variables the block asks to set are set, `jobdbctl` is found on PATH, and the defaults
 //! come from a config file (the tests cannot use `/etc/jobdbctl` and `/var/lib/jobdbctl`).
-//! The cron line and the systemd unit's command are taken from the README the same way and
-//! run under cron's bare environment. What each block did is then checked in the database
-//! and on disk, not in what it printed.
+//! The cron line and the systemd unit's command are taken from docs/backups.md the same way
+//! and run under cron's bare environment. What each block did is then checked in the
+//! database and on disk, not in what it printed.
 
 mod common;
 
@@ -15,7 +15,11 @@ use std::process::Command;
 use common::generate::{populate, Spec};
 use common::{insert_job, scalar_i64, Run, TestCluster, BIN, SCRUBBED_ENV};
 
-const README: &str = include_str!("../README.md");
+/// The README and the reference page that holds the cron line and the systemd unit.
+const README: &str = concat!(
+    include_str!("../README.md"),
+    include_str!("../docs/backups.md")
+);
 
 /// The first fenced block of `lang` after `<!-- runbook: NAME -->` (or, with `name` empty,
 /// the first block of `lang` in the README).
@@ -180,6 +184,26 @@ fn old_engine_database(m: &Machine) -> i64 {
     let last = m.populate(2);
     m.run(&["migrate", "--to", "2"]).expect(0);
     last
+}
+
+#[test]
+fn the_five_minute_tour_runs_as_written() {
+    let m = Machine::new();
+    // The tour's machine has its cluster already (a configured data directory is created only
+    // by init, never by a bare start).
+    m.run(&["init"]).expect(0);
+    m.paste(&format!("set -eu\n{}", block("tour", "sh")))
+        .expect(0);
+    assert!(
+        !m.cluster.pgdata().join("postmaster.pid").exists(),
+        "the tour ends with the server stopped"
+    );
+    let archives: Vec<_> = std::fs::read_dir(m.cluster.data_dir().join("backups"))
+        .expect("backups directory")
+        .collect();
+    assert_eq!(archives.len(), 1, "the tour's backup: {archives:?}");
+    m.run(&["start"]).expect(0);
+    assert_eq!(counter(&mut m.client()), 5000);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Column-major binary entries: the fields of a binary COPY file regrouped column by column,
 //! so that a column's values (ids, timestamps, states) sit next to each other, where the
 //! compressor finds their repetitions. Row-major binary COPY compresses worse than COPY text
-//! (README, "Backup and restore"); column-major compresses far better than both.
+//! (docs/backups.md); column-major compresses far better than both.
 //!
 //! Layout (integers big-endian): `MAGIC`; rows (u32); columns (u16); then for each column the
 //! rows' field lengths (i32 each, -1 for NULL) followed by the non-NULL values' bytes in row

@@ -34,8 +34,8 @@ pub const CHUNK_SIZE: usize = 8 << 20;
 /// Limit for the JSON entries; far above any real schema.
 pub const MAX_METADATA_BYTES: u64 = 64 << 20;
 /// gzip level: on column-major job data level 2 of zlib-rs gives pg_dump's size (deflate
-/// level 6) at about 450 MB/s per core, a third faster than level 3 for 1% more (see README,
-/// "Backup and restore").
+/// level 6) at about 450 MB/s per core, a third faster than level 3 for 1% more (see
+/// docs/backups.md).
 pub const COMPRESSION_LEVEL: u32 = 2;
 /// zstd level: on column-major job data level 2 is both faster and smaller than zstd's
 /// default 3 (1300 against 1000 MB/s per core, 10.4 against 11.7 MB for a million jobs).

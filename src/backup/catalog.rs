@@ -15,7 +15,7 @@
 //!   faster than gzip, so this costs about what reading the file does).
 //! - `Full`: a complete read as `verify` does (every SHA-256): `complete` or `damaged`.
 //!
-//! Measured (README, "The backup catalog"): for ten 45.7 MB archives, reading the ends took
+//! Measured (docs/backups.md, "The backup catalog"): for ten 45.7 MB archives, reading the ends took
 //! 16 ms in all and full reads 10.7 s, so listings read the ends and `--verify` everything.
 //!
 //! Which archives retention may prune, and which `restore latest` may pick, is decided here

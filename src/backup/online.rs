@@ -18,7 +18,7 @@ use crate::db::dump::{self, TableDef};
 use crate::db::{self, counter, snapshot, status, Profile};
 
 /// Table data goes through this many COPY streams at once (each its own connection in the
-/// same snapshot); see README for the measurements behind it.
+/// same snapshot); see docs/backups.md for the measurements behind it.
 const COPY_STREAMS: usize = 2;
 /// Tables smaller than this are copied whole by one stream.
 const SPLIT_PAGES: i64 = 1024;

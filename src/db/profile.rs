@@ -1,5 +1,5 @@
-//! Where a database keeps its jobs, locks, worker registry and job-ID sequence (README:
-//! "unlock-stale-jobs", the `graphile-worker` profile).
+//! Where a database keeps its jobs, locks, worker registry and job-ID sequence (docs/unlock-stale-jobs.md,
+//! the `graphile-worker` profile).
 
 use crate::db::schema::{self, DEFAULT_SCHEMA};
 use crate::db::{qualified, Sql};

@@ -4,7 +4,7 @@
 //!
 //! Archive tables live in the job schema as `jobs_archive_YYYY_MM` (the UTC month of the
 //! job's finish time), so every backup of the schema carries them and a restore brings
-//! them back (docs/decisions.md, README "purge-jobs").
+//! them back (docs/decisions.md, docs/housekeeping.md).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Releasing job and queue locks held by workers that are gone (README "unlock-stale-jobs"):
+//! Releasing job and queue locks held by workers that are gone (docs/unlock-stale-jobs.md):
 //! one set-based statement per table, each reporting, per lock holder, what it released.
 //!
 //! Every statement joins the table to the set of lock holders it may release and returns the

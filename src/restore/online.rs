@@ -37,7 +37,7 @@ use crate::error::{failure, Exit};
 use crate::job_ids::high_water;
 use crate::output::{confirm, printable};
 
-/// Loader connections; see README for the measurements behind two.
+/// Loader connections; see docs/backups.md for the measurements behind two.
 const LOADERS: usize = 2;
 /// Pieces of one entry queued ahead of its loader.
 const PIECES_AHEAD: usize = 2;

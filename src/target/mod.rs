@@ -1,4 +1,4 @@
-//! Which server a run talks to (README "Where the job database lives"): `--database-url` / `JOBDBCTL_DATABASE_URL` / config,
+//! Which server a run talks to (docs/configuration.md): `--database-url` / `JOBDBCTL_DATABASE_URL` / config,
 //! else the libpq environment when it names a server, else the embedded cluster.
 //! Passwords are filled from `PGPASSWORD` or the pgpass file, never from argv, and never shown.
 
