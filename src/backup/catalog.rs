@@ -22,7 +22,7 @@
 //! too, so the listing shows exactly what pruning would do.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -147,8 +147,9 @@ impl Strings {
 pub struct Item {
     /// Its name in the store.
     pub name: String,
-    /// Where it is, as the operator gives it back to jobdbctl.
-    pub path: PathBuf,
+    /// The store's place, shared by every item of a scan: a path each would cost ten
+    /// thousand archives a megabyte.
+    place: Arc<Path>,
     pub bytes: u64,
     pub modified: Option<DateTime<Utc>>,
     pub owner: u32,
@@ -170,6 +171,11 @@ pub struct Item {
 pub const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
 
 impl Item {
+    /// Where it is, as the operator gives it back to jobdbctl.
+    pub fn path(&self) -> PathBuf {
+        self.place.join(&self.name)
+    }
+
     /// When the backup was taken (the file's mtime when the header cannot say).
     pub fn taken_at(&self) -> Option<DateTime<Utc>> {
         self.header
@@ -217,15 +223,15 @@ impl Item {
         }
         let checked = store
             .open(&self.name)
-            .with_context(|| format!("cannot open {}", self.path.display()))
+            .with_context(|| format!("cannot open {}", self.path().display()))
             .and_then(|object| {
                 if object.identity() != self.identity {
-                    anyhow::bail!("{} was replaced while it was read", self.path.display());
+                    anyhow::bail!("{} was replaced while it was read", self.path().display());
                 }
                 let stream = object
                     .stream()
-                    .with_context(|| format!("cannot read {}", self.path.display()))?;
-                reader::read(stream, &self.path.display().to_string(), &mut Discard)
+                    .with_context(|| format!("cannot read {}", self.path().display()))?;
+                reader::read(stream, &self.path().display().to_string(), &mut Discard)
             });
         match checked {
             Ok(summary) => {
@@ -249,6 +255,7 @@ pub type DepthFor<'a> = dyn Fn(&Manifest) -> Depth + Sync + 'a;
 /// the name breaks ties.
 pub fn scan(store: &dyn Store, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
+    let place: Arc<Path> = Arc::from(store.path_of("").as_path());
     for listed in store.list()? {
         let name = listed.name;
         let base = name.strip_suffix(".partial").unwrap_or(&name);
@@ -266,7 +273,7 @@ pub fn scan(store: &dyn Store, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
             jobs: None,
             own_name: !partial && is_own_name(&name),
             identity: listed.identity,
-            path: store.path_of(&name),
+            place: place.clone(),
             name,
         });
     }
@@ -293,7 +300,7 @@ pub fn scan(store: &dyn Store, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
     });
     let mut gone = gone.into_iter();
     items.retain(|_| !gone.next().unwrap_or(false));
-    items.sort_by(|a, b| (b.taken_at(), &b.path).cmp(&(a.taken_at(), &a.path)));
+    items.sort_by(|a, b| (b.taken_at(), &b.name).cmp(&(a.taken_at(), &a.name)));
     Ok(items)
 }
 

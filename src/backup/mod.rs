@@ -223,19 +223,19 @@ pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
         if item.future_dated() {
             ctx.out.warn(format!(
                 "skipping {}: it is dated {}, in the future (a wrong clock when it was written, or planted); restore it by path if it is the one you want",
-                item.path.display(),
+                item.path().display(),
                 item.taken_at().map(|t| t.to_rfc3339()).unwrap_or_default()
             ));
             continue;
         }
         item.verify(&*store);
         if item.state == catalog::State::Complete {
-            return Ok(item.path);
+            return Ok(item.path());
         }
         skipped += 1;
         ctx.out.warn(format!(
             "skipping damaged archive {}: {}",
-            item.path.display(),
+            item.path().display(),
             item.problem.unwrap_or_default()
         ));
     }

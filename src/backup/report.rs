@@ -13,8 +13,8 @@ const SHOWN: usize = 120;
 pub fn json(i: &Item) -> serde_json::Value {
     let h = i.header.as_deref();
     json!({
-        "file": i.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "path": i.path.display().to_string(),
+        "file": i.path().file_name().map(|n| n.to_string_lossy().into_owned()),
+        "path": i.path().display().to_string(),
         "taken_at": h.map(|h| h.created_at),
         "modified_at": i.modified,
         "mode": h.map(|h| h.mode.name()),
@@ -75,7 +75,7 @@ pub fn listing(items: &[Item], verified: bool, wide: bool) -> String {
     for i in items {
         let h = i.header.as_deref();
         let name = i
-            .path
+            .path()
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -128,17 +128,17 @@ pub fn listing(items: &[Item], verified: bool, wide: bool) -> String {
         match i.state {
             State::Damaged => lines.push(format!(
                 "damaged: {}: {}",
-                printable(&i.path.display().to_string(), 4 * SHOWN),
+                printable(&i.path().display().to_string(), 4 * SHOWN),
                 printable(i.problem.as_deref().unwrap_or(""), 4 * SHOWN)
             )),
             State::Partial => lines.push(format!(
                 "partial: {} (owner {}): a backup still running, or one that was killed; a later backup to that name replaces it",
-                printable(&i.path.display().to_string(), 4 * SHOWN),
+                printable(&i.path().display().to_string(), 4 * SHOWN),
                 user_name(i.owner)
             )),
             _ if i.future_dated() => lines.push(format!(
                 "future-dated: {}: taken at {} by its header, later than now; retention neither counts nor deletes it and `restore latest` passes it by (a wrong clock when it was written, or planted)",
-                printable(&i.path.display().to_string(), 4 * SHOWN),
+                printable(&i.path().display().to_string(), 4 * SHOWN),
                 i.taken_at().map(|t| t.to_rfc3339()).unwrap_or_default()
             )),
             _ => {}

@@ -93,7 +93,7 @@ pub fn prune(
         }
     };
     for item in catalog::scan(store, &depth)? {
-        if latest.is_some_and(|(p, _)| p == item.path)
+        if latest.is_some_and(|(p, _)| p == item.path())
             || !item.own_name
             || item.owner != euid
             || item.state == State::Partial
@@ -103,7 +103,7 @@ pub fn prune(
         let Some(header) = item.header.as_deref() else {
             pruned
                 .damaged
-                .push((item.path.clone(), item.problem.clone().unwrap_or_default()));
+                .push((item.path(), item.problem.clone().unwrap_or_default()));
             continue;
         };
         if !source.is(header) {
@@ -118,19 +118,19 @@ pub fn prune(
             }
         }
         if item.future_dated() {
-            pruned.future.push(item.path);
+            pruned.future.push(item.path());
             continue;
         }
         match item.state {
             State::Complete => candidates.push(Candidate {
                 created_at: header.created_at,
                 identity: Some(item.identity),
-                path: item.path,
+                path: item.path(),
                 name: item.name,
             }),
             _ => pruned
                 .damaged
-                .push((item.path, item.problem.unwrap_or_default())),
+                .push((item.path(), item.problem.unwrap_or_default())),
         }
     }
     // Newest first; the name breaks ties so the order does not depend on the listing.

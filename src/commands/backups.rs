@@ -73,7 +73,7 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         .map(|i| {
             format!(
                 "{} ({})",
-                i.path.display(),
+                i.path().display(),
                 i.problem.as_deref().unwrap_or("unreadable")
             )
         })
