@@ -714,7 +714,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backup)
-            opts="-o -q -v -h -V --mode --output --keep --keep-within --pin --no-space-check --compression --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-o -q -v -h -V --mode --output --keep --keep-within --pin --no-space-check --compression --encrypt-to --encrypt-to-file --passphrase-file --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -742,6 +742,18 @@ _jobdbctl() {
                     ;;
                 --compression)
                     COMPREPLY=($(compgen -W "gzip zstd none" -- "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --database-url)
@@ -780,13 +792,21 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups)
-            opts="-w -q -v -h -V --dir --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune help"
+            opts="-w -q -v -h -V --dir --identity --passphrase-file --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -896,13 +916,21 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups__subcmd__list)
-            opts="-w -q -v -h -V --dir --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-w -q -v -h -V --dir --identity --passphrase-file --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -942,13 +970,21 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups__subcmd__prune)
-            opts="-y -q -v -h -V --dir --keep --keep-within --dry-run --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-y -q -v -h -V --dir --identity --passphrase-file --keep --keep-within --dry-run --yes --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -996,13 +1032,21 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups__subcmd__verify)
-            opts="-w -q -v -h -V --dir --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-w -q -v -h -V --dir --identity --passphrase-file --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2148,13 +2192,21 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__restore)
-            opts="-y -q -v -h -V --dir --yes --force --avoid-id-reuse --dry-run --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-y -q -v -h -V --dir --yes --force --avoid-id-reuse --dry-run --identity --passphrase-file --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2512,12 +2564,20 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__verify)
-            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-q -v -h -V --identity --passphrase-file --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

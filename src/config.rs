@@ -60,6 +60,10 @@ struct FileConfig {
     job_logs_dir: Option<PathBuf>,
     job_logs_pattern: Option<String>,
     compression: Option<Codec>,
+    encrypt_recipients: Option<Vec<String>>,
+    encrypt_recipients_file: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+    identity_file: Option<PathBuf>,
 }
 
 /// What the command line said; `None` where the flag was not given.
@@ -94,6 +98,13 @@ pub struct Config {
     pub job_logs_pattern: Setting<String>,
     /// How `backup` compresses (flag `--compression`).
     pub compression: Setting<Codec>,
+    /// Who every archive is encrypted to (flags `--encrypt-to`, `--encrypt-to-file`).
+    pub encrypt_recipients: Option<Setting<Vec<String>>>,
+    pub encrypt_recipients_file: Option<Setting<PathBuf>>,
+    /// Encrypts with (backup) and decrypts with (restore, verify) a passphrase, its first line.
+    pub passphrase_file: Option<Setting<PathBuf>>,
+    /// Decrypts archives (flag `--identity`, env `JOBDBCTL_IDENTITY_FILE`).
+    pub identity_file: Option<Setting<PathBuf>>,
 }
 
 /// Tractor's layout: `<user>/J<jid>/…`.
@@ -352,6 +363,18 @@ impl Config {
                 layered(None, None, file.compression, &file_path),
                 Codec::Gzip,
             ),
+            encrypt_recipients: layered(None, None, file.encrypt_recipients, &file_path),
+            encrypt_recipients_file: layered(None, None, file.encrypt_recipients_file, &file_path)
+                .map(absolute_setting),
+            passphrase_file: layered(None, None, file.passphrase_file, &file_path)
+                .map(absolute_setting),
+            identity_file: layered(
+                None,
+                env_var("JOBDBCTL_IDENTITY_FILE").map(|(n, v)| (n, PathBuf::from(v))),
+                file.identity_file,
+                &file_path,
+            )
+            .map(absolute_setting),
             data_dir,
             configdir,
         })

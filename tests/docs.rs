@@ -331,7 +331,8 @@ fn every_command_page_has_synopsis_description_examples_and_exit_status() {
     );
     assert!(section(&destroy, "EXIT STATUS").contains("live workers"));
     let verify = section(&rendered("jobdbctl-verify.1").stdout, "SYNOPSIS");
-    assert_has(&verify, "verify ARCHIVE");
+    assert_has(&verify, "verify [--identity FILE...]");
+    assert_has(&verify, "ARCHIVE");
 }
 
 /// The lines of a rendered page's section, up to the next heading.

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod chunker;
 pub mod columns;
+pub mod crypt;
 pub mod pgcopy;
 pub mod readahead;
 pub mod reader;
@@ -89,8 +90,15 @@ impl Codec {
         }
     }
 
-    /// Every ending an archive may have, for listing a directory.
-    pub const SUFFIXES: [&'static str; 3] = [".tar.gz", ".tar.zst", ".tar"];
+    /// Every ending an archive may have, for listing a directory (`.age`: encrypted).
+    pub const SUFFIXES: [&'static str; 6] = [
+        ".tar.gz.age",
+        ".tar.zst.age",
+        ".tar.age",
+        ".tar.gz",
+        ".tar.zst",
+        ".tar",
+    ];
 }
 
 impl std::fmt::Display for Codec {

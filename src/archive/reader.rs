@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::archive::crypt::{self, Keys};
 use crate::archive::readahead::ReadAhead;
 use crate::archive::{
     check, count_lines, parse_data_entry_name, Codec, CopyFormat, Manifest, Mode, SchemaDdl,
@@ -115,21 +116,25 @@ fn bad(label: &str, message: impl AsRef<str>) -> anyhow::Error {
 pub fn decompressed<'a>(
     input: impl Read + Send + 'a,
     label: &str,
+    keys: &Keys,
 ) -> anyhow::Result<(Codec, Box<dyn Read + Send + 'a>)> {
-    decompressed_with(input, label, 1 << 20)
+    decompressed_with(input, label, 1 << 20, keys)
 }
 
 /// [`decompressed`] with a read buffer of `buffer` bytes (a header needs only a few KiB).
 pub fn decompressed_with<'a>(
-    mut input: impl Read + Send + 'a,
+    input: impl Read + Send + 'a,
     label: &str,
     buffer: usize,
+    keys: &Keys,
 ) -> anyhow::Result<(Codec, Box<dyn Read + Send + 'a>)> {
-    let mut first = Vec::with_capacity(DETECT_BYTES);
-    (&mut input)
-        .take(DETECT_BYTES as u64)
-        .read_to_end(&mut first)
-        .map_err(|e| bad(label, format!("cannot read its start: {e}")))?;
+    let (first, input) = start_of(input, label)?;
+    let (first, input): (Vec<u8>, Box<dyn Read + Send + 'a>) = if crypt::is_encrypted(&first) {
+        let plain = keys.open(std::io::Cursor::new(first).chain(input), label)?;
+        start_of(plain, label)?
+    } else {
+        (first, input)
+    };
     let codec = Codec::detect(&first).ok_or_else(|| {
         bad(
             label,
@@ -152,14 +157,28 @@ pub fn decompressed_with<'a>(
     Ok((codec, reader))
 }
 
+/// The first bytes of `input`, and the rest of it.
+fn start_of<'a>(
+    mut input: impl Read + Send + 'a,
+    label: &str,
+) -> anyhow::Result<(Vec<u8>, Box<dyn Read + Send + 'a>)> {
+    let mut first = Vec::with_capacity(DETECT_BYTES);
+    (&mut input)
+        .take(DETECT_BYTES as u64)
+        .read_to_end(&mut first)
+        .map_err(|e| bad(label, format!("cannot read its start: {e}")))?;
+    Ok((first, Box::new(input)))
+}
+
 /// Reads the whole archive, checking every byte, and returns its manifest. Decompression
 /// runs on a thread of its own ([`ReadAhead`]), the checks and the visitor on this one.
 pub fn read(
     input: impl Read + Send + 'static,
     label: &str,
+    keys: &Keys,
     visitor: &mut impl Visitor,
 ) -> anyhow::Result<Summary> {
-    read_pass(input, label, visitor, None)
+    read_pass(input, label, keys, visitor, None)
 }
 
 /// Reads an archive that [`read`] found good (`checked`) a second time, with every check
@@ -170,15 +189,17 @@ pub fn read(
 pub fn read_again(
     input: impl Read + Send + 'static,
     label: &str,
+    keys: &Keys,
     visitor: &mut impl Visitor,
     checked: &Summary,
 ) -> anyhow::Result<Summary> {
-    read_pass(input, label, visitor, Some(checked.file_sha256))
+    read_pass(input, label, keys, visitor, Some(checked.file_sha256))
 }
 
 fn read_pass(
     input: impl Read + Send + 'static,
     label: &str,
+    keys: &Keys,
     visitor: &mut impl Visitor,
     same_file_as: Option<[u8; 32]>,
 ) -> anyhow::Result<Summary> {
@@ -188,7 +209,7 @@ fn read_pass(
         hasher: Arc::clone(&file_hasher),
     };
     let hash_entries = same_file_as.is_none();
-    let (_, stream) = decompressed(input, label)?;
+    let (_, stream) = decompressed(input, label, keys)?;
     let mut archive = tar::Archive::new(ReadAhead::spawn(stream));
     let io = |e: std::io::Error| bad(label, format!("{e} (truncated or corrupt)"));
     let mut header: Option<Manifest> = None;

@@ -15,9 +15,57 @@ use anyhow::{anyhow, Context as _};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use sha2::{Digest, Sha256};
 
-use crate::archive::{Codec, Entry, COMPRESSION_LEVEL, ZSTD_LEVEL};
+use crate::archive::crypt::Seal;
+use crate::archive::{Codec, Entry, Manifest, COMPRESSION_LEVEL, ZSTD_LEVEL};
 
 pub type Output = Box<dyn Write + Send>;
+
+/// Where the compressed archive goes: as it is, or through age encryption, whose last chunk
+/// is written only by `end`.
+pub enum Sink {
+    Plain(Output),
+    Sealed(Box<age::stream::StreamWriter<Output>>),
+}
+
+impl Sink {
+    /// `seal` encrypts (see `crypt`); `head` is what the catalog may read without the key.
+    pub fn new(out: Output, seal: Option<&Seal>, head: &Manifest) -> anyhow::Result<Sink> {
+        Ok(match seal {
+            None => Sink::Plain(out),
+            Some(seal) => Sink::Sealed(Box::new(seal.wrap(out, head)?)),
+        })
+    }
+
+    fn end(self) -> std::io::Result<Output> {
+        match self {
+            Sink::Plain(out) => Ok(out),
+            Sink::Sealed(w) => w.finish(),
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(out) => out.write(buf),
+            Sink::Sealed(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(out) => out.write_all(buf),
+            Sink::Sealed(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(out) => out.flush(),
+            Sink::Sealed(w) => w.flush(),
+        }
+    }
+}
 
 const BLOCK: usize = 512;
 
@@ -46,7 +94,7 @@ pub struct ArchiveWriter {
 }
 
 impl ArchiveWriter {
-    pub fn new(output: Output, codec: Codec, threads: usize) -> ArchiveWriter {
+    pub fn new(output: Sink, codec: Codec, threads: usize) -> ArchiveWriter {
         let threads = threads.max(1);
         let (block_tx, block_rx) = sync_channel::<Block>(threads * 2);
         let (out_tx, out_rx) = sync_channel::<(u64, Vec<u8>)>(threads * 2);
@@ -380,7 +428,7 @@ fn write_block(out: &mut impl Write, block: &Block) -> std::io::Result<()> {
 }
 
 fn write_in_order(
-    mut output: Output,
+    mut output: Sink,
     members: Receiver<(u64, Vec<u8>)>,
     written: &AtomicU64,
 ) -> anyhow::Result<Output> {
@@ -396,6 +444,7 @@ fn write_in_order(
             next += 1;
         }
     }
+    let mut output = output.end().context("cannot write the archive")?;
     output.flush().context("cannot write the archive")?;
     Ok(output)
 }

@@ -29,6 +29,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use super::destination::is_own_name;
+use crate::archive::crypt::{self, Keys};
 use crate::archive::reader::{self, Discard};
 use crate::archive::{self, Codec, Manifest, Retention};
 use crate::storage::{self, Identity, Object, Store};
@@ -164,6 +165,8 @@ pub struct Item {
     pub own_name: bool,
     /// Which object was read, so a name swapped since is not deleted.
     pub identity: Identity,
+    /// An age file (`archive::crypt`): without the key only its meta stanza is read.
+    pub encrypted: bool,
 }
 
 /// How far in the future an archive's time may lie before it is treated as future-dated:
@@ -217,7 +220,7 @@ impl Item {
     }
 
     /// Reads the whole archive now (as `verify` does) and records the outcome.
-    pub fn verify(&mut self, store: &dyn Store) {
+    pub fn verify(&mut self, store: &dyn Store, keys: &Keys) {
         if self.state == State::Partial {
             return;
         }
@@ -231,13 +234,23 @@ impl Item {
                 let stream = object
                     .stream()
                     .with_context(|| format!("cannot read {}", self.path().display()))?;
-                reader::read(stream, &self.path().display().to_string(), &mut Discard)
+                reader::read(
+                    stream,
+                    &self.path().display().to_string(),
+                    keys,
+                    &mut Discard,
+                )
             });
         match checked {
             Ok(summary) => {
                 self.state = State::Complete;
                 self.problem = None;
                 self.jobs = job_rows(&summary.manifest);
+                // A passphrase-encrypted archive shows its header only once decrypted.
+                if self.header.is_none() {
+                    let header = Header::of(summary.manifest, &mut Strings::default());
+                    self.header = Some(Box::new(header));
+                }
             }
             Err(e) => {
                 self.state = State::Damaged;
@@ -253,7 +266,7 @@ pub type DepthFor<'a> = dyn Fn(&Manifest) -> Depth + Sync + 'a;
 /// Lists `dir`, reading each archive as deeply as `depth` says for its header (archives
 /// whose header cannot be read are damaged). Newest first by the time the backup was taken;
 /// the name breaks ties.
-pub fn scan(store: &dyn Store, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
+pub fn scan(store: &dyn Store, keys: &Keys, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
     let place: Arc<Path> = Arc::from(store.path_of("").as_path());
     for listed in store.list()? {
@@ -273,6 +286,7 @@ pub fn scan(store: &dyn Store, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
             jobs: None,
             own_name: !partial && is_own_name(&name),
             identity: listed.identity,
+            encrypted: false,
             place: place.clone(),
             name,
         });
@@ -291,7 +305,7 @@ pub fn scan(store: &dyn Store, depth: &DepthFor) -> anyhow::Result<Vec<Item>> {
                     // A `.partial` is never opened, only stat'ed.
                     if item.state == State::Partial && !storage::is_partial(&item.name) {
                         // Removed since the listing (another prune): nothing to show or count.
-                        *gone = read_item(store, item, depth, &mut strings, &mut headers)
+                        *gone = read_item(store, keys, item, depth, &mut strings, &mut headers)
                             == Outcome::Gone;
                     }
                 }
@@ -312,6 +326,7 @@ enum Outcome {
 
 fn read_item(
     store: &dyn Store,
+    keys: &Keys,
     item: &mut Item,
     depth: &DepthFor,
     strings: &mut Strings,
@@ -331,6 +346,21 @@ fn read_item(
     item.identity = object.identity();
     item.bytes = object.bytes();
     let file = &*object;
+    if is_encrypted(file) {
+        item.encrypted = true;
+        item.state = State::Unverified;
+        let meta = headers.meta(file);
+        // Without the key what the meta stanza says is all there is; with it, the archive
+        // is read as deeply as any other.
+        let read_all = meta.as_ref().map_or(true, |m| depth(m) != Depth::Header);
+        if let Some(m) = meta {
+            item.header = Some(Box::new(Header::of(m, strings)));
+        }
+        if !keys.is_empty() && read_all {
+            item.verify(store, keys);
+        }
+        return Outcome::Done;
+    }
     let Some(header) = headers.read(file) else {
         return damaged(
             item,
@@ -341,18 +371,38 @@ fn read_item(
     item.state = State::Unverified;
     match want {
         Depth::Header => {}
-        Depth::Full => item.verify(store),
-        Depth::Ends if codec_of(file) != Some(Codec::Gzip) => item.verify(store),
+        Depth::Full => item.verify(store, keys),
+        Depth::Ends if codec_of(file) != Some(Codec::Gzip) => item.verify(store, keys),
         Depth::Ends => match headers.tail(file, item.bytes) {
             Ok(manifest) if reader::repeats(&header, &manifest) => item.jobs = job_rows(&manifest),
             // Ends that do not read as the writer leaves them (one gzip member after
             // `gzip -dc | gzip`, a cut-off file): only a full read may call it damaged, so
             // the listing, verify, prune and `restore latest` agree.
-            _ => item.verify(store),
+            _ => item.verify(store, keys),
         },
     }
     item.header = Some(Box::new(Header::of(header, strings)));
     Outcome::Done
+}
+
+/// Fills `buf` from the file's start (less at its end); how much was read.
+fn read_start(file: &dyn Object, buf: &mut [u8]) -> Option<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(n)
+}
+
+/// Whether an archive file is an age file.
+fn is_encrypted(file: &dyn Object) -> bool {
+    let mut first = [0u8; crypt::MAGIC.len()];
+    file.read_exact_at(&mut first, 0).is_ok() && crypt::is_encrypted(&first)
 }
 
 /// The codec of an archive file, from its first bytes.
@@ -385,17 +435,16 @@ impl ArchiveEnds {
     /// The first bytes of a file hold `header.json`, in the writer's first gzip member.
     const WINDOW: usize = 64 << 10;
 
+    /// An encrypted archive's meta stanza, from the age header at its start.
+    fn meta(&mut self, file: &dyn Object) -> Option<Manifest> {
+        self.raw.resize(crypt::META_WINDOW, 0);
+        let n = read_start(file, &mut self.raw)?;
+        crypt::meta(&self.raw[..n])
+    }
+
     fn read(&mut self, file: &dyn Object) -> Option<Manifest> {
         self.raw.resize(Self::WINDOW, 0);
-        let mut n = 0;
-        while n < self.raw.len() {
-            match file.read_at(&mut self.raw[n..], n as u64) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
+        let n = read_start(file, &mut self.raw)?;
         self.inflated(n)
             .and_then(first_entry)
             .or_else(|| generic_header(file))
@@ -580,6 +629,8 @@ fn first_entry(tar: impl Read) -> Option<Manifest> {
 /// Any codec, through the reader's own decompression (zstd, plain tar, a header larger
 /// than the window).
 fn generic_header(file: &dyn Object) -> Option<Manifest> {
-    let (_, stream) = reader::decompressed_with(file.stream().ok()?, "", HEADER_BUFFER).ok()?;
+    let no_keys = Keys::default();
+    let (_, stream) =
+        reader::decompressed_with(file.stream().ok()?, "", HEADER_BUFFER, &no_keys).ok()?;
     first_entry(stream)
 }

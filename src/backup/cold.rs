@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context as _};
 
 use super::destination::Destination;
 use super::{header, threads, Done, Request};
-use crate::archive::writer::ArchiveWriter;
+use crate::archive::writer::{ArchiveWriter, Sink};
 use crate::archive::{self, Manifest, Mode};
 use crate::cluster::{Cluster, ServerState, StopMode};
 use crate::context::Ctx;
@@ -81,11 +81,16 @@ fn write_cold(
         "cluster",
         request.pinned,
         request.codec,
+        request.seal.is_some(),
     )?;
     head.retention = Some(dest.retention());
     dest.check_space(total / 2, request.space_check)?;
     let out = dest.open()?;
-    let writer = ArchiveWriter::new(out, request.codec, threads());
+    let writer = ArchiveWriter::new(
+        Sink::new(out, request.seal, &head)?,
+        request.codec,
+        threads(),
+    );
     let bar = ctx.out.progress(
         total,
         "{spinner} cold backup {bytes}/{total_bytes} ({binary_bytes_per_sec})",

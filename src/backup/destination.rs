@@ -45,13 +45,15 @@ impl Destination {
         stem: &str,
         pinned: bool,
         codec: Codec,
+        encrypted: bool,
     ) -> anyhow::Result<Destination> {
         let default_name = || {
             format!(
-                "{}-{}{}",
+                "{}-{}{}{}",
                 sanitize(stem),
                 Utc::now().format(TIME_FORMAT),
-                codec.suffix()
+                codec.suffix(),
+                if encrypted { ".age" } else { "" }
             )
         };
         let (store, name, named_by_us) = match output {

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::archive::crypt::{Keys, Seal};
 use crate::archive::{self, Codec, Manifest, Mode};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
@@ -40,7 +41,7 @@ pub use self::catalog::Source;
 pub use self::retention::{Policy, Pruned};
 
 /// What to back up and where; built by `backup` and `destroy --backup-first`.
-pub struct Request {
+pub struct Request<'a> {
     pub mode: Mode,
     /// A file, a directory for a timestamped name, `-` for standard output; `None` is a
     /// timestamped name in backup_dir.
@@ -52,6 +53,8 @@ pub struct Request {
     pub pinned: bool,
     pub space_check: bool,
     pub codec: Codec,
+    /// Encrypt the archive (see `archive::crypt`).
+    pub seal: Option<&'a Seal>,
 }
 
 /// What a backup wrote.
@@ -109,7 +112,17 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         // The archive is complete: a prune that fails now is a warning (and `prune_error`
         // in JSON), never a failed backup that cron would retry; `backups prune` alone fails.
         let store = storage::at(dir);
-        let pruned = match retention::prune(&*store, &source, latest, &policy, false, &|_| Ok(())) {
+        // Encrypted archives count by their meta stanza: a cron backup holds no secret key.
+        let no_keys = Keys::default();
+        let pruned = match retention::prune(
+            &*store,
+            &no_keys,
+            &source,
+            latest,
+            &policy,
+            false,
+            &|_| Ok(()),
+        ) {
             Ok(pruned) => pruned,
             Err(e) => {
                 let why = format!("{e:#}");
@@ -171,8 +184,12 @@ pub fn directory(ctx: &Ctx, dir: Option<&Path>) -> PathBuf {
 }
 
 /// The archives in `dir`, each read as deeply as `depth` says (see `catalog::scan`).
-pub fn list(dir: &Path, depth: &catalog::DepthFor) -> anyhow::Result<Vec<catalog::Item>> {
-    catalog::scan(&*storage::at(dir), depth)
+pub fn list(
+    dir: &Path,
+    keys: &Keys,
+    depth: &catalog::DepthFor,
+) -> anyhow::Result<Vec<catalog::Item>> {
+    catalog::scan(&*storage::at(dir), keys, depth)
 }
 
 /// `backups prune`: prunes this database's archives in `dir` as `policy` says; `confirm`
@@ -180,12 +197,14 @@ pub fn list(dir: &Path, depth: &catalog::DepthFor) -> anyhow::Result<Vec<catalog
 pub fn prune(
     ctx: &Ctx,
     dir: &Path,
+    keys: &Keys,
     policy: &Policy,
     dry_run: bool,
     confirm: &dyn Fn(&[PathBuf]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Pruned> {
     retention::prune(
         &*storage::at(dir),
+        keys,
         &this_source(ctx),
         None,
         policy,
@@ -197,11 +216,11 @@ pub fn prune(
 /// `restore latest`: the newest archive of this database in `dir` that reads completely
 /// (as `verify` reads it) and is a regular file of this user; newer damaged ones are skipped
 /// with a warning. None is exit 2 (nothing to restore); only damaged ones is exit 5.
-pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
+pub fn latest(ctx: &Ctx, dir: &Path, keys: &Keys) -> anyhow::Result<PathBuf> {
     let source = this_source(ctx);
     let what = format!("database {:?} on {}", source.database, source.server);
     let store = storage::at(dir);
-    let items = match catalog::scan(&*store, &|_| catalog::Depth::Header) {
+    let items = match catalog::scan(&*store, keys, &|_| catalog::Depth::Header) {
         Err(e) if !store.exists() => {
             return Err(failure(
                 Exit::Usage,
@@ -228,7 +247,17 @@ pub fn latest(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
             ));
             continue;
         }
-        item.verify(&*store);
+        if item.encrypted && keys.is_empty() {
+            // Never an older archive in its place: the newest is the one asked for.
+            return Err(failure(
+                Exit::BadArchive,
+                format!(
+                    "the newest archive of {what}, {}, is encrypted; give its key with --identity FILE or --passphrase-file FILE",
+                    item.path().display()
+                ),
+            ));
+        }
+        item.verify(&*store, keys);
         if item.state == catalog::State::Complete {
             return Ok(item.path());
         }

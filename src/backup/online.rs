@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context as _};
 use super::destination::Destination;
 use super::{header, threads, Done, Request};
 use crate::archive::chunker::{Chunk, Chunker};
-use crate::archive::writer::ArchiveWriter;
+use crate::archive::writer::{ArchiveWriter, Sink};
 use crate::archive::{self, Manifest, Mode, Table};
 use crate::context::Ctx;
 use crate::db::dump::{self, TableDef};
@@ -94,11 +94,16 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         &stem,
         request.pinned,
         request.codec,
+        request.seal.is_some(),
     )?;
     head.retention = Some(dest.retention());
     dest.check_space((heap as f64 * ESTIMATE_RATIO) as u64, request.space_check)?;
     let out = dest.open()?;
-    let writer = ArchiveWriter::new(out, request.codec, threads());
+    let writer = ArchiveWriter::new(
+        Sink::new(out, request.seal, &head)?,
+        request.codec,
+        threads(),
+    );
     let result = write_online(
         ctx,
         &writer,

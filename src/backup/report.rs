@@ -29,6 +29,7 @@ pub fn json(i: &Item) -> serde_json::Value {
         "owner": user_name(i.owner),
         "owner_uid": i.owner,
         "state": i.state.name(),
+        "encrypted": i.encrypted,
         "problem": i.problem,
         "retention": h.and_then(|h| h.retention),
         "named_by_jobdbctl": i.own_name,

@@ -21,6 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::catalog::{self, Depth, Source, State};
+use crate::archive::crypt::Keys;
 use crate::archive::{Manifest, Retention};
 use crate::storage::{Identity, Store};
 
@@ -64,6 +65,7 @@ struct Candidate {
 /// be deleted (when there are any) and may refuse, before anything is deleted.
 pub fn prune(
     store: &dyn Store,
+    keys: &Keys,
     source: &Source,
     latest: Option<(&Path, &Manifest)>,
     policy: &Policy,
@@ -92,7 +94,7 @@ pub fn prune(
             Depth::Header
         }
     };
-    for item in catalog::scan(store, &depth)? {
+    for item in catalog::scan(store, keys, &depth)? {
         if latest.is_some_and(|(p, _)| p == item.path())
             || !item.own_name
             || item.owner != euid
@@ -101,6 +103,10 @@ pub fn prune(
             continue;
         }
         let Some(header) = item.header.as_deref() else {
+            // Encrypted with a passphrase, and none given: nothing says whose it is.
+            if item.encrypted && keys.is_empty() {
+                continue;
+            }
             pruned
                 .damaged
                 .push((item.path(), item.problem.clone().unwrap_or_default()));
@@ -121,16 +127,20 @@ pub fn prune(
             pruned.future.push(item.path());
             continue;
         }
-        match item.state {
-            State::Complete => candidates.push(Candidate {
+        // An encrypted archive read without its key counts by its meta stanza: the writer
+        // gives it its final name only once its last chunk is on disk.
+        let unread_sealed = item.encrypted && item.state == State::Unverified;
+        if item.state == State::Complete || unread_sealed {
+            candidates.push(Candidate {
                 created_at: header.created_at,
                 identity: Some(item.identity),
                 path: item.path(),
                 name: item.name,
-            }),
-            _ => pruned
+            });
+        } else {
+            pruned
                 .damaged
-                .push((item.path(), item.problem.unwrap_or_default())),
+                .push((item.path(), item.problem.unwrap_or_default()));
         }
     }
     // Newest first; the name breaks ties so the order does not depend on the listing.

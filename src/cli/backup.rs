@@ -43,6 +43,8 @@ pub struct BackupArgs {
     /// Default: compression in jobdbctl.toml, else gzip. verify and restore read all three.
     #[arg(long, value_enum, value_name = "CODEC")]
     pub compression: Option<Codec>,
+    #[command(flatten)]
+    pub seal: crate::cli::keys::SealArgs,
 }
 
 pub const HELP: Entry = Entry {
@@ -52,6 +54,7 @@ pub const HELP: Entry = Entry {
         ("jobdbctl --quiet backup --output /srv/backups --keep 14", "nightly from cron: only failures print"),
         ("jobdbctl backup --output - | ssh vault 'cat > jobs.tar.gz'", "stream it elsewhere"),
         ("jobdbctl backup --compression zstd", "a .tar.zst: faster, and under half the size"),
+        ("jobdbctl backup --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "encrypted: a .age file that `age -d -i KEY` turns back into the archive"),
     ],
     exits: &[
         (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, a schema newer than this jobdbctl, a data directory that holds no cluster"),

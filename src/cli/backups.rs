@@ -35,6 +35,8 @@ pub struct DirArg {
     /// The backup directory (default: backup_dir from the configuration).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: crate::cli::keys::KeyArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -12,6 +12,7 @@ pub mod help;
 pub mod init;
 pub mod install;
 pub mod job_logs;
+pub mod keys;
 pub mod logs;
 pub mod man;
 pub mod manpage;

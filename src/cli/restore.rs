@@ -38,6 +38,8 @@ pub struct RestoreArgs {
     /// change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub keys: crate::cli::keys::KeyArgs,
 }
 
 pub const HELP: Entry = Entry {
@@ -49,6 +51,7 @@ pub const HELP: Entry = Entry {
         ("jobdbctl restore latest --yes", "the newest complete archive of this database in the backup directory"),
         ("jobdbctl restore latest --dir /srv/backups --yes --force", "the same from another directory, over a database that has jobs"),
         ("jobdbctl restore latest --dry-run", "check everything and say what would be replaced, changing nothing"),
+        ("jobdbctl restore jobs.tar.gz.age --identity /root/.config/jobdbctl/backup.key --yes", "an encrypted archive, with its age identity"),
     ],
     exits: &[
         (Exit::Usage, "no archive at the path given (the message says where archives of this database are)"),

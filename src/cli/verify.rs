@@ -25,6 +25,8 @@ pub struct VerifyArgs {
     /// The archive, or - to read it from standard input.
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
+    #[command(flatten)]
+    pub keys: crate::cli::keys::KeyArgs,
 }
 
 pub const HELP: Entry = Entry {
@@ -32,6 +34,11 @@ pub const HELP: Entry = Entry {
     examples: &[
         ("jobdbctl verify /srv/backups/jobs.tar.gz", "check every entry's size and checksum; no database needed"),
         ("for f in /srv/backups/*.tar.gz; do jobdbctl --quiet verify \"$f\" || echo \"$f\"; done", "list the bad ones"),
+        ("jobdbctl verify --identity backup.key jobs.tar.gz.age", "an encrypted archive"),
     ],
-    exits: &[(Exit::BadArchive, "the archive is invalid, corrupt or hostile")],
+    exits: &[
+        (Exit::Usage, "an identity or passphrase file that cannot be read or is not a key"),
+        (Exit::Refused, "an identity or passphrase file that others may read"),
+        (Exit::BadArchive, "the archive is invalid, corrupt or hostile; encrypted with no key given, to another key, or its ciphertext tampered with"),
+    ],
 };

@@ -24,9 +24,11 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             "--keep and --keep-within need a destination directory; they cannot be used with --output -",
         ));
     }
+    let seal = args.seal.seal(&ctx.config)?;
     let done = backup::backup(
         ctx,
         &Request {
+            seal: seal.as_ref(),
             mode: args.mode,
             output: args.output,
             keep: args.keep,

@@ -49,8 +49,9 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     } else {
         Depth::Ends
     };
+    let keys = args.dir.keys.keys(&ctx.config)?;
     let items = match directory(ctx, &args.dir)? {
-        Some(dir) => backup::list(&dir, &|_| depth)?,
+        Some(dir) => backup::list(&dir, &keys, &|_| depth)?,
         None => {
             ctx.out.info(format!(
                 "no backup directory {} yet: no backups",
@@ -78,6 +79,21 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             )
         })
         .collect();
+    let unread: Vec<String> = items
+        .iter()
+        .filter(|i| i.encrypted && i.state == State::Unverified)
+        .map(|i| i.path().display().to_string())
+        .collect();
+    if args.verify && damaged.is_empty() && !unread.is_empty() {
+        return Err(failure(
+            Exit::BadArchive,
+            format!(
+                "{} encrypted archive(s) not checked, no key given: {}; give --identity FILE or --passphrase-file FILE",
+                unread.len(),
+                unread.join("; ")
+            ),
+        ));
+    }
     if args.verify && !damaged.is_empty() {
         // An error line, so `--quiet` from cron still reports it (and --log-file logs it).
         return Err(failure(
@@ -122,7 +138,8 @@ fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             yes,
         )
     };
-    let pruned = backup::prune(ctx, &dir, &policy, args.dry_run, &ask)?;
+    let keys = args.dir.keys.keys(&ctx.config)?;
+    let pruned = backup::prune(ctx, &dir, &keys, &policy, args.dry_run, &ask)?;
     for (p, why) in &pruned.damaged {
         ctx.out.warn(format!(
             "kept {} without counting it: {why}; check it with `jobdbctl verify` and delete it by hand",

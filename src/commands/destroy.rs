@@ -39,9 +39,12 @@ pub fn run(args: DestroyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     }
     confirm(&what, args.confirmation.yes)?;
     if let Some(path) = &args.backup_first {
+        // Encrypted as the configuration says, as every backup is.
+        let seal = crate::cli::keys::SealArgs::default().seal(&ctx.config)?;
         let written = backup::backup(
             ctx,
             &backup::Request {
+                seal: seal.as_ref(),
                 mode: plan.backup_mode(),
                 output: Some(path.clone()),
                 keep: None,

@@ -19,12 +19,13 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             "--dir is for `restore latest`; give either an archive path or latest --dir DIR",
         ));
     }
+    let keys = args.keys.keys(&ctx.config)?;
     let mut chosen = None;
     let archive = if args.archive == Path::new("-") {
         Archive::Stdin
     } else if latest {
         let dir = backup::directory(ctx, args.dir.as_deref());
-        let path = backup::latest(ctx, &dir)?;
+        let path = backup::latest(ctx, &dir, &keys)?;
         ctx.out
             .info(format!("restoring the latest archive, {}", path.display()));
         chosen = Some(path.clone());
@@ -42,6 +43,7 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         force: args.force,
         avoid_id_reuse: args.avoid_id_reuse,
         dry_run: args.dry_run,
+        keys,
     };
     if args.dry_run {
         let plan = restore::plan(ctx, &request)?;

@@ -25,8 +25,9 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             .with_context(|| format!("cannot read archive {}", args.archive.display()))?;
         (stream, args.archive.display().to_string())
     };
+    let keys = args.keys.keys(&ctx.config)?;
     let mut config = ConfigCheck::default();
-    let summary = reader::read(input, &label, &mut config)?;
+    let summary = reader::read(input, &label, &keys, &mut config)?;
     let left_out: Vec<String> = config.left_out.iter().map(ToString::to_string).collect();
     let m = &summary.manifest;
     if ctx.out.json {

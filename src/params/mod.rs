@@ -84,6 +84,10 @@ pub const NAMES: &[&str] = &[
     "job_logs_dir",
     "job_logs_pattern",
     "compression",
+    "encrypt_recipients",
+    "encrypt_recipients_file",
+    "passphrase_file",
+    "identity_file",
     "profile",
     "schema",
     "server_user",
@@ -141,7 +145,19 @@ fn config_params(ctx: &Ctx) -> Vec<Param> {
             .map_or_else(|| unset("job_logs_dir"), |s| path("job_logs_dir", s)),
         setting("job_logs_pattern", &c.job_logs_pattern),
         setting("compression", &c.compression),
+        // Public keys: shown as given. The files hold secrets: only their paths are shown.
+        c.encrypt_recipients.as_ref().map_or_else(
+            || unset("encrypt_recipients"),
+            |s| Param::text("encrypt_recipients", s.value.join(", "), &s.source),
+        ),
     ];
+    for (name, s) in [
+        ("encrypt_recipients_file", &c.encrypt_recipients_file),
+        ("passphrase_file", &c.passphrase_file),
+        ("identity_file", &c.identity_file),
+    ] {
+        out.push(s.as_ref().map_or_else(|| unset(name), |s| path(name, s)));
+    }
     for (name, s) in [
         ("profile", &c.profile),
         ("schema", &c.schema),

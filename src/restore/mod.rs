@@ -29,6 +29,7 @@ use indicatif::ProgressBar;
 
 use self::cold::Cold;
 use self::online::Online;
+use crate::archive::crypt::Keys;
 use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{Manifest, Mode, SchemaDdl};
 use crate::context::Ctx;
@@ -53,6 +54,8 @@ pub struct Request {
     pub avoid_id_reuse: bool,
     /// Check everything and say what would be replaced; change nothing (see [`plan`]).
     pub dry_run: bool,
+    /// Decrypts an encrypted archive (see `archive::crypt`).
+    pub keys: Keys,
 }
 
 /// What a restore put back.
@@ -111,6 +114,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
                 bar: bar.clone(),
             },
             &label,
+            &request.keys,
             &mut Discard,
         );
         bar.finish_and_clear();
@@ -145,8 +149,8 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         state: State::Start,
     };
     let outcome = match &checked {
-        Some(checked) => reader::read_again(input, &label, &mut visitor, checked),
-        None => reader::read(input, &label, &mut visitor),
+        Some(checked) => reader::read_again(input, &label, &request.keys, &mut visitor, checked),
+        None => reader::read(input, &label, &request.keys, &mut visitor),
     };
     bar.finish_and_clear();
     let state = std::mem::replace(&mut visitor.state, State::Start);
@@ -191,7 +195,7 @@ pub fn plan(ctx: &Ctx, request: &Request) -> anyhow::Result<Plan> {
             path.display().to_string(),
         ),
     };
-    let summary = reader::read(input, &label, &mut Discard)?;
+    let summary = reader::read(input, &label, &request.keys, &mut Discard)?;
     let m = &summary.manifest;
     let replaces = match m.mode {
         Mode::Online => {
