@@ -51,7 +51,10 @@ fn backup(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
     args.extend_from_slice(extra);
     let run = db.run(&args);
     run.expect(0);
-    PathBuf::from(run.json()["archive"].as_str().expect("archive"))
+    let json = run.json();
+    let archive = PathBuf::from(json["archive"].as_str().expect("archive"));
+    assert_eq!(json["encrypted"], is_age_file(&archive), "{json}");
+    archive
 }
 
 fn is_age_file(path: &Path) -> bool {
@@ -245,6 +248,9 @@ fn the_catalog_lists_and_prunes_encrypted_archives_without_the_key() {
         );
     }
 
+    let human = db.run(&["backups", "--dir", path_str(dir.path())]);
+    human.expect(0).stdout_has("encrypted");
+
     // Checking needs the key.
     db.run(&["backups", "verify", "--dir", path_str(dir.path())])
         .expect(5)
@@ -378,4 +384,37 @@ fn bad_recipients_and_both_kinds_at_once_are_usage_errors() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tar"))
         .collect();
     assert!(nothing.is_empty(), "no archive written: {nothing:?}");
+}
+
+#[test]
+fn a_cold_backup_is_encrypted_by_the_same_setting_and_restores() {
+    let c = common::TestCluster::started();
+    let keys = common::temp_dir("keys");
+    let key = age_key(keys.path(), "key.txt");
+    c.write_config(&format!(
+        "data_dir = '{}'\nencrypt_recipients = [\"{}\"]\nidentity_file = '{}'\n",
+        c.data_dir().display(),
+        key.recipient,
+        key.file.display()
+    ));
+    let first = common::insert_job(&mut c.client());
+    let dir = common::temp_dir("enc");
+    let cold = dir.path().join("cold.tar.zst.age");
+    c.run(&[
+        "backup",
+        "--mode=cold",
+        "--compression=zstd",
+        "--output",
+        path_str(&cold),
+    ])
+    .expect(0);
+    assert!(is_age_file(&cold));
+    common::insert_job(&mut c.client());
+    c.run(&["restore", path_str(&cold), "--yes", "--force"])
+        .expect(0);
+    assert_eq!(
+        scalar_i64(&mut c.client(), "SELECT coalesce(max(id), 0) FROM jobdb.jobs"),
+        first,
+        "the cluster is back as the archive has it"
+    );
 }

@@ -119,7 +119,11 @@ pub fn listing(items: &[Item], verified: bool, wide: bool) -> String {
         }
         row.extend([
             human_bytes(i.bytes as i64),
-            i.state.name().to_string(),
+            match (i.encrypted, i.state) {
+                (true, State::Unverified) => "encrypted".to_string(),
+                (true, state) => format!("{}, encrypted", state.name()),
+                (false, state) => state.name().to_string(),
+            },
             prune_note(i),
         ]);
         t.add_row(row);
@@ -145,7 +149,19 @@ pub fn listing(items: &[Item], verified: bool, wide: bool) -> String {
             _ => {}
         }
     }
-    if !verified && items.iter().any(|i| i.state == State::Unverified) {
+    if items
+        .iter()
+        .any(|i| i.encrypted && i.state == State::Unverified)
+    {
+        lines.push(
+            "encrypted: read without the key, only its name, size, time, database and retention mark are known; `jobdbctl backups verify --identity FILE` reads everything".to_string(),
+        );
+    }
+    if !verified
+        && items
+            .iter()
+            .any(|i| !i.encrypted && i.state == State::Unverified)
+    {
         lines.push(
             "unverified: header and end read and consistent, contents not checked; `jobdbctl backups verify` reads everything".to_string(),
         );

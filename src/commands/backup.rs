@@ -42,11 +42,11 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     if let (Some(schema), Some(last)) = (&done.manifest.schema, done.manifest.last_used_job_id) {
         high_water::note_detached(ctx, schema, last);
     }
-    report(ctx, &done)?;
+    report(ctx, &done, seal.is_some())?;
     Ok(Exit::Ok)
 }
 
-fn report(ctx: &Ctx, done: &Done) -> anyhow::Result<()> {
+fn report(ctx: &Ctx, done: &Done, encrypted: bool) -> anyhow::Result<()> {
     let rows: u64 = done.manifest.tables.iter().filter_map(|t| t.rows).sum();
     let path = done.path.as_ref().map(|p| p.display().to_string());
     crate::cli::runlog::note_outcome(format!(
@@ -58,6 +58,7 @@ fn report(ctx: &Ctx, done: &Done) -> anyhow::Result<()> {
         return ctx.out.json(&json!({
             "archive": path,
             "bytes": done.bytes,
+            "encrypted": encrypted,
             "mode": done.manifest.mode.name(),
             "database": done.manifest.database,
             "schema": done.manifest.schema,
@@ -71,7 +72,8 @@ fn report(ctx: &Ctx, done: &Done) -> anyhow::Result<()> {
         }));
     }
     let mut text = format!(
-        "{} backup of {} written{}: {} in {:.1} s",
+        "{}{} backup of {} written{}: {} in {:.1} s",
+        if encrypted { "encrypted " } else { "" },
         done.manifest.mode.name(),
         done.manifest
             .schema
