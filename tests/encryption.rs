@@ -413,7 +413,10 @@ fn a_cold_backup_is_encrypted_by_the_same_setting_and_restores() {
     c.run(&["restore", path_str(&cold), "--yes", "--force"])
         .expect(0);
     assert_eq!(
-        scalar_i64(&mut c.client(), "SELECT coalesce(max(id), 0) FROM jobdb.jobs"),
+        scalar_i64(
+            &mut c.client(),
+            "SELECT coalesce(max(id), 0) FROM jobdb.jobs"
+        ),
         first,
         "the cluster is back as the archive has it"
     );
