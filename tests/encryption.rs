@@ -193,6 +193,17 @@ fn a_passphrase_file_encrypts_and_decrypts_and_never_shows() {
     let bytes = fs::read(&archive).expect("read");
     assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
 
+    // A passphrase file others may read is refused, naming it.
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).expect("chmod");
+    db.run(&[
+        "verify",
+        "--passphrase-file",
+        path_str(&file),
+        path_str(&archive),
+    ])
+    .expect(3)
+    .error_has(path_str(&file));
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
     let wrong = dir.path().join("wrong");
     fs::write(&wrong, "not it\n").expect("write");
     fs::set_permissions(&wrong, fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -297,7 +308,31 @@ fn the_catalog_lists_and_prunes_encrypted_archives_without_the_key() {
     ])
     .expect(5)
     .error_has("encrypted");
+    let mut from_env = db.cmd();
+    from_env.env("JOBDBCTL_IDENTITY_FILE", &key.file).args([
+        "restore",
+        "latest",
+        "--dir",
+        path_str(dir.path()),
+        "--dry-run",
+        "--force",
+    ]);
+    common::run(from_env).expect(0);
     db.write_config(&format!("identity_file = \"{}\"\n", path_str(&key.file)));
+    let params = db.run(&["show-params", "--json"]);
+    params.expect(0);
+    let identity = params.json()["params"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "identity_file").cloned())
+        .expect("identity_file shown");
+    assert_eq!(identity["value"], path_str(&key.file), "{identity}");
+    let text = fs::read_to_string(&key.file).expect("key");
+    let secret = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-"));
+    let secret = secret.expect("secret key line");
+    assert!(
+        !params.stdout.contains(secret),
+        "the key itself is never shown"
+    );
     db.run(&[
         "restore",
         "latest",

@@ -350,9 +350,9 @@ fn read_item(
         item.encrypted = true;
         item.state = State::Unverified;
         let meta = headers.meta(file);
-        // Without the key what the meta stanza says is all there is; with it, the archive
-        // is read as deeply as any other.
-        let read_all = meta.as_ref().map_or(true, |m| depth(m) != Depth::Header);
+        // Without the key what the meta stanza says is all there is. With it, a full read
+        // when one is asked for: the ends of an encrypted archive cost a read of the whole.
+        let read_all = meta.as_ref().map_or(true, |m| depth(m) == Depth::Full);
         if let Some(m) = meta {
             item.header = Some(Box::new(Header::of(m, strings)));
         }
