@@ -36,6 +36,14 @@ fn age_key(dir: &Path, name: &str) -> Key {
     Key { file, recipient }
 }
 
+/// A file only its owner may read, as key files must be.
+fn private_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
 fn age(args: &[&str]) {
     let out = Command::new("age").args(args).output().expect("run age");
     common::assert_success(&out, &format!("age {args:?}"));
@@ -171,16 +179,14 @@ fn a_passphrase_file_encrypts_and_decrypts_and_never_shows() {
     let db = TestDb::populated_unlocked(300);
     let dir = common::temp_dir("enc");
     let secret = "correct horse battery staple 7431";
-    let file = dir.path().join("passphrase");
-    fs::write(&file, format!("{secret}\n")).expect("write passphrase");
-    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let file = private_file(dir.path(), "passphrase", &format!("{secret}\n"));
+    let with_passphrase = format!("--passphrase-file={}", file.display());
     let run = db.run(&[
         "-v",
         "backup",
         "--output",
         path_str(dir.path()),
-        "--passphrase-file",
-        path_str(&file),
+        &with_passphrase,
     ]);
     run.expect(0);
     assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
@@ -204,9 +210,7 @@ fn a_passphrase_file_encrypts_and_decrypts_and_never_shows() {
     .expect(3)
     .error_has(path_str(&file));
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
-    let wrong = dir.path().join("wrong");
-    fs::write(&wrong, "not it\n").expect("write");
-    fs::set_permissions(&wrong, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let wrong = private_file(dir.path(), "wrong", "not it\n");
     db.run(&[
         "verify",
         "--passphrase-file",
@@ -298,25 +302,19 @@ fn the_catalog_lists_and_prunes_encrypted_archives_without_the_key() {
     db.remove_config();
     let plain = backup(&db, dir.path(), &[]);
     fs::remove_file(&plain).expect("remove the plain one again");
-    db.run(&[
+    let latest = [
         "restore",
         "latest",
+        "--force",
         "--dir",
         path_str(dir.path()),
-        "--yes",
-        "--force",
-    ])
-    .expect(5)
-    .error_has("encrypted");
+    ];
+    let with = |extra: &'static str| [&latest[..], &[extra]].concat();
+    db.run(&with("--yes")).expect(5).error_has("encrypted");
     let mut from_env = db.cmd();
-    from_env.env("JOBDBCTL_IDENTITY_FILE", &key.file).args([
-        "restore",
-        "latest",
-        "--dir",
-        path_str(dir.path()),
-        "--dry-run",
-        "--force",
-    ]);
+    from_env
+        .env("JOBDBCTL_IDENTITY_FILE", &key.file)
+        .args(with("--dry-run"));
     common::run(from_env).expect(0);
     db.write_config(&format!("identity_file = \"{}\"\n", path_str(&key.file)));
     let params = db.run(&["show-params", "--json"]);
@@ -333,15 +331,7 @@ fn the_catalog_lists_and_prunes_encrypted_archives_without_the_key() {
         !params.stdout.contains(secret),
         "the key itself is never shown"
     );
-    db.run(&[
-        "restore",
-        "latest",
-        "--dir",
-        path_str(dir.path()),
-        "--yes",
-        "--force",
-    ])
-    .expect(0);
+    db.run(&with("--yes")).expect(0);
 }
 
 #[test]
@@ -374,23 +364,17 @@ fn an_ssh_ed25519_key_works_as_recipient_and_identity_for_both_tools() {
 fn bad_recipients_and_both_kinds_at_once_are_usage_errors() {
     let db = TestDb::initialized();
     let dir = common::temp_dir("enc");
-    db.run(&[
-        "backup",
-        "--output",
-        path_str(dir.path()),
-        "--encrypt-to",
-        "age1nope",
-    ])
-    .expect(2)
-    .error_has("not an age public key");
+    let backup_to = |extra: &[&str]| {
+        let mut args = vec!["backup", "--output", path_str(dir.path())];
+        args.extend_from_slice(extra);
+        db.run(&args)
+    };
+    backup_to(&["--encrypt-to", "age1nope"])
+        .expect(2)
+        .error_has("not an age public key");
     let key = age_key(dir.path(), "key.txt");
-    let pass = dir.path().join("pass");
-    fs::write(&pass, "p\n").expect("write");
-    fs::set_permissions(&pass, fs::Permissions::from_mode(0o600)).expect("chmod");
-    db.run(&[
-        "backup",
-        "--output",
-        path_str(dir.path()),
+    let pass = private_file(dir.path(), "pass", "p\n");
+    backup_to(&[
         "--encrypt-to",
         &key.recipient,
         "--passphrase-file",
@@ -404,13 +388,7 @@ fn bad_recipients_and_both_kinds_at_once_are_usage_errors() {
         .lines()
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))
         .expect("secret line");
-    let run = db.run(&[
-        "backup",
-        "--output",
-        path_str(dir.path()),
-        "--encrypt-to",
-        secret,
-    ]);
+    let run = backup_to(&["--encrypt-to", secret]);
     run.expect(2);
     assert!(!run.stderr.contains(&secret[20..]), "{}", run.stderr);
     let nothing: Vec<_> = fs::read_dir(dir.path())
@@ -435,14 +413,9 @@ fn a_cold_backup_is_encrypted_by_the_same_setting_and_restores() {
     let first = common::insert_job(&mut c.client());
     let dir = common::temp_dir("enc");
     let cold = dir.path().join("cold.tar.zst.age");
-    c.run(&[
-        "backup",
-        "--mode=cold",
-        "--compression=zstd",
-        "--output",
-        path_str(&cold),
-    ])
-    .expect(0);
+    let output = format!("--output={}", cold.display());
+    c.run(&["backup", "--mode=cold", "--compression=zstd", &output])
+        .expect(0);
     assert!(is_age_file(&cold));
     common::insert_job(&mut c.client());
     c.run(&["restore", path_str(&cold), "--yes", "--force"])
