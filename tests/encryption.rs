@@ -358,6 +358,23 @@ fn an_ssh_ed25519_key_works_as_recipient_and_identity_for_both_tools() {
     db.run(&["verify", path_str(&plain)]).expect(0);
     db.run(&["verify", "--identity", path_str(&key), path_str(&archive)])
         .expect(0);
+
+    // A recipients file in the configuration: an age key and the ssh key, comments between;
+    // either identity opens the archive.
+    let age_id = age_key(dir.path(), "age.txt");
+    let list = dir.path().join("recipients");
+    let text = format!(
+        "# the team\n{}\n\n# break-glass\n{}",
+        age_id.recipient, public
+    );
+    fs::write(&list, text).expect("write recipients");
+    db.write_config(&format!("encrypt_recipients_file = '{}'\n", list.display()));
+    let both = backup(&db, dir.path(), &[]);
+    assert!(is_age_file(&both), "encrypted by the configuration alone");
+    for identity in [&key, &age_id.file] {
+        db.run(&["verify", "--identity", path_str(identity), path_str(&both)])
+            .expect(0);
+    }
 }
 
 #[test]
