@@ -133,6 +133,9 @@ _jobdbctl() {
             jobdbctl__subcmd__background__subcmd__migrations__subcmd__help,show)
                 cmd="jobdbctl__subcmd__background__subcmd__migrations__subcmd__help__subcmd__show"
                 ;;
+            jobdbctl__subcmd__backups,check)
+                cmd="jobdbctl__subcmd__backups__subcmd__check"
+                ;;
             jobdbctl__subcmd__backups,help)
                 cmd="jobdbctl__subcmd__backups__subcmd__help"
                 ;;
@@ -144,6 +147,9 @@ _jobdbctl() {
                 ;;
             jobdbctl__subcmd__backups,verify)
                 cmd="jobdbctl__subcmd__backups__subcmd__verify"
+                ;;
+            jobdbctl__subcmd__backups__subcmd__help,check)
+                cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__check"
                 ;;
             jobdbctl__subcmd__backups__subcmd__help,help)
                 cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__help"
@@ -249,6 +255,9 @@ _jobdbctl() {
                 ;;
             jobdbctl__subcmd__help__subcmd__background__subcmd__migrations,show)
                 cmd="jobdbctl__subcmd__help__subcmd__background__subcmd__migrations__subcmd__show"
+                ;;
+            jobdbctl__subcmd__help__subcmd__backups,check)
+                cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__check"
                 ;;
             jobdbctl__subcmd__help__subcmd__backups,list)
                 cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__list"
@@ -792,7 +801,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups)
-            opts="-w -q -v -h -V --dir --identity --passphrase-file --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune help"
+            opts="-w -q -v -h -V --dir --identity --passphrase-file --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -845,9 +854,81 @@ _jobdbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jobdbctl__subcmd__backups__subcmd__help)
-            opts="list verify prune help"
+        jobdbctl__subcmd__backups__subcmd__check)
+            opts="-q -v -h -V --dir --identity --passphrase-file --max-age --verify --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help)
+            opts="list verify prune check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1420,8 +1501,22 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__backups)
-            opts="list verify prune"
+            opts="list verify prune check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__backups__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

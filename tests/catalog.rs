@@ -817,3 +817,59 @@ fn the_listing_fits_80_columns_and_wide_adds_the_rest() {
     );
     wide.stdout_has(&db.name);
 }
+
+#[test]
+fn backups_check_exits_4_when_the_newest_archive_is_old_missing_or_damaged() {
+    let db = TestDb::with_jobs(100);
+    let dir = common::temp_dir("cat");
+    let check = |extra: &[&str]| {
+        let mut args = vec!["backups", "check", "--max-age", "1d", "--dir"];
+        args.push(path_str(dir.path()));
+        args.extend_from_slice(extra);
+        db.run(&args)
+    };
+    check(&[]).expect(4).error_has("no archive");
+
+    let taken = backup(&db, dir.path(), &[]);
+    let old = backdated(&taken, 3);
+    fs::remove_file(&taken).expect("remove");
+    check(&[]).expect(4).error_has("older than 1day");
+    let stale = check(&["--json"]);
+    stale.expect(4);
+    let json = stale.json();
+    assert_eq!(json["fresh"], false, "{json}");
+    assert_eq!(json["archive"], path_str(&old), "{json}");
+    assert!(
+        json["age_seconds"].as_u64() >= Some(3 * 86_400 - 60),
+        "{json}"
+    );
+    // Another database's newer archive is not this one's backup.
+    let other = TestDb::with_jobs(10);
+    backup(&other, dir.path(), &[]);
+    check(&[]).expect(4);
+
+    let newest = backup(&db, dir.path(), &[]);
+    let fresh = check(&["--json"]);
+    fresh.expect(0);
+    assert_eq!(fresh.json()["fresh"], true);
+    assert_eq!(fresh.json()["archive"], path_str(&newest));
+    check(&[]).expect(0).stdout_has("within 1day");
+    let quiet = check(&["--quiet"]);
+    quiet.expect(0);
+    assert_eq!(quiet.stdout, "", "silent for cron while all is well");
+
+    // Cut in half: damaged, whether the end or the whole is read.
+    let bytes = fs::read(&newest).expect("read");
+    fs::write(&newest, &bytes[..bytes.len() / 2]).expect("truncate");
+    check(&[]).expect(4).error_has("damaged");
+    check(&["--verify"]).expect(4).error_has("damaged");
+
+    // A byte changed in the middle: only the full read sees it.
+    let newest = backup(&db, dir.path(), &[]);
+    let mut bytes = fs::read(&newest).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&newest, &bytes).expect("write");
+    check(&[]).expect(0);
+    check(&["--verify"]).expect(4).error_has("damaged");
+}

@@ -213,6 +213,34 @@ pub fn prune(
     )
 }
 
+/// `backups check`: this database's newest archive in `dir` (a `.partial` is not one), read
+/// as far as `verify` says; `None` when there is none.
+pub fn newest(
+    ctx: &Ctx,
+    dir: &Path,
+    keys: &Keys,
+    verify: bool,
+) -> anyhow::Result<Option<catalog::Item>> {
+    let source = this_source(ctx);
+    let depth = |m: &Manifest| match (Source::of(m) == source, verify) {
+        (false, _) => catalog::Depth::Header,
+        (true, false) => catalog::Depth::Ends,
+        // Only the newest is read in full, below.
+        (true, true) => catalog::Depth::Header,
+    };
+    let items = catalog::scan(&*storage::at(dir), keys, &depth)?;
+    let Some(mut item) = items
+        .into_iter()
+        .find(|i| i.state != catalog::State::Partial && i.source().as_ref() == Some(&source))
+    else {
+        return Ok(None);
+    };
+    if verify {
+        item.verify(&*storage::at(dir), keys);
+    }
+    Ok(Some(item))
+}
+
 /// `restore latest`: the newest archive of this database in `dir` that reads completely
 /// (as `verify` reads it) and is a regular file of this user; newer damaged ones are skipped
 /// with a warning. None is exit 2 (nothing to restore); only damaged ones is exit 5.

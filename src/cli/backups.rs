@@ -28,6 +28,21 @@ pub enum Action {
     /// Delete this database's old archives that jobdbctl named itself, by the same rules as
     /// backup --keep/--keep-within. Asks first; without a terminal needs --yes.
     Prune(PruneArgs),
+    /// For cron and monitoring: exit 4 with one line when this database's newest archive is
+    /// older than --max-age, missing, or damaged (read in full with --verify).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// How old the newest archive may be (e.g. 26h for a nightly backup).
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_keep_within_arg)]
+    pub max_age: std::time::Duration,
+    /// Read the newest archive in full (as verify does) instead of its header and end.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,10 +101,12 @@ pub const HELP: Entry = Entry {
         ("jobdbctl backups", "the archives in the backup directory, newest first, with their state and whether pruning may remove them"),
         ("jobdbctl backups verify", "read every archive in full; exit 5 naming any damaged one"),
         ("jobdbctl backups prune --keep 14 --dry-run", "what `--keep 14` would delete, changing nothing"),
+        ("jobdbctl --quiet backups check --max-age 26h", "from cron or a monitor: silent while last night's backup is there"),
     ],
     exits: &[
         (Exit::Usage, "prune without --keep or --keep-within, or a directory that does not exist"),
         (Exit::Refused, "prune not confirmed (no --yes and no terminal)"),
+        (Exit::NotReady, "check: the newest archive of this database is older than --max-age, missing or damaged"),
         (Exit::BadArchive, "verify: an archive is damaged"),
     ],
 };

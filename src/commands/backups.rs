@@ -5,7 +5,9 @@ use serde_json::json;
 use crate::backup::catalog::{Depth, State};
 use crate::backup::report;
 use crate::backup::{self, Policy};
-use crate::cli::backups::{Action, BackupsArgs, DirArg, ListArgs, PruneArgs, VerifyArgs};
+use crate::cli::backups::{
+    Action, BackupsArgs, CheckArgs, DirArg, ListArgs, PruneArgs, VerifyArgs,
+};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::output::confirm;
@@ -23,6 +25,7 @@ pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             ctx,
         ),
         Some(Action::Prune(prune_args)) => prune(prune_args, ctx),
+        Some(Action::Check(check_args)) => check(check_args, ctx),
     }
 }
 
@@ -107,6 +110,84 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ));
     }
     Ok(Exit::Ok)
+}
+
+/// Whether this database's newest archive is there, whole and young enough: one line, exit 4
+/// when it is not (for cron's mail and for monitoring).
+fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    let keys = args.dir.keys.keys(&ctx.config)?;
+    let dir = backup::directory(ctx, args.dir.dir.as_deref());
+    let newest = match directory(ctx, &args.dir)? {
+        Some(dir) => backup::newest(ctx, &dir, &keys, args.verify)?,
+        None => None,
+    };
+    let max = humantime::format_duration(args.max_age);
+    let now = chrono::Utc::now();
+    let age = newest
+        .as_ref()
+        .and_then(|i| i.taken_at())
+        .map(|t| (now - t).to_std().unwrap_or_default());
+    let problem = match &newest {
+        None => Some(format!(
+            "no archive of this database in {}; take one with `jobdbctl backup`",
+            shown(&dir)
+        )),
+        Some(i) if i.state == State::Damaged => Some(format!(
+            "the newest archive, {}, is damaged: {}; take a new backup",
+            shown(&i.path()),
+            i.problem.as_deref().unwrap_or("unreadable")
+        )),
+        Some(i) => match age {
+            Some(age) if age > args.max_age => Some(format!(
+                "the newest archive, {}, is {} old, older than {max}; check that the scheduled backup runs",
+                shown(&i.path()),
+                rounded(age)
+            )),
+            Some(_) => None,
+            None => Some(format!(
+                "the newest archive, {}, says nothing of when it was taken",
+                shown(&i.path())
+            )),
+        },
+    };
+    if ctx.out.json {
+        ctx.out.json(&json!({
+            "fresh": problem.is_none(),
+            "archive": newest.as_ref().map(|i| i.path().display().to_string()),
+            "taken_at": newest.as_ref().and_then(|i| i.taken_at()),
+            "age_seconds": age.map(|a| a.as_secs()),
+            "max_age_seconds": args.max_age.as_secs(),
+            "state": newest.as_ref().map(|i| i.state.name()),
+            "encrypted": newest.as_ref().map(|i| i.encrypted),
+            "problem": problem,
+        }))?;
+        return Ok(if problem.is_some() {
+            Exit::NotReady
+        } else {
+            Exit::Ok
+        });
+    }
+    if let Some(problem) = problem {
+        return Err(failure(Exit::NotReady, problem));
+    }
+    if let (Some(i), Some(age)) = (&newest, age) {
+        ctx.out.line(format!(
+            "the newest archive, {}, is {} old (within {max})",
+            shown(&i.path()),
+            rounded(age)
+        ))?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// An age to the second, as people read it.
+/// A path from the file system, control characters escaped.
+fn shown(path: &Path) -> String {
+    crate::output::printable(&path.display().to_string(), 400)
+}
+
+fn rounded(age: std::time::Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
 }
 
 fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
