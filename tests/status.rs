@@ -557,3 +557,22 @@ fn status_on_graphile_worker_0_16() {
 fn status_on_graphile_worker_0_18() {
     status_on(&VERSIONS[2]);
 }
+
+#[test]
+fn status_shows_how_old_the_newest_backup_is() {
+    let db = TestDb::with_jobs(50);
+    let dir = common::temp_dir("st");
+    db.write_config(&format!("backup_dir = '{}'\n", dir.path().display()));
+    let before = db.run(&["status", "--json"]);
+    before.expect(0);
+    assert!(before.json()["newest_backup"].is_null(), "no backup yet");
+    let backup = db.run(&["backup", "--json"]);
+    backup.expect(0);
+    let archive = backup.json()["archive"].clone();
+    let after = db.run(&["status", "--json"]);
+    after.expect(0);
+    let newest = &after.json()["newest_backup"];
+    assert_eq!(newest["archive"], archive, "{newest}");
+    assert!(newest["age_seconds"].as_u64() < Some(600), "{newest}");
+    db.run(&["status"]).expect(0).stdout_has("newest backup");
+}

@@ -213,20 +213,21 @@ pub fn prune(
     )
 }
 
-/// `backups check`: this database's newest archive in `dir` (a `.partial` is not one), read
-/// as far as `verify` says; `None` when there is none.
+/// `backups check` and `status`: this database's newest archive in `dir` (a `.partial` is
+/// not one), read as deeply as `depth` says (`Full` reads only the newest in full); `None`
+/// when there is none.
 pub fn newest(
     ctx: &Ctx,
     dir: &Path,
     keys: &Keys,
-    verify: bool,
+    depth: catalog::Depth,
 ) -> anyhow::Result<Option<catalog::Item>> {
     let source = this_source(ctx);
-    let depth = |m: &Manifest| match (Source::of(m) == source, verify) {
-        (false, _) => catalog::Depth::Header,
-        (true, false) => catalog::Depth::Ends,
+    let verify = depth == catalog::Depth::Full;
+    let depth = |m: &Manifest| match (Source::of(m) == source, depth) {
+        (true, catalog::Depth::Ends) => catalog::Depth::Ends,
         // Only the newest is read in full, below.
-        (true, true) => catalog::Depth::Header,
+        _ => catalog::Depth::Header,
     };
     let items = catalog::scan(&*storage::at(dir), keys, &depth)?;
     let Some(mut item) = items

@@ -118,7 +118,14 @@ fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let keys = args.dir.keys.keys(&ctx.config)?;
     let dir = backup::directory(ctx, args.dir.dir.as_deref());
     let newest = match directory(ctx, &args.dir)? {
-        Some(dir) => backup::newest(ctx, &dir, &keys, args.verify)?,
+        Some(dir) => {
+            let depth = if args.verify {
+                Depth::Full
+            } else {
+                Depth::Ends
+            };
+            backup::newest(ctx, &dir, &keys, depth)?
+        }
         None => None,
     };
     let max = humantime::format_duration(args.max_age);

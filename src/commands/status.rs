@@ -1,3 +1,6 @@
+use crate::archive::crypt::Keys;
+use crate::backup;
+use crate::backup::catalog::Depth;
 use crate::cli::status::StatusArgs;
 use crate::context::Ctx;
 use crate::db;
@@ -27,6 +30,8 @@ pub fn run(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     if let (Some(schema), Some(last)) = (&report.schema, report.last_used_job_id) {
         high_water::note(ctx, &mut db, schema, last, false);
     }
+    let mut report = report;
+    report.newest_backup = newest_backup(ctx);
     if ctx.out.json {
         ctx.out.json(&report)?;
     } else {
@@ -61,4 +66,22 @@ fn report_down(ctx: &Ctx, check: bool, err: &anyhow::Error) -> anyhow::Result<Ex
     }
     eprintln!("jobdbctl: error: {why}");
     Ok(if check { Exit::NotReady } else { Exit::Connect })
+}
+
+/// This database's newest archive in the backup directory, read no further than its header:
+/// status stays cheap, and a catalog that cannot be read is not status's failure.
+fn newest_backup(ctx: &Ctx) -> Option<status::NewestBackup> {
+    let dir = backup::directory(ctx, None);
+    if !dir.is_dir() {
+        return None;
+    }
+    let item = backup::newest(ctx, &dir, &Keys::default(), Depth::Header).ok()??;
+    let taken_at = item.taken_at()?;
+    Some(status::NewestBackup {
+        archive: item.path().display().to_string(),
+        taken_at,
+        age_seconds: (chrono::Utc::now() - taken_at)
+            .to_std()
+            .map_or(0, |a| a.as_secs()),
+    })
 }

@@ -50,6 +50,17 @@ pub struct Report {
     /// Null when nothing else stands in the way but job locks were not counted.
     pub ready_to_upgrade: Option<bool>,
     pub not_ready_because: Vec<String>,
+    /// This database's newest archive in the backup directory, when there is one (the
+    /// command fills it in from the backup catalog).
+    pub newest_backup: Option<NewestBackup>,
+}
+
+/// The newest archive: where, when, and how long ago.
+#[derive(Debug, Serialize)]
+pub struct NewestBackup {
+    pub archive: String,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub age_seconds: u64,
 }
 
 /// What `status` was asked for.
@@ -112,6 +123,7 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
         unfinished_background_migrations: Vec::new(),
         ready_to_upgrade: Some(false),
         not_ready_because: Vec::new(),
+        newest_backup: None,
     };
     let Some(profile) = profile else {
         report

@@ -127,6 +127,17 @@ pub fn print(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             ]);
         }
     }
+    if let Some(b) = &r.newest_backup {
+        t.add_row(vec![
+            "newest backup".to_string(),
+            format!(
+                "{} ago, {} ({})",
+                humantime::format_duration(std::time::Duration::from_secs(b.age_seconds)),
+                printable(&b.archive, 400),
+                human_time(b.taken_at)
+            ),
+        ]);
+    }
     t.add_row(vec![
         "ready to upgrade".to_string(),
         match r.ready_to_upgrade {
