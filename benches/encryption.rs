@@ -60,7 +60,7 @@ fn main() {
             .args(extra);
         timed("jobdbctl backup", cmd)
     };
-    let restore = |db: &str, archive: &Path, extra: &[&str]| {
+    let restore_cmd = |db: &str, archive: &Path, extra: &[&str]| {
         shared::recreate_db(&c, &TARGETS, db);
         let mut cmd = common::jobdbctl(&c.configdir);
         cmd.arg("--database-url")
@@ -71,7 +71,10 @@ fn main() {
             .args(["-q", "restore"])
             .arg(archive)
             .args(extra);
-        timed("jobdbctl restore", cmd)
+        cmd
+    };
+    let restore = |db: &str, archive: &Path, extra: &[&str]| {
+        timed("jobdbctl restore", restore_cmd(db, archive, extra))
     };
     let mut times: Vec<[f64; 4]> = Vec::new();
     for _ in 0..rounds {
@@ -106,10 +109,42 @@ fn main() {
             t[3] / t[2]
         );
     }
+    let identity = ["--identity", key.to_str().expect("utf-8")];
+    println!(
+        "  peak RSS of a restore: plain {:.0} MiB, encrypted {:.0} MiB",
+        peak_rss_mib(restore_cmd("r_plain", &plain, &[])),
+        peak_rss_mib(restore_cmd("r_sealed", &sealed, &identity))
+    );
     let best = |i: usize| times.iter().map(|t| t[i]).fold(f64::INFINITY, f64::min);
     println!(
         "best: backup encrypted / plain {:.3} (goal <= 1.1); restore encrypted / plain {:.3} (goal <= 1.1)",
         best(1) / best(0),
         best(3) / best(2)
     );
+}
+
+/// Runs `cmd` under `/usr/bin/time`: its peak resident set in MiB.
+fn peak_rss_mib(cmd: Command) -> f64 {
+    let file = std::env::temp_dir().join(format!("jobdbctl-enc-{}.rss", std::process::id()));
+    let mut timed = Command::new("/usr/bin/time");
+    timed.arg("-f").arg("%M").arg("-o").arg(&file);
+    timed.arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => timed.env(key, v),
+            None => timed.env_remove(key),
+        };
+    }
+    let out = timed.output().expect("run /usr/bin/time");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kib: f64 = std::fs::read_to_string(&file)
+        .expect("rss file")
+        .trim()
+        .parse()
+        .expect("rss");
+    kib / 1024.0
 }
