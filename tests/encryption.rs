@@ -120,6 +120,15 @@ fn the_age_tool_decrypts_what_jobdbctl_encrypts_and_the_other_way_round() {
     ])
     .expect(0);
     assert_eq!(jobs(&db), before, "the restore put every job back");
+    // From standard input too: decrypted and checked as it streams.
+    db.client().exec("DELETE FROM jobdb.jobs WHERE id % 2 = 1");
+    let mut piped = db.cmd();
+    piped
+        .args(["restore", "-", "--yes", "--force", "--identity"])
+        .arg(&key.file)
+        .stdin(fs::File::open(&archive).expect("open archive"));
+    common::run(piped).expect(0);
+    assert_eq!(jobs(&db), before, "restored from standard input");
     db.run(&[
         "verify",
         "--identity",
