@@ -96,6 +96,7 @@ fn the_age_tool_decrypts_what_jobdbctl_encrypts_and_the_other_way_round() {
     ]);
     let checked = db.run(&["verify", "--json", path_str(&plain)]);
     checked.expect(0);
+    assert_eq!(checked.json()["encrypted"], false);
     assert!(checked.json()["tables"][0]["rows"].is_number());
 
     // What the tool encrypts, jobdbctl restores.
@@ -129,13 +130,15 @@ fn the_age_tool_decrypts_what_jobdbctl_encrypts_and_the_other_way_round() {
         .stdin(fs::File::open(&archive).expect("open archive"));
     common::run(piped).expect(0);
     assert_eq!(jobs(&db), before, "restored from standard input");
-    db.run(&[
+    let sealed = db.run(&[
         "verify",
+        "--json",
         "--identity",
         path_str(&key.file),
         path_str(&archive),
-    ])
-    .expect(0);
+    ]);
+    sealed.expect(0);
+    assert_eq!(sealed.json()["encrypted"], true);
 }
 
 use common::Exec;

@@ -75,8 +75,10 @@ pub struct Summary {
     pub manifest: Manifest,
     pub entries: usize,
     pub uncompressed_bytes: u64,
-    /// SHA-256 of the archive's bytes as stored (compressed).
+    /// SHA-256 of the archive's bytes as stored (compressed, and encrypted if it is).
     pub file_sha256: [u8; 32],
+    /// An age file (see `crypt`).
+    pub encrypted: bool,
 }
 
 /// What is known of an entry read.
@@ -117,7 +119,7 @@ pub fn decompressed<'a>(
     input: impl Read + Send + 'a,
     label: &str,
     keys: &Keys,
-) -> anyhow::Result<(Codec, Box<dyn Read + Send + 'a>)> {
+) -> anyhow::Result<(Codec, bool, Box<dyn Read + Send + 'a>)> {
     decompressed_with(input, label, 1 << 20, keys)
 }
 
@@ -127,9 +129,10 @@ pub fn decompressed_with<'a>(
     label: &str,
     buffer: usize,
     keys: &Keys,
-) -> anyhow::Result<(Codec, Box<dyn Read + Send + 'a>)> {
+) -> anyhow::Result<(Codec, bool, Box<dyn Read + Send + 'a>)> {
     let (first, input) = start_of(input, label)?;
-    let (first, input): (Vec<u8>, Box<dyn Read + Send + 'a>) = if crypt::is_encrypted(&first) {
+    let encrypted = crypt::is_encrypted(&first);
+    let (first, input): (Vec<u8>, Box<dyn Read + Send + 'a>) = if encrypted {
         let plain = keys.open(std::io::Cursor::new(first).chain(input), label)?;
         start_of(plain, label)?
     } else {
@@ -154,7 +157,7 @@ pub fn decompressed_with<'a>(
         }
         Codec::None => Box::new(whole),
     };
-    Ok((codec, reader))
+    Ok((codec, encrypted, reader))
 }
 
 /// The first bytes of `input`, and the rest of it.
@@ -209,7 +212,7 @@ fn read_pass(
         hasher: Arc::clone(&file_hasher),
     };
     let hash_entries = same_file_as.is_none();
-    let (_, stream) = decompressed(input, label, keys)?;
+    let (_, encrypted, stream) = decompressed(input, label, keys)?;
     let mut archive = tar::Archive::new(ReadAhead::spawn(stream));
     let io = |e: std::io::Error| bad(label, format!("{e} (truncated or corrupt)"));
     let mut header: Option<Manifest> = None;
@@ -417,6 +420,7 @@ fn read_pass(
         uncompressed_bytes: total,
         manifest,
         file_sha256,
+        encrypted,
     })
 }
 

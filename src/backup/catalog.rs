@@ -630,7 +630,7 @@ fn first_entry(tar: impl Read) -> Option<Manifest> {
 /// than the window).
 fn generic_header(file: &dyn Object) -> Option<Manifest> {
     let no_keys = Keys::default();
-    let (_, stream) =
+    let (_, _, stream) =
         reader::decompressed_with(file.stream().ok()?, "", HEADER_BUFFER, &no_keys).ok()?;
     first_entry(stream)
 }

@@ -34,6 +34,7 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ctx.out.json(&json!({
             "archive": label,
             "valid": true,
+            "encrypted": summary.encrypted,
             "format_version": m.format_version,
             "jobdbctl_version": m.jobdbctl_version,
             "mode": m.mode.name(),
@@ -57,6 +58,9 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let label = printable(&label, 4 * SHOWN);
     t.add_row(vec!["archive".to_string(), label.clone()]);
     t.add_row(vec!["mode".to_string(), m.mode.name().to_string()]);
+    if summary.encrypted {
+        t.add_row(vec!["encrypted".to_string(), "yes (age)".to_string()]);
+    }
     t.add_row(vec!["created at".to_string(), human_time(m.created_at)]);
     t.add_row(vec![
         "taken from".to_string(),
