@@ -14,7 +14,7 @@
 //! passphrase.
 
 use std::collections::HashSet;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -29,8 +29,6 @@ use crate::error::{failure, Exit};
 pub const MAGIC: &[u8] = b"age-encryption.org/v1\n";
 /// The catalog's stanza type: a name in a domain of ours, as the format asks of new types.
 const META_TAG: &str = "jobdbctl.dev/meta";
-/// What the catalog reads of the file's start to find the meta stanza.
-pub const META_WINDOW: usize = 16 << 10;
 
 /// What a backup encrypts to.
 pub enum Seal {
@@ -126,13 +124,7 @@ impl Keys {
     ) -> anyhow::Result<Keys> {
         let mut keys = Keys::default();
         for file in identity_files {
-            check_private(file, "identity file")?;
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                failure(
-                    Exit::Usage,
-                    format!("cannot read identity file {}: {e}", file.display()),
-                )
-            })?;
+            let text = read_private(file, "identity file")?;
             // Parsed now, so a wrong file is named before anything is read.
             identities_of(file, &text)?;
             keys.identities
@@ -148,7 +140,7 @@ impl Keys {
         self.identities.is_empty() && self.passphrase.is_none()
     }
 
-    /// The plaintext of the age file `input` (whose start, `first`, was already read).
+    /// The plaintext of the age file `input`.
     pub fn open<'a>(
         &self,
         input: impl Read + Send + 'a,
@@ -339,18 +331,9 @@ fn identities_of(file: &Path, text: &str) -> anyhow::Result<Vec<Box<dyn age::Ide
 }
 
 fn read_passphrase(file: &Path) -> anyhow::Result<SecretString> {
-    check_private(file, "passphrase file")?;
-    let f = std::fs::File::open(file).map_err(|e| {
-        failure(
-            Exit::Usage,
-            format!("cannot read passphrase file {}: {e}", file.display()),
-        )
-    })?;
-    let mut line = String::new();
-    std::io::BufReader::new(f)
-        .read_line(&mut line)
-        .with_context(|| format!("cannot read passphrase file {}", file.display()))?;
-    let passphrase = line.trim_end_matches(['\n', '\r']).to_string();
+    let text = read_private(file, "passphrase file")?;
+    let first = text.lines().next().unwrap_or_default();
+    let passphrase = first.trim_end_matches('\r');
     if passphrase.is_empty() {
         return Err(failure(
             Exit::Usage,
@@ -360,30 +343,35 @@ fn read_passphrase(file: &Path) -> anyhow::Result<SecretString> {
             ),
         ));
     }
-    Ok(SecretString::from(passphrase))
+    Ok(SecretString::from(passphrase.to_string()))
 }
 
-/// A secret file others may read is refused, naming it (exit 3).
-fn check_private(file: &Path, what: &str) -> anyhow::Result<()> {
+/// A secret file's contents; one others may read is refused, naming it (exit 3). The mode
+/// checked is the one of the file opened, not of whatever the name points to a moment later.
+fn read_private(file: &Path, what: &str) -> anyhow::Result<String> {
     use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(file).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         failure(
             Exit::Usage,
             format!("cannot read {what} {}: {e}", file.display()),
         )
-    })?;
-    if meta.mode() & 0o077 != 0 {
+    };
+    let mut f = std::fs::File::open(file).map_err(unreadable)?;
+    let mode = f.metadata().map_err(unreadable)?.mode();
+    if mode & 0o077 != 0 {
         return Err(failure(
             Exit::Refused,
             format!(
                 "{what} {} may be read by others (mode {:04o}); make it private: chmod 600 {}",
                 file.display(),
-                meta.mode() & 0o7777,
+                mode & 0o7777,
                 file.display()
             ),
         ));
     }
-    Ok(())
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(unreadable)?;
+    Ok(text)
 }
 
 fn bad(label: &str, message: impl AsRef<str>) -> anyhow::Error {

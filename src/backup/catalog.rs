@@ -346,26 +346,29 @@ fn read_item(
     item.identity = object.identity();
     item.bytes = object.bytes();
     let file = &*object;
-    if is_encrypted(file) {
-        item.encrypted = true;
-        item.state = State::Unverified;
-        let meta = headers.meta(file);
-        // Without the key what the meta stanza says is all there is. With it, a full read
-        // when one is asked for: the ends of an encrypted archive cost a read of the whole.
-        let read_all = meta.as_ref().map_or(true, |m| depth(m) == Depth::Full);
-        if let Some(m) = meta {
-            item.header = Some(Box::new(Header::of(m, strings)));
+    let header = match headers.read(file) {
+        Start::Plain(Some(header)) => header,
+        Start::Plain(None) => {
+            return damaged(
+                item,
+                "its header.json cannot be read (not a jobdbctl archive, or damaged)".to_string(),
+            )
         }
-        if !keys.is_empty() && read_all {
-            item.verify(store, keys);
+        Start::Sealed(meta) => {
+            item.encrypted = true;
+            item.state = State::Unverified;
+            // Without the key what the meta stanza says is all there is. With it, a full
+            // read when one is asked for: the ends of an encrypted archive cost a read of
+            // the whole.
+            let read_all = meta.as_ref().map_or(true, |m| depth(m) == Depth::Full);
+            if let Some(m) = meta {
+                item.header = Some(Box::new(Header::of(m, strings)));
+            }
+            if !keys.is_empty() && read_all {
+                item.verify(store, keys);
+            }
+            return Outcome::Done;
         }
-        return Outcome::Done;
-    }
-    let Some(header) = headers.read(file) else {
-        return damaged(
-            item,
-            "its header.json cannot be read (not a jobdbctl archive, or damaged)".to_string(),
-        );
     };
     let want = depth(&header);
     item.state = State::Unverified;
@@ -399,12 +402,6 @@ fn read_start(file: &dyn Object, buf: &mut [u8]) -> Option<usize> {
     Some(n)
 }
 
-/// Whether an archive file is an age file.
-fn is_encrypted(file: &dyn Object) -> bool {
-    let mut first = [0u8; crypt::MAGIC.len()];
-    file.read_exact_at(&mut first, 0).is_ok() && crypt::is_encrypted(&first)
-}
-
 /// The codec of an archive file, from its first bytes.
 fn codec_of(file: &dyn Object) -> Option<Codec> {
     let mut first = [0u8; archive::DETECT_BYTES];
@@ -418,6 +415,14 @@ fn job_rows(m: &Manifest) -> Option<u64> {
         .iter()
         .find(|t| t.name == "jobs" || t.name == "_private_jobs")
         .and_then(|t| t.rows)
+}
+
+/// The header an archive's first bytes hold, if they hold one.
+enum Start {
+    /// A plain archive's `header.json`.
+    Plain(Option<Manifest>),
+    /// An encrypted archive's meta stanza (`archive::crypt`).
+    Sealed(Option<Manifest>),
 }
 
 /// Reads archives' first and last gzip members (header, manifest) with buffers and a
@@ -435,19 +440,17 @@ impl ArchiveEnds {
     /// The first bytes of a file hold `header.json`, in the writer's first gzip member.
     const WINDOW: usize = 64 << 10;
 
-    /// An encrypted archive's meta stanza, from the age header at its start.
-    fn meta(&mut self, file: &dyn Object) -> Option<Manifest> {
-        self.raw.resize(crypt::META_WINDOW, 0);
-        let n = read_start(file, &mut self.raw)?;
-        crypt::meta(&self.raw[..n])
-    }
-
-    fn read(&mut self, file: &dyn Object) -> Option<Manifest> {
+    /// What the file's start says: an age file's meta stanza, or `header.json`.
+    fn read(&mut self, file: &dyn Object) -> Start {
         self.raw.resize(Self::WINDOW, 0);
-        let n = read_start(file, &mut self.raw)?;
-        self.inflated(n)
-            .and_then(first_entry)
-            .or_else(|| generic_header(file))
+        let Some(n) = read_start(file, &mut self.raw) else {
+            return Start::Plain(None);
+        };
+        if crypt::is_encrypted(&self.raw[..n]) {
+            return Start::Sealed(crypt::meta(&self.raw[..n]));
+        }
+        let header = self.inflated(n).and_then(first_entry);
+        Start::Plain(header.or_else(|| generic_header(file)))
     }
 
     /// The first gzip member's start, inflated into `out` (as far as the window reaches).

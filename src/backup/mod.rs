@@ -229,7 +229,8 @@ pub fn newest(
         // Only the newest is read in full, below.
         _ => catalog::Depth::Header,
     };
-    let items = catalog::scan(&*storage::at(dir), keys, &depth)?;
+    let store = storage::at(dir);
+    let items = catalog::scan(&*store, keys, &depth)?;
     let Some(mut item) = items
         .into_iter()
         .find(|i| i.state != catalog::State::Partial && i.source().as_ref() == Some(&source))
@@ -237,7 +238,7 @@ pub fn newest(
         return Ok(None);
     };
     if verify {
-        item.verify(&*storage::at(dir), keys);
+        item.verify(&*store, keys);
     }
     Ok(Some(item))
 }

@@ -187,12 +187,12 @@ fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// An age to the second, as people read it.
 /// A path from the file system, control characters escaped.
 fn shown(path: &Path) -> String {
     crate::output::printable(&path.display().to_string(), 400)
 }
 
+/// An age to the second, as people read it.
 fn rounded(age: std::time::Duration) -> humantime::FormattedDuration {
     humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
 }
