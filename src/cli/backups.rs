@@ -107,6 +107,6 @@ pub const HELP: Entry = Entry {
         (Exit::Usage, "prune without --keep or --keep-within, or a directory that does not exist"),
         (Exit::Refused, "prune not confirmed (no --yes and no terminal)"),
         (Exit::NotReady, "check: the newest archive of this database is older than --max-age, missing or damaged"),
-        (Exit::BadArchive, "verify: an archive is damaged"),
+        (Exit::BadArchive, "verify: an archive is damaged, or encrypted and no key was given"),
     ],
 };

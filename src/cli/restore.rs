@@ -55,8 +55,8 @@ pub const HELP: Entry = Entry {
     ],
     exits: &[
         (Exit::Usage, "no archive at the path given (the message says where archives of this database are)"),
-        (Exit::Refused, "live workers, jobs without --force, not confirmed, missing roles or dependent objects, an archive of a schema other than the job schema, a data directory that holds no cluster"),
-        (Exit::BadArchive, "the archive is invalid, corrupt or hostile; nothing was changed"),
+        (Exit::Refused, "live workers, jobs without --force, not confirmed, missing roles or dependent objects, an archive of a schema other than the job schema, a data directory that holds no cluster, an identity or passphrase file others may read"),
+        (Exit::BadArchive, "the archive is invalid, corrupt or hostile, or encrypted and the key is missing or wrong; nothing was changed"),
         CONNECT,
         (Exit::Locked, "another backup or restore is running"),
     ],
