@@ -62,6 +62,11 @@ fn backup(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
     let json = run.json();
     let archive = PathBuf::from(json["archive"].as_str().expect("archive"));
     assert_eq!(json["encrypted"], is_age_file(&archive), "{json}");
+    let stored = fs::metadata(&archive).expect("stat archive").len();
+    assert_eq!(
+        json["bytes"], stored,
+        "the size reported is the file's: {json}"
+    );
     archive
 }
 

@@ -21,49 +21,72 @@ use crate::archive::{Codec, Entry, Manifest, COMPRESSION_LEVEL, ZSTD_LEVEL};
 pub type Output = Box<dyn Write + Send>;
 
 /// Where the compressed archive goes: as it is, or through age encryption, whose last chunk
-/// is written only by `end`.
-pub enum Sink {
-    Plain(Output),
-    Sealed(Box<age::stream::StreamWriter<Output>>),
+/// is written only by `end`. Either way the bytes are counted where they leave, so the size
+/// reported is the archive's as stored.
+pub struct Sink {
+    out: Out,
+    bytes: Arc<AtomicU64>,
+}
+
+enum Out {
+    Plain(Counted),
+    Sealed(Box<age::stream::StreamWriter<Counted>>),
 }
 
 impl Sink {
     /// `seal` encrypts (see `crypt`); `head` is what the catalog may read without the key.
     pub fn new(out: Output, seal: Option<&Seal>, head: &Manifest) -> anyhow::Result<Sink> {
-        Ok(match seal {
-            None => Sink::Plain(out),
-            Some(seal) => Sink::Sealed(Box::new(seal.wrap(out, head)?)),
-        })
+        let bytes = Arc::new(AtomicU64::new(0));
+        let counted = Counted {
+            inner: out,
+            bytes: Arc::clone(&bytes),
+        };
+        let out = match seal {
+            None => Out::Plain(counted),
+            Some(seal) => Out::Sealed(Box::new(seal.wrap(counted, head)?)),
+        };
+        Ok(Sink { out, bytes })
     }
 
     fn end(self) -> std::io::Result<Output> {
-        match self {
-            Sink::Plain(out) => Ok(out),
-            Sink::Sealed(w) => w.finish(),
+        match self.out {
+            Out::Plain(out) => Ok(out.inner),
+            Out::Sealed(w) => w.finish().map(|out| out.inner),
         }
     }
 }
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Sink::Plain(out) => out.write(buf),
-            Sink::Sealed(w) => w.write(buf),
-        }
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match self {
-            Sink::Plain(out) => out.write_all(buf),
-            Sink::Sealed(w) => w.write_all(buf),
+        match &mut self.out {
+            Out::Plain(out) => out.write(buf),
+            Out::Sealed(w) => w.write(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Plain(out) => out.flush(),
-            Sink::Sealed(w) => w.flush(),
+        match &mut self.out {
+            Out::Plain(out) => out.flush(),
+            Out::Sealed(w) => w.flush(),
         }
+    }
+}
+
+/// An output that counts what it is given.
+struct Counted {
+    inner: Output,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -108,9 +131,8 @@ impl ArchiveWriter {
                 std::thread::spawn(move || compress_blocks(&rx, &tx, &records, codec))
             })
             .collect();
-        let written = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&written);
-        let output = std::thread::spawn(move || write_in_order(output, out_rx, &counter));
+        let written = Arc::clone(&output.bytes);
+        let output = std::thread::spawn(move || write_in_order(output, out_rx));
         ArchiveWriter {
             submit: Mutex::new(Some(Submitter {
                 next_seq: 0,
@@ -427,11 +449,7 @@ fn write_block(out: &mut impl Write, block: &Block) -> std::io::Result<()> {
     Ok(())
 }
 
-fn write_in_order(
-    mut output: Sink,
-    members: Receiver<(u64, Vec<u8>)>,
-    written: &AtomicU64,
-) -> anyhow::Result<Output> {
+fn write_in_order(mut output: Sink, members: Receiver<(u64, Vec<u8>)>) -> anyhow::Result<Output> {
     let mut pending: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     let mut next = 0u64;
     for (seq, member) in members {
@@ -440,7 +458,6 @@ fn write_in_order(
             output
                 .write_all(&member)
                 .context("cannot write the archive")?;
-            written.fetch_add(member.len() as u64, Ordering::Relaxed);
             next += 1;
         }
     }
