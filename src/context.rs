@@ -8,6 +8,7 @@ use crate::db::profile::{self, ProfileChoice};
 use crate::db::{schema, status, Db, Profile};
 use crate::error::{failure, Exit};
 use crate::output::Output;
+use crate::storage::Places;
 use crate::target::Target;
 
 pub struct Ctx {
@@ -15,6 +16,8 @@ pub struct Ctx {
     pub target: Target,
     pub out: Output,
     pub verbose: bool,
+    /// Where archives are: directories and `s3://` URLs.
+    pub places: Places,
     profile_choice: Option<ProfileChoice>,
     connector: Connector,
 }
@@ -29,6 +32,7 @@ impl Ctx {
         };
         let target = Target::resolve(&config)?;
         Ok(Ctx {
+            places: Places::new(&config.s3, verbose),
             config,
             target,
             out,

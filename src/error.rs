@@ -74,6 +74,24 @@ pub fn failure_exit(err: &anyhow::Error) -> Option<Exit> {
     })
 }
 
+/// The typed failure an I/O error carries, if storage put one in it (an object store's read
+/// reaches the archive reader as `std::io`, and its exit code must survive that).
+/// Looks through wrappers (the tar crate wraps I/O errors in its own, with the original as
+/// the source).
+pub fn failure_in_io(e: &std::io::Error) -> Option<&Failure> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|r| r as _);
+    while let Some(err) = next {
+        if let Some(f) = err.downcast_ref::<Failure>() {
+            return Some(f);
+        }
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|r| r as _),
+            None => err.source(),
+        };
+    }
+    None
+}
+
 /// Said after an error when the server went away: every step jobdbctl takes is one
 /// transaction or is redone from its start (a staging schema, a `.partial` file, an
 /// idempotent batch), so nothing half-done is kept and a rerun is safe.

@@ -106,6 +106,15 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// A read that failed: the storage's own failure when it carries one (an object store that
+/// cannot be reached is exit 6, not a damaged archive), else a damaged archive.
+fn bad_read(label: &str, e: std::io::Error, doing: &str) -> anyhow::Error {
+    match crate::error::failure_in_io(&e) {
+        Some(f) => failure(f.exit, f.message.clone()),
+        None => bad(label, format!("{doing}{e} (truncated or corrupt)")),
+    }
+}
+
 fn bad(label: &str, message: impl AsRef<str>) -> anyhow::Error {
     failure(
         Exit::BadArchive,
@@ -169,7 +178,7 @@ fn start_of<'a>(
     (&mut input)
         .take(DETECT_BYTES as u64)
         .read_to_end(&mut first)
-        .map_err(|e| bad(label, format!("cannot read its start: {e}")))?;
+        .map_err(|e| bad_read(label, e, "cannot read its start: "))?;
     Ok((first, Box::new(input)))
 }
 
@@ -214,7 +223,7 @@ fn read_pass(
     let hash_entries = same_file_as.is_none();
     let (_, encrypted, stream) = decompressed(input, label, keys)?;
     let mut archive = tar::Archive::new(ReadAhead::spawn(stream));
-    let io = |e: std::io::Error| bad(label, format!("{e} (truncated or corrupt)"));
+    let io = |e: std::io::Error| bad_read(label, e, "");
     let mut header: Option<Manifest> = None;
     let mut manifest: Option<Manifest> = None;
     let mut schema_seen = false;
@@ -614,7 +623,7 @@ fn read_small(
     let mut bytes = vec![0u8; size as usize];
     entry
         .read_exact(&mut bytes)
-        .map_err(|e| bad(label, format!("{e} reading {name} (truncated or corrupt)")))?;
+        .map_err(|e| bad_read(label, e, &format!("reading {name}: ")))?;
     Ok(bytes)
 }
 

@@ -32,6 +32,7 @@ use super::destination::is_own_name;
 use crate::archive::crypt::{self, Keys};
 use crate::archive::reader::{self, Discard};
 use crate::archive::{self, Codec, Manifest, Retention};
+use crate::error::{failure, failure_in_io, Exit};
 use crate::storage::{self, Identity, Object, Store};
 
 /// The read buffer for a header: `header.json` sits in the archive's first few kilobytes.
@@ -296,22 +297,37 @@ pub fn scan(store: &dyn Store, keys: &Keys, depth: &DepthFor) -> anyhow::Result<
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let part = items.len().div_ceil(threads).max(1);
     let mut gone = vec![false; items.len()];
+    let unreachable = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
         for (items, gone) in items.chunks_mut(part).zip(gone.chunks_mut(part)) {
+            let unreachable = &unreachable;
             scope.spawn(move || {
                 let mut strings = Strings::default();
                 let mut headers = ArchiveEnds::default();
                 for (item, gone) in items.iter_mut().zip(gone) {
                     // A `.partial` is never opened, only stat'ed.
                     if item.state == State::Partial && !storage::is_partial(&item.name) {
-                        // Removed since the listing (another prune): nothing to show or count.
-                        *gone = read_item(store, keys, item, depth, &mut strings, &mut headers)
-                            == Outcome::Gone;
+                        match read_item(store, keys, item, depth, &mut strings, &mut headers) {
+                            Outcome::Done => {}
+                            // Removed since the listing (another prune): nothing to show or
+                            // count.
+                            Outcome::Gone => *gone = true,
+                            Outcome::Unreachable(why) => {
+                                if let Ok(mut u) = unreachable.lock() {
+                                    *u = Some(why);
+                                }
+                                return;
+                            }
+                        }
                     }
                 }
             });
         }
     });
+    // A store that stopped answering says nothing about its archives: not "damaged".
+    if let Some(why) = unreachable.into_inner().ok().flatten() {
+        return Err(failure(Exit::Connect, why));
+    }
     let mut gone = gone.into_iter();
     items.retain(|_| !gone.next().unwrap_or(false));
     items.sort_by(|a, b| (b.taken_at(), &b.name).cmp(&(a.taken_at(), &a.name)));
@@ -322,6 +338,8 @@ pub fn scan(store: &dyn Store, keys: &Keys, depth: &DepthFor) -> anyhow::Result<
 enum Outcome {
     Done,
     Gone,
+    /// The store did not answer (after its retries).
+    Unreachable(String),
 }
 
 fn read_item(
@@ -340,7 +358,10 @@ fn read_item(
     let object = match store.open(&item.name) {
         Ok(object) => object,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Gone,
-        Err(e) => return damaged(item, format!("cannot open it: {e}")),
+        Err(e) => match failure_in_io(&e) {
+            Some(f) if f.exit == Exit::Connect => return Outcome::Unreachable(f.message.clone()),
+            _ => return damaged(item, format!("cannot open it: {e}")),
+        },
     };
     // What is read is what a later delete must match.
     item.identity = object.identity();

@@ -15,7 +15,7 @@ use crate::archive::{Codec, Retention};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::output::human_bytes;
-use crate::storage::{LocalDir, Store, Upload};
+use crate::storage::{is_url, LocalDir, Store, Upload};
 
 /// `strftime` form of the time in the names jobdbctl chooses; [`is_own_name`] parses it.
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
@@ -56,25 +56,33 @@ impl Destination {
                 if encrypted { ".age" } else { "" }
             )
         };
-        let (store, name, named_by_us) = match output {
+        let (store, name, named_by_us): (Box<dyn Store>, String, bool) = match output {
             Some(p) if p == Path::new("-") => return Ok(Destination::Stdout),
-            Some(p) if p.is_dir() => (LocalDir::new(p), default_name(), true),
+            Some(p) if is_url(p) && names_a_prefix(p) => (ctx.places.at(p)?, default_name(), true),
+            Some(p) if is_url(p) => {
+                let (store, name) = ctx.places.of_file(p)?;
+                (store, name, false)
+            }
+            Some(p) if p.is_dir() => (Box::new(LocalDir::new(p)), default_name(), true),
             Some(p) => {
                 check_parent(ctx, p)?;
                 let (store, name) = LocalDir::of_file(p)?;
-                (store, name, false)
+                (Box::new(store), name, false)
+            }
+            None if is_url(&ctx.config.backup_dir.value) => {
+                (ctx.places.at(&ctx.config.backup_dir.value)?, default_name(), true)
             }
             None => {
                 create_backup_dir(ctx)?;
                 (
-                    LocalDir::new(&ctx.config.backup_dir.value),
+                    Box::new(LocalDir::new(&ctx.config.backup_dir.value)),
                     default_name(),
                     true,
                 )
             }
         };
         Ok(Destination::Stored {
-            store: Box::new(store),
+            store,
             name,
             upload: Mutex::new(None),
             retention: if named_by_us && !pinned {
@@ -157,6 +165,32 @@ impl Destination {
             }
         }
     }
+}
+
+/// Checks, before the database is read, that a bucket destination answers to the
+/// credentials: a wrong key, a missing bucket or a denied prefix is one line and an exit
+/// code, not a failure after minutes of reading.
+pub fn preflight(ctx: &Ctx, output: Option<&Path>) -> anyhow::Result<()> {
+    let url = match output {
+        Some(p) if is_url(p) => p,
+        Some(_) => return Ok(()),
+        None if is_url(&ctx.config.backup_dir.value) => &ctx.config.backup_dir.value,
+        None => return Ok(()),
+    };
+    let (store, _) = if names_a_prefix(url) {
+        (ctx.places.at(url)?, String::new())
+    } else {
+        ctx.places.of_file(url)?
+    };
+    store.prepare()
+}
+
+/// An `s3://` URL names a prefix (a directory: jobdbctl chooses the name) when it ends in `/`
+/// or its last segment is not an archive's name.
+fn names_a_prefix(url: &Path) -> bool {
+    let text = url.to_string_lossy();
+    let last = text.rsplit('/').next().unwrap_or("");
+    text.ends_with('/') || !Codec::SUFFIXES.iter().any(|s| last.ends_with(s))
 }
 
 fn create_backup_dir(ctx: &Ctx) -> anyhow::Result<()> {

@@ -34,7 +34,6 @@ use crate::archive::crypt::{Keys, Seal};
 use crate::archive::{self, Codec, Manifest, Mode};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
-use crate::storage;
 use crate::target::{redacted_url, Target};
 
 pub use self::catalog::Source;
@@ -94,6 +93,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     // SAFETY: umask only changes this process's file creation mask.
     unsafe { libc::umask(0o077) };
     let started = Instant::now();
+    destination::preflight(ctx, request.output.as_deref())?;
     let mut done = match request.mode {
         Mode::Online => online::backup(ctx, request)?,
         Mode::Cold => cold::backup(ctx, request)?,
@@ -111,7 +111,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         let latest = Some((path.as_path(), &done.manifest));
         // The archive is complete: a prune that fails now is a warning (and `prune_error`
         // in JSON), never a failed backup that cron would retry; `backups prune` alone fails.
-        let store = storage::at(dir);
+        let store = ctx.places.at(dir)?;
         // Encrypted archives count by their meta stanza: a cron backup holds no secret key.
         let no_keys = Keys::default();
         let pruned = match retention::prune(
@@ -157,6 +157,9 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         for p in &pruned.removed {
             ctx.out.info(format!("removed old archive {}", p.display()));
         }
+        for p in &pruned.abandoned {
+            ctx.out.info(format!("removed {} (a run killed over a day ago)", p.display()));
+        }
         done.pruned = pruned.removed;
         done.damaged = pruned.damaged.into_iter().map(|(p, _)| p).collect();
     }
@@ -185,11 +188,12 @@ pub fn directory(ctx: &Ctx, dir: Option<&Path>) -> PathBuf {
 
 /// The archives in `dir`, each read as deeply as `depth` says (see `catalog::scan`).
 pub fn list(
+    ctx: &Ctx,
     dir: &Path,
     keys: &Keys,
     depth: &catalog::DepthFor,
 ) -> anyhow::Result<Vec<catalog::Item>> {
-    catalog::scan(&*storage::at(dir), keys, depth)
+    catalog::scan(&*ctx.places.at(dir)?, keys, depth)
 }
 
 /// `backups prune`: prunes this database's archives in `dir` as `policy` says; `confirm`
@@ -203,7 +207,7 @@ pub fn prune(
     confirm: &dyn Fn(&[PathBuf]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Pruned> {
     retention::prune(
-        &*storage::at(dir),
+        &*ctx.places.at(dir)?,
         keys,
         &this_source(ctx),
         None,
@@ -229,7 +233,7 @@ pub fn newest(
         // Only the newest is read in full, below.
         _ => catalog::Depth::Header,
     };
-    let store = storage::at(dir);
+    let store = ctx.places.at(dir)?;
     let items = catalog::scan(&*store, keys, &depth)?;
     let Some(mut item) = items
         .into_iter()
@@ -249,7 +253,7 @@ pub fn newest(
 pub fn latest(ctx: &Ctx, dir: &Path, keys: &Keys) -> anyhow::Result<PathBuf> {
     let source = this_source(ctx);
     let what = format!("database {:?} on {}", source.database, source.server);
-    let store = storage::at(dir);
+    let store = ctx.places.at(dir)?;
     let items = match catalog::scan(&*store, keys, &|_| catalog::Depth::Header) {
         Err(e) if !store.exists() => {
             return Err(failure(

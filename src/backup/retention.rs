@@ -14,6 +14,10 @@
 //! damaged archive is neither counted nor deleted; it is reported, and so is one dated in
 //! the future. A file that another prune removed first counts as removed: two prunes of one
 //! directory at once delete what one would, and neither fails.
+//!
+//! In a bucket, an archive being written is an incomplete multipart upload: no listing shows
+//! it, so it is never counted or deleted; pruning also removes incomplete uploads older than
+//! a day (runs killed mid-upload), which no backup still writes.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +53,8 @@ pub struct Pruned {
     pub unmarked: usize,
     /// Archives dated in the future (see `catalog::Item::future_dated`); kept, not counted.
     pub future: Vec<PathBuf>,
+    /// Incomplete uploads of killed runs removed (or with `dry_run` that would be).
+    pub abandoned: Vec<PathBuf>,
 }
 
 struct Candidate {
@@ -162,15 +168,22 @@ pub fn prune(
     }
     if dry_run || doomed.is_empty() {
         pruned.removed = doomed.into_iter().map(|(p, _, _)| p).collect();
+        pruned.abandoned = store.remove_abandoned(dry_run)?;
         return Ok(pruned);
     }
     confirm(&doomed.iter().map(|(p, _, _)| p.clone()).collect::<Vec<_>>())?;
-    for (path, name, identity) in doomed {
-        // Only the very archive that was read goes; one that another prune removed meanwhile
-        // counts as removed.
-        if store.remove(&name, identity)? {
+    // Only the very archive that was read goes; one that another prune removed meanwhile
+    // counts as removed.
+    let names: Vec<(String, Identity)> = doomed
+        .iter()
+        .map(|(_, name, identity)| (name.clone(), *identity))
+        .collect();
+    let gone = store.remove_many(&names)?;
+    for ((path, _, _), gone) in doomed.into_iter().zip(gone) {
+        if gone {
             pruned.removed.push(path);
         }
     }
+    pruned.abandoned = store.remove_abandoned(false)?;
     Ok(pruned)
 }

@@ -32,6 +32,10 @@ pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 /// The directory to read; a missing one is an error only when it was named explicitly.
 fn directory(ctx: &Ctx, dir: &DirArg) -> anyhow::Result<Option<PathBuf>> {
     let path = backup::directory(ctx, dir.dir.as_deref());
+    if crate::storage::is_url(&path) {
+        // A bucket's listing says itself whether it is there.
+        return Ok(Some(path));
+    }
     match std::fs::symlink_metadata(&path) {
         Ok(m) if m.is_dir() => Ok(Some(path)),
         Ok(_) => Err(failure(
@@ -54,7 +58,7 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     };
     let keys = args.dir.keys.keys(&ctx.config)?;
     let items = match directory(ctx, &args.dir)? {
-        Some(dir) => backup::list(&dir, &keys, &|_| depth)?,
+        Some(dir) => backup::list(ctx, &dir, &keys, &|_| depth)?,
         None => {
             ctx.out.info(format!(
                 "no backup directory {} yet: no backups",
@@ -250,11 +254,12 @@ fn report_pruned(ctx: &Ctx, pruned: &backup::Pruned, dry_run: bool) -> anyhow::R
             "kept": paths(&pruned.kept),
             "damaged": pruned.damaged.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
             "unmarked": pruned.unmarked,
+            "abandoned_uploads": paths(&pruned.abandoned),
         }))?;
         return Ok(Exit::Ok);
     }
     let verb = if dry_run { "would remove" } else { "removed" };
-    for p in &pruned.removed {
+    for p in pruned.removed.iter().chain(&pruned.abandoned) {
         ctx.out.line(format!("{verb} {}", p.display()))?;
     }
     ctx.out.line(format!(

@@ -32,7 +32,8 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         Archive::File(path)
     } else {
         let path = crate::config::absolute(&args.archive, None);
-        if !path.exists() {
+        // An object's absence is the store's to tell (exit 2 as well).
+        if !crate::storage::is_url(&path) && !path.exists() {
             return Err(not_found(ctx, &args.archive, &path));
         }
         Archive::File(path)

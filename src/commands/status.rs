@@ -72,7 +72,7 @@ fn report_down(ctx: &Ctx, check: bool, err: &anyhow::Error) -> anyhow::Result<Ex
 /// status stays cheap, and a catalog that cannot be read is not status's failure.
 fn newest_backup(ctx: &Ctx) -> Option<status::NewestBackup> {
     let dir = backup::directory(ctx, None);
-    if !dir.is_dir() {
+    if !crate::storage::is_url(&dir) && !dir.is_dir() {
         return None;
     }
     let item = backup::newest(ctx, &dir, &Keys::default(), Depth::Header).ok()??;

@@ -11,7 +11,6 @@ use crate::cli::verify::VerifyArgs;
 use crate::context::Ctx;
 use crate::error::Exit;
 use crate::output::{human_bytes, human_time, kv_table, printable, table};
-use crate::storage;
 
 /// How much of a value read from the archive a row shows.
 const SHOWN: usize = 200;
@@ -20,7 +19,7 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let (input, label): (Box<dyn Read + Send>, String) = if args.archive == Path::new("-") {
         (Box::new(std::io::stdin()), "<stdin>".to_string())
     } else {
-        let stream = storage::open_given(&args.archive)?
+        let stream = ctx.places.open_given(&args.archive)?
             .stream()
             .with_context(|| format!("cannot read archive {}", args.archive.display()))?;
         (stream, args.archive.display().to_string())

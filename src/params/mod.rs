@@ -88,6 +88,16 @@ pub const NAMES: &[&str] = &[
     "encrypt_recipients_file",
     "passphrase_file",
     "identity_file",
+    "s3_endpoint",
+    "s3_region",
+    "s3_addressing",
+    "s3_ca_file",
+    "s3_retry_for",
+    "s3_profile",
+    "s3_credentials_file",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_session_token",
     "profile",
     "schema",
     "server_user",
@@ -158,6 +168,7 @@ fn config_params(ctx: &Ctx) -> Vec<Param> {
     ] {
         out.push(s.as_ref().map_or_else(|| unset(name), |s| path(name, s)));
     }
+    s3_params(&c.s3, &mut out);
     for (name, s) in [
         ("profile", &c.profile),
         ("schema", &c.schema),
@@ -188,6 +199,62 @@ fn config_params(ctx: &Ctx) -> Vec<Param> {
         ));
     }
     out
+}
+
+/// Object-storage settings; the credentials only as where they come from and a masked key ID
+/// (secrets print as `********`).
+fn s3_params(s3: &crate::config::s3::S3Config, out: &mut Vec<Param>) {
+    let unset = |name| Param::none(name, "(unset)", Source::Default);
+    out.push(match &s3.endpoint {
+        Some(e) => setting("s3_endpoint", e),
+        None => Param::text("s3_endpoint", s3.endpoint_url(), "default (AWS, by region)"),
+    });
+    out.push(setting("s3_region", &s3.region));
+    out.push(setting("s3_addressing", &s3.addressing));
+    out.push(s3.ca_file.as_ref().map_or_else(
+        || unset("s3_ca_file"),
+        |s| Param::text("s3_ca_file", s.value.display(), &s.source),
+    ));
+    out.push(Param::text(
+        "s3_retry_for",
+        humantime::format_duration(s3.retry_for.value),
+        &s3.retry_for.source,
+    ));
+    out.push(setting("s3_profile", &s3.profile));
+    out.push(Param::text(
+        "s3_credentials_file",
+        s3.credentials_file.value.display(),
+        &s3.credentials_file.source,
+    ));
+    match s3.credentials() {
+        Ok(Some(c)) => {
+            out.push(Param::text("s3_access_key_id", c.value.masked_key_id(), &c.source));
+            let from_env = |name| match &c.source {
+                Source::Env(_) => Source::Env(name),
+                other => other.clone(),
+            };
+            out.push(Param::text(
+                "s3_secret_access_key",
+                "********",
+                from_env("AWS_SECRET_ACCESS_KEY"),
+            ));
+            out.push(match &c.value.session_token {
+                Some(_) => Param::text("s3_session_token", "********", from_env("AWS_SESSION_TOKEN")),
+                None => unset("s3_session_token"),
+            });
+        }
+        Ok(None) => {
+            for name in ["s3_access_key_id", "s3_secret_access_key", "s3_session_token"] {
+                out.push(unset(name));
+            }
+        }
+        Err(e) => {
+            let why = format!("not usable: {e:#}");
+            for name in ["s3_access_key_id", "s3_secret_access_key", "s3_session_token"] {
+                out.push(Param::none(name, &why, "error"));
+            }
+        }
+    }
 }
 
 const DATABASE: &str = "database";

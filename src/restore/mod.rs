@@ -34,7 +34,6 @@ use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{Manifest, Mode, SchemaDdl};
 use crate::context::Ctx;
 use crate::db::workers::{self, Worker};
-use crate::storage;
 
 /// Where the archive comes from.
 pub enum Archive {
@@ -87,7 +86,7 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
         Archive::File(path) => Some(path.as_path()),
     };
     let open = |path: &Path| -> anyhow::Result<(Box<dyn Read + Send>, u64)> {
-        let object = storage::open_given(path)?;
+        let object = ctx.places.open_given(path)?;
         let stream = object
             .stream()
             .with_context(|| format!("cannot read archive {}", path.display()))?;
@@ -189,7 +188,7 @@ pub fn plan(ctx: &Ctx, request: &Request) -> anyhow::Result<Plan> {
     let (input, label): (Box<dyn Read + Send>, String) = match &request.archive {
         Archive::Stdin => (Box::new(std::io::stdin()), "<stdin>".to_string()),
         Archive::File(path) => (
-            storage::open_given(path)?
+            ctx.places.open_given(path)?
                 .stream()
                 .with_context(|| format!("cannot read archive {}", path.display()))?,
             path.display().to_string(),

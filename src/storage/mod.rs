@@ -1,6 +1,7 @@
 //! Where archives live: a place that lists, reads, writes and deletes archives by name, so that
 //! backup, the catalog, retention and restore never touch files themselves. The local
-//! directory ([`LocalDir`]) is the first kind of place; object storage goes beside it.
+//! directory ([`LocalDir`]) and an S3 bucket and prefix (`s3::S3Store`, `s3://bucket/prefix/`)
+//! are the two kinds of place; [`Places`] picks one by the path or URL given.
 //!
 //! What every kind of place guarantees:
 //! - An archive appears under its final name only when it is complete ([`Store::create`]
@@ -12,6 +13,7 @@
 //!   removed first counts as removed.
 
 pub mod local;
+pub mod s3;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 
 pub use local::LocalDir;
+
+use crate::config::s3::S3Config;
 
 /// Which stored object was read, so that a delete or a second read can tell it was not
 /// replaced meanwhile (a local file's device and inode).
@@ -106,19 +110,77 @@ pub trait Store: Send + Sync {
     /// (removed now, or already), `false` when the name now holds something else (kept).
     fn remove(&self, name: &str, identity: Identity) -> anyhow::Result<bool>;
 
+    /// [`Store::remove`] of many, each as it says; batched where the place allows.
+    fn remove_many(&self, doomed: &[(String, Identity)]) -> anyhow::Result<Vec<bool>> {
+        doomed
+            .iter()
+            .map(|(name, identity)| self.remove(name, *identity))
+            .collect()
+    }
+
     /// Bytes free for new archives.
     fn free_bytes(&self) -> anyhow::Result<u64>;
+
+    /// Removes what runs killed mid-write left that no listing shows (a bucket's incomplete
+    /// uploads older than a day); with `dry_run` only says what. A local directory's
+    /// `.partial` files are listed instead, and replaced by the next write of their name.
+    fn remove_abandoned(&self, _dry_run: bool) -> anyhow::Result<Vec<PathBuf>> {
+        Ok(Vec::new())
+    }
 }
 
-/// The place of archives at `dir`.
-pub fn at(dir: &Path) -> Box<dyn Store> {
-    Box::new(LocalDir::new(dir))
+/// Where archives are, for paths and `s3://` URLs alike; built once per run.
+pub struct Places {
+    s3: S3Config,
+    verbose: bool,
 }
 
-/// An archive the operator named by its path (`restore PATH`, `verify PATH`), opened as
-/// given (a link the operator made to it is followed).
-pub fn open_given(path: &Path) -> anyhow::Result<Box<dyn Object>> {
-    local::open_path(path).with_context(|| format!("cannot open archive {}", path.display()))
+impl Places {
+    pub fn new(s3: &S3Config, verbose: bool) -> Places {
+        Places {
+            s3: s3.clone(),
+            verbose,
+        }
+    }
+
+    /// The place of archives at `dir` (a directory or an `s3://bucket/prefix/` URL).
+    pub fn at(&self, dir: &Path) -> anyhow::Result<Box<dyn Store>> {
+        match dir.to_str().filter(|d| d.starts_with("s3://")) {
+            Some(url) => {
+                let url = s3::Url::parse(url)?;
+                let client = s3::connect(&url, &self.s3, self.verbose)?;
+                Ok(Box::new(s3::S3Store::new(client, &url)))
+            }
+            None => Ok(Box::new(LocalDir::new(dir))),
+        }
+    }
+
+    /// An archive the operator named by its path or URL (`restore PATH`, `verify PATH`),
+    /// opened as given (a link the operator made to a file is followed).
+    pub fn open_given(&self, path: &Path) -> anyhow::Result<Box<dyn Object>> {
+        if is_url(path) {
+            return s3::open_url(path, &self.s3, self.verbose);
+        }
+        local::open_path(path).with_context(|| format!("cannot open archive {}", path.display()))
+    }
+
+    /// The store holding `path` and its name there: a file's directory, or a URL's prefix.
+    pub fn of_file(&self, path: &Path) -> anyhow::Result<(Box<dyn Store>, String)> {
+        let text = path.to_string_lossy();
+        let (dir, name) = match text.rsplit_once('/') {
+            Some((dir, name)) if is_url(path) => (PathBuf::from(format!("{dir}/")), name.to_string()),
+            _ => {
+                let (dir, name) = LocalDir::of_file(path)?;
+                return Ok((Box::new(dir), name));
+            }
+        };
+        Ok((self.at(&dir)?, name))
+    }
+}
+
+/// Whether `path` is an `s3://` URL.
+pub fn is_url(path: &Path) -> bool {
+    crate::config::is_url(path)
 }
 
 /// The name an unfinished archive has while it is written.

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use crate::archive::Codec;
 use crate::error::{failure, Exit};
 
+pub mod s3;
+
 pub const CONFIG_FILE: &str = "jobdbctl.toml";
 /// Where the server runs when jobdbctl runs as root, as `pg_ctlcluster` keeps its clusters.
 const ROOT_DATA_DIR: &str = "/var/lib/jobdbctl";
@@ -64,6 +66,12 @@ struct FileConfig {
     encrypt_recipients_file: Option<PathBuf>,
     passphrase_file: Option<PathBuf>,
     identity_file: Option<PathBuf>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_addressing: Option<s3::Addressing>,
+    s3_ca_file: Option<PathBuf>,
+    s3_profile: Option<String>,
+    s3_retry_for: Option<String>,
 }
 
 /// What the command line said; `None` where the flag was not given.
@@ -105,6 +113,8 @@ pub struct Config {
     pub passphrase_file: Option<Setting<PathBuf>>,
     /// Decrypts archives (flag `--identity`, env `JOBDBCTL_IDENTITY_FILE`).
     pub identity_file: Option<Setting<PathBuf>>,
+    /// Where `s3://` URLs go and with which credentials.
+    pub s3: s3::S3Config,
 }
 
 /// Tractor's layout: `<user>/J<jid>/…`.
@@ -165,6 +175,9 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
 /// `..` resolved by name. Not canonicalized: a data directory reached through a link keeps
 /// the name the operator gives it, as archives written before recorded it.
 pub fn absolute(path: &Path, base: Option<&Path>) -> PathBuf {
+    if is_url(path) {
+        return path.to_path_buf();
+    }
     let joined = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -186,6 +199,12 @@ pub fn absolute(path: &Path, base: Option<&Path>) -> PathBuf {
         }
     }
     out
+}
+
+/// Whether `path` is an object-storage URL (`s3://bucket/prefix/`) rather than a file path:
+/// such a value is never made absolute or read as a local file.
+pub fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| p.starts_with("s3://"))
 }
 
 /// A path setting made absolute (see [`absolute`]): file values against the config
@@ -287,7 +306,18 @@ impl Config {
             ));
         }
         let file_path = configdir.value.join(CONFIG_FILE);
-        let file = read_file_config(&file_path)?;
+        let mut file = read_file_config(&file_path)?;
+        let s3 = s3::S3Config::load(
+            s3::FileKeys {
+                s3_endpoint: file.s3_endpoint.take(),
+                s3_region: file.s3_region.take(),
+                s3_addressing: file.s3_addressing.take(),
+                s3_ca_file: file.s3_ca_file.take(),
+                s3_profile: file.s3_profile.take(),
+                s3_retry_for: file.s3_retry_for.take(),
+            },
+            &file_path,
+        )?;
 
         let database_url = layered(
             flags.database_url,
@@ -375,6 +405,7 @@ impl Config {
                 &file_path,
             )
             .map(absolute_setting),
+            s3,
             data_dir,
             configdir,
         })

@@ -1,0 +1,418 @@
+//! Writing an archive as a multipart upload: the writer fills a part, a thread uploads it
+//! while the next fills (three parts in memory at most), and completion names the object.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+use instant_xml::FromXml;
+use rusty_s3::actions::CreateMultipartUpload;
+use rusty_s3::{Method, S3Action};
+
+use super::client::{Call, Client, SIGNED_FOR};
+use super::ABANDONED_AFTER;
+use crate::error::{failure, Exit};
+use crate::storage::Upload;
+
+/// A part's size: S3 wants at least 5 MiB (but the last) and at most 10,000 parts, so
+/// archives up to 160 GB.
+const PART: usize = 16 << 20;
+
+enum Message {
+    Part(Vec<u8>),
+    /// The last part (maybe empty), then complete.
+    Last(Vec<u8>),
+}
+
+/// The filling part, shared by the writer and `complete` (which sends what is left in it,
+/// whenever the archive writer drops its end).
+struct Filling {
+    buf: Vec<u8>,
+    sender: Option<SyncSender<Message>>,
+}
+
+pub struct S3Upload {
+    client: Arc<Client>,
+    key: String,
+    url: String,
+    upload_id: String,
+    filling: Arc<Mutex<Filling>>,
+    /// The uploading thread: the parts' ETags, in order.
+    worker: Option<JoinHandle<anyhow::Result<Vec<String>>>>,
+}
+
+impl S3Upload {
+    pub fn start(client: Arc<Client>, key: String, url: String) -> anyhow::Result<Box<dyn Upload>> {
+        let sign = || {
+            client
+                .bucket
+                .create_multipart_upload(Some(&client.credentials), &key)
+                .sign(SIGNED_FOR)
+        };
+        let what = format!("start the upload of {url}");
+        let answer = client.send(&Call {
+            what: &what,
+            method: Method::Post,
+            sign: &sign,
+            headers: &[],
+            body: None,
+        })?;
+        if answer.status != 200 {
+            return Err(client.refused(&what, &answer));
+        }
+        let upload_id = CreateMultipartUpload::parse_response(&answer.text())
+            .map_err(|e| anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint))?
+            .upload_id()
+            .to_string();
+        let (tx, rx) = sync_channel(1);
+        let worker = {
+            let (client, key, url, id) = (client.clone(), key.clone(), url.clone(), upload_id.clone());
+            std::thread::Builder::new()
+                .name("s3-upload".into())
+                .spawn(move || upload_parts(&client, &key, &url, &id, rx))
+                .context("cannot start the upload thread")?
+        };
+        Ok(Box::new(S3Upload {
+            client,
+            key,
+            url,
+            upload_id,
+            filling: Arc::new(Mutex::new(Filling {
+                buf: Vec::with_capacity(PART),
+                sender: Some(tx),
+            })),
+            worker: Some(worker),
+        }))
+    }
+
+    fn finish_parts(&mut self) -> anyhow::Result<Vec<String>> {
+        let sender = {
+            let mut filling = self
+                .filling
+                .lock()
+                .map_err(|_| anyhow::anyhow!("upload state poisoned"))?;
+            let last = std::mem::take(&mut filling.buf);
+            filling.sender.take().map(|s| (s, last))
+        };
+        if let Some((sender, last)) = sender {
+            // A send fails only when the thread has stopped; its result says why.
+            let _ = sender.send(Message::Last(last));
+        }
+        match self.worker.take() {
+            Some(worker) => worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("the upload thread panicked"))?,
+            None => anyhow::bail!("internal error: upload already finished"),
+        }
+    }
+
+    fn abort_upload(&self) {
+        let sign = || {
+            self.client
+                .bucket
+                .abort_multipart_upload(Some(&self.client.credentials), &self.key, &self.upload_id)
+                .sign(SIGNED_FOR)
+        };
+        let what = format!("abort the upload of {}", self.url);
+        let _ = self.client.send(&Call {
+            what: &what,
+            method: Method::Delete,
+            sign: &sign,
+            headers: &[],
+            body: None,
+        });
+    }
+}
+
+fn upload_parts(
+    client: &Client,
+    key: &str,
+    url: &str,
+    upload_id: &str,
+    rx: Receiver<Message>,
+) -> anyhow::Result<Vec<String>> {
+    let mut etags = Vec::new();
+    loop {
+        let (data, last) = match rx.recv() {
+            Ok(Message::Part(data)) => (data, false),
+            Ok(Message::Last(data)) => (data, true),
+            // The writer went away without finishing: the run failed; abort does the rest.
+            Err(_) => anyhow::bail!("upload of {url} abandoned"),
+        };
+        if !data.is_empty() || etags.is_empty() {
+            let number = etags.len() as u16 + 1;
+            let sign = || {
+                client
+                    .bucket
+                    .upload_part(Some(&client.credentials), key, number, upload_id)
+                    .sign(SIGNED_FOR)
+            };
+            let what = format!("upload part {number} of {url}");
+            let answer = client.send(&Call {
+                what: &what,
+                method: Method::Put,
+                sign: &sign,
+                headers: &[],
+                body: Some(&data),
+            })?;
+            if answer.status != 200 {
+                return Err(client.refused(&what, &answer));
+            }
+            let etag = answer
+                .header("etag")
+                .with_context(|| format!("S3 {}: {what}: no ETag in the answer", client.endpoint))?;
+            etags.push(etag.to_string());
+        }
+        if last {
+            return Ok(etags);
+        }
+    }
+}
+
+impl Upload for S3Upload {
+    fn writer(&mut self) -> anyhow::Result<Box<dyn Write + Send>> {
+        Ok(Box::new(PartWriter {
+            filling: self.filling.clone(),
+        }))
+    }
+
+    fn complete(mut self: Box<Self>) -> anyhow::Result<PathBuf> {
+        let etags = match self.finish_parts() {
+            Ok(etags) => etags,
+            Err(e) => {
+                self.abort_upload();
+                return Err(e);
+            }
+        };
+        let client = &self.client;
+        let action = client.bucket.complete_multipart_upload(
+            Some(&client.credentials),
+            &self.key,
+            &self.upload_id,
+            etags.iter().map(String::as_str),
+        );
+        let signed = {
+            let mut action = action.clone();
+            // Create-only where the store honours it; the key was checked free at the start.
+            action.headers_mut().insert("if-none-match", "*");
+            action
+        };
+        let sign = || signed.sign(SIGNED_FOR);
+        let body = action.body();
+        let what = format!("complete the upload of {}", self.url);
+        let answer = client.send(&Call {
+            what: &what,
+            method: Method::Post,
+            sign: &sign,
+            headers: &[("if-none-match", "*")],
+            body: Some(body.as_bytes()),
+        });
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                self.abort_upload();
+                return Err(e);
+            }
+        };
+        // 200 with an <Error> body is a failure (the store gave up after answering).
+        let failed = answer.status != 200
+            || answer.error_code().is_some()
+            || rusty_s3::actions::CompleteMultipartUploadResponse::parse(&answer.text()).is_err();
+        if failed {
+            self.abort_upload();
+            if answer.status == 412 {
+                return Err(failure(
+                    Exit::Refused,
+                    format!(
+                        "refusing to replace {}: an object appeared there while this backup was written; nothing was overwritten",
+                        self.url
+                    ),
+                ));
+            }
+            return Err(client.refused(&what, &answer));
+        }
+        Ok(PathBuf::from(&self.url))
+    }
+
+    fn abort(mut self: Box<Self>) {
+        if let Ok(mut filling) = self.filling.lock() {
+            filling.sender = None;
+            filling.buf = Vec::new();
+        }
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        self.abort_upload();
+    }
+}
+
+struct PartWriter {
+    filling: Arc<Mutex<Filling>>,
+}
+
+impl Write for PartWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut filling = self
+            .filling
+            .lock()
+            .map_err(|_| std::io::Error::other("upload state poisoned"))?;
+        let room = PART - filling.buf.len();
+        let n = room.min(data.len());
+        filling.buf.extend_from_slice(&data[..n]);
+        if filling.buf.len() == PART {
+            let full = std::mem::replace(&mut filling.buf, Vec::with_capacity(PART));
+            let sender = filling
+                .sender
+                .clone()
+                .ok_or_else(|| std::io::Error::other("the upload was finished or aborted"))?;
+            // Not holding the lock while the thread is busy with the previous part.
+            drop(filling);
+            sender.send(Message::Part(full)).map_err(|_| {
+                std::io::Error::other(failure_of_thread())
+            })?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The upload thread stops only on a failure, which `complete` reports in full.
+fn failure_of_thread() -> crate::error::Failure {
+    crate::error::Failure {
+        exit: Exit::Connect,
+        message: "the upload to object storage failed (the reason follows when the run ends)".into(),
+    }
+}
+
+/// Removes (or with `dry_run`, lists) the incomplete uploads under `prefix` started more than
+/// [`ABANDONED_AFTER`] ago: runs killed mid-upload. Younger ones may be running elsewhere.
+pub fn remove_abandoned(
+    client: &Client,
+    prefix: &str,
+    bucket: &str,
+    dry_run: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let now = chrono::Utc::now();
+    let mut removed = Vec::new();
+    for (key, id, initiated) in list_uploads(client, prefix, bucket)? {
+        let old = initiated.is_some_and(|t| {
+            now.signed_duration_since(t).to_std().is_ok_and(|age| age > ABANDONED_AFTER)
+        });
+        if !old {
+            continue;
+        }
+        let url = format!("s3://{bucket}/{key} (incomplete upload)");
+        if !dry_run {
+            let sign = || {
+                client
+                    .bucket
+                    .abort_multipart_upload(Some(&client.credentials), &key, &id)
+                    .sign(SIGNED_FOR)
+            };
+            let what = format!("abort the abandoned upload of s3://{bucket}/{key}");
+            let answer = client.send(&Call {
+                what: &what,
+                method: Method::Delete,
+                sign: &sign,
+                headers: &[],
+                body: None,
+            })?;
+            if !matches!(answer.status, 200 | 204 | 404) {
+                return Err(client.refused(&what, &answer));
+            }
+        }
+        removed.push(PathBuf::from(url));
+    }
+    Ok(removed)
+}
+
+/// ListMultipartUploads under `prefix`: (key, upload ID, initiated), page by page. rusty-s3
+/// has no action for it; its signer presigns the request.
+fn list_uploads(
+    client: &Client,
+    prefix: &str,
+    bucket: &str,
+) -> anyhow::Result<Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)>> {
+    let mut all = Vec::new();
+    let mut markers: Option<(String, String)> = None;
+    loop {
+        let sign = || {
+            let mut query: Vec<(&str, &str)> = Vec::new();
+            if let Some((k, _)) = &markers {
+                query.push(("key-marker", k.as_str()));
+            }
+            query.push(("prefix", prefix));
+            if let Some((_, u)) = &markers {
+                query.push(("upload-id-marker", u.as_str()));
+            }
+            query.push(("uploads", ""));
+            let c = &client.credentials;
+            rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                Method::Get,
+                client.bucket.base_url().clone(),
+                c.key(),
+                c.secret(),
+                c.token(),
+                client.bucket.region(),
+                SIGNED_FOR.as_secs(),
+                query.into_iter(),
+                std::iter::empty(),
+            )
+        };
+        let what = format!("list incomplete uploads in s3://{bucket}/{prefix}");
+        let answer = client.send(&Call {
+            what: &what,
+            method: Method::Get,
+            sign: &sign,
+            headers: &[],
+            body: None,
+        })?;
+        if answer.status != 200 {
+            return Err(client.refused(&what, &answer));
+        }
+        let page: Uploads = instant_xml::from_str(&answer.text())
+            .map_err(|e| anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint))?;
+        for u in page.uploads {
+            let initiated = chrono::DateTime::parse_from_rfc3339(&u.initiated)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc));
+            all.push((u.key, u.upload_id, initiated));
+        }
+        match (page.is_truncated, page.next_key_marker, page.next_upload_id_marker) {
+            (Some(true), Some(k), Some(u)) if !k.is_empty() => markers = Some((k, u)),
+            _ => return Ok(all),
+        }
+    }
+}
+
+const S3_XML_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+#[derive(FromXml)]
+#[xml(rename = "ListMultipartUploadsResult", ns(S3_XML_NS))]
+struct Uploads {
+    #[xml(rename = "IsTruncated")]
+    is_truncated: Option<bool>,
+    #[xml(rename = "NextKeyMarker")]
+    next_key_marker: Option<String>,
+    #[xml(rename = "NextUploadIdMarker")]
+    next_upload_id_marker: Option<String>,
+    uploads: Vec<PendingUpload>,
+}
+
+#[derive(FromXml)]
+#[xml(rename = "Upload", ns(S3_XML_NS))]
+struct PendingUpload {
+    #[xml(rename = "Key")]
+    key: String,
+    #[xml(rename = "UploadId")]
+    upload_id: String,
+    #[xml(rename = "Initiated")]
+    initiated: String,
+}
