@@ -69,9 +69,11 @@ impl Destination {
                 let (store, name) = LocalDir::of_file(p)?;
                 (Box::new(store), name, false)
             }
-            None if is_url(&ctx.config.backup_dir.value) => {
-                (ctx.places.at(&ctx.config.backup_dir.value)?, default_name(), true)
-            }
+            None if is_url(&ctx.config.backup_dir.value) => (
+                ctx.places.at(&ctx.config.backup_dir.value)?,
+                default_name(),
+                true,
+            ),
             None => {
                 create_backup_dir(ctx)?;
                 (

@@ -158,7 +158,10 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
             ctx.out.info(format!("removed old archive {}", p.display()));
         }
         for p in &pruned.abandoned {
-            ctx.out.info(format!("removed {} (a run killed over a day ago)", p.display()));
+            ctx.out.info(format!(
+                "removed {} (a run killed over a day ago)",
+                p.display()
+            ));
         }
         done.pruned = pruned.removed;
         done.damaged = pruned.damaged.into_iter().map(|(p, _)| p).collect();

@@ -19,7 +19,9 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let (input, label): (Box<dyn Read + Send>, String) = if args.archive == Path::new("-") {
         (Box::new(std::io::stdin()), "<stdin>".to_string())
     } else {
-        let stream = ctx.places.open_given(&args.archive)?
+        let stream = ctx
+            .places
+            .open_given(&args.archive)?
             .stream()
             .with_context(|| format!("cannot read archive {}", args.archive.display()))?;
         (stream, args.archive.display().to_string())

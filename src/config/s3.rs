@@ -139,7 +139,9 @@ impl S3Config {
             layered(None, env_var("AWS_PROFILE"), file.s3_profile, file_path),
             "default".to_string(),
         );
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
         let credentials_file = or_default(
             layered(
                 None,
@@ -222,11 +224,7 @@ impl S3Config {
         };
         let profile = &self.profile.value;
         let keys = profile_keys(&text, profile);
-        let get = |key: &str| {
-            keys.iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        };
+        let get = |key: &str| keys.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         match (get("aws_access_key_id"), get("aws_secret_access_key")) {
             (Some(id), Some(secret)) => Ok(Some(Setting {
                 value: Credentials {
@@ -310,10 +308,20 @@ mod tests {
 
     #[test]
     fn endpoints_are_urls_of_a_host() {
-        for good in ["http://127.0.0.1:8333", "https://s3.example.com/", "https://h"] {
+        for good in [
+            "http://127.0.0.1:8333",
+            "https://s3.example.com/",
+            "https://h",
+        ] {
             check_endpoint(good, &Source::Default).expect(good);
         }
-        for bad in ["127.0.0.1:8333", "ftp://h", "https://", "https://u:p@h", "https://h/?x"] {
+        for bad in [
+            "127.0.0.1:8333",
+            "ftp://h",
+            "https://",
+            "https://u:p@h",
+            "https://h/?x",
+        ] {
             assert!(check_endpoint(bad, &Source::Default).is_err(), "{bad}");
         }
     }

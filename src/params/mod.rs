@@ -228,7 +228,11 @@ fn s3_params(s3: &crate::config::s3::S3Config, out: &mut Vec<Param>) {
     ));
     match s3.credentials() {
         Ok(Some(c)) => {
-            out.push(Param::text("s3_access_key_id", c.value.masked_key_id(), &c.source));
+            out.push(Param::text(
+                "s3_access_key_id",
+                c.value.masked_key_id(),
+                &c.source,
+            ));
             let from_env = |name| match &c.source {
                 Source::Env(_) => Source::Env(name),
                 other => other.clone(),
@@ -239,18 +243,30 @@ fn s3_params(s3: &crate::config::s3::S3Config, out: &mut Vec<Param>) {
                 from_env("AWS_SECRET_ACCESS_KEY"),
             ));
             out.push(match &c.value.session_token {
-                Some(_) => Param::text("s3_session_token", "********", from_env("AWS_SESSION_TOKEN")),
+                Some(_) => Param::text(
+                    "s3_session_token",
+                    "********",
+                    from_env("AWS_SESSION_TOKEN"),
+                ),
                 None => unset("s3_session_token"),
             });
         }
         Ok(None) => {
-            for name in ["s3_access_key_id", "s3_secret_access_key", "s3_session_token"] {
+            for name in [
+                "s3_access_key_id",
+                "s3_secret_access_key",
+                "s3_session_token",
+            ] {
                 out.push(unset(name));
             }
         }
         Err(e) => {
             let why = format!("not usable: {e:#}");
-            for name in ["s3_access_key_id", "s3_secret_access_key", "s3_session_token"] {
+            for name in [
+                "s3_access_key_id",
+                "s3_secret_access_key",
+                "s3_session_token",
+            ] {
                 out.push(Param::none(name, &why, "error"));
             }
         }

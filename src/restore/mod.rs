@@ -188,7 +188,8 @@ pub fn plan(ctx: &Ctx, request: &Request) -> anyhow::Result<Plan> {
     let (input, label): (Box<dyn Read + Send>, String) = match &request.archive {
         Archive::Stdin => (Box::new(std::io::stdin()), "<stdin>".to_string()),
         Archive::File(path) => (
-            ctx.places.open_given(path)?
+            ctx.places
+                .open_given(path)?
                 .stream()
                 .with_context(|| format!("cannot read archive {}", path.display()))?,
             path.display().to_string(),

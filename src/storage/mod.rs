@@ -168,7 +168,9 @@ impl Places {
     pub fn of_file(&self, path: &Path) -> anyhow::Result<(Box<dyn Store>, String)> {
         let text = path.to_string_lossy();
         let (dir, name) = match text.rsplit_once('/') {
-            Some((dir, name)) if is_url(path) => (PathBuf::from(format!("{dir}/")), name.to_string()),
+            Some((dir, name)) if is_url(path) => {
+                (PathBuf::from(format!("{dir}/")), name.to_string())
+            }
             _ => {
                 let (dir, name) = LocalDir::of_file(path)?;
                 return Ok((Box::new(dir), name));

@@ -124,7 +124,7 @@ pub struct Engine {
     pub dir: PathBuf,
 }
 
-fn cache_root() -> PathBuf {
+pub fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("JOBDBCTL_TEST_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
@@ -141,7 +141,7 @@ fn installed_version(prefix: &Path) -> Option<String> {
 }
 
 /// An exclusive `flock` on `path`, released when the file is closed.
-fn lock_file(path: &Path) -> File {
+pub fn lock_file(path: &Path) -> File {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -12,6 +12,8 @@ pub mod generate;
 pub mod graphile_npm;
 pub mod migrations;
 pub mod pgbouncer;
+pub mod s3_proxy;
+pub mod seaweed;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,7 +29,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_jobdbctl");
 pub const PG_BINDIR_FALLBACK: &str = "/usr/lib/postgresql/15/bin";
 
 /// Variables that would point jobdbctl elsewhere than the test's server.
-pub const SCRUBBED_ENV: [&str; 12] = [
+pub const SCRUBBED_ENV: [&str; 22] = [
     "PGHOST",
     "PGHOSTADDR",
     "PGPORT",
@@ -40,6 +42,16 @@ pub const SCRUBBED_ENV: [&str; 12] = [
     "JOBDBCTL_CONFIGDIR",
     "JOBDBCTL_DATA_DIR",
     "PGTARGETSESSIONATTRS",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
 ];
 
 /// The binary at a path every user can reach, for tests that run it as another user: the

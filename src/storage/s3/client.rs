@@ -57,7 +57,10 @@ impl Answer {
             let end = text[start..].find(&close)? + start;
             Some(text[start..end].to_string())
         };
-        Some((tag("Code").unwrap_or_default(), tag("Message").unwrap_or_default()))
+        Some((
+            tag("Code").unwrap_or_default(),
+            tag("Message").unwrap_or_default(),
+        ))
     }
 }
 

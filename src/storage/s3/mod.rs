@@ -69,7 +69,9 @@ impl Url {
             || prefix.contains("//")
             || prefix.starts_with('/')
         {
-            return Err(bad("the prefix has an empty, `.` or `..` segment or a control character"));
+            return Err(bad(
+                "the prefix has an empty, `.` or `..` segment or a control character",
+            ));
         }
         let mut prefix = prefix.to_string();
         if !prefix.is_empty() && !prefix.ends_with('/') {
@@ -128,7 +130,11 @@ pub fn connect(url: &Url, config: &S3Config, verbose: bool) -> anyhow::Result<Ar
     };
     let ca = match &config.ca_file {
         Some(s) => Some(std::fs::read(&s.value).with_context(|| {
-            format!("cannot read the S3 CA file {} ({})", s.value.display(), s.source)
+            format!(
+                "cannot read the S3 CA file {} ({})",
+                s.value.display(),
+                s.source
+            )
         })?),
         None => None,
     };
@@ -188,8 +194,9 @@ impl S3Store {
             if answer.status != 200 {
                 return Err(client.refused(&what, &answer));
             }
-            let page = ListObjectsV2::parse_response(&answer.text())
-                .map_err(|e| anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint))?;
+            let page = ListObjectsV2::parse_response(&answer.text()).map_err(|e| {
+                anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint)
+            })?;
             for object in page.contents {
                 let Some(name) = object.key.strip_prefix(&self.prefix) else {
                     continue;
@@ -381,7 +388,11 @@ impl Store for S3Store {
             }
             let result = rusty_s3::actions::DeleteObjectsResponse::parse(&answer.text());
             let failed: Vec<String> = match result {
-                Ok(r) => r.errors.into_iter().map(|e| format!("{}: {}", e.key, e.code)).collect(),
+                Ok(r) => r
+                    .errors
+                    .into_iter()
+                    .map(|e| format!("{}: {}", e.key, e.code))
+                    .collect(),
                 Err(_) if answer.error_code().is_some() => {
                     return Err(client.refused(&what, &answer));
                 }
@@ -427,14 +438,16 @@ pub fn open_url(url: &Path, config: &S3Config, verbose: bool) -> anyhow::Result<
         })?;
     let parsed = Url::parse(dir)?;
     let store = S3Store::new(connect(&parsed, config, verbose)?, &parsed);
-    store.open(name).map_err(|e| match crate::error::failure_in_io(&e) {
-        Some(f) => failure(f.exit, f.message.clone()),
-        None if e.kind() == std::io::ErrorKind::NotFound => failure(
-            Exit::Usage,
-            format!("cannot open archive {text}: no such object"),
-        ),
-        None => anyhow::Error::new(e).context(format!("cannot open archive {text}")),
-    })
+    store
+        .open(name)
+        .map_err(|e| match crate::error::failure_in_io(&e) {
+            Some(f) => failure(f.exit, f.message.clone()),
+            None if e.kind() == std::io::ErrorKind::NotFound => failure(
+                Exit::Usage,
+                format!("cannot open archive {text}: no such object"),
+            ),
+            None => anyhow::Error::new(e).context(format!("cannot open archive {text}")),
+        })
 }
 
 #[cfg(test)]
@@ -444,10 +457,19 @@ mod tests {
     #[test]
     fn urls_split_into_bucket_and_prefix() {
         let u = Url::parse("s3://backups/jobdb").expect("parses");
-        assert_eq!((u.bucket.as_str(), u.prefix.as_str()), ("backups", "jobdb/"));
+        assert_eq!(
+            (u.bucket.as_str(), u.prefix.as_str()),
+            ("backups", "jobdb/")
+        );
         let u = Url::parse("s3://backups").expect("parses");
         assert_eq!(u.prefix, "");
-        for bad in ["s3://B/x", "s3://ab/x", "s3://bucket/a//b", "s3://bucket/../x", "file:///x"] {
+        for bad in [
+            "s3://B/x",
+            "s3://ab/x",
+            "s3://bucket/a//b",
+            "s3://bucket/../x",
+            "file:///x",
+        ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
     }

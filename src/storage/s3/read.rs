@@ -41,7 +41,14 @@ impl S3Object {
 }
 
 /// Fetches `[start, end)` of the object as it was opened.
-fn fetch(client: &Client, key: &str, url: &str, etag: &str, start: u64, end: u64) -> anyhow::Result<Vec<u8>> {
+fn fetch(
+    client: &Client,
+    key: &str,
+    url: &str,
+    etag: &str,
+    start: u64,
+    end: u64,
+) -> anyhow::Result<Vec<u8>> {
     let range = format!("bytes={start}-{}", end - 1);
     let sign = || {
         client
@@ -76,13 +83,20 @@ fn fetch(client: &Client, key: &str, url: &str, etag: &str, start: u64, end: u64
     let mut body = answer.body;
     // A store that ignores Range sends the whole object.
     if answer.status == 200 && start > 0 {
-        body = body.get(start as usize..).map(<[u8]>::to_vec).unwrap_or_default();
+        body = body
+            .get(start as usize..)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
     }
     body.truncate((end - start) as usize);
     if (body.len() as u64) < end - start {
         return Err(failure(
             Exit::BadArchive,
-            format!("archive {url}: a read at {start} returned {} of {} bytes", body.len(), end - start),
+            format!(
+                "archive {url}: a read at {start} returned {} of {} bytes",
+                body.len(),
+                end - start
+            ),
         ));
     }
     Ok(body)
@@ -93,7 +107,10 @@ impl super::Object for S3Object {
         if offset >= self.bytes || buf.is_empty() {
             return Ok(0);
         }
-        let mut window = self.window.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+        let mut window = self
+            .window
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
         let cached = window
             .as_ref()
             .filter(|(at, data)| offset >= *at && offset < at + data.len() as u64)

@@ -69,7 +69,8 @@ impl S3Upload {
             .to_string();
         let (tx, rx) = sync_channel(1);
         let worker = {
-            let (client, key, url, id) = (client.clone(), key.clone(), url.clone(), upload_id.clone());
+            let (client, key, url, id) =
+                (client.clone(), key.clone(), url.clone(), upload_id.clone());
             std::thread::Builder::new()
                 .name("s3-upload".into())
                 .spawn(move || upload_parts(&client, &key, &url, &id, rx))
@@ -161,9 +162,9 @@ fn upload_parts(
             if answer.status != 200 {
                 return Err(client.refused(&what, &answer));
             }
-            let etag = answer
-                .header("etag")
-                .with_context(|| format!("S3 {}: {what}: no ETag in the answer", client.endpoint))?;
+            let etag = answer.header("etag").with_context(|| {
+                format!("S3 {}: {what}: no ETag in the answer", client.endpoint)
+            })?;
             etags.push(etag.to_string());
         }
         if last {
@@ -270,9 +271,9 @@ impl Write for PartWriter {
                 .ok_or_else(|| std::io::Error::other("the upload was finished or aborted"))?;
             // Not holding the lock while the thread is busy with the previous part.
             drop(filling);
-            sender.send(Message::Part(full)).map_err(|_| {
-                std::io::Error::other(failure_of_thread())
-            })?;
+            sender
+                .send(Message::Part(full))
+                .map_err(|_| std::io::Error::other(failure_of_thread()))?;
         }
         Ok(n)
     }
@@ -286,7 +287,8 @@ impl Write for PartWriter {
 fn failure_of_thread() -> crate::error::Failure {
     crate::error::Failure {
         exit: Exit::Connect,
-        message: "the upload to object storage failed (the reason follows when the run ends)".into(),
+        message: "the upload to object storage failed (the reason follows when the run ends)"
+            .into(),
     }
 }
 
@@ -302,7 +304,9 @@ pub fn remove_abandoned(
     let mut removed = Vec::new();
     for (key, id, initiated) in list_uploads(client, prefix, bucket)? {
         let old = initiated.is_some_and(|t| {
-            now.signed_duration_since(t).to_std().is_ok_and(|age| age > ABANDONED_AFTER)
+            now.signed_duration_since(t)
+                .to_std()
+                .is_ok_and(|age| age > ABANDONED_AFTER)
         });
         if !old {
             continue;
@@ -377,15 +381,20 @@ fn list_uploads(
         if answer.status != 200 {
             return Err(client.refused(&what, &answer));
         }
-        let page: Uploads = instant_xml::from_str(&answer.text())
-            .map_err(|e| anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint))?;
+        let page: Uploads = instant_xml::from_str(&answer.text()).map_err(|e| {
+            anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint)
+        })?;
         for u in page.uploads {
             let initiated = chrono::DateTime::parse_from_rfc3339(&u.initiated)
                 .ok()
                 .map(|t| t.with_timezone(&chrono::Utc));
             all.push((u.key, u.upload_id, initiated));
         }
-        match (page.is_truncated, page.next_key_marker, page.next_upload_id_marker) {
+        match (
+            page.is_truncated,
+            page.next_key_marker,
+            page.next_upload_id_marker,
+        ) {
             (Some(true), Some(k), Some(u)) if !k.is_empty() => markers = Some((k, u)),
             _ => return Ok(all),
         }
