@@ -5,6 +5,7 @@ mod common;
 
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::s3_proxy::{Action, Kind, Proxy, Rule};
 use common::seaweed::{self, direct};
@@ -442,4 +443,254 @@ fn a_read_that_breaks_resumes_at_its_chunk_and_a_replaced_object_is_exit_5() {
     .expect(5)
     .error_has("changed while it was read");
     assert_eq!(jobs_in(&db), 5, "nothing changed");
+}
+
+/// The archive `restore latest --dir` would choose, by a dry run.
+fn latest_choice(db: &TestDb, prefix: &str) -> String {
+    let run = s3_run(
+        db,
+        &[
+            "restore",
+            "latest",
+            "--dir",
+            prefix,
+            "--dry-run",
+            "--json",
+            "--stale-after",
+            "0s",
+            "--force",
+        ],
+    );
+    run.expect(0);
+    run.json()["latest_archive"]
+        .as_str()
+        .expect("latest_archive")
+        .to_string()
+}
+
+#[test]
+fn an_upload_in_progress_is_never_pruned_or_chosen_and_a_killed_one_is_cleaned_after_a_day() {
+    let db = TestDb::with_jobs(40);
+    let prefix = seaweed::server().prefix();
+    let kept = backup_to(&db, &prefix, &[]);
+    // A second backup, from "another host", hangs at its completion: all its parts are
+    // stored, its object does not exist yet.
+    let p = proxy();
+    p.add(Rule {
+        kind: Kind::Complete,
+        after: 0,
+        times: 1,
+        action: Action::Stall,
+    });
+    let mut cmd = db.cmd();
+    seaweed::server().env_to(&mut cmd, &p.endpoint());
+    cmd.args(["backup", "--output", &prefix]);
+    let mut writing = common::spawn(cmd);
+    common::wait_until(
+        "the second backup reaches its completion",
+        Duration::from_secs(60),
+        || p.seen().iter().any(|s| s.kind == Kind::Complete),
+    );
+    let key_prefix = direct::key_prefix(&prefix);
+    assert_eq!(direct::incomplete_uploads(&key_prefix), 1);
+    // The catalog that `restore latest` chooses from shows only the complete one (the
+    // writer holds this database's backup lock, so restore itself waits; it runs below).
+    let listed = s3_run(&db, &["backups", "--dir", &prefix, "--json"]);
+    listed.expect(0);
+    assert_eq!(
+        listed.json().as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.stdout
+    );
+    s3_run(
+        &db,
+        &["backups", "prune", "--dir", &prefix, "--keep", "1", "--yes"],
+    )
+    .expect(0);
+    assert_eq!(
+        direct::incomplete_uploads(&key_prefix),
+        1,
+        "a young upload is left alone"
+    );
+
+    // kill -9 mid-upload: nothing at any new key, no data lost, the upload abandoned.
+    writing.kill().expect("kill -9");
+    let _ = writing.wait();
+    assert_eq!(
+        names(&prefix),
+        [kept.trim_start_matches(&prefix)],
+        "only the first"
+    );
+    s3_run(&db, &["verify", &kept]).expect(0);
+    assert_eq!(
+        latest_choice(&db, &prefix),
+        kept,
+        "restore latest takes the complete one"
+    );
+
+    // A day later (the proxy ages the listing's start times), prune removes it.
+    let aged = proxy();
+    aged.add(Rule {
+        kind: Kind::ListUploads,
+        after: 0,
+        times: 1000,
+        action: Action::AgeUploads,
+    });
+    let dry = via(
+        &db,
+        &aged,
+        &[
+            "backups",
+            "prune",
+            "--dir",
+            &prefix,
+            "--keep",
+            "1",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    dry.expect(0);
+    assert_eq!(
+        dry.json()["abandoned_uploads"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        direct::incomplete_uploads(&key_prefix),
+        1,
+        "a dry run removes nothing"
+    );
+    let run = via(
+        &db,
+        &aged,
+        &[
+            "backups", "prune", "--dir", &prefix, "--keep", "1", "--yes", "--json",
+        ],
+    );
+    run.expect(0);
+    assert_eq!(
+        run.json()["abandoned_uploads"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        direct::incomplete_uploads(&key_prefix),
+        0,
+        "the abandoned upload is gone"
+    );
+    assert_eq!(names(&prefix).len(), 1, "the archive stays");
+}
+
+#[test]
+fn two_prunes_racing_on_one_prefix_delete_no_more_than_the_rule_says() {
+    let db = TestDb::with_jobs(5);
+    let prefix = seaweed::server().prefix();
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        made.push(backup_to(&db, &prefix, &[]));
+    }
+    let prune = || {
+        let mut cmd = s3_cmd(&db);
+        cmd.args(["backups", "prune", "--dir", &prefix, "--keep", "2", "--yes"]);
+        common::spawn(cmd)
+    };
+    let (a, b) = (prune(), prune());
+    common::finish(a).expect(0);
+    common::finish(b).expect(0);
+    let newest: Vec<String> = made[3..]
+        .iter()
+        .map(|u| u.trim_start_matches(&prefix).to_string())
+        .collect();
+    assert_eq!(
+        names(&prefix),
+        newest,
+        "the two newest are kept, nothing more went"
+    );
+}
+
+#[test]
+fn a_damaged_archive_in_a_bucket_neither_counts_nor_is_deleted() {
+    let db = TestDb::with_jobs(5);
+    let prefix = seaweed::server().prefix();
+    let older = backup_to(&db, &prefix, &[]);
+    let newer = backup_to(&db, &prefix, &[]);
+    // A cut-off copy of the newest under a newer name of jobdbctl's own form.
+    let key_prefix = direct::key_prefix(&prefix);
+    let whole = direct::get(&format!(
+        "{key_prefix}{}",
+        newer.trim_start_matches(&prefix)
+    ))
+    .expect("newer");
+    let stem = newer.trim_start_matches(&prefix);
+    let stem = &stem[..stem.len() - "20240131T235959.123Z.tar.gz".len()];
+    let damaged = format!("{stem}{}.tar.gz", "29990101T000000.000Z");
+    direct::put(&format!("{key_prefix}{damaged}"), &whole[..whole.len() / 2]);
+    assert_eq!(
+        latest_choice(&db, &prefix),
+        newer,
+        "the damaged one is skipped"
+    );
+    let run = s3_run(
+        &db,
+        &[
+            "backups", "prune", "--dir", &prefix, "--keep", "1", "--yes", "--json",
+        ],
+    );
+    run.expect(0);
+    let removed = run.json()["removed"].clone();
+    assert_eq!(removed, serde_json::json!([older]), "{}", run.stdout);
+    let left = names(&prefix);
+    assert!(left.contains(&damaged), "the damaged one is kept: {left:?}");
+    assert!(left.contains(&stem_name(&newer, &prefix)), "{left:?}");
+}
+
+fn stem_name(url: &str, prefix: &str) -> String {
+    url.trim_start_matches(prefix).to_string()
+}
+
+#[test]
+fn a_prune_that_fails_after_a_backup_is_a_warning_and_backups_prune_alone_fails() {
+    let db = TestDb::with_jobs(5);
+    let prefix = seaweed::server().prefix();
+    backup_to(&db, &prefix, &[]);
+    backup_to(&db, &prefix, &[]);
+    let p = proxy();
+    p.add(Rule {
+        kind: Kind::Delete,
+        after: 0,
+        times: 1000,
+        action: Action::SlowDown,
+    });
+    db.write_config("s3_retry_for = \"2s\"\n");
+    let run = via(
+        &db,
+        &p,
+        &["backup", "--output", &prefix, "--keep", "1", "--json"],
+    );
+    run.expect(0);
+    let json = run.json();
+    assert!(
+        json["prune_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SlowDown")),
+        "{json}"
+    );
+    run.stderr_has("could not be pruned");
+    assert_eq!(
+        names(&prefix).len(),
+        3,
+        "the new archive is there, nothing was deleted"
+    );
+    via(
+        &db,
+        &p,
+        &["backups", "prune", "--dir", &prefix, "--keep", "1", "--yes"],
+    )
+    .expect(6)
+    .error_has(&p.endpoint());
+    assert_eq!(names(&prefix).len(), 3);
 }

@@ -121,7 +121,7 @@ mod tests {
         for i in 0..rows {
             out.extend_from_slice(&1u16.to_be_bytes());
             out.extend_from_slice(&(field as i32).to_be_bytes());
-            out.extend(std::iter::repeat((i % 251) as u8).take(field));
+            out.extend(std::iter::repeat_n((i % 251) as u8, field));
         }
         out.extend_from_slice(&pgcopy::TRAILER);
         out

@@ -381,7 +381,7 @@ fn read_item(
             // Without the key what the meta stanza says is all there is. With it, a full
             // read when one is asked for: the ends of an encrypted archive cost a read of
             // the whole.
-            let read_all = meta.as_ref().map_or(true, |m| depth(m) == Depth::Full);
+            let read_all = meta.as_ref().is_none_or(|m| depth(m) == Depth::Full);
             if let Some(m) = meta {
                 item.header = Some(Box::new(Header::of(m, strings)));
             }

@@ -160,7 +160,7 @@ pub fn prune(
     for (rank, c) in candidates.into_iter().enumerate() {
         let kept_by_count = policy.keep.is_some_and(|n| rank < n);
         // A window too long to compute keeps everything rather than nothing.
-        let kept_by_age = policy.within.is_some() && cutoff.map_or(true, |t| c.created_at > t);
+        let kept_by_age = policy.within.is_some() && cutoff.is_none_or(|t| c.created_at > t);
         match c.identity.filter(|_| !(kept_by_count || kept_by_age)) {
             Some(identity) => doomed.push((c.path, c.name, identity)),
             None => pruned.kept.push(c.path),

@@ -343,7 +343,7 @@ fn marks_without_schema(
     let marks = high_water::read_all(ctx, db)?;
     let wanted: Vec<&(String, i64)> = marks
         .iter()
-        .filter(|(s, _)| ctx.schema_override().map_or(true, |o| o == s))
+        .filter(|(s, _)| ctx.schema_override().is_none_or(|o| o == s))
         .collect();
     if wanted.is_empty() {
         out.push(mark_param(ctx, None));

@@ -336,13 +336,16 @@ pub fn remove_abandoned(
     Ok(removed)
 }
 
+/// An incomplete upload: its key, upload ID and when it started.
+type Pending = (String, String, Option<chrono::DateTime<chrono::Utc>>);
+
 /// ListMultipartUploads under `prefix`: (key, upload ID, initiated), page by page. rusty-s3
 /// has no action for it; its signer presigns the request.
 fn list_uploads(
     client: &Client,
     prefix: &str,
     bucket: &str,
-) -> anyhow::Result<Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)>> {
+) -> anyhow::Result<Vec<Pending>> {
     let mut all = Vec::new();
     let mut markers: Option<(String, String)> = None;
     loop {
