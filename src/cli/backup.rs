@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::archive::{Codec, Mode};
-use crate::cli::help::{Entry, CONNECT};
+use crate::cli::help::{Entry, CONNECT, S3};
 use crate::error::Exit;
 
 /// Back up the job database to an archive (.tar.gz by default, .tar.zst or .tar with
@@ -18,7 +18,10 @@ pub struct BackupArgs {
     pub mode: Mode,
     /// Archive to write, or - for standard output. A directory gets a timestamped name
     /// inside it. Default: a timestamped name in backup_dir (config). An existing file of
-    /// the same name is replaced only if it is a regular file of this user.
+    /// the same name is replaced only if it is a regular file of this user. An
+    /// s3://bucket/prefix/ URL is a directory in object storage (a last segment that is an
+    /// archive's name, e.g. s3://b/p/pre-upgrade.tar.zst, is a name; an existing object is
+    /// never overwritten).
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// After a successful backup, keep only the newest N complete archives of this database
@@ -53,12 +56,14 @@ pub const HELP: Entry = Entry {
         ("jobdbctl backup", "an online backup into the backup directory"),
         ("jobdbctl --quiet backup --output /srv/backups --keep 14", "nightly from cron: only failures print"),
         ("jobdbctl backup --output - | ssh vault 'cat > jobs.tar.gz'", "stream it elsewhere"),
+        ("jobdbctl --quiet backup --output s3://backups/jobdb/ --keep 14", "off the host, into a bucket (AWS S3, MinIO, SeaweedFS, Ceph)"),
         ("jobdbctl backup --compression zstd", "a .tar.zst: faster, and under half the size"),
         ("jobdbctl backup --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "encrypted: a .age file that `age -d -i KEY` turns back into the archive"),
     ],
     exits: &[
-        (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, a schema newer than this jobdbctl, a data directory that holds no cluster"),
+        (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, an object already at the name in a bucket, a schema newer than this jobdbctl, a data directory that holds no cluster"),
         CONNECT,
+        S3,
         (Exit::Locked, "another backup or restore is running"),
     ],
 };

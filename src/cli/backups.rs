@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::help::Entry;
+use crate::cli::help::{Entry, S3};
 use crate::cli::Confirmation;
 use crate::error::Exit;
 
@@ -47,7 +47,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct DirArg {
-    /// The backup directory (default: backup_dir from the configuration).
+    /// The backup directory, or s3://bucket/prefix/ (default: backup_dir from the
+    /// configuration).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -102,11 +103,13 @@ pub const HELP: Entry = Entry {
         ("jobdbctl backups verify", "read every archive in full; exit 5 naming any damaged one"),
         ("jobdbctl backups prune --keep 14 --dry-run", "what `--keep 14` would delete, changing nothing"),
         ("jobdbctl --quiet backups check --max-age 26h", "from cron or a monitor: silent while last night's backup is there"),
+        ("jobdbctl backups prune --dir s3://backups/jobdb/ --keep 14 --yes", "retention in a bucket (also removes uploads of runs killed over a day ago)"),
     ],
     exits: &[
         (Exit::Usage, "prune without --keep or --keep-within, or a directory that does not exist"),
         (Exit::Refused, "prune not confirmed (no --yes and no terminal)"),
         (Exit::NotReady, "check: the newest archive of this database is older than --max-age, missing or damaged"),
         (Exit::BadArchive, "verify: an archive is damaged, or encrypted and no key was given"),
+        S3,
     ],
 };

@@ -15,6 +15,12 @@ pub struct Entry {
     pub exits: &'static [(Exit, &'static str)],
 }
 
+/// Exit 6 from object storage, for every command that takes an `s3://` URL.
+pub const S3: (Exit, &str) = (
+    Exit::Connect,
+    "object storage: credentials refused or access denied, or the store did not answer within s3_retry_for",
+);
+
 pub const CONNECT: (Exit, &str) = (
     Exit::Connect,
     "cannot connect: the server is not running or refused the connection",

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::help::{Entry, CONNECT};
+use crate::cli::help::{Entry, CONNECT, S3};
 use crate::cli::Confirmation;
 use crate::error::Exit;
 
@@ -13,12 +13,13 @@ use crate::error::Exit;
 /// database as it was.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
-    /// The archive, - to read it from standard input, or latest: the newest complete archive
-    /// of this database in the backup directory (a file named latest: ./latest).
+    /// The archive (a path or an s3://bucket/prefix/NAME URL), - to read it from standard
+    /// input, or latest: the newest complete archive of this database in the backup
+    /// directory (a file named latest: ./latest).
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
-    /// With latest: the backup directory to look in (default: backup_dir from the
-    /// configuration).
+    /// With latest: the backup directory (or s3://bucket/prefix/) to look in (default:
+    /// backup_dir from the configuration).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -51,6 +52,7 @@ pub const HELP: Entry = Entry {
         ("jobdbctl restore latest --yes", "the newest complete archive of this database in the backup directory"),
         ("jobdbctl restore latest --dir /srv/backups --yes --force", "the same from another directory, over a database that has jobs"),
         ("jobdbctl restore latest --dry-run", "check everything and say what would be replaced, changing nothing"),
+        ("jobdbctl restore latest --dir s3://backups/jobdb/ --yes", "the newest archive in a bucket"),
         ("jobdbctl restore jobs.tar.gz.age --identity /root/.config/jobdbctl/backup.key --yes", "an encrypted archive, with its age identity"),
     ],
     exits: &[
@@ -58,6 +60,7 @@ pub const HELP: Entry = Entry {
         (Exit::Refused, "live workers, jobs without --force, not confirmed, missing roles or dependent objects, an archive of a schema other than the job schema, a data directory that holds no cluster, an identity or passphrase file others may read"),
         (Exit::BadArchive, "the archive is invalid, corrupt or hostile, or encrypted and the key is missing or wrong; nothing was changed"),
         CONNECT,
+        S3,
         (Exit::Locked, "another backup or restore is running"),
     ],
 };

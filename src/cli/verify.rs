@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::help::Entry;
+use crate::cli::help::{Entry, S3};
 use crate::error::Exit;
 
 /// Check an archive completely without a database. Exit 5 when anything is wrong.
@@ -22,7 +22,8 @@ use crate::error::Exit;
 /// check what else they do. Restore only archives you trust.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The archive, or - to read it from standard input.
+    /// The archive (a path or an s3://bucket/prefix/NAME URL), or - to read it from standard
+    /// input.
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
     #[command(flatten)]
@@ -39,6 +40,7 @@ pub const HELP: Entry = Entry {
     exits: &[
         (Exit::Usage, "an identity or passphrase file that cannot be read or is not a key"),
         (Exit::Refused, "an identity or passphrase file that others may read"),
-        (Exit::BadArchive, "the archive is invalid, corrupt or hostile; encrypted with no key given, to another key, or its ciphertext tampered with"),
+        (Exit::BadArchive, "the archive is invalid, corrupt or hostile; encrypted with no key given, to another key, or its ciphertext tampered with; an object in a bucket that changed while it was read"),
+        S3,
     ],
 };
