@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use common::generate::{self, Spec};
 use common::TestCluster;
-use shared::{env_num, mb, size, timed};
+use shared::{env_num, mb, peak_rss_mib, size, timed};
 
 const TARGETS: [&str; 2] = ["r_plain", "r_sealed"];
 
@@ -121,30 +121,4 @@ fn main() {
         best(1) / best(0),
         best(3) / best(2)
     );
-}
-
-/// Runs `cmd` under `/usr/bin/time`: its peak resident set in MiB.
-fn peak_rss_mib(cmd: Command) -> f64 {
-    let file = std::env::temp_dir().join(format!("jobdbctl-enc-{}.rss", std::process::id()));
-    let mut timed = Command::new("/usr/bin/time");
-    timed.arg("-f").arg("%M").arg("-o").arg(&file);
-    timed.arg(cmd.get_program()).args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(v) => timed.env(key, v),
-            None => timed.env_remove(key),
-        };
-    }
-    let out = timed.output().expect("run /usr/bin/time");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kib: f64 = std::fs::read_to_string(&file)
-        .expect("rss file")
-        .trim()
-        .parse()
-        .expect("rss");
-    kib / 1024.0
 }

@@ -61,3 +61,29 @@ pub fn size(path: &Path) -> u64 {
 pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
+
+/// Runs `cmd` under `/usr/bin/time`: its peak resident set in MiB.
+pub fn peak_rss_mib(cmd: Command) -> f64 {
+    let file = std::env::temp_dir().join(format!("jobdbctl-bench-{}.rss", std::process::id()));
+    let mut timed = Command::new("/usr/bin/time");
+    timed.arg("-f").arg("%M").arg("-o").arg(&file);
+    timed.arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => timed.env(key, v),
+            None => timed.env_remove(key),
+        };
+    }
+    let out = timed.output().expect("run /usr/bin/time");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kib: f64 = std::fs::read_to_string(&file)
+        .expect("rss file")
+        .trim()
+        .parse()
+        .expect("rss");
+    kib / 1024.0
+}
