@@ -31,7 +31,7 @@ impl Exit {
         (Exit::BadArchive, "archive invalid, corrupt or hostile"),
         (
             Exit::Connect,
-            "cannot connect, server not running, or the server went away mid-command (a rerun is safe)",
+            "cannot connect, server not running, or the server went away mid-command (a rerun is safe); object storage refused the credentials or did not answer within `s3_retry_for`",
         ),
         (Exit::Locked, "another jobdbctl run holds the lock for this operation"),
     ];

@@ -43,66 +43,15 @@ fn remote(c: &TestCluster, url: &str, args: &[&str]) -> common::Run {
     common::run(cmd)
 }
 
-struct Certs {
-    ca: PathBuf,
-    other_ca: PathBuf,
-}
-
-/// A CA, a server certificate for DNS name `localhost` only, and an unrelated CA.
-fn make_certs(dir: &Path, pgdata: &Path) -> Certs {
-    std::fs::create_dir_all(dir).expect("cert dir");
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    for (name, cn) in [("ca", "jobdbctl test CA"), ("other", "unrelated CA")] {
-        sh(Command::new("openssl")
-            .current_dir(dir)
-            .args(["req", "-x509"])
-            .args(ec)
-            .args([
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.crt"),
-            ])
-            .args(["-days", "2", "-subj", &format!("/CN={cn}")]));
-    }
-    sh(Command::new("openssl")
-        .current_dir(dir)
-        .args(["req"])
-        .args(ec)
-        .args([
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]));
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").expect("ext");
-    sh(Command::new("openssl").current_dir(dir).args([
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]));
-    for f in ["server.crt", "server.key"] {
-        std::fs::copy(dir.join(f), pgdata.join(f)).expect("copy cert");
+/// A CA, a server certificate for `localhost` only (copied into `pgdata` for the server),
+/// and an unrelated CA.
+fn make_certs(dir: &Path, pgdata: &Path) -> common::tls::Certs {
+    let certs = common::tls::make_certs(dir);
+    for (from, f) in [
+        (&certs.server_crt, "server.crt"),
+        (&certs.server_key, "server.key"),
+    ] {
+        std::fs::copy(from, pgdata.join(f)).expect("copy cert");
     }
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
@@ -112,10 +61,7 @@ fn make_certs(dir: &Path, pgdata: &Path) -> Certs {
     .expect("chmod");
     common::chown_to_server_user(&pgdata.join("server.crt"));
     common::chown_to_server_user(&pgdata.join("server.key"));
-    Certs {
-        ca: dir.join("ca.crt"),
-        other_ca: dir.join("other.crt"),
-    }
+    certs
 }
 
 #[test]

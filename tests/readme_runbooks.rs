@@ -340,7 +340,7 @@ fn disaster_recovery_runbook_runs_as_written() {
 /// The command of the README's cron line: its schedule and user fields checked, and its
 /// binary and log file paths pointed at this machine's.
 fn cron_commands() -> Vec<String> {
-    block("", "cron")
+    block("cron", "cron")
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|line| {
@@ -423,4 +423,90 @@ fn the_cron_lines_and_the_systemd_unit_run_as_written_under_crons_environment() 
             .is_some_and(|a| a.len() == 2 && a.iter().all(|e| e["jobs"] == 1)),
         "{entries}"
     );
+}
+
+#[test]
+fn the_off_host_cron_lines_back_up_to_a_bucket_and_check_it_as_written() {
+    let m = Machine::new();
+    m.run(&["init"]).expect(0);
+    insert_job(&mut m.client());
+    let store = common::seaweed::server();
+    let prefix = store.prefix();
+    // The README's jobdbctl.toml lines, pointed at the test store.
+    let toml = block("", "toml");
+    assert!(
+        toml.contains("backup_dir = \"s3://backups/jobdb/\""),
+        "{toml}"
+    );
+    let toml = toml
+        .replace("s3://backups/jobdb/", &prefix)
+        .lines()
+        .map(|l| match l.strip_prefix("s3_endpoint = ") {
+            Some(_) => format!("s3_endpoint = \"{}\"", store.endpoint()),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    m.cluster.write_config(&format!(
+        "data_dir = '{}'\n{toml}\n",
+        m.cluster.data_dir().display()
+    ));
+    // Root's ~/.aws/credentials, as the AWS CLI keeps it.
+    let home = m.cluster.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).expect("mkdir ~/.aws");
+    std::fs::write(
+        home.join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            common::seaweed::ACCESS_KEY,
+            common::seaweed::SECRET_KEY
+        ),
+    )
+    .expect("write credentials");
+    let log = m.cluster.dir.path().join("jobdbctl-backup.log");
+    let lines: Vec<String> = block("off-host-cron", "cron")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().skip(6).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines.len(), 2, "a backup line and a check line");
+    for command in [&lines[0], &lines[1]] {
+        let here = command
+            .replace("/usr/local/bin/jobdbctl", BIN)
+            .replace("/var/log/jobdbctl-backup.log", log.to_str().expect("utf-8"));
+        let mut cmd = Command::new("/usr/bin/env");
+        cmd.arg("-i")
+            .arg(format!("HOME={}", home.display()))
+            .arg("PATH=/usr/bin:/bin")
+            .arg(format!(
+                "JOBDBCTL_CONFIGDIR={}",
+                m.cluster.configdir.display()
+            ))
+            .args(["/bin/sh", "-c", &here]);
+        let run = common::run(cmd);
+        run.expect(0);
+        assert_eq!(
+            (run.stdout.as_str(), run.stderr.as_str()),
+            ("", ""),
+            "quiet"
+        );
+    }
+    let names = common::seaweed::direct::names(&common::seaweed::direct::key_prefix(&prefix));
+    assert_eq!(
+        names.len(),
+        1,
+        "the nightly archive is in the bucket: {names:?}"
+    );
+    // The check fails (exit 4) when the bucket has nothing of this database.
+    let mut cmd = Command::new("/usr/bin/env");
+    cmd.arg("-i")
+        .arg(format!("HOME={}", home.display()))
+        .arg(format!(
+            "JOBDBCTL_CONFIGDIR={}",
+            m.cluster.configdir.display()
+        ))
+        .arg(BIN)
+        .args(["--quiet", "backups", "check", "--max-age", "26h", "--dir"])
+        .arg(store.prefix());
+    common::run(cmd).expect(4);
 }

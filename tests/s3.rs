@@ -694,3 +694,46 @@ fn a_prune_that_fails_after_a_backup_is_a_warning_and_backups_prune_alone_fails(
     .error_has(&p.endpoint());
     assert_eq!(names(&prefix).len(), 3);
 }
+
+#[test]
+fn keys_that_may_not_write_are_refused_before_any_row_is_read() {
+    let db = TestDb::with_jobs(5);
+    let prefix = seaweed::server().prefix();
+    let mut cmd = db.cmd();
+    seaweed::server().env(&mut cmd);
+    cmd.env("AWS_ACCESS_KEY_ID", seaweed::READER_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", seaweed::READER_SECRET);
+    let run = common::run_with(cmd, &["backup", "--output", &prefix, "-v"]);
+    run.expect(6).error_has("access denied");
+    assert!(
+        !run.stderr.contains("COPY"),
+        "no rows were read: {}",
+        run.stderr
+    );
+    assert!(names(&prefix).is_empty());
+}
+
+#[test]
+fn a_private_endpoint_is_trusted_through_its_ca_file_only() {
+    let db = TestDb::with_jobs(5);
+    let server = seaweed::server();
+    let dir = common::temp_dir("s3tls");
+    let certs = common::tls::make_certs(&dir.path().join("certs"));
+    let port = server.tls_gateway(&certs);
+    let prefix = server.prefix();
+    let with_ca = |ca: Option<&std::path::Path>| {
+        let mut cmd = db.cmd();
+        server.env_to(&mut cmd, &format!("https://localhost:{port}"));
+        if let Some(ca) = ca {
+            cmd.env("AWS_CA_BUNDLE", ca);
+        }
+        common::run_with(cmd, &["backup", "--output", &prefix, "--json"])
+    };
+    with_ca(None).expect(6).error_has("TLS");
+    with_ca(Some(&certs.other_ca)).expect(6).error_has("TLS");
+    db.write_config(&format!("s3_ca_file = \"{}\"\n", certs.ca.display()));
+    let run = with_ca(None);
+    run.expect(0);
+    let archive = run.json()["archive"].as_str().expect("archive").to_string();
+    s3_run(&db, &["verify", &archive]).expect(0);
+}

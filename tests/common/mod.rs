@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod pgbouncer;
 pub mod s3_proxy;
 pub mod seaweed;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fs;

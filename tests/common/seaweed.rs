@@ -18,11 +18,16 @@ pub const VERSION: &str = "4.48";
 pub const BUCKET: &str = "jobs";
 pub const ACCESS_KEY: &str = "jobdbctl-test-key";
 pub const SECRET_KEY: &str = "jobdbctl-test-secret-4f1c";
+/// Keys that may read and list, not write.
+pub const READER_KEY: &str = "jobdbctl-test-reader";
+pub const READER_SECRET: &str = "jobdbctl-test-reader-secret";
 
 pub struct Seaweed {
     pub s3_port: u16,
     pub master_port: u16,
+    pub filer_port: u16,
     pub weed: PathBuf,
+    pub dir: PathBuf,
 }
 
 static SERVER: OnceLock<Seaweed> = OnceLock::new();
@@ -97,6 +102,10 @@ fn start() -> Seaweed {
         "name": "jobdbctl-tests",
         "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }, {
+        "name": "reader",
+        "credentials": [{"accessKey": READER_KEY, "secretKey": READER_SECRET}],
+        "actions": ["Read", "List"],
     }]});
     fs::write(dir.join("identities.json"), identities.to_string()).expect("write identities");
     let mut cmd = Command::new(&weed);
@@ -122,34 +131,13 @@ fn start() -> Seaweed {
         .stderr(Stdio::from(
             fs::File::create(dir.join("weed.err")).expect("log"),
         ));
-    // SAFETY: prctl only sets this child's parent-death signal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    // The parent-death signal fires when the thread that forked exits: a test's thread ends
-    // with its test, so a thread that lives as long as the binary starts the server.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let child = cmd.spawn();
-        let ok = child.is_ok();
-        let _ = tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()));
-        if ok {
-            loop {
-                std::thread::park();
-            }
-        }
-    });
-    let pid = rx
-        .recv()
-        .expect("seaweed keeper")
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", weed.display()));
+    let pid = spawn_for_the_binary(cmd);
     let server = Seaweed {
         s3_port,
         master_port,
+        filer_port,
         weed,
+        dir: dir.clone(),
     };
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -178,6 +166,69 @@ fn start() -> Seaweed {
         std::thread::sleep(Duration::from_millis(200));
     }
     server
+}
+
+/// Starts `cmd`, killed when the test binary ends (a parent-death signal), and returns its
+/// pid. The signal fires when the thread that forked exits, and a test's thread ends with its
+/// test: a thread that lives as long as the binary forks.
+fn spawn_for_the_binary(mut cmd: Command) -> u32 {
+    // SAFETY: prctl only sets this child's parent-death signal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child = cmd.spawn();
+        let ok = child.is_ok();
+        let _ = tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()));
+        if ok {
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    rx.recv()
+        .expect("process keeper")
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
+}
+
+impl Seaweed {
+    /// A second S3 gateway on the same filer, serving HTTPS with `certs`' server
+    /// certificate (for `localhost`); its HTTPS port.
+    pub fn tls_gateway(&self, certs: &super::tls::Certs) -> u16 {
+        let (http, https, grpc) = (port_pair(), port_pair(), port_pair());
+        let mut cmd = Command::new(&self.weed);
+        cmd.arg("s3")
+            .arg(format!("-filer=127.0.0.1:{}", self.filer_port))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .arg(format!("-port={http}"))
+            .arg(format!("-port.https={https}"))
+            .arg(format!("-port.grpc={grpc}"))
+            .args(["-port.iceberg=0", "-port.lance=0"])
+            .arg(format!("-cert.file={}", certs.server_crt.display()))
+            .arg(format!("-key.file={}", certs.server_key.display()))
+            .arg(format!(
+                "-config={}",
+                self.dir.join("identities.json").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        spawn_for_the_binary(cmd);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", https)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the TLS gateway did not listen on {https}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        https
+    }
 }
 
 fn answers_http(port: u16) -> bool {

@@ -254,6 +254,12 @@ fn transport(e: ureq::Error) -> Transport {
     use ureq::Error as E;
     match e {
         E::Timeout(t) => Transport::Retry(format!("timed out ({t})")),
+        // A certificate the CA file (or the public roots) does not vouch for: no retry helps.
+        E::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+            Transport::Fatal(format!(
+                "TLS: {io}; for a private endpoint set s3_ca_file (or AWS_CA_BUNDLE) to its CA"
+            ))
+        }
         E::Io(io) => Transport::Retry(format!("connection error: {}", io.kind())),
         E::ConnectionFailed => Transport::Retry("connection failed".into()),
         E::HostNotFound => Transport::Retry("host not found".into()),

@@ -9,8 +9,8 @@
 //! - Nothing is overwritten: the key is checked before the first byte is read from the
 //!   database (exit 3 when taken), and the completion is conditional (`If-None-Match: *`)
 //!   where the store honours it.
-//! - Memory stays bounded whatever the archive's size: at most three parts in memory while
-//!   writing, two chunks ahead while reading.
+//! - Memory stays bounded whatever the archive's size: at most three parts (5 MiB each below
+//!   5 GB) in memory while writing, two 8 MiB chunks ahead while reading.
 //! - Reads are ranged GETs conditional on the ETag read first (`If-Match`): a read that
 //!   breaks resumes at its chunk, and an object replaced meanwhile is exit 5, never a mix.
 //! - Every request has a time limit and is retried for a bounded total (`client`).

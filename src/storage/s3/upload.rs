@@ -17,9 +17,12 @@ use super::ABANDONED_AFTER;
 use crate::error::{failure, Exit};
 use crate::storage::Upload;
 
-/// A part's size: S3 wants at least 5 MiB (but the last) and at most 10,000 parts, so
-/// archives up to 160 GB.
-const PART: usize = 16 << 20;
+/// The size of part `number` (from 1): S3's smallest (5 MiB, but the last), so an archive's
+/// upload keeps pace with its writing and little is left for completion; doubled every 1,000
+/// parts to stay within S3's 10,000 (archives of terabytes).
+fn part_size(number: usize) -> usize {
+    (5 << 20) << (number.saturating_sub(1) / 1000).min(6)
+}
 
 enum Message {
     Part(Vec<u8>),
@@ -31,6 +34,8 @@ enum Message {
 /// whenever the archive writer drops its end).
 struct Filling {
     buf: Vec<u8>,
+    /// The number of the part `buf` fills.
+    number: usize,
     sender: Option<SyncSender<Message>>,
 }
 
@@ -82,7 +87,8 @@ impl S3Upload {
             url,
             upload_id,
             filling: Arc::new(Mutex::new(Filling {
-                buf: Vec::with_capacity(PART),
+                buf: Vec::with_capacity(part_size(1)),
+                number: 1,
                 sender: Some(tx),
             })),
             worker: Some(worker),
@@ -260,11 +266,13 @@ impl Write for PartWriter {
             .filling
             .lock()
             .map_err(|_| std::io::Error::other("upload state poisoned"))?;
-        let room = PART - filling.buf.len();
-        let n = room.min(data.len());
+        let size = part_size(filling.number);
+        let n = (size - filling.buf.len()).min(data.len());
         filling.buf.extend_from_slice(&data[..n]);
-        if filling.buf.len() == PART {
-            let full = std::mem::replace(&mut filling.buf, Vec::with_capacity(PART));
+        if filling.buf.len() == size {
+            filling.number += 1;
+            let next = part_size(filling.number);
+            let full = std::mem::replace(&mut filling.buf, Vec::with_capacity(next));
             let sender = filling
                 .sender
                 .clone()
@@ -303,6 +311,13 @@ pub fn remove_abandoned(
     let now = chrono::Utc::now();
     let mut removed = Vec::new();
     for (key, id, initiated) in list_uploads(client, prefix, bucket)? {
+        // Deeper prefixes are other places' business.
+        if key
+            .strip_prefix(prefix)
+            .is_none_or(|name| name.contains('/'))
+        {
+            continue;
+        }
         let old = initiated.is_some_and(|t| {
             now.signed_duration_since(t)
                 .to_std()
@@ -341,11 +356,7 @@ type Pending = (String, String, Option<chrono::DateTime<chrono::Utc>>);
 
 /// ListMultipartUploads under `prefix`: (key, upload ID, initiated), page by page. rusty-s3
 /// has no action for it; its signer presigns the request.
-fn list_uploads(
-    client: &Client,
-    prefix: &str,
-    bucket: &str,
-) -> anyhow::Result<Vec<Pending>> {
+fn list_uploads(client: &Client, prefix: &str, bucket: &str) -> anyhow::Result<Vec<Pending>> {
     let mut all = Vec::new();
     let mut markers: Option<(String, String)> = None;
     loop {
