@@ -737,3 +737,28 @@ fn a_private_endpoint_is_trusted_through_its_ca_file_only() {
     let archive = run.json()["archive"].as_str().expect("archive").to_string();
     s3_run(&db, &["verify", &archive]).expect(0);
 }
+
+#[test]
+fn listings_page_through_more_than_a_thousand_objects() {
+    let db = TestDb::with_jobs(5);
+    let prefix = seaweed::server().prefix();
+    let archive = backup_to(&db, &prefix, &[]);
+    // 1,100 other objects that sort before the archive: it is on the listing's second page.
+    let key_prefix = direct::key_prefix(&prefix);
+    std::thread::scope(|s| {
+        for part in 0..4 {
+            let key_prefix = &key_prefix;
+            s.spawn(move || {
+                for i in (part..1100).step_by(4) {
+                    direct::put(&format!("{key_prefix}a-{i:04}.txt"), b"not an archive");
+                }
+            });
+        }
+    });
+    let listed = s3_run(&db, &["backups", "--dir", &prefix, "--json"]);
+    listed.expect(0);
+    let rows = listed.json();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["path"], archive.as_str());
+    assert_eq!(latest_choice(&db, &prefix), archive);
+}
