@@ -10,10 +10,7 @@ mod shared;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
-use common::generate::{self, Spec};
-use common::TestCluster;
 use shared::{env_num, mb, peak_rss_mib, size, timed};
 
 const TARGETS: [&str; 2] = ["r_plain", "r_sealed"];
@@ -21,7 +18,7 @@ const TARGETS: [&str; 2] = ["r_plain", "r_sealed"];
 fn main() {
     let jobs = env_num("JOBS", 1_000_000);
     let rounds = env_num("ROUNDS", 3).max(1);
-    let c = TestCluster::started();
+    let c = shared::generated(jobs);
     let work = common::temp_dir("bench");
     let key = work.path().join("key.txt");
     let out = Command::new("age-keygen")
@@ -35,20 +32,6 @@ fn main() {
         .lines()
         .find_map(|l| l.strip_prefix("# public key: ").map(str::to_string))
         .expect("public key");
-    eprintln!("generating {jobs} jobs ...");
-    let start = Instant::now();
-    let mut client = c.client();
-    generate::populate(&mut client, "jobdb", &Spec::jobs(jobs));
-    // One statement a batch: VACUUM cannot run in the implicit transaction of several.
-    for sql in [
-        "UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'",
-        "VACUUM ANALYZE",
-        "CHECKPOINT",
-    ] {
-        client.batch_execute(sql).expect("settle");
-    }
-    drop(client);
-    eprintln!("generated in {:.0} s", start.elapsed().as_secs_f64());
 
     let plain = work.path().join("plain.tar.zst");
     let sealed = work.path().join("sealed.tar.zst.age");

@@ -13,7 +13,6 @@ mod shared;
 use std::process::Command;
 use std::time::Instant;
 
-use common::generate::{self, Spec};
 use common::seaweed;
 use common::TestCluster;
 use shared::{env_num, mb, peak_rss_mib, size, timed};
@@ -23,17 +22,10 @@ const TARGETS: [&str; 2] = ["r_file", "r_bucket"];
 fn main() {
     let jobs = env_num("JOBS", 1_000_000);
     let rounds = env_num("ROUNDS", 3).max(1);
-    let c = TestCluster::started();
+    let c = shared::generated(jobs);
     let store = seaweed::server();
     let prefix = store.prefix();
     let work = common::temp_dir("bench");
-    eprintln!("generating {jobs} jobs ...");
-    let start = Instant::now();
-    let mut client = c.client();
-    generate::populate(&mut client, "jobdb", &Spec::jobs(jobs));
-    settle(&mut client);
-    drop(client);
-    eprintln!("generated in {:.0} s", start.elapsed().as_secs_f64());
 
     let with_store = |mut cmd: Command| {
         store.env(&mut cmd);
@@ -111,7 +103,7 @@ fn main() {
             per_job / 32 + 1
         ))
         .expect("grow payloads");
-    settle(&mut client);
+    shared::settle(&mut client);
     drop(client);
     let big_file = work.path().join("big.tar");
     let rss_file = peak_rss_mib(backup_cmd(big_file.to_str().expect("utf-8"), "none"));
@@ -128,17 +120,6 @@ fn main() {
         "big archive: {:.2} GiB in the bucket; backup {up_secs:.1} s, peak RSS {rss_up:.0} MiB (to a file: {rss_file:.0} MiB); restore {down_secs:.1} s, peak RSS {rss_down:.0} MiB (goal <= 256)",
         bytes as f64 / (1u64 << 30) as f64
     );
-}
-
-fn settle(client: &mut postgres::Client) {
-    // One statement a batch: VACUUM cannot run in the implicit transaction of several.
-    for sql in [
-        "UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'",
-        "VACUUM ANALYZE",
-        "CHECKPOINT",
-    ] {
-        client.batch_execute(sql).expect("settle");
-    }
 }
 
 /// The stored size of `name` under `prefix`, as `backups --json` lists it.

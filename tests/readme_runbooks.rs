@@ -337,6 +337,27 @@ fn disaster_recovery_runbook_runs_as_written() {
     assert_eq!(kept.len(), 1, "the damaged cluster is kept aside: {kept:?}");
 }
 
+/// A cron line's command run as cron runs it: a bare environment with this `home`, this
+/// machine's binary and log file, and its config dir standing in for /etc/jobdbctl
+/// (jobdbctl's default as root).
+fn under_cron(m: &Machine, home: &Path, command: &str, log: &Path) -> Run {
+    let here = command
+        .replace("/usr/local/bin/jobdbctl", BIN)
+        .replace("/var/log/jobdbctl-backup.log", log.to_str().expect("utf-8"));
+    let mut cmd = Command::new("/usr/bin/env");
+    cmd.arg("-i")
+        .arg(format!("HOME={}", home.display()))
+        .arg("LOGNAME=root")
+        .arg("SHELL=/bin/sh")
+        .arg("PATH=/usr/bin:/bin")
+        .arg(format!(
+            "JOBDBCTL_CONFIGDIR={}",
+            m.cluster.configdir.display()
+        ))
+        .args(["/bin/sh", "-c", &here]);
+    common::run(cmd)
+}
+
 /// The command of the README's cron line: its schedule and user fields checked, and its
 /// binary and log file paths pointed at this machine's.
 fn cron_commands() -> Vec<String> {
@@ -374,23 +395,7 @@ fn the_cron_lines_and_the_systemd_unit_run_as_written_under_crons_environment() 
         .enumerate()
     {
         assert!(command.starts_with("/usr/local/bin/jobdbctl "), "{command}");
-        let here = command
-            .replace("/usr/local/bin/jobdbctl", BIN)
-            .replace("/var/log/jobdbctl-backup.log", log.to_str().expect("utf-8"));
-        // What cron gives a job: a bare environment. The config dir stands in for
-        // /etc/jobdbctl, jobdbctl's default as root.
-        let mut cmd = Command::new("/usr/bin/env");
-        cmd.arg("-i")
-            .arg("HOME=/root")
-            .arg("LOGNAME=root")
-            .arg("SHELL=/bin/sh")
-            .arg("PATH=/usr/bin:/bin")
-            .arg(format!(
-                "JOBDBCTL_CONFIGDIR={}",
-                m.cluster.configdir.display()
-            ))
-            .args(["/bin/sh", "-c", &here]);
-        let run = common::run(cmd);
+        let run = under_cron(&m, Path::new("/root"), command, &log);
         run.expect(0);
         assert_eq!(
             (run.stdout.as_str(), run.stderr.as_str()),
@@ -471,19 +476,7 @@ fn the_off_host_cron_lines_back_up_to_a_bucket_and_check_it_as_written() {
         .collect();
     assert_eq!(lines.len(), 2, "a backup line and a check line");
     for command in [&lines[0], &lines[1]] {
-        let here = command
-            .replace("/usr/local/bin/jobdbctl", BIN)
-            .replace("/var/log/jobdbctl-backup.log", log.to_str().expect("utf-8"));
-        let mut cmd = Command::new("/usr/bin/env");
-        cmd.arg("-i")
-            .arg(format!("HOME={}", home.display()))
-            .arg("PATH=/usr/bin:/bin")
-            .arg(format!(
-                "JOBDBCTL_CONFIGDIR={}",
-                m.cluster.configdir.display()
-            ))
-            .args(["/bin/sh", "-c", &here]);
-        let run = common::run(cmd);
+        let run = under_cron(&m, &home, command, &log);
         run.expect(0);
         assert_eq!(
             (run.stdout.as_str(), run.stderr.as_str()),

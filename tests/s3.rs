@@ -15,6 +15,11 @@ fn jobs_in(db: &TestDb) -> i64 {
     common::scalar_i64(&mut db.client(), "SELECT count(*) FROM jobdb.jobs")
 }
 
+/// `args` and what a restore over a database with jobs (and a stale engine) needs.
+fn over<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    [args, &["--yes", "--force", "--stale-after", "0s"]].concat()
+}
+
 /// `jobdbctl ARGS` for `db` with the store's settings in the environment.
 fn s3_cmd(db: &TestDb) -> Command {
     let mut cmd = db.cmd();
@@ -37,11 +42,24 @@ fn proxy() -> Proxy {
     Proxy::start(seaweed::server().s3_port)
 }
 
+/// A fresh prefix and a proxy that breaks requests as `rules` say.
+fn faulty<const N: usize>(rules: [Rule; N]) -> (String, Proxy) {
+    let p = proxy();
+    for rule in rules {
+        p.add(rule);
+    }
+    (seaweed::server().prefix(), p)
+}
+
 /// Backs `db` up to `output` and returns the archive's URL.
 fn backup_to(db: &TestDb, output: &str, extra: &[&str]) -> String {
     let mut args = vec!["backup", "--output", output, "--json"];
     args.extend_from_slice(extra);
-    let run = s3_run(db, &args);
+    written(&s3_run(db, &args))
+}
+
+/// The archive a successful `backup --json` wrote.
+fn written(run: &Run) -> String {
     run.expect(0);
     run.json()["archive"]
         .as_str()
@@ -94,36 +112,12 @@ fn a_native_database_round_trips_through_a_bucket() {
     db.client()
         .batch_execute("DELETE FROM jobdb.jobs WHERE id > 20")
         .expect("delete");
-    s3_run(
-        &db,
-        &[
-            "restore",
-            &archive,
-            "--yes",
-            "--force",
-            "--stale-after",
-            "0s",
-        ],
-    )
-    .expect(0);
+    s3_run(&db, &over(&["restore", &archive])).expect(0);
     assert_eq!(jobs_in(&db), 120, "every job is back from the bucket");
     db.client()
         .batch_execute("DELETE FROM jobdb.jobs")
         .expect("delete");
-    s3_run(
-        &db,
-        &[
-            "restore",
-            "latest",
-            "--dir",
-            &prefix,
-            "--yes",
-            "--force",
-            "--stale-after",
-            "0s",
-        ],
-    )
-    .expect(0);
+    s3_run(&db, &over(&["restore", "latest", "--dir", &prefix])).expect(0);
     assert_eq!(
         jobs_in(&db),
         120,
@@ -265,12 +259,7 @@ fn secrets_never_appear_in_output_logs_or_errors() {
     let token = "SESSION-TOKEN-do-not-print-7c1e";
     let p = proxy();
     // A failing run with -v: retries logged, the error printed.
-    p.add(Rule {
-        kind: Kind::UploadPart,
-        after: 0,
-        times: 1000,
-        action: Action::SlowDown,
-    });
+    p.add(Rule::always(Kind::UploadPart, Action::SlowDown));
     db.write_config("s3_retry_for = \"2s\"\n");
     let mut cmd = db.cmd();
     seaweed::server().env_to(&mut cmd, &p.endpoint());
@@ -300,40 +289,22 @@ fn secrets_never_appear_in_output_logs_or_errors() {
 #[test]
 fn throttling_and_dropped_connections_are_retried_and_reported_with_v() {
     let db = TestDb::with_jobs(200);
-    let prefix = seaweed::server().prefix();
-    let p = proxy();
-    p.add(Rule {
-        kind: Kind::UploadPart,
-        after: 0,
-        times: 2,
-        action: Action::SlowDown,
-    });
-    p.add(Rule {
-        kind: Kind::Complete,
-        after: 0,
-        times: 1,
-        action: Action::DropMidRequest,
-    });
+    let (prefix, p) = faulty([
+        Rule::nth(Kind::UploadPart, 0, 2, Action::SlowDown),
+        Rule::once(Kind::Complete, Action::DropMidRequest),
+    ]);
     let run = via(&db, &p, &["backup", "--output", &prefix, "-v", "--json"]);
-    run.expect(0);
+    let archive = written(&run);
     let retries = run.stderr.matches("s3 retry:").count();
     assert_eq!(retries, 3, "each retry is reported: {}", run.stderr);
     assert!(run.stderr.contains("SlowDown"), "{}", run.stderr);
-    let archive = run.json()["archive"].as_str().expect("archive").to_string();
     s3_run(&db, &["verify", &archive]).expect(0);
 }
 
 #[test]
 fn a_complete_answered_200_with_an_error_body_is_a_failure_and_leaves_nothing() {
     let db = TestDb::with_jobs(20);
-    let prefix = seaweed::server().prefix();
-    let p = proxy();
-    p.add(Rule {
-        kind: Kind::Complete,
-        after: 0,
-        times: 1,
-        action: Action::ErrorBody200,
-    });
+    let (prefix, p) = faulty([Rule::once(Kind::Complete, Action::ErrorBody200)]);
     let run = via(&db, &p, &["backup", "--output", &prefix]);
     assert_ne!(run.code, 0, "{run:?}");
     run.error_has("InternalError");
@@ -348,14 +319,7 @@ fn a_complete_answered_200_with_an_error_body_is_a_failure_and_leaves_nothing() 
 #[test]
 fn a_stalled_store_is_given_up_on_within_the_retry_budget_with_exit_6() {
     let db = TestDb::with_jobs(20);
-    let prefix = seaweed::server().prefix();
-    let p = proxy();
-    p.add(Rule {
-        kind: Kind::UploadPart,
-        after: 0,
-        times: 1000,
-        action: Action::Stall,
-    });
+    let (prefix, p) = faulty([Rule::always(Kind::UploadPart, Action::Stall)]);
     db.write_config("s3_retry_for = \"3s\"\n");
     let run = via(&db, &p, &["backup", "--output", &prefix]);
     run.expect(6)
@@ -381,12 +345,7 @@ fn a_read_that_breaks_resumes_at_its_chunk_and_a_replaced_object_is_exit_5() {
     let prefix = seaweed::server().prefix();
     let archive = backup_to(&db, &prefix, &["--compression", "zstd"]);
     let p = proxy();
-    p.add(Rule {
-        kind: Kind::Get,
-        after: 1,
-        times: 1,
-        action: Action::DropMidAnswer,
-    });
+    p.add(Rule::nth(Kind::Get, 1, 1, Action::DropMidAnswer));
     via(&db, &p, &["verify", &archive]).expect(0);
     let ranges: Vec<String> = p
         .seen()
@@ -419,29 +378,18 @@ fn a_read_that_breaks_resumes_at_its_chunk_and_a_replaced_object_is_exit_5() {
     let replacement = direct::get(&other_key).expect("other");
     p.clear();
     let chunks = ranges.len() - 1;
-    p.add(Rule {
-        kind: Kind::Get,
-        after: chunks,
-        times: 1,
-        action: Action::Before(Arc::new(move || direct::put(&key, &replacement))),
-    });
+    p.add(Rule::nth(
+        Kind::Get,
+        chunks,
+        1,
+        Action::Before(Arc::new(move || direct::put(&key, &replacement))),
+    ));
     db.client()
         .batch_execute("DELETE FROM jobdb.jobs WHERE id > 5")
         .expect("delete");
-    via(
-        &db,
-        &p,
-        &[
-            "restore",
-            &archive,
-            "--yes",
-            "--force",
-            "--stale-after",
-            "0s",
-        ],
-    )
-    .expect(5)
-    .error_has("changed while it was read");
+    via(&db, &p, &over(&["restore", &archive]))
+        .expect(5)
+        .error_has("changed while it was read");
     assert_eq!(jobs_in(&db), 5, "nothing changed");
 }
 
@@ -476,12 +424,7 @@ fn an_upload_in_progress_is_never_pruned_or_chosen_and_a_killed_one_is_cleaned_a
     // A second backup, from "another host", hangs at its completion: all its parts are
     // stored, its object does not exist yet.
     let p = proxy();
-    p.add(Rule {
-        kind: Kind::Complete,
-        after: 0,
-        times: 1,
-        action: Action::Stall,
-    });
+    p.add(Rule::once(Kind::Complete, Action::Stall));
     let mut cmd = db.cmd();
     seaweed::server().env_to(&mut cmd, &p.endpoint());
     cmd.args(["backup", "--output", &prefix]);
@@ -531,57 +474,18 @@ fn an_upload_in_progress_is_never_pruned_or_chosen_and_a_killed_one_is_cleaned_a
 
     // A day later (the proxy ages the listing's start times), prune removes it.
     let aged = proxy();
-    aged.add(Rule {
-        kind: Kind::ListUploads,
-        after: 0,
-        times: 1000,
-        action: Action::AgeUploads,
-    });
-    let dry = via(
-        &db,
-        &aged,
-        &[
-            "backups",
-            "prune",
-            "--dir",
-            &prefix,
-            "--keep",
-            "1",
-            "--dry-run",
-            "--json",
-        ],
-    );
-    dry.expect(0);
-    assert_eq!(
-        dry.json()["abandoned_uploads"].as_array().map(Vec::len),
-        Some(1),
-        "{}",
-        dry.stdout
-    );
-    assert_eq!(
-        direct::incomplete_uploads(&key_prefix),
-        1,
-        "a dry run removes nothing"
-    );
-    let run = via(
-        &db,
-        &aged,
-        &[
-            "backups", "prune", "--dir", &prefix, "--keep", "1", "--yes", "--json",
-        ],
-    );
-    run.expect(0);
-    assert_eq!(
-        run.json()["abandoned_uploads"].as_array().map(Vec::len),
-        Some(1),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(
-        direct::incomplete_uploads(&key_prefix),
-        0,
-        "the abandoned upload is gone"
-    );
+    aged.add(Rule::always(Kind::ListUploads, Action::AgeUploads));
+    // A dry run says what it would remove and removes nothing; then the real one.
+    for (how, left) in [("--dry-run", 1), ("--yes", 0)] {
+        let args = [
+            "backups", "prune", "--dir", &prefix, "--keep", "1", how, "--json",
+        ];
+        let run = via(&db, &aged, &args);
+        run.expect(0);
+        let abandoned = run.json()["abandoned_uploads"].as_array().map(Vec::len);
+        assert_eq!(abandoned, Some(1), "{how}: {}", run.stdout);
+        assert_eq!(direct::incomplete_uploads(&key_prefix), left, "{how}");
+    }
     assert_eq!(names(&prefix).len(), 1, "the archive stays");
 }
 
@@ -659,12 +563,7 @@ fn a_prune_that_fails_after_a_backup_is_a_warning_and_backups_prune_alone_fails(
     backup_to(&db, &prefix, &[]);
     backup_to(&db, &prefix, &[]);
     let p = proxy();
-    p.add(Rule {
-        kind: Kind::Delete,
-        after: 0,
-        times: 1000,
-        action: Action::SlowDown,
-    });
+    p.add(Rule::always(Kind::Delete, Action::SlowDown));
     db.write_config("s3_retry_for = \"2s\"\n");
     let run = via(
         &db,
@@ -732,9 +631,7 @@ fn a_private_endpoint_is_trusted_through_its_ca_file_only() {
     with_ca(None).expect(6).error_has("TLS");
     with_ca(Some(&certs.other_ca)).expect(6).error_has("TLS");
     db.write_config(&format!("s3_ca_file = \"{}\"\n", certs.ca.display()));
-    let run = with_ca(None);
-    run.expect(0);
-    let archive = run.json()["archive"].as_str().expect("archive").to_string();
+    let archive = written(&with_ca(None));
     s3_run(&db, &["verify", &archive]).expect(0);
 }
 

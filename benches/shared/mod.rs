@@ -87,3 +87,28 @@ pub fn peak_rss_mib(cmd: Command) -> f64 {
         .expect("rss");
     kib / 1024.0
 }
+
+/// Workers that stopped an hour ago (restore refuses live ones), fresh statistics, and a
+/// checkpoint, so nothing measured waits for the server to write out what was generated.
+pub fn settle(client: &mut postgres::Client) {
+    // One statement a batch: VACUUM cannot run in the implicit transaction of several.
+    for sql in [
+        "UPDATE jobdb.workers SET last_heartbeat_at = now() - interval '1 hour'",
+        "VACUUM ANALYZE",
+        "CHECKPOINT",
+    ] {
+        client.batch_execute(sql).expect("settle");
+    }
+}
+
+/// A started cluster holding `jobs` generated jobs, settled.
+pub fn generated(jobs: i64) -> TestCluster {
+    let c = TestCluster::started();
+    eprintln!("generating {jobs} jobs ...");
+    let start = Instant::now();
+    let mut client = c.client();
+    common::generate::populate(&mut client, "jobdb", &common::generate::Spec::jobs(jobs));
+    settle(&mut client);
+    eprintln!("generated in {:.0} s", start.elapsed().as_secs_f64());
+    c
+}

@@ -51,6 +51,28 @@ pub struct Rule {
     pub action: Action,
 }
 
+impl Rule {
+    /// `action` on the first request of `kind`.
+    pub fn once(kind: Kind, action: Action) -> Rule {
+        Rule::nth(kind, 0, 1, action)
+    }
+
+    /// `action` on every request of `kind`.
+    pub fn always(kind: Kind, action: Action) -> Rule {
+        Rule::nth(kind, 0, usize::MAX / 2, action)
+    }
+
+    /// `action` on `times` requests of `kind` after the first `after`.
+    pub fn nth(kind: Kind, after: usize, times: usize, action: Action) -> Rule {
+        Rule {
+            kind,
+            after,
+            times,
+            action,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub method: String,
@@ -202,22 +224,12 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> std::io::Res
     }
     match action {
         Some(Action::SlowDown) => {
-            let text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-            write!(
-                client,
-                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            )?;
-            return Ok(());
+            let why = "Please reduce your request rate.";
+            return s3_error(&mut client, "503 Slow Down", "SlowDown", why);
         }
         Some(Action::ErrorBody200) => {
-            let text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>";
-            write!(
-                client,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            )?;
-            return Ok(());
+            let why = "We encountered an internal error. Please try again.";
+            return s3_error(&mut client, "200 OK", "InternalError", why);
         }
         Some(Action::Stall) => {
             // Longer than any client waits; the client closes first.
@@ -247,6 +259,23 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> std::io::Res
         _ => client.write_all(&answer)?,
     }
     Ok(())
+}
+
+/// An S3 error document with `status`.
+fn s3_error(
+    client: &mut TcpStream,
+    status: &str,
+    code: &str,
+    message: &str,
+) -> std::io::Result<()> {
+    let text = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    write!(
+        client,
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    )
 }
 
 /// The answer with every `<Initiated>` two days back and its Content-Length fixed.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const VERSION: &str = "4.48";
 pub const BUCKET: &str = "jobs";
@@ -139,32 +139,20 @@ fn start() -> Seaweed {
         weed,
         dir: dir.clone(),
     };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let said = server.shell(&format!("s3.bucket.create -name {BUCKET}\n"));
-        let listed = server.shell("s3.bucket.list\n");
-        if listed.contains(BUCKET) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "SeaweedFS (pid {pid}) did not come up in 90 s: {said}; see {}",
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let what = format!(
+        "SeaweedFS (pid {pid}, see {}) to make its bucket",
+        dir.display()
+    );
+    super::wait_until(&what, Duration::from_secs(90), || {
+        server.shell(&format!("s3.bucket.create -name {BUCKET}\n"));
+        server.shell("s3.bucket.list\n").contains(BUCKET)
+    });
     // The S3 gateway starts after the filer; it is ready when it answers a request.
-    loop {
-        if answers_http(s3_port) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "SeaweedFS's S3 port {s3_port} did not answer in 90 s; see {}",
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let what = format!(
+        "SeaweedFS's S3 port {s3_port} to answer (see {})",
+        dir.display()
+    );
+    super::wait_until(&what, Duration::from_secs(90), || answers_http(s3_port));
     server
 }
 
@@ -219,14 +207,9 @@ impl Seaweed {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         spawn_for_the_binary(cmd);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", https)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the TLS gateway did not listen on {https}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::wait_until("the TLS gateway to listen", Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", https)).is_ok()
+        });
         https
     }
 }

@@ -27,6 +27,29 @@ pub struct Call<'a> {
     pub body: Option<&'a [u8]>,
 }
 
+impl<'a> Call<'a> {
+    pub fn new(what: &'a str, method: Method, sign: &'a dyn Fn() -> Url) -> Call<'a> {
+        Call {
+            what,
+            method,
+            sign,
+            headers: &[],
+            body: None,
+        }
+    }
+
+    pub fn headers(self, headers: &'a [(&'a str, &'a str)]) -> Call<'a> {
+        Call { headers, ..self }
+    }
+
+    pub fn body(self, body: &'a [u8]) -> Call<'a> {
+        Call {
+            body: Some(body),
+            ..self
+        }
+    }
+}
+
 /// A response with its body read whole (every body asked for is bounded: a listing page, a
 /// part-sized range).
 pub struct Answer {
@@ -165,6 +188,16 @@ impl Client {
             std::thread::sleep(wait);
             delay = (delay * 2).min(Duration::from_secs(20));
             attempt += 1;
+        }
+    }
+
+    /// [`Client::send`], where any status but `ok` is the store's refusal.
+    pub fn expect(&self, call: &Call, ok: &[u16]) -> anyhow::Result<Answer> {
+        let answer = self.send(call)?;
+        if ok.contains(&answer.status) {
+            Ok(answer)
+        } else {
+            Err(self.refused(call.what, &answer))
         }
     }
 

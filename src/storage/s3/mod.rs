@@ -184,16 +184,7 @@ impl S3Store {
                 action.sign(SIGNED_FOR)
             };
             let what = format!("list {}", self.describe());
-            let answer = client.send(&Call {
-                what: &what,
-                method: Method::Get,
-                sign: &sign,
-                headers: &[],
-                body: None,
-            })?;
-            if answer.status != 200 {
-                return Err(client.refused(&what, &answer));
-            }
+            let answer = client.expect(&Call::new(&what, Method::Get, &sign), &[200])?;
             let page = ListObjectsV2::parse_response(&answer.text()).map_err(|e| {
                 anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint)
             })?;
@@ -232,13 +223,7 @@ impl S3Store {
                 .sign(SIGNED_FOR)
         };
         let what = format!("stat {}", self.url_of(name));
-        let answer = client.send(&Call {
-            what: &what,
-            method: Method::Head,
-            sign: &sign,
-            headers: &[],
-            body: None,
-        })?;
+        let answer = client.send(&Call::new(&what, Method::Head, &sign))?;
         match answer.status {
             200 => {
                 let bytes = answer
@@ -297,16 +282,7 @@ impl Store for S3Store {
             action.sign(SIGNED_FOR)
         };
         let what = format!("list {}", self.describe());
-        let answer = client.send(&Call {
-            what: &what,
-            method: Method::Get,
-            sign: &sign,
-            headers: &[],
-            body: None,
-        })?;
-        if answer.status != 200 {
-            return Err(client.refused(&what, &answer));
-        }
+        client.expect(&Call::new(&what, Method::Get, &sign), &[200])?;
         Ok(())
     }
 
@@ -376,16 +352,12 @@ impl Store for S3Store {
             let sign = || action.sign(SIGNED_FOR);
             let (body, md5) = action.clone().body_with_md5();
             let what = format!("delete {} archive(s) in {}", part.len(), self.describe());
-            let answer = client.send(&Call {
-                what: &what,
-                method: Method::Post,
-                sign: &sign,
-                headers: &[("content-md5", md5.as_str())],
-                body: Some(body.as_bytes()),
-            })?;
-            if answer.status != 200 {
-                return Err(client.refused(&what, &answer));
-            }
+            let answer = client.expect(
+                &Call::new(&what, Method::Post, &sign)
+                    .headers(&[("content-md5", md5.as_str())])
+                    .body(body.as_bytes()),
+                &[200],
+            )?;
             let result = rusty_s3::actions::DeleteObjectsResponse::parse(&answer.text());
             let failed: Vec<String> = match result {
                 Ok(r) => r

@@ -57,13 +57,10 @@ fn fetch(
             .sign(SIGNED_FOR)
     };
     let what = format!("read {url} at {start}");
-    let answer = client.send(&Call {
-        what: &what,
-        method: Method::Get,
-        sign: &sign,
-        headers: &[("range", range.as_str()), ("if-match", etag)],
-        body: None,
-    })?;
+    let answer = client.send(
+        &Call::new(&what, Method::Get, &sign)
+            .headers(&[("range", range.as_str()), ("if-match", etag)]),
+    )?;
     match answer.status {
         206 | 200 => {}
         412 => {

@@ -58,16 +58,7 @@ impl S3Upload {
                 .sign(SIGNED_FOR)
         };
         let what = format!("start the upload of {url}");
-        let answer = client.send(&Call {
-            what: &what,
-            method: Method::Post,
-            sign: &sign,
-            headers: &[],
-            body: None,
-        })?;
-        if answer.status != 200 {
-            return Err(client.refused(&what, &answer));
-        }
+        let answer = client.expect(&Call::new(&what, Method::Post, &sign), &[200])?;
         let upload_id = CreateMultipartUpload::parse_response(&answer.text())
             .map_err(|e| anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint))?
             .upload_id()
@@ -124,13 +115,7 @@ impl S3Upload {
                 .sign(SIGNED_FOR)
         };
         let what = format!("abort the upload of {}", self.url);
-        let _ = self.client.send(&Call {
-            what: &what,
-            method: Method::Delete,
-            sign: &sign,
-            headers: &[],
-            body: None,
-        });
+        let _ = self.client.send(&Call::new(&what, Method::Delete, &sign));
     }
 }
 
@@ -158,16 +143,8 @@ fn upload_parts(
                     .sign(SIGNED_FOR)
             };
             let what = format!("upload part {number} of {url}");
-            let answer = client.send(&Call {
-                what: &what,
-                method: Method::Put,
-                sign: &sign,
-                headers: &[],
-                body: Some(&data),
-            })?;
-            if answer.status != 200 {
-                return Err(client.refused(&what, &answer));
-            }
+            let answer =
+                client.expect(&Call::new(&what, Method::Put, &sign).body(&data), &[200])?;
             let etag = answer.header("etag").with_context(|| {
                 format!("S3 {}: {what}: no ETag in the answer", client.endpoint)
             })?;
@@ -210,13 +187,11 @@ impl Upload for S3Upload {
         let sign = || signed.sign(SIGNED_FOR);
         let body = action.body();
         let what = format!("complete the upload of {}", self.url);
-        let answer = client.send(&Call {
-            what: &what,
-            method: Method::Post,
-            sign: &sign,
-            headers: &[("if-none-match", "*")],
-            body: Some(body.as_bytes()),
-        });
+        let answer = client.send(
+            &Call::new(&what, Method::Post, &sign)
+                .headers(&[("if-none-match", "*")])
+                .body(body.as_bytes()),
+        );
         let answer = match answer {
             Ok(a) => a,
             Err(e) => {
@@ -335,16 +310,7 @@ pub fn remove_abandoned(
                     .sign(SIGNED_FOR)
             };
             let what = format!("abort the abandoned upload of s3://{bucket}/{key}");
-            let answer = client.send(&Call {
-                what: &what,
-                method: Method::Delete,
-                sign: &sign,
-                headers: &[],
-                body: None,
-            })?;
-            if !matches!(answer.status, 200 | 204 | 404) {
-                return Err(client.refused(&what, &answer));
-            }
+            client.expect(&Call::new(&what, Method::Delete, &sign), &[200, 204, 404])?;
         }
         removed.push(PathBuf::from(url));
     }
@@ -385,16 +351,7 @@ fn list_uploads(client: &Client, prefix: &str, bucket: &str) -> anyhow::Result<V
             )
         };
         let what = format!("list incomplete uploads in s3://{bucket}/{prefix}");
-        let answer = client.send(&Call {
-            what: &what,
-            method: Method::Get,
-            sign: &sign,
-            headers: &[],
-            body: None,
-        })?;
-        if answer.status != 200 {
-            return Err(client.refused(&what, &answer));
-        }
+        let answer = client.expect(&Call::new(&what, Method::Get, &sign), &[200])?;
         let page: Uploads = instant_xml::from_str(&answer.text()).map_err(|e| {
             anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint)
         })?;
