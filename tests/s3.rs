@@ -659,3 +659,15 @@ fn listings_page_through_more_than_a_thousand_objects() {
     assert_eq!(rows[0]["path"], archive.as_str());
     assert_eq!(latest_choice(&db, &prefix), archive);
 }
+
+#[test]
+fn a_completion_whose_answer_was_lost_is_recognised_as_done() {
+    let db = TestDb::with_jobs(20);
+    // The store completes the upload; its answer is cut off; the retry finds no such upload.
+    let (prefix, p) = faulty([Rule::once(Kind::Complete, Action::DropMidAnswer)]);
+    let archive = written(&via(&db, &p, &["backup", "--output", &prefix, "--json"]));
+    let completes = p.seen().iter().filter(|s| s.kind == Kind::Complete).count();
+    assert_eq!(completes, 2, "the completion was retried");
+    assert_eq!(names(&prefix).len(), 1);
+    s3_run(&db, &["verify", &archive]).expect(0);
+}

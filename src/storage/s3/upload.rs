@@ -107,6 +107,33 @@ impl S3Upload {
         }
     }
 
+    /// Whether the object at the key is the one these parts make: S3's multipart ETag is
+    /// the MD5 of the parts' MD5s, a dash, and their number.
+    fn landed(&self, etags: &[String]) -> anyhow::Result<bool> {
+        use md5::Digest as _;
+        let mut all = md5::Md5::new();
+        for etag in etags {
+            let Ok(digest) = hex::decode(etag.trim_matches('"')) else {
+                return Ok(false);
+            };
+            all.update(digest);
+        }
+        let expected = format!("{}-{}", hex::encode(all.finalize()), etags.len());
+        let client = &self.client;
+        let sign = || {
+            client
+                .bucket
+                .head_object(Some(&client.credentials), &self.key)
+                .sign(SIGNED_FOR)
+        };
+        let what = format!("stat {}", self.url);
+        let answer = client.expect(&Call::new(&what, Method::Head, &sign), &[200, 404])?;
+        Ok(answer.status == 200
+            && answer
+                .header("etag")
+                .is_some_and(|e| e.trim_matches('"') == expected))
+    }
+
     fn abort_upload(&self) {
         let sign = || {
             self.client
@@ -203,6 +230,12 @@ impl Upload for S3Upload {
         let failed = answer.status != 200
             || answer.error_code().is_some()
             || rusty_s3::actions::CompleteMultipartUploadResponse::parse(&answer.text()).is_err();
+        // A completion the store carried out whose answer was lost is retried and then
+        // answered "no such upload" (or 412, the object being there now): the object is ours
+        // if its ETag is the one these parts make.
+        if failed && matches!(answer.status, 404 | 412) && self.landed(&etags)? {
+            return Ok(PathBuf::from(&self.url));
+        }
         if failed {
             self.abort_upload();
             if answer.status == 412 {
