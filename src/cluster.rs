@@ -44,6 +44,8 @@ pub struct Cluster {
     /// file); `None` for the default one, the only one `start` creates a cluster in unasked.
     pub data_dir_origin: Option<String>,
     bindir_setting: Option<PathBuf>,
+    /// Where `wal-push` archives the server's WAL (wal_archive); `None`: no archiving.
+    pub wal_archive: Option<PathBuf>,
     /// The uid and gid files in the data directory belong to, looked up once per run (a cold
     /// backup reads a thousand files).
     file_owner: std::sync::OnceLock<(u32, u32)>,
@@ -102,6 +104,7 @@ impl Cluster {
                 Source::File(path) => Some(format!("data_dir in {}", path.display())),
             },
             bindir_setting: config.server_bindir.as_ref().map(|s| s.value.clone()),
+            wal_archive: config.wal_archive.as_ref().map(|s| s.value.clone()),
             file_owner: std::sync::OnceLock::new(),
         }
     }
@@ -475,7 +478,77 @@ impl Cluster {
             self.port,
             self.socket_dir().display().to_string().replace('\'', "''"),
         );
-        replace("jobdbctl.conf", &body)
+        let archiving = match self.archive_command()? {
+            Some(command) => format!(
+                "# WAL archiving (wal_archive in jobdbctl.toml): every segment, once full, goes to the archive.\n\
+                 archive_mode = on\n\
+                 archive_command = '{}'\n",
+                command.replace('\'', "''")
+            ),
+            None => String::new(),
+        };
+        replace("jobdbctl.conf", &format!("{body}{archiving}"))
+    }
+
+    /// `jobdbctl wal-push --to DIR %p` with this binary, when wal_archive is set. The
+    /// server runs it through the shell: both paths must be plain (letters, digits and
+    /// `/._+-`), and the binary must be one the server user can run.
+    fn archive_command(&self) -> anyhow::Result<Option<String>> {
+        let Some(dir) = &self.wal_archive else {
+            return Ok(None);
+        };
+        let exe = std::env::current_exe().context("cannot find jobdbctl's own path")?;
+        let plain = |p: &Path| {
+            p.to_str().is_some_and(|s| {
+                s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._+-".contains(&b))
+            })
+        };
+        for (what, path) in [
+            ("wal_archive", dir.as_path()),
+            ("jobdbctl's path", exe.as_path()),
+        ] {
+            if !plain(path) {
+                return Err(failure(
+                    Exit::Usage,
+                    format!(
+                        "{what} {} has characters archive_command cannot carry; use a path of letters, digits and /._+- only",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(Some(format!(
+            "{} wal-push --to {} %p",
+            exe.display(),
+            dir.display()
+        )))
+    }
+
+    /// Creates the WAL archive directory (mode 0700, the server user's) and checks the server
+    /// user can run this binary, which it will as archive_command.
+    fn prepare_wal_archive(&self) -> anyhow::Result<()> {
+        let Some(dir) = &self.wal_archive else {
+            return Ok(());
+        };
+        create_private_dir(dir, self.server_user.as_deref())?;
+        let exe = std::env::current_exe().context("cannot find jobdbctl's own path")?;
+        let runs = self
+            .server_command(Path::new("test"))
+            .arg("-x")
+            .arg(&exe)
+            .status()
+            .context("cannot run test")?;
+        if !runs.success() {
+            return Err(failure(
+                Exit::Refused,
+                format!(
+                    "the server user cannot run {} (archive_command would fail on every segment); install jobdbctl where it can, e.g. /usr/local/bin",
+                    exe.display()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Starts the server and waits up to [`START_TIMEOUT`] for it to accept connections;
@@ -499,6 +572,7 @@ impl Cluster {
             return Ok(false);
         }
         self.remove_stale_pid_file()?;
+        self.prepare_wal_archive()?;
         self.write_server_conf()?;
         let bindir = self.bindir()?;
         let log = self.log_file();

@@ -21,6 +21,7 @@ mod shared;
 mod status;
 mod storage;
 mod target;
+mod wal;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -49,6 +49,8 @@ pub const ENTRIES: &[&Entry] = &[
     &super::backup::HELP,
     &super::restore::HELP,
     &super::verify::HELP,
+    &super::wal_push::HELP,
+    &super::wal_fetch::HELP,
     &super::completions::HELP,
     &super::man::HELP,
 ];

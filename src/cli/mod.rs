@@ -31,6 +31,8 @@ pub mod unlock_stale_jobs;
 pub mod vacuum;
 pub mod values;
 pub mod verify;
+pub mod wal_fetch;
+pub mod wal_push;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -151,6 +153,8 @@ pub enum Command {
     Vacuum(vacuum::VacuumArgs),
     Logs(logs::LogsArgs),
     Backups(backups::BackupsArgs),
+    WalPush(wal_push::WalPushArgs),
+    WalFetch(wal_fetch::WalFetchArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
 }

@@ -28,6 +28,8 @@ pub mod stop;
 pub mod unlock_stale_jobs;
 pub mod vacuum;
 pub mod verify;
+pub mod wal_fetch;
+pub mod wal_push;
 
 use crate::cli::{Cli, Command};
 use crate::config::FlagValues;
@@ -44,6 +46,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Completions(args) => return completions::run(args, out),
         Command::Man(args) => return man::run(args, out),
+        // The server runs these as its own user, who may not read jobdbctl.toml.
+        Command::WalPush(args) => return wal_push::run(args, out),
+        Command::WalFetch(args) => return wal_fetch::run(args, out),
         _ => {}
     }
     let global = cli.global;
@@ -79,6 +84,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Vacuum(args) => vacuum::run(args, &ctx),
         Command::Logs(args) => logs::run(args, &ctx),
         Command::Backups(args) => backups::run(args, &ctx),
-        Command::Completions(_) | Command::Man(_) => unreachable!("handled above"),
+        Command::Completions(_) | Command::Man(_) | Command::WalPush(_) | Command::WalFetch(_) => {
+            unreachable!("handled above")
+        }
     }
 }

@@ -72,6 +72,7 @@ struct FileConfig {
     s3_ca_file: Option<PathBuf>,
     s3_profile: Option<String>,
     s3_retry_for: Option<String>,
+    wal_archive: Option<PathBuf>,
 }
 
 /// What the command line said; `None` where the flag was not given.
@@ -115,6 +116,8 @@ pub struct Config {
     pub identity_file: Option<Setting<PathBuf>>,
     /// Where `s3://` URLs go and with which credentials.
     pub s3: s3::S3Config,
+    /// The embedded cluster's WAL archive directory: set, `start` turns on archiving.
+    pub wal_archive: Option<Setting<PathBuf>>,
 }
 
 /// Tractor's layout: `<user>/J<jid>/…`.
@@ -406,6 +409,7 @@ impl Config {
             )
             .map(absolute_setting),
             s3,
+            wal_archive: layered(None, None, file.wal_archive, &file_path).map(absolute_setting),
             data_dir,
             configdir,
         })

@@ -44,6 +44,22 @@ impl LocalDir {
     }
 }
 
+impl LocalDir {
+    fn start(&self, name: &str, replace: bool) -> anyhow::Result<Box<dyn Upload>> {
+        let path = self.path_of(name);
+        let partial = self.path_of(&partial_name(name));
+        check_final_name(&path)?;
+        let file = create_partial(&partial)?;
+        Ok(Box::new(LocalUpload {
+            dir: self.dir.clone(),
+            path,
+            partial,
+            file,
+            replace,
+        }))
+    }
+}
+
 impl Store for LocalDir {
     fn describe(&self) -> String {
         self.dir.display().to_string()
@@ -97,16 +113,11 @@ impl Store for LocalDir {
     }
 
     fn create(&self, name: &str) -> anyhow::Result<Box<dyn Upload>> {
-        let path = self.path_of(name);
-        let partial = self.path_of(&partial_name(name));
-        check_final_name(&path)?;
-        let file = create_partial(&partial)?;
-        Ok(Box::new(LocalUpload {
-            dir: self.dir.clone(),
-            path,
-            partial,
-            file,
-        }))
+        self.start(name, true)
+    }
+
+    fn create_new(&self, name: &str) -> anyhow::Result<Box<dyn Upload>> {
+        self.start(name, false)
     }
 
     fn remove(&self, name: &str, identity: Identity) -> anyhow::Result<bool> {
@@ -192,6 +203,9 @@ struct LocalUpload {
     path: PathBuf,
     partial: PathBuf,
     file: File,
+    /// Whether completing may replace our own older file at the final name; without, the
+    /// partial is linked there, which fails when anything is.
+    replace: bool,
 }
 
 impl Upload for LocalUpload {
@@ -211,15 +225,24 @@ impl Upload for LocalUpload {
             path,
             partial,
             file,
+            replace,
         } = *self;
         file.sync_all()
             .with_context(|| format!("cannot write {}", partial.display()))?;
         let written = file
             .metadata()
             .with_context(|| format!("cannot stat {}", partial.display()))?;
-        fs::rename(&partial, &path).with_context(|| {
-            format!("cannot rename {} to {}", partial.display(), path.display())
-        })?;
+        if replace {
+            fs::rename(&partial, &path).with_context(|| {
+                format!("cannot rename {} to {}", partial.display(), path.display())
+            })?;
+        } else {
+            let linked = fs::hard_link(&partial, &path);
+            let _ = fs::remove_file(&partial);
+            linked.with_context(|| {
+                format!("cannot link {} to {}", partial.display(), path.display())
+            })?;
+        }
         check_landed(&path, &partial, &written)?;
         File::open(&dir)
             .and_then(|d| d.sync_all())

@@ -106,6 +106,12 @@ pub trait Store: Send + Sync {
     /// Starts writing an archive under `name` (see the module's guarantees).
     fn create(&self, name: &str) -> anyhow::Result<Box<dyn Upload>>;
 
+    /// [`Store::create`], but completing never replaces anything at the name, not even an
+    /// object of ours (a bucket never replaces anyway).
+    fn create_new(&self, name: &str) -> anyhow::Result<Box<dyn Upload>> {
+        self.create(name)
+    }
+
     /// Deletes `name` if it still is the object read as `identity`: `true` when it is gone
     /// (removed now, or already), `false` when the name now holds something else (kept).
     fn remove(&self, name: &str, identity: Identity) -> anyhow::Result<bool>;

@@ -1,0 +1,233 @@
+//! Continuous archiving of the embedded cluster's write-ahead log: what PostgreSQL's
+//! `archive_command` (`jobdbctl wal-push`) and `restore_command` (`jobdbctl wal-fetch`) run.
+//!
+//! What it guarantees, following PostgreSQL's rules for archive commands:
+//! - A push succeeds (exit 0) only once the file is durably stored: written compressed
+//!   (zstd, with its content checksum and size) as `NAME.zst.partial`, created exclusively,
+//!   fsynced, linked to `NAME.zst` (which never replaces anything) and the directory fsynced.
+//! - A file already archived under the name with the same contents is success; with other
+//!   contents it is a failure (exit 1), and the archived one is never replaced.
+//! - Every push and fetch has a time limit: past it the process exits 1, so a hung disk
+//!   cannot hang the server's archiver (which retries a failed push).
+//! - A fetch of a file that is not archived exits 1 without a word (that is how recovery
+//!   finds the end of the archive); a fetched file is checked against its checksum and size
+//!   before it appears under the name the server asked for.
+//! - Segments, `.history` and `.backup` files alike; names are checked to be WAL file names,
+//!   so nothing outside the archive directory is ever read or written through them.
+//!
+//! A kill -9 leaves at most a `.partial`, which the next push of that name replaces.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::error::{failure, Exit};
+use crate::storage::{LocalDir, Store};
+
+/// The archived name of a WAL file.
+fn archived_name(name: &str) -> String {
+    format!("{name}.zst")
+}
+
+/// Whether `name` is a WAL file name PostgreSQL archives: a segment (24 hex digits), a
+/// timeline history file (`8 hex.history`), or a backup history file (`24 hex.8 hex.backup`),
+/// also `.partial` segments of a promoted standby.
+pub fn is_wal_name(name: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(tli) = name.strip_suffix(".history") {
+        return hex(tli, 8);
+    }
+    if let Some(rest) = name.strip_suffix(".backup") {
+        return rest
+            .split_once('.')
+            .is_some_and(|(seg, off)| hex(seg, 24) && hex(off, 8));
+    }
+    hex(name.strip_suffix(".partial").unwrap_or(name), 24)
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    if is_wal_name(name) {
+        return Ok(());
+    }
+    Err(failure(
+        Exit::Usage,
+        format!("{name:?} is not a WAL file name (a segment, .history or .backup file)"),
+    ))
+}
+
+/// Ends the process with exit 1 once `limit` has passed: PostgreSQL retries a failed push,
+/// and a push that never returns would stop archiving for good.
+pub fn deadline(what: &'static str, limit: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!(
+            "jobdbctl: error: {what} did not finish within {}; check the archive directory's disk",
+            humantime::format_duration(limit)
+        );
+        std::process::exit(1);
+    });
+}
+
+pub enum Pushed {
+    Stored,
+    /// The same contents were archived before (a repeated push after a crash).
+    AlreadyThere,
+}
+
+/// Archives the WAL file at `path` into the directory `archive`.
+pub fn push(archive: &Path, path: &Path) -> anyhow::Result<Pushed> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} does not end in a file name", path.display()))?;
+    check_name(name)?;
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let store = LocalDir::new(archive);
+    if !store.exists() {
+        return Err(failure(
+            Exit::Usage,
+            format!(
+                "WAL archive {} does not exist; create it (jobdbctl start does) or fix wal_archive",
+                archive.display()
+            ),
+        ));
+    }
+    let stored = archived_name(name);
+    if let Some(pushed) = compare_existing(&store, &stored, &data)? {
+        return Ok(pushed);
+    }
+    let mut compressor = zstd::stream::Encoder::new(Vec::new(), 3).context("cannot start zstd")?;
+    compressor
+        .include_checksum(true)
+        .and_then(|()| compressor.set_pledged_src_size(Some(data.len() as u64)))
+        .and_then(|()| compressor.include_contentsize(true))
+        .context("cannot set up zstd")?;
+    compressor.write_all(&data).context("cannot compress")?;
+    let compressed = compressor.finish().context("cannot compress")?;
+    let mut upload = store.create_new(&stored)?;
+    let result = upload
+        .writer()
+        .and_then(|mut w| {
+            w.write_all(&compressed)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("cannot write {}", store.path_of(&stored).display()))
+        })
+        .and_then(|()| upload.complete());
+    match result {
+        Ok(_) => Ok(Pushed::Stored),
+        // Another push of the name got there first: the same contents are success.
+        Err(e) => match compare_existing(&store, &stored, &data)? {
+            Some(pushed) => Ok(pushed),
+            None => Err(e),
+        },
+    }
+}
+
+/// `Some` when `stored` exists: the same contents, or a refusal when they differ.
+fn compare_existing(store: &LocalDir, stored: &str, data: &[u8]) -> anyhow::Result<Option<Pushed>> {
+    let existing = match store.open(stored) {
+        Ok(object) => object,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot open {}", store.path_of(stored).display()))
+        }
+    };
+    let path = store.path_of(stored);
+    let old = decompress(existing.stream()?, &path, data.len() as u64 + 1);
+    match old {
+        Ok(old) if old == data => Ok(Some(Pushed::AlreadyThere)),
+        Ok(_) => Err(failure(
+            Exit::Runtime,
+            format!(
+                "{} is already archived with other contents; refusing to replace it (two clusters archiving into one directory?); check the archive",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(e.context(format!(
+            "{} is already archived but cannot be read; refusing to replace it",
+            path.display()
+        ))),
+    }
+}
+
+/// The contents of an archived file, checked against its zstd checksum; at most `limit`
+/// bytes (a WAL file's size bounds what a real one holds).
+fn decompress(input: Box<dyn Read + Send>, path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let decoder = zstd::stream::read::Decoder::new(input)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    decoder.take(limit).read_to_end(&mut out).map_err(|e| {
+        failure(
+            Exit::BadArchive,
+            format!(
+                "{} is damaged (its checksum or compression): {e}",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(out)
+}
+
+/// The most a WAL file may hold: segments are at most 1 GB.
+const MAX_WAL_FILE: u64 = 1 << 30;
+
+/// Restores the archived WAL file `name` to `dest`; `false` when it is not archived.
+pub fn fetch(archive: &Path, name: &str, dest: &Path) -> anyhow::Result<bool> {
+    check_name(name)?;
+    let store = LocalDir::new(archive);
+    let stored = archived_name(name);
+    let object = match store.open(&stored) {
+        Ok(object) => object,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot open {}", store.path_of(&stored).display()))
+        }
+    };
+    let data = decompress(object.stream()?, &store.path_of(&stored), MAX_WAL_FILE)?;
+    // The server reads the file as soon as it has the name: write beside it, then rename.
+    let partial = PathBuf::from(format!("{}.jobdbctl-partial", dest.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let written = file
+        .write_all(&data)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&partial, dest));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e).with_context(|| format!("cannot write {}", dest.display()));
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wal_names_are_recognised() {
+        for good in [
+            "000000010000000000000001",
+            "00000002.history",
+            "000000010000000000000002.00000028.backup",
+            "000000010000000000000003.partial",
+        ] {
+            assert!(is_wal_name(good), "{good}");
+        }
+        for bad in [
+            "../etc/passwd",
+            "00000001000000000000000",
+            "x.history",
+            "",
+            "00000001.history/..",
+        ] {
+            assert!(!is_wal_name(bad), "{bad}");
+        }
+    }
+}

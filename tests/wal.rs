@@ -1,0 +1,174 @@
+//! Continuous WAL archiving of the embedded cluster: `start` with wal_archive sets the real
+//! server's archive_command to `jobdbctl wal-push`, and segments it switches away from land in
+//! the archive; `wal-push` and `wal-fetch` keep PostgreSQL's rules for archive and restore
+//! commands.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Run, TestCluster, SCRUBBED_ENV};
+
+/// jobdbctl at a path the server user can run (it runs `wal-push` as archive_command).
+fn cmd(c: &TestCluster) -> Command {
+    let mut cmd = Command::new(common::bin_for_other_users());
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.arg("--configdir")
+        .arg(&c.configdir)
+        .arg("--data-dir")
+        .arg(c.data_dir());
+    cmd
+}
+
+fn run(c: &TestCluster, args: &[&str]) -> Run {
+    common::run_with(cmd(c), args)
+}
+
+fn path(p: &Path) -> &str {
+    common::path_str(p)
+}
+
+/// A started cluster archiving into `<its dir>/wal`.
+fn archiving() -> (TestCluster, PathBuf) {
+    let c = TestCluster::new();
+    let archive = c.dir.path().join("wal");
+    c.write_config(&format!("wal_archive = '{}'\n", archive.display()));
+    run(&c, &["start", "--create"]).expect(0);
+    (c, archive)
+}
+
+#[test]
+fn start_archives_every_finished_segment_and_fetch_gives_it_back() {
+    let (c, archive) = archiving();
+    let mut client = c.client();
+    common::insert_jobs(&mut client, 50);
+    let segment: String = client
+        .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
+        .expect("segment")
+        .get(0);
+    client
+        .execute("SELECT pg_switch_wal()", &[])
+        .expect("switch");
+    common::wait_until(
+        "the segment to be archived",
+        Duration::from_secs(60),
+        || {
+            let archived: Option<String> = client
+                .query_one("SELECT last_archived_wal FROM pg_stat_archiver", &[])
+                .expect("archiver")
+                .get(0);
+            archived.is_some_and(|a| a >= segment)
+        },
+    );
+    let stored = archive.join(format!("{segment}.zst"));
+    assert!(stored.is_file(), "{} is archived", stored.display());
+    let original = std::fs::read(c.pgdata().join("pg_wal").join(&segment)).expect("segment");
+
+    // wal-fetch restores it exactly.
+    let dest = c.dir.path().join("fetched");
+    run(
+        &c,
+        &["wal-fetch", "--from", path(&archive), &segment, path(&dest)],
+    )
+    .expect(0);
+    assert!(
+        std::fs::read(&dest).expect("fetched") == original,
+        "same bytes"
+    );
+
+    // Pushed again with the same contents (a repeat after a crash): success.
+    let in_wal = c.pgdata().join("pg_wal").join(&segment);
+    run(&c, &["wal-push", "--to", path(&archive), path(&in_wal)]).expect(0);
+
+    // Other contents under the name: a failure, and the archived one stays.
+    let before = std::fs::read(&stored).expect("stored");
+    let other_dir = c.dir.path().join("other");
+    std::fs::create_dir(&other_dir).expect("mkdir");
+    let mut changed = original.clone();
+    changed[100] ^= 0xff;
+    let forged = other_dir.join(&segment);
+    std::fs::write(&forged, &changed).expect("write");
+    run(&c, &["wal-push", "--to", path(&archive), path(&forged)])
+        .expect(1)
+        .error_has("other contents");
+    assert!(
+        std::fs::read(&stored).expect("stored") == before,
+        "not replaced"
+    );
+}
+
+#[test]
+fn fetch_of_a_missing_file_is_a_silent_exit_1_and_damage_is_exit_5() {
+    let c = TestCluster::new();
+    let archive = c.dir.path().join("wal");
+    std::fs::create_dir(&archive).expect("mkdir");
+    let dest = c.dir.path().join("dest");
+    let missing = run(
+        &c,
+        &[
+            "wal-fetch",
+            "--from",
+            path(&archive),
+            "000000010000000000000009",
+            path(&dest),
+        ],
+    );
+    missing.expect(1);
+    assert_eq!((missing.stdout.as_str(), missing.stderr.as_str()), ("", ""));
+    assert!(!dest.exists());
+
+    // A timeline history file goes and comes back like a segment.
+    let history = c.dir.path().join("00000002.history");
+    std::fs::write(&history, "1\t0/3000000\tno recovery target specified\n").expect("write");
+    run(&c, &["wal-push", "--to", path(&archive), path(&history)]).expect(0);
+    run(
+        &c,
+        &[
+            "wal-fetch",
+            "--from",
+            path(&archive),
+            "00000002.history",
+            path(&dest),
+        ],
+    )
+    .expect(0);
+    assert_eq!(
+        std::fs::read(&dest).expect("dest"),
+        std::fs::read(&history).expect("history")
+    );
+
+    // A damaged archived file is refused, and nothing appears at the destination.
+    let stored = archive.join("00000002.history.zst");
+    let mut bytes = std::fs::read(&stored).expect("stored");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&stored, bytes).expect("damage");
+    let dest2 = c.dir.path().join("dest2");
+    run(
+        &c,
+        &[
+            "wal-fetch",
+            "--from",
+            path(&archive),
+            "00000002.history",
+            path(&dest2),
+        ],
+    )
+    .expect(5)
+    .error_has("damaged");
+    assert!(!dest2.exists());
+
+    // Only WAL file names: nothing else is read or written through the archive.
+    run(
+        &c,
+        &["wal-fetch", "--from", path(&archive), "../x", path(&dest2)],
+    )
+    .expect(2);
+    let passwd = c.dir.path().join("passwd");
+    std::fs::write(&passwd, "x").expect("write");
+    run(&c, &["wal-push", "--to", path(&archive), path(&passwd)]).expect(2);
+}
