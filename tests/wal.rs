@@ -172,3 +172,49 @@ fn fetch_of_a_missing_file_is_a_silent_exit_1_and_damage_is_exit_5() {
     std::fs::write(&passwd, "x").expect("write");
     run(&c, &["wal-push", "--to", path(&archive), path(&passwd)]).expect(2);
 }
+
+#[test]
+fn status_shows_archiving_and_a_failing_archive_is_not_ready() {
+    let (c, archive) = archiving();
+    let mut client = c.client();
+    client
+        .execute("SELECT pg_switch_wal()", &[])
+        .expect("switch");
+    common::wait_until("a segment to be archived", Duration::from_secs(60), || {
+        run(&c, &["status", "--json"]).json()["archiving"]["archived_count"]
+            .as_i64()
+            .is_some_and(|n| n > 0)
+    });
+    let status = run(&c, &["status", "--json"]);
+    status.expect(0);
+    let json = status.json();
+    let archived = json["archiving"]["last_archived_wal"]
+        .as_str()
+        .expect("wal");
+    assert!(
+        archive.join(format!("{archived}.zst")).is_file(),
+        "status names what is in the archive: {json}"
+    );
+    assert!(json["archiving"]["pg_wal_bytes"]
+        .as_i64()
+        .is_some_and(|b| b > 0));
+
+    // The archive becomes unwritable: pushes fail, status --check says so (exit 4).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o500)).expect("chmod");
+    common::insert_jobs(&mut client, 5);
+    client
+        .execute("SELECT pg_switch_wal()", &[])
+        .expect("switch");
+    common::wait_until("a push to fail", Duration::from_secs(60), || {
+        run(&c, &["status", "--json"]).json()["archiving"]["failing"] == true
+    });
+    run(&c, &["status", "--check"])
+        .expect(4)
+        .stdout_has("WAL archiving is failing");
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    // Nothing was dropped: once the archive is writable again the segment gets there.
+    common::wait_until("archiving to recover", Duration::from_secs(120), || {
+        run(&c, &["status", "--json"]).json()["archiving"]["failing"] == false
+    });
+}

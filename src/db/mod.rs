@@ -100,6 +100,8 @@ pub struct ServerFacts {
     /// Some standby (or base backup) streams from this server: only then is
     /// `pg_stat_replication` worth planning.
     pub wal_senders: bool,
+    /// archive_mode is on: only then is `pg_stat_archiver` worth reading.
+    pub archiving: bool,
 }
 
 impl Db {
@@ -145,7 +147,8 @@ impl Db {
             "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false),
                     current_setting('server_version'), current_database(),
                     pg_database_size(current_database()), pg_is_in_recovery(),
-                    (SELECT count(*) FROM pg_stat_get_wal_senders()) > 0",
+                    (SELECT count(*) FROM pg_stat_get_wal_senders()) > 0,
+                    current_setting('archive_mode') <> 'off'",
             &[],
         )?;
         Ok(ServerFacts {
@@ -155,6 +158,7 @@ impl Db {
             database_size: row.get(3),
             in_recovery: row.get(4),
             wal_senders: row.get(5),
+            archiving: row.get(6),
         })
     }
 

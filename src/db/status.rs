@@ -496,3 +496,54 @@ pub fn breaking_level(db: &mut impl Sql, profile: &Profile) -> anyhow::Result<Op
         )?
         .get(0))
 }
+
+/// WAL archiving as the server's archiver reports it (`pg_stat_archiver`), and the size of
+/// `pg_wal` where this role may read it.
+#[derive(Debug, serde::Serialize)]
+pub struct Archiving {
+    pub archived_count: i64,
+    pub last_archived_wal: Option<String>,
+    pub last_archived_age_seconds: Option<f64>,
+    pub failed_count: i64,
+    pub last_failed_wal: Option<String>,
+    pub last_failed_age_seconds: Option<f64>,
+    /// The latest attempt failed (the archiver retries it; pg_wal keeps growing meanwhile).
+    pub failing: bool,
+    pub pg_wal_bytes: Option<i64>,
+}
+
+pub fn archiving(db: &mut Db) -> anyhow::Result<Archiving> {
+    let row = db.query_one(
+        "archiver",
+        "SELECT archived_count, last_archived_wal,
+                extract(epoch FROM now() - last_archived_time)::float8,
+                failed_count, last_failed_wal,
+                extract(epoch FROM now() - last_failed_time)::float8,
+                coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false),
+                has_function_privilege('pg_ls_waldir()', 'EXECUTE')
+           FROM pg_stat_archiver",
+        &[],
+    )?;
+    let pg_wal_bytes = if row.get::<_, bool>(7) {
+        Some(
+            db.query_one(
+                "pg_wal_size",
+                "SELECT coalesce(sum(size), 0)::int8 FROM pg_ls_waldir()",
+                &[],
+            )?
+            .get(0),
+        )
+    } else {
+        None
+    };
+    Ok(Archiving {
+        archived_count: row.get(0),
+        last_archived_wal: row.get(1),
+        last_archived_age_seconds: row.get(2),
+        failed_count: row.get(3),
+        last_failed_wal: row.get(4),
+        last_failed_age_seconds: row.get(5),
+        failing: row.get(6),
+        pg_wal_bytes,
+    })
+}

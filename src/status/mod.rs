@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::db::profile::LiveSet;
-use crate::db::status::{self, JobCounts, LockHolder, Replication, UnfinishedMigration};
+use crate::db::status::{self, Archiving, JobCounts, LockHolder, Replication, UnfinishedMigration};
 use crate::db::workers::{self, Worker};
 use crate::db::{counter, schema, Db, Profile};
 use crate::output::{human_list, plural};
@@ -22,6 +22,8 @@ pub struct Report {
     pub tls: bool,
     pub server_version: Option<String>,
     pub replication: Option<Replication>,
+    /// WAL archiving, when archive_mode is on.
+    pub archiving: Option<Archiving>,
     pub database: Option<String>,
     pub database_size_bytes: Option<i64>,
     pub profile: Option<String>,
@@ -95,12 +97,18 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
     let profile: Option<Profile> = ctx.detect_profile(db)?;
     let server = db.server_facts()?;
     let replication = status::replication(db, &server)?;
+    let archiving = if server.archiving {
+        Some(status::archiving(db)?)
+    } else {
+        None
+    };
     let mut report = Report {
         server: "up".to_string(),
         target: ctx.target.describe(),
         tls: server.tls,
         server_version: Some(server.version),
         replication: Some(replication),
+        archiving,
         database: Some(server.database),
         database_size_bytes: Some(server.database_size),
         profile: profile.as_ref().map(|p| p.name().to_string()),
@@ -125,6 +133,19 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
         not_ready_because: Vec::new(),
         newest_backup: None,
     };
+    if let Some(a) = report.archiving.as_ref().filter(|a| a.failing) {
+        // A failing archive drops nothing: the server keeps every segment until it is
+        // archived, so pg_wal grows until the disk is full.
+        report.not_ready_because.push(format!(
+            "WAL archiving is failing ({}, the last for {} {}); pg_wal holds {} and grows until it succeeds; `jobdbctl logs` shows the archive command's error",
+            plural(a.failed_count, "failure", "failures"),
+            a.last_failed_wal.as_deref().unwrap_or("a segment"),
+            a.last_failed_age_seconds
+                .map_or("just now".to_string(), |s| format!("{s:.0} s ago")),
+            a.pg_wal_bytes
+                .map_or("an unknown amount".to_string(), |b| crate::output::human_bytes(b)),
+        ));
+    }
     let Some(profile) = profile else {
         report
             .not_ready_because

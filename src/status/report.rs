@@ -127,6 +127,24 @@ pub fn print(ctx: &Ctx, r: &Report) -> anyhow::Result<()> {
             ]);
         }
     }
+    if let Some(a) = &r.archiving {
+        let last = match (&a.last_archived_wal, a.last_archived_age_seconds) {
+            (Some(wal), Some(age)) => format!("last {wal} {age:.0} s ago"),
+            _ => "nothing archived yet".to_string(),
+        };
+        let failures = match (a.failing, &a.last_failed_wal) {
+            (true, Some(wal)) => format!(", FAILING on {wal} ({} failures)", a.failed_count),
+            _ if a.failed_count > 0 => format!(", {} failures before", a.failed_count),
+            _ => String::new(),
+        };
+        let pg_wal = a
+            .pg_wal_bytes
+            .map_or(String::new(), |b| format!("; pg_wal {}", human_bytes(b)));
+        t.add_row(vec![
+            "WAL archiving".to_string(),
+            format!("{last}{failures}{pg_wal}"),
+        ]);
+    }
     if let Some(b) = &r.newest_backup {
         t.add_row(vec![
             "newest backup".to_string(),
