@@ -143,7 +143,7 @@ pub fn assess(db: &mut Db, ctx: &Ctx, request: Request) -> anyhow::Result<Report
             a.last_failed_age_seconds
                 .map_or("just now".to_string(), |s| format!("{s:.0} s ago")),
             a.pg_wal_bytes
-                .map_or("an unknown amount".to_string(), |b| crate::output::human_bytes(b)),
+                .map_or("an unknown amount".to_string(), crate::output::human_bytes),
         ));
     }
     let Some(profile) = profile else {
