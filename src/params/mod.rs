@@ -88,6 +88,7 @@ pub const NAMES: &[&str] = &[
     "encrypt_recipients_file",
     "passphrase_file",
     "identity_file",
+    "wal_archive",
     "s3_endpoint",
     "s3_region",
     "s3_addressing",
@@ -165,6 +166,7 @@ fn config_params(ctx: &Ctx) -> Vec<Param> {
         ("encrypt_recipients_file", &c.encrypt_recipients_file),
         ("passphrase_file", &c.passphrase_file),
         ("identity_file", &c.identity_file),
+        ("wal_archive", &c.wal_archive),
     ] {
         out.push(s.as_ref().map_or_else(|| unset(name), |s| path(name, s)));
     }
