@@ -218,3 +218,31 @@ fn status_shows_archiving_and_a_failing_archive_is_not_ready() {
         run(&c, &["status", "--json"]).json()["archiving"]["failing"] == false
     });
 }
+
+#[test]
+fn a_push_that_hangs_gives_up_at_its_time_limit() {
+    let c = TestCluster::new();
+    let archive = c.dir.path().join("wal");
+    std::fs::create_dir(&archive).expect("mkdir");
+    // A FIFO with no writer: opening it blocks, as a hung disk would.
+    let stuck = c.dir.path().join("000000010000000000000042");
+    let status = Command::new("mkfifo").arg(&stuck).status().expect("mkfifo");
+    assert!(status.success());
+    let run = run(
+        &c,
+        &[
+            "wal-push",
+            "--to",
+            path(&archive),
+            "--timeout",
+            "1s",
+            path(&stuck),
+        ],
+    );
+    run.expect(1).error_has("did not finish within 1s");
+    assert_eq!(
+        std::fs::read_dir(&archive).expect("ls").count(),
+        0,
+        "nothing archived"
+    );
+}
