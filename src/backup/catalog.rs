@@ -294,7 +294,7 @@ pub fn scan(store: &dyn Store, keys: &Keys, depth: &DepthFor) -> anyhow::Result<
     }
     // Reading is decompressing and parsing: spread over the cores, in order-independent
     // parts (the result is sorted below).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = store.parallel_reads().max(1);
     let part = items.len().div_ceil(threads).max(1);
     let mut gone = vec![false; items.len()];
     let unreachable = std::sync::Mutex::new(None);

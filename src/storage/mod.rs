@@ -127,6 +127,12 @@ pub trait Store: Send + Sync {
     /// Bytes free for new archives.
     fn free_bytes(&self) -> anyhow::Result<u64>;
 
+    /// How many archives the catalog reads at once: a local directory's reads are
+    /// decompression and parsing (one per core); a bucket's wait on the network.
+    fn parallel_reads(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
     /// Removes what runs killed mid-write left that no listing shows (a bucket's incomplete
     /// uploads older than a day); with `dry_run` only says what. A local directory's
     /// `.partial` files are listed instead, and replaced by the next write of their name.

@@ -111,7 +111,7 @@ impl Client {
             .http_status_as_error(false)
             .timeout_global(Some(limit))
             .timeout_connect(Some(limit.min(Duration::from_secs(10))))
-            .max_idle_connections_per_host(8)
+            .max_idle_connections_per_host(16)
             .user_agent(concat!("jobdbctl/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = ca_pem {
             let certs = ureq::tls::parse_pem(&pem)

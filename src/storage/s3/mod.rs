@@ -152,7 +152,13 @@ pub struct S3Store {
     client: Arc<Client>,
     bucket: String,
     prefix: String,
+    /// Size and ETag of each object the last listing showed, so opening one of them needs
+    /// no HEAD (its reads are conditional on that ETag all the same).
+    listed: std::sync::Mutex<std::collections::HashMap<String, (u64, String)>>,
 }
+
+/// Catalog reads in flight at once against a bucket: each waits on a round trip.
+const PARALLEL_READS: usize = 16;
 
 impl S3Store {
     pub fn new(client: Arc<Client>, url: &Url) -> S3Store {
@@ -160,6 +166,7 @@ impl S3Store {
             client,
             bucket: url.bucket.clone(),
             prefix: url.prefix.clone(),
+            listed: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -197,6 +204,9 @@ impl S3Store {
                 }
                 let etag = object.etag.unwrap_or_default();
                 let bytes = object.size.unwrap_or(0);
+                if let Ok(mut seen) = self.listed.lock() {
+                    seen.insert(name.to_string(), (bytes, etag.clone()));
+                }
                 listed.push(Listed {
                     name: name.to_string(),
                     bytes,
@@ -291,10 +301,14 @@ impl Store for S3Store {
     }
 
     fn open(&self, name: &str) -> std::io::Result<Box<dyn Object>> {
-        let (bytes, etag) = self
-            .head(name)
-            .map_err(read::into_io)?
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        let seen = self.listed.lock().ok().and_then(|l| l.get(name).cloned());
+        let (bytes, etag) = match seen {
+            Some(known) => known,
+            None => self
+                .head(name)
+                .map_err(read::into_io)?
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?,
+        };
         Ok(Box::new(read::S3Object::new(
             self.client.clone(),
             self.key(name),
@@ -389,6 +403,10 @@ impl Store for S3Store {
 
     fn free_bytes(&self) -> anyhow::Result<u64> {
         Ok(u64::MAX)
+    }
+
+    fn parallel_reads(&self) -> usize {
+        PARALLEL_READS
     }
 
     fn remove_abandoned(&self, dry_run: bool) -> anyhow::Result<Vec<PathBuf>> {
