@@ -28,8 +28,21 @@ fn run(c: &TestCluster, args: &[&str]) -> Run {
     common::run_with(cmd(c), args)
 }
 
+/// `wal-fetch --from ARCHIVE NAME DEST`.
+fn fetch(c: &TestCluster, archive: &Path, name: &str, dest: &Path) -> Run {
+    run(c, &["wal-fetch", "--from", path(archive), name, path(dest)])
+}
+
 fn path(p: &Path) -> &str {
     common::path_str(p)
+}
+
+/// A cluster that is not started, and an empty archive directory beside it.
+fn not_started() -> (TestCluster, PathBuf) {
+    let c = TestCluster::new();
+    let archive = c.dir.path().join("wal");
+    std::fs::create_dir(&archive).expect("mkdir");
+    (c, archive)
 }
 
 /// A started cluster archiving into `<its dir>/wal`.
@@ -70,11 +83,7 @@ fn start_archives_every_finished_segment_and_fetch_gives_it_back() {
 
     // wal-fetch restores it exactly.
     let dest = c.dir.path().join("fetched");
-    run(
-        &c,
-        &["wal-fetch", "--from", path(&archive), &segment, path(&dest)],
-    )
-    .expect(0);
+    fetch(&c, &archive, &segment, &dest).expect(0);
     assert!(
         std::fs::read(&dest).expect("fetched") == original,
         "same bytes"
@@ -103,20 +112,9 @@ fn start_archives_every_finished_segment_and_fetch_gives_it_back() {
 
 #[test]
 fn fetch_of_a_missing_file_is_a_silent_exit_1_and_damage_is_exit_5() {
-    let c = TestCluster::new();
-    let archive = c.dir.path().join("wal");
-    std::fs::create_dir(&archive).expect("mkdir");
+    let (c, archive) = not_started();
     let dest = c.dir.path().join("dest");
-    let missing = run(
-        &c,
-        &[
-            "wal-fetch",
-            "--from",
-            path(&archive),
-            "000000010000000000000009",
-            path(&dest),
-        ],
-    );
+    let missing = fetch(&c, &archive, "000000010000000000000009", &dest);
     missing.expect(1);
     assert_eq!((missing.stdout.as_str(), missing.stderr.as_str()), ("", ""));
     assert!(!dest.exists());
@@ -125,17 +123,7 @@ fn fetch_of_a_missing_file_is_a_silent_exit_1_and_damage_is_exit_5() {
     let history = c.dir.path().join("00000002.history");
     std::fs::write(&history, "1\t0/3000000\tno recovery target specified\n").expect("write");
     run(&c, &["wal-push", "--to", path(&archive), path(&history)]).expect(0);
-    run(
-        &c,
-        &[
-            "wal-fetch",
-            "--from",
-            path(&archive),
-            "00000002.history",
-            path(&dest),
-        ],
-    )
-    .expect(0);
+    fetch(&c, &archive, "00000002.history", &dest).expect(0);
     assert_eq!(
         std::fs::read(&dest).expect("dest"),
         std::fs::read(&history).expect("history")
@@ -148,26 +136,13 @@ fn fetch_of_a_missing_file_is_a_silent_exit_1_and_damage_is_exit_5() {
     bytes[last] ^= 0xff;
     std::fs::write(&stored, bytes).expect("damage");
     let dest2 = c.dir.path().join("dest2");
-    run(
-        &c,
-        &[
-            "wal-fetch",
-            "--from",
-            path(&archive),
-            "00000002.history",
-            path(&dest2),
-        ],
-    )
-    .expect(5)
-    .error_has("damaged");
+    fetch(&c, &archive, "00000002.history", &dest2)
+        .expect(5)
+        .error_has("damaged");
     assert!(!dest2.exists());
 
     // Only WAL file names: nothing else is read or written through the archive.
-    run(
-        &c,
-        &["wal-fetch", "--from", path(&archive), "../x", path(&dest2)],
-    )
-    .expect(2);
+    fetch(&c, &archive, "../x", &dest2).expect(2);
     let passwd = c.dir.path().join("passwd");
     std::fs::write(&passwd, "x").expect("write");
     run(&c, &["wal-push", "--to", path(&archive), path(&passwd)]).expect(2);
@@ -221,9 +196,7 @@ fn status_shows_archiving_and_a_failing_archive_is_not_ready() {
 
 #[test]
 fn a_push_that_hangs_gives_up_at_its_time_limit() {
-    let c = TestCluster::new();
-    let archive = c.dir.path().join("wal");
-    std::fs::create_dir(&archive).expect("mkdir");
+    let (c, archive) = not_started();
     // A FIFO with no writer: opening it blocks, as a hung disk would.
     let stuck = c.dir.path().join("000000010000000000000042");
     let status = Command::new("mkfifo").arg(&stuck).status().expect("mkfifo");
