@@ -671,3 +671,15 @@ fn a_completion_whose_answer_was_lost_is_recognised_as_done() {
     assert_eq!(names(&prefix).len(), 1);
     s3_run(&db, &["verify", &archive]).expect(0);
 }
+
+#[test]
+fn a_store_that_stops_answering_mid_listing_is_exit_6_not_damaged_archives() {
+    let db = TestDb::with_jobs(5);
+    // The listing answers; every read of an archive is throttled until the budget is spent.
+    let (prefix, p) = faulty([Rule::always(Kind::Get, Action::SlowDown)]);
+    backup_to(&db, &prefix, &[]);
+    db.write_config("s3_retry_for = \"2s\"\n");
+    via(&db, &p, &["backups", "--dir", &prefix, "--json"])
+        .expect(6)
+        .error_has("SlowDown");
+}

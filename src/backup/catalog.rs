@@ -368,6 +368,7 @@ fn read_item(
     item.bytes = object.bytes();
     let file = &*object;
     let header = match headers.read(file) {
+        Start::Unreachable(why) => return Outcome::Unreachable(why),
         Start::Plain(Some(header)) => header,
         Start::Plain(None) => {
             return damaged(
@@ -410,17 +411,17 @@ fn read_item(
 }
 
 /// Fills `buf` from the file's start (less at its end); how much was read.
-fn read_start(file: &dyn Object, buf: &mut [u8]) -> Option<usize> {
+fn read_start(file: &dyn Object, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read_at(&mut buf[n..], n as u64) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+            Err(e) => return Err(e),
         }
     }
-    Some(n)
+    Ok(n)
 }
 
 /// The codec of an archive file, from its first bytes.
@@ -444,6 +445,8 @@ enum Start {
     Plain(Option<Manifest>),
     /// An encrypted archive's meta stanza (`archive::crypt`).
     Sealed(Option<Manifest>),
+    /// The store did not answer (after its retries).
+    Unreachable(String),
 }
 
 /// Reads archives' first and last gzip members (header, manifest) with buffers and a
@@ -464,8 +467,15 @@ impl ArchiveEnds {
     /// What the file's start says: an age file's meta stanza, or `header.json`.
     fn read(&mut self, file: &dyn Object) -> Start {
         self.raw.resize(Self::WINDOW, 0);
-        let Some(n) = read_start(file, &mut self.raw) else {
-            return Start::Plain(None);
+        let n = match read_start(file, &mut self.raw) {
+            Ok(n) => n,
+            // A bucket's first request for an archive is this read (opening it costs none).
+            Err(e) => {
+                return match failure_in_io(&e) {
+                    Some(f) if f.exit == Exit::Connect => Start::Unreachable(f.message.clone()),
+                    _ => Start::Plain(None),
+                }
+            }
         };
         if crypt::is_encrypted(&self.raw[..n]) {
             return Start::Sealed(crypt::meta(&self.raw[..n]));
