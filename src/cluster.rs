@@ -433,11 +433,12 @@ impl Cluster {
     }
 
     /// Settings the server must have for jobdbctl to find it; rewritten on every start so a
-    /// moved data dir or changed port in config takes effect.
+    /// moved data dir or changed port in config takes effect, with `archive_command` (from
+    /// `prepare_wal_archive`) when WAL archiving is on.
     /// Both files are replaced through `safe_fs` (new file, owner set on its descriptor,
     /// rename), so a link the server user planted at either name is refused, never written
     /// through or chowned.
-    fn write_server_conf(&self) -> anyhow::Result<()> {
+    fn write_server_conf(&self, archive_command: Option<&str>) -> anyhow::Result<()> {
         let include = "include_if_exists = 'jobdbctl.conf'";
         let pgdata = self
             .open_pgdata()?
@@ -478,7 +479,7 @@ impl Cluster {
             self.port,
             self.socket_dir().display().to_string().replace('\'', "''"),
         );
-        let archiving = match self.archive_command()? {
+        let archiving = match archive_command {
             Some(command) => format!(
                 "# WAL archiving (wal_archive in jobdbctl.toml): every segment, once full, goes to the archive.\n\
                  archive_mode = on\n\
@@ -490,10 +491,12 @@ impl Cluster {
         replace("jobdbctl.conf", &format!("{body}{archiving}"))
     }
 
-    /// `jobdbctl wal-push --to DIR %p` with this binary, when wal_archive is set. The
-    /// server runs it through the shell: both paths must be plain (letters, digits and
-    /// `/._+-`), and the binary must be one the server user can run.
-    fn archive_command(&self) -> anyhow::Result<Option<String>> {
+    /// When wal_archive is set: checks that archive_command can carry both paths (the
+    /// server runs it through the shell: letters, digits and `/._+-` only) and that the server
+    /// user can run this binary, then creates the archive directory (mode 0700, the server
+    /// user's), in that order, so a refusal leaves nothing behind. Returns the command,
+    /// `jobdbctl wal-push --to DIR %p`.
+    fn prepare_wal_archive(&self) -> anyhow::Result<Option<String>> {
         let Some(dir) = &self.wal_archive else {
             return Ok(None);
         };
@@ -518,21 +521,6 @@ impl Cluster {
                 ));
             }
         }
-        Ok(Some(format!(
-            "{} wal-push --to {} %p",
-            exe.display(),
-            dir.display()
-        )))
-    }
-
-    /// Creates the WAL archive directory (mode 0700, the server user's) and checks the server
-    /// user can run this binary, which it will as archive_command.
-    fn prepare_wal_archive(&self) -> anyhow::Result<()> {
-        let Some(dir) = &self.wal_archive else {
-            return Ok(());
-        };
-        create_private_dir(dir, self.server_user.as_deref())?;
-        let exe = std::env::current_exe().context("cannot find jobdbctl's own path")?;
         let runs = self
             .server_command(Path::new("test"))
             .arg("-x")
@@ -548,7 +536,12 @@ impl Cluster {
                 ),
             ));
         }
-        Ok(())
+        create_private_dir(dir, self.server_user.as_deref())?;
+        Ok(Some(format!(
+            "{} wal-push --to {} %p",
+            exe.display(),
+            dir.display()
+        )))
     }
 
     /// Starts the server and waits up to [`START_TIMEOUT`] for it to accept connections;
@@ -572,8 +565,8 @@ impl Cluster {
             return Ok(false);
         }
         self.remove_stale_pid_file()?;
-        self.prepare_wal_archive()?;
-        self.write_server_conf()?;
+        let archive_command = self.prepare_wal_archive()?;
+        self.write_server_conf(archive_command.as_deref())?;
         let bindir = self.bindir()?;
         let log = self.log_file();
         let log_len_before = self

@@ -219,3 +219,19 @@ fn a_push_that_hangs_gives_up_at_its_time_limit() {
         "nothing archived"
     );
 }
+
+#[test]
+fn a_wal_archive_path_archive_command_cannot_carry_is_refused_before_anything_is_made() {
+    let c = TestCluster::new();
+    run(&c, &["init"]).expect(0);
+    run(&c, &["stop"]).expect(0);
+    let archive = c.dir.path().join("wal archive");
+    c.write_config(&format!("wal_archive = '{}'\n", archive.display()));
+    run(&c, &["start"])
+        .expect(2)
+        .error_has("archive_command cannot carry");
+    assert!(
+        !archive.exists(),
+        "no directory was made for a refused path"
+    );
+}
