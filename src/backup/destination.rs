@@ -58,11 +58,10 @@ impl Destination {
         };
         let (store, name, named_by_us): (Box<dyn Store>, String, bool) = match output {
             Some(p) if p == Path::new("-") => return Ok(Destination::Stdout),
-            Some(p) if is_url(p) && names_a_prefix(p) => (ctx.places.at(p)?, default_name(), true),
-            Some(p) if is_url(p) => {
-                let (store, name) = ctx.places.of_file(p)?;
-                (store, name, false)
-            }
+            Some(p) if is_url(p) => match bucket_place(ctx, p)? {
+                (store, Some(name)) => (store, name, false),
+                (store, None) => (store, default_name(), true),
+            },
             Some(p) if p.is_dir() => (Box::new(LocalDir::new(p)), default_name(), true),
             Some(p) => {
                 check_parent(ctx, p)?;
@@ -173,26 +172,28 @@ impl Destination {
 /// credentials: a wrong key, a missing bucket or a denied prefix is one line and an exit
 /// code, not a failure after minutes of reading.
 pub fn preflight(ctx: &Ctx, output: Option<&Path>) -> anyhow::Result<()> {
-    let url = match output {
-        Some(p) if is_url(p) => p,
+    let store = match output {
+        Some(p) if is_url(p) => bucket_place(ctx, p)?.0,
         Some(_) => return Ok(()),
-        None if is_url(&ctx.config.backup_dir.value) => &ctx.config.backup_dir.value,
+        None if is_url(&ctx.config.backup_dir.value) => {
+            ctx.places.at(&ctx.config.backup_dir.value)?
+        }
         None => return Ok(()),
-    };
-    let (store, _) = if names_a_prefix(url) {
-        (ctx.places.at(url)?, String::new())
-    } else {
-        ctx.places.of_file(url)?
     };
     store.prepare()
 }
 
-/// An `s3://` URL names a prefix (a directory: jobdbctl chooses the name) when it ends in `/`
-/// or its last segment is not an archive's name.
-fn names_a_prefix(url: &Path) -> bool {
+/// Where `--output s3://…` puts the archive: the URL's prefix, with the name it ends in
+/// when its last segment is an archive's name (pinned), else `None` (jobdbctl names it; a
+/// URL ending in `/` is always a prefix).
+fn bucket_place(ctx: &Ctx, url: &Path) -> anyhow::Result<(Box<dyn Store>, Option<String>)> {
     let text = url.to_string_lossy();
     let last = text.rsplit('/').next().unwrap_or("");
-    text.ends_with('/') || !Codec::SUFFIXES.iter().any(|s| last.ends_with(s))
+    if Codec::SUFFIXES.iter().any(|s| last.ends_with(s)) {
+        let (store, name) = ctx.places.of_file(url)?;
+        return Ok((store, Some(name)));
+    }
+    Ok((ctx.places.at(url)?, None))
 }
 
 fn create_backup_dir(ctx: &Ctx) -> anyhow::Result<()> {

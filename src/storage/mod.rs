@@ -24,6 +24,7 @@ use anyhow::Context as _;
 pub use local::LocalDir;
 
 use crate::config::s3::S3Config;
+use crate::error::{failure, Exit};
 
 /// Which stored object was read, so that a delete or a second read can tell it was not
 /// replaced meanwhile (a local file's device and inode).
@@ -157,38 +158,53 @@ impl Places {
 
     /// The place of archives at `dir` (a directory or an `s3://bucket/prefix/` URL).
     pub fn at(&self, dir: &Path) -> anyhow::Result<Box<dyn Store>> {
-        match dir.to_str().filter(|d| d.starts_with("s3://")) {
-            Some(url) => {
-                let url = s3::Url::parse(url)?;
-                let client = s3::connect(&url, &self.s3, self.verbose)?;
-                Ok(Box::new(s3::S3Store::new(client, &url)))
-            }
-            None => Ok(Box::new(LocalDir::new(dir))),
+        if !is_url(dir) {
+            return Ok(Box::new(LocalDir::new(dir)));
         }
+        let url = s3::Url::parse(&dir.to_string_lossy())?;
+        let client = s3::connect(&url, &self.s3, self.verbose)?;
+        Ok(Box::new(s3::S3Store::new(client, &url)))
     }
 
     /// An archive the operator named by its path or URL (`restore PATH`, `verify PATH`),
     /// opened as given (a link the operator made to a file is followed).
     pub fn open_given(&self, path: &Path) -> anyhow::Result<Box<dyn Object>> {
-        if is_url(path) {
-            return s3::open_url(path, &self.s3, self.verbose);
+        if !is_url(path) {
+            return local::open_path(path)
+                .with_context(|| format!("cannot open archive {}", path.display()));
         }
-        local::open_path(path).with_context(|| format!("cannot open archive {}", path.display()))
+        let (store, name) = self.of_file(path)?;
+        store
+            .open(&name)
+            .map_err(|e| match crate::error::failure_in_io(&e) {
+                Some(f) => failure(f.exit, f.message.clone()),
+                None if e.kind() == std::io::ErrorKind::NotFound => failure(
+                    Exit::Usage,
+                    format!("cannot open archive {}: no such object", path.display()),
+                ),
+                None => {
+                    anyhow::Error::new(e).context(format!("cannot open archive {}", path.display()))
+                }
+            })
     }
 
     /// The store holding `path` and its name there: a file's directory, or a URL's prefix.
     pub fn of_file(&self, path: &Path) -> anyhow::Result<(Box<dyn Store>, String)> {
+        if !is_url(path) {
+            let (dir, name) = LocalDir::of_file(path)?;
+            return Ok((Box::new(dir), name));
+        }
         let text = path.to_string_lossy();
-        let (dir, name) = match text.rsplit_once('/') {
-            Some((dir, name)) if is_url(path) => {
-                (PathBuf::from(format!("{dir}/")), name.to_string())
-            }
-            _ => {
-                let (dir, name) = LocalDir::of_file(path)?;
-                return Ok((Box::new(dir), name));
-            }
-        };
-        Ok((self.at(&dir)?, name))
+        let (dir, name) = text
+            .rsplit_once('/')
+            .filter(|(dir, name)| !name.is_empty() && dir.len() > "s3:/".len())
+            .ok_or_else(|| {
+                failure(
+                    Exit::Usage,
+                    format!("{text:?} names no object; give s3://bucket/prefix/NAME"),
+                )
+            })?;
+        Ok((self.at(Path::new(&format!("{dir}/")))?, name.to_string()))
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use rusty_s3::{Bucket, Credentials, Method};
+use rusty_s3::{Bucket, Credentials, Method, S3Action};
 use url::Url;
 
 use crate::error::{failure, Exit};
@@ -67,6 +67,16 @@ impl Answer {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// `HTTP 503 SlowDown: Please reduce…`: the status and the store's code and message.
+    pub fn summary(&self) -> String {
+        let (code, message) = self.error_code().unwrap_or_default();
+        match (code.is_empty(), message.is_empty()) {
+            (true, _) => format!("HTTP {}", self.status),
+            (false, true) => format!("HTTP {} {code}", self.status),
+            (false, false) => format!("HTTP {} {code}: {}", self.status, one_line(&message)),
+        }
+    }
+
     /// The `<Error><Code>…` of an S3 error body, if the body is one.
     pub fn error_code(&self) -> Option<(String, String)> {
         let text = self.text();
@@ -111,7 +121,8 @@ impl Client {
             .http_status_as_error(false)
             .timeout_global(Some(limit))
             .timeout_connect(Some(limit.min(Duration::from_secs(10))))
-            .max_idle_connections_per_host(16)
+            // A connection for each of the catalog's parallel reads.
+            .max_idle_connections_per_host(super::PARALLEL_READS)
             .user_agent(concat!("jobdbctl/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = ca_pem {
             let certs = ureq::tls::parse_pem(&pem)
@@ -151,12 +162,7 @@ impl Client {
         loop {
             let why = match self.attempt(call) {
                 Ok(answer) if !retryable(answer.status) => return Ok(answer),
-                Ok(answer) => match answer.error_code() {
-                    Some((code, message)) => {
-                        format!("HTTP {} {code}: {}", answer.status, one_line(&message))
-                    }
-                    None => format!("HTTP {}", answer.status),
-                },
+                Ok(answer) => answer.summary(),
                 Err(Transport::Retry(why)) => why,
                 Err(Transport::Fatal(why)) => {
                     return Err(failure(
@@ -234,7 +240,7 @@ impl Client {
     /// A failure of `what` answered with `answer`: the store's code and message, with the
     /// exit code that fits (credentials and permissions: 6; no such bucket: 2).
     pub fn refused(&self, what: &str, answer: &Answer) -> anyhow::Error {
-        let (code, message) = answer.error_code().unwrap_or_default();
+        let (code, _) = answer.error_code().unwrap_or_default();
         let (exit, hint) = match (answer.status, code.as_str()) {
             (404, "NoSuchBucket") => (
                 Exit::Usage,
@@ -250,15 +256,36 @@ impl Client {
             ),
             _ => (Exit::Runtime, "see the store's message"),
         };
-        let said = match (code.is_empty(), message.is_empty()) {
-            (true, _) => format!("HTTP {}", answer.status),
-            (false, true) => format!("HTTP {} {code}", answer.status),
-            (false, false) => format!("HTTP {} {code}: {}", answer.status, one_line(&message)),
-        };
         failure(
             exit,
-            format!("S3 {}: {what}: {said}; {hint}", self.endpoint),
+            format!("S3 {}: {what}: {}; {hint}", self.endpoint, answer.summary()),
         )
+    }
+
+    /// An answer that is not the XML it should be.
+    pub fn unreadable(&self, what: &str, why: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("S3 {}: {what}: unreadable answer: {why}", self.endpoint)
+    }
+
+    /// HEAD of `key` (`url` for messages): its size and ETag, `None` when there is no such
+    /// object.
+    pub fn head(&self, key: &str, url: &str) -> anyhow::Result<Option<(u64, String)>> {
+        let sign = || {
+            self.bucket
+                .head_object(Some(&self.credentials), key)
+                .sign(SIGNED_FOR)
+        };
+        let what = format!("stat {url}");
+        let answer = self.expect(&Call::new(&what, Method::Head, &sign), &[200, 404])?;
+        if answer.status == 404 {
+            return Ok(None);
+        }
+        let bytes = answer
+            .header("content-length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        let etag = answer.header("etag").unwrap_or_default().to_string();
+        Ok(Some((bytes, etag)))
     }
 }
 

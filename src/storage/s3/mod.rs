@@ -19,7 +19,7 @@ mod client;
 mod read;
 mod upload;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -150,7 +150,6 @@ pub fn connect(url: &Url, config: &S3Config, verbose: bool) -> anyhow::Result<Ar
 
 pub struct S3Store {
     client: Arc<Client>,
-    bucket: String,
     prefix: String,
     /// Size and ETag of each object the last listing showed, so opening one of them needs
     /// no HEAD (its reads are conditional on that ETag all the same).
@@ -158,13 +157,12 @@ pub struct S3Store {
 }
 
 /// Catalog reads in flight at once against a bucket: each waits on a round trip.
-const PARALLEL_READS: usize = 16;
+pub(super) const PARALLEL_READS: usize = 16;
 
 impl S3Store {
     pub fn new(client: Arc<Client>, url: &Url) -> S3Store {
         S3Store {
             client,
-            bucket: url.bucket.clone(),
             prefix: url.prefix.clone(),
             listed: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
@@ -192,9 +190,8 @@ impl S3Store {
             };
             let what = format!("list {}", self.describe());
             let answer = client.expect(&Call::new(&what, Method::Get, &sign), &[200])?;
-            let page = ListObjectsV2::parse_response(&answer.text()).map_err(|e| {
-                anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint)
-            })?;
+            let page = ListObjectsV2::parse_response(&answer.text())
+                .map_err(|e| client.unreadable(&what, e))?;
             for object in page.contents {
                 let Some(name) = object.key.strip_prefix(&self.prefix) else {
                     continue;
@@ -222,34 +219,12 @@ impl S3Store {
         }
     }
 
-    /// HEAD of `name`: its size and ETag, `None` when there is no such object.
     fn head(&self, name: &str) -> anyhow::Result<Option<(u64, String)>> {
-        let client = &self.client;
-        let key = self.key(name);
-        let sign = || {
-            client
-                .bucket
-                .head_object(Some(&client.credentials), &key)
-                .sign(SIGNED_FOR)
-        };
-        let what = format!("stat {}", self.url_of(name));
-        let answer = client.send(&Call::new(&what, Method::Head, &sign))?;
-        match answer.status {
-            200 => {
-                let bytes = answer
-                    .header("content-length")
-                    .and_then(|l| l.parse().ok())
-                    .unwrap_or(0);
-                let etag = answer.header("etag").unwrap_or_default().to_string();
-                Ok(Some((bytes, etag)))
-            }
-            404 => Ok(None),
-            _ => Err(self.client.refused(&what, &answer)),
-        }
+        self.client.head(&self.key(name), &self.url_of(name))
     }
 
     fn url_of(&self, name: &str) -> String {
-        format!("s3://{}/{}{name}", self.bucket, self.prefix)
+        format!("s3://{}/{}{name}", self.client.bucket.name(), self.prefix)
     }
 }
 
@@ -270,7 +245,7 @@ fn parse_time(text: &str) -> Option<SystemTime> {
 
 impl Store for S3Store {
     fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
+        self.url_of("")
     }
 
     fn path_of(&self, name: &str) -> PathBuf {
@@ -410,34 +385,8 @@ impl Store for S3Store {
     }
 
     fn remove_abandoned(&self, dry_run: bool) -> anyhow::Result<Vec<PathBuf>> {
-        upload::remove_abandoned(&self.client, &self.prefix, &self.bucket, dry_run)
+        upload::remove_abandoned(&self.client, &self.prefix, dry_run)
     }
-}
-
-/// A named archive (`restore s3://…`, `verify s3://…`).
-pub fn open_url(url: &Path, config: &S3Config, verbose: bool) -> anyhow::Result<Box<dyn Object>> {
-    let text = url.to_str().unwrap_or_default();
-    let (dir, name) = text
-        .rsplit_once('/')
-        .filter(|(d, n)| !n.is_empty() && d.len() > "s3:/".len())
-        .ok_or_else(|| {
-            failure(
-                Exit::Usage,
-                format!("{text:?} names no object; give s3://bucket/prefix/NAME"),
-            )
-        })?;
-    let parsed = Url::parse(dir)?;
-    let store = S3Store::new(connect(&parsed, config, verbose)?, &parsed);
-    store
-        .open(name)
-        .map_err(|e| match crate::error::failure_in_io(&e) {
-            Some(f) => failure(f.exit, f.message.clone()),
-            None if e.kind() == std::io::ErrorKind::NotFound => failure(
-                Exit::Usage,
-                format!("cannot open archive {text}: no such object"),
-            ),
-            None => anyhow::Error::new(e).context(format!("cannot open archive {text}")),
-        })
 }
 
 #[cfg(test)]

@@ -18,85 +18,95 @@ const CHUNK: u64 = 8 << 20;
 const WINDOW: u64 = 256 << 10;
 
 pub struct S3Object {
-    client: Arc<Client>,
-    key: String,
-    url: String,
+    source: Arc<Source>,
     bytes: u64,
-    etag: String,
     /// The last window `read_at` fetched: its offset and bytes.
     window: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
+}
+
+/// Which object, in which version, a read is of; shared with the thread `stream` starts.
+struct Source {
+    client: Arc<Client>,
+    key: String,
+    /// For messages.
+    url: String,
+    /// The ETag the object had when it was opened: every read is conditional on it.
+    etag: String,
 }
 
 impl S3Object {
     pub fn new(client: Arc<Client>, key: String, url: String, bytes: u64, etag: String) -> Self {
         S3Object {
-            client,
-            key,
-            url,
+            source: Arc::new(Source {
+                client,
+                key,
+                url,
+                etag,
+            }),
             bytes,
-            etag,
             window: Mutex::new(None),
         }
     }
 }
 
-/// Fetches `[start, end)` of the object as it was opened.
-fn fetch(
-    client: &Client,
-    key: &str,
-    url: &str,
-    etag: &str,
-    start: u64,
-    end: u64,
-) -> anyhow::Result<Vec<u8>> {
-    let range = format!("bytes={start}-{}", end - 1);
-    let sign = || {
-        client
-            .bucket
-            .get_object(Some(&client.credentials), key)
-            .sign(SIGNED_FOR)
-    };
-    let what = format!("read {url} at {start}");
-    let answer = client.send(
-        &Call::new(&what, Method::Get, &sign)
-            .headers(&[("range", range.as_str()), ("if-match", etag)]),
-    )?;
-    match answer.status {
-        206 | 200 => {}
-        412 => {
+impl Source {
+    /// Fetches `[start, end)` of the object as it was opened.
+    fn fetch(&self, start: u64, end: u64) -> anyhow::Result<Vec<u8>> {
+        let Source {
+            client,
+            key,
+            url,
+            etag,
+        } = self;
+        let range = format!("bytes={start}-{}", end - 1);
+        let sign = || {
+            client
+                .bucket
+                .get_object(Some(&client.credentials), key)
+                .sign(SIGNED_FOR)
+        };
+        let what = format!("read {url} at {start}");
+        let answer = client.send(
+            &Call::new(&what, Method::Get, &sign)
+                .headers(&[("range", range.as_str()), ("if-match", etag)]),
+        )?;
+        match answer.status {
+            206 | 200 => {}
+            412 => {
+                return Err(failure(
+                    Exit::BadArchive,
+                    format!("archive {url} changed while it was read (another object is at that name now); nothing was changed, run again"),
+                ))
+            }
+            404 => {
+                return Err(failure(
+                    Exit::BadArchive,
+                    format!("archive {url} was deleted while it was read; nothing was changed"),
+                ))
+            }
+            _ => return Err(client.refused(&what, &answer)),
+        }
+        let mut body = answer.body;
+        // A store that ignores Range sends the whole object.
+        if answer.status == 200 && start > 0 {
+            body = body
+                .get(start as usize..)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+        }
+        body.truncate((end - start) as usize);
+        if (body.len() as u64) < end - start {
             return Err(failure(
                 Exit::BadArchive,
-                format!("archive {url} changed while it was read (another object is at that name now); nothing was changed, run again"),
-            ))
+                format!(
+                    "archive {url}: a read at {start} returned {} of {} bytes",
+                    body.len(),
+                    end - start
+                ),
+            ));
         }
-        404 => {
-            return Err(failure(
-                Exit::BadArchive,
-                format!("archive {url} was deleted while it was read; nothing was changed"),
-            ))
-        }
-        _ => return Err(client.refused(&what, &answer)),
+        Ok(body)
     }
-    let mut body = answer.body;
-    // A store that ignores Range sends the whole object.
-    if answer.status == 200 && start > 0 {
-        body = body
-            .get(start as usize..)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-    }
-    body.truncate((end - start) as usize);
-    if (body.len() as u64) < end - start {
-        return Err(failure(
-            Exit::BadArchive,
-            format!(
-                "archive {url}: a read at {start} returned {} of {} bytes",
-                body.len(),
-                end - start
-            ),
-        ));
-    }
-    Ok(body)
 }
 
 impl super::Object for S3Object {
@@ -116,8 +126,7 @@ impl super::Object for S3Object {
             Some(hit) => hit,
             None => {
                 let end = (offset + (buf.len() as u64).max(WINDOW)).min(self.bytes);
-                let data = fetch(&self.client, &self.key, &self.url, &self.etag, offset, end)
-                    .map_err(into_io_of)?;
+                let data = self.source.fetch(offset, end).map_err(into_io)?;
                 let fresh = (offset, Arc::new(data));
                 *window = Some(fresh.clone());
                 fresh
@@ -131,13 +140,7 @@ impl super::Object for S3Object {
 
     fn stream(&self) -> std::io::Result<Box<dyn Read + Send>> {
         let (tx, rx) = sync_channel(2);
-        let (client, key, url, etag, bytes) = (
-            self.client.clone(),
-            self.key.clone(),
-            self.url.clone(),
-            self.etag.clone(),
-            self.bytes,
-        );
+        let (source, bytes) = (Arc::clone(&self.source), self.bytes);
         // Fetching runs ahead of decompression by two chunks; dropping the reader stops it
         // at its next send.
         std::thread::Builder::new()
@@ -146,7 +149,7 @@ impl super::Object for S3Object {
                 let mut start = 0;
                 while start < bytes {
                     let end = (start + CHUNK).min(bytes);
-                    let chunk = fetch(&client, &key, &url, &etag, start, end).map_err(into_io_of);
+                    let chunk = source.fetch(start, end).map_err(into_io);
                     let failed = chunk.is_err();
                     if tx.send(chunk).is_err() || failed {
                         return;
@@ -166,7 +169,7 @@ impl super::Object for S3Object {
     }
 
     fn identity(&self) -> Identity {
-        super::identity(&self.etag, self.bytes)
+        super::identity(&self.source.etag, self.bytes)
     }
 }
 
@@ -195,14 +198,10 @@ impl Read for Chunks {
 }
 
 /// A storage failure carried through `std::io` (the archive reader's interface), so that
-/// its exit code survives: see [`failure_in`].
-fn into_io_of(e: anyhow::Error) -> std::io::Error {
+/// its exit code survives: see `crate::error::failure_in_io`.
+pub fn into_io(e: anyhow::Error) -> std::io::Error {
     match e.downcast::<Failure>() {
         Ok(f) => std::io::Error::other(f),
         Err(e) => std::io::Error::other(format!("{e:#}")),
     }
-}
-
-pub fn into_io(e: anyhow::Error) -> std::io::Error {
-    into_io_of(e)
 }

@@ -60,7 +60,7 @@ impl S3Upload {
         let what = format!("start the upload of {url}");
         let answer = client.expect(&Call::new(&what, Method::Post, &sign), &[200])?;
         let upload_id = CreateMultipartUpload::parse_response(&answer.text())
-            .map_err(|e| anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint))?
+            .map_err(|e| client.unreadable(&what, e))?
             .upload_id()
             .to_string();
         let (tx, rx) = sync_channel(1);
@@ -119,31 +119,28 @@ impl S3Upload {
             all.update(digest);
         }
         let expected = format!("{}-{}", hex::encode(all.finalize()), etags.len());
-        let client = &self.client;
-        let sign = || {
-            client
-                .bucket
-                .head_object(Some(&client.credentials), &self.key)
-                .sign(SIGNED_FOR)
-        };
-        let what = format!("stat {}", self.url);
-        let answer = client.expect(&Call::new(&what, Method::Head, &sign), &[200, 404])?;
-        Ok(answer.status == 200
-            && answer
-                .header("etag")
-                .is_some_and(|e| e.trim_matches('"') == expected))
+        let object = self.client.head(&self.key, &self.url)?;
+        Ok(object.is_some_and(|(_, etag)| etag.trim_matches('"') == expected))
     }
 
+    /// Best effort: the run is failing already, and an upload left behind is removed by
+    /// `backups prune` after a day.
     fn abort_upload(&self) {
-        let sign = || {
-            self.client
-                .bucket
-                .abort_multipart_upload(Some(&self.client.credentials), &self.key, &self.upload_id)
-                .sign(SIGNED_FOR)
-        };
         let what = format!("abort the upload of {}", self.url);
-        let _ = self.client.send(&Call::new(&what, Method::Delete, &sign));
+        let _ = abort(&self.client, &self.key, &self.upload_id, &what);
     }
+}
+
+/// AbortMultipartUpload: the upload's parts are deleted (one already gone counts as done).
+fn abort(client: &Client, key: &str, upload_id: &str, what: &str) -> anyhow::Result<()> {
+    let sign = || {
+        client
+            .bucket
+            .abort_multipart_upload(Some(&client.credentials), key, upload_id)
+            .sign(SIGNED_FOR)
+    };
+    client.expect(&Call::new(what, Method::Delete, &sign), &[200, 204, 404])?;
+    Ok(())
 }
 
 fn upload_parts(
@@ -313,12 +310,12 @@ fn failure_of_thread() -> crate::error::Failure {
 pub fn remove_abandoned(
     client: &Client,
     prefix: &str,
-    bucket: &str,
     dry_run: bool,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let bucket = client.bucket.name();
     let now = chrono::Utc::now();
     let mut removed = Vec::new();
-    for (key, id, initiated) in list_uploads(client, prefix, bucket)? {
+    for (key, id, initiated) in list_uploads(client, prefix)? {
         // Deeper prefixes are other places' business.
         if key
             .strip_prefix(prefix)
@@ -336,14 +333,8 @@ pub fn remove_abandoned(
         }
         let url = format!("s3://{bucket}/{key} (incomplete upload)");
         if !dry_run {
-            let sign = || {
-                client
-                    .bucket
-                    .abort_multipart_upload(Some(&client.credentials), &key, &id)
-                    .sign(SIGNED_FOR)
-            };
             let what = format!("abort the abandoned upload of s3://{bucket}/{key}");
-            client.expect(&Call::new(&what, Method::Delete, &sign), &[200, 204, 404])?;
+            abort(client, &key, &id, &what)?;
         }
         removed.push(PathBuf::from(url));
     }
@@ -355,7 +346,7 @@ type Pending = (String, String, Option<chrono::DateTime<chrono::Utc>>);
 
 /// ListMultipartUploads under `prefix`: (key, upload ID, initiated), page by page. rusty-s3
 /// has no action for it; its signer presigns the request.
-fn list_uploads(client: &Client, prefix: &str, bucket: &str) -> anyhow::Result<Vec<Pending>> {
+fn list_uploads(client: &Client, prefix: &str) -> anyhow::Result<Vec<Pending>> {
     let mut all = Vec::new();
     let mut markers: Option<(String, String)> = None;
     loop {
@@ -383,11 +374,13 @@ fn list_uploads(client: &Client, prefix: &str, bucket: &str) -> anyhow::Result<V
                 std::iter::empty(),
             )
         };
-        let what = format!("list incomplete uploads in s3://{bucket}/{prefix}");
+        let what = format!(
+            "list incomplete uploads in s3://{}/{prefix}",
+            client.bucket.name()
+        );
         let answer = client.expect(&Call::new(&what, Method::Get, &sign), &[200])?;
-        let page: Uploads = instant_xml::from_str(&answer.text()).map_err(|e| {
-            anyhow::anyhow!("S3 {}: {what}: unreadable answer: {e}", client.endpoint)
-        })?;
+        let page: Uploads =
+            instant_xml::from_str(&answer.text()).map_err(|e| client.unreadable(&what, e))?;
         for u in page.uploads {
             let initiated = chrono::DateTime::parse_from_rfc3339(&u.initiated)
                 .ok()
