@@ -148,6 +148,9 @@ _jobdbctl() {
             jobdbctl__subcmd__backups,list)
                 cmd="jobdbctl__subcmd__backups__subcmd__list"
                 ;;
+            jobdbctl__subcmd__backups,points)
+                cmd="jobdbctl__subcmd__backups__subcmd__points"
+                ;;
             jobdbctl__subcmd__backups,prune)
                 cmd="jobdbctl__subcmd__backups__subcmd__prune"
                 ;;
@@ -162,6 +165,9 @@ _jobdbctl() {
                 ;;
             jobdbctl__subcmd__backups__subcmd__help,list)
                 cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__list"
+                ;;
+            jobdbctl__subcmd__backups__subcmd__help,points)
+                cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__points"
                 ;;
             jobdbctl__subcmd__backups__subcmd__help,prune)
                 cmd="jobdbctl__subcmd__backups__subcmd__help__subcmd__prune"
@@ -273,6 +279,9 @@ _jobdbctl() {
                 ;;
             jobdbctl__subcmd__help__subcmd__backups,list)
                 cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__list"
+                ;;
+            jobdbctl__subcmd__help__subcmd__backups,points)
+                cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__points"
                 ;;
             jobdbctl__subcmd__help__subcmd__backups,prune)
                 cmd="jobdbctl__subcmd__help__subcmd__backups__subcmd__prune"
@@ -735,7 +744,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backup)
-            opts="-o -q -v -h -V --mode --output --keep --keep-within --pin --no-space-check --compression --encrypt-to --encrypt-to-file --passphrase-file --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-o -q -v -h -V --mode --output --keep --keep-within --pin --no-space-check --compression --mark --encrypt-to --encrypt-to-file --passphrase-file --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -763,6 +772,10 @@ _jobdbctl() {
                     ;;
                 --compression)
                     COMPREPLY=($(compgen -W "gzip zstd none" -- "${cur}"))
+                    return 0
+                    ;;
+                --mark)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --encrypt-to)
@@ -813,7 +826,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups)
-            opts="-w -q -v -h -V --dir --identity --passphrase-file --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune check help"
+            opts="-w -q -v -h -V --dir --identity --passphrase-file --verify --wide --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version list verify prune check points help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -925,7 +938,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups__subcmd__help)
-            opts="list verify prune check help"
+            opts="list verify prune check points help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -967,6 +980,20 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__backups__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__help__subcmd__points)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1027,6 +1054,48 @@ _jobdbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --configdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "jobdb graphile-worker" -- "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__backups__subcmd__points)
+            opts="-q -v -h -V --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1513,7 +1582,7 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__backups)
-            opts="list verify prune check"
+            opts="list verify prune check points"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1541,6 +1610,20 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__help__subcmd__backups__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jobdbctl__subcmd__help__subcmd__backups__subcmd__points)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

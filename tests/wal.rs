@@ -66,17 +66,7 @@ fn start_archives_every_finished_segment_and_fetch_gives_it_back() {
     client
         .execute("SELECT pg_switch_wal()", &[])
         .expect("switch");
-    common::wait_until(
-        "the segment to be archived",
-        Duration::from_secs(60),
-        || {
-            let archived: Option<String> = client
-                .query_one("SELECT last_archived_wal FROM pg_stat_archiver", &[])
-                .expect("archiver")
-                .get(0);
-            archived.is_some_and(|a| a >= segment)
-        },
-    );
+    archived_through(&mut client, &segment);
     let stored = archive.join(format!("{segment}.zst"));
     assert!(stored.is_file(), "{} is archived", stored.display());
     let original = std::fs::read(c.pgdata().join("pg_wal").join(&segment)).expect("segment");
@@ -234,4 +224,131 @@ fn a_wal_archive_path_archive_command_cannot_carry_is_refused_before_anything_is
         !archive.exists(),
         "no directory was made for a refused path"
     );
+}
+
+/// What pg_waldump says of an archived segment, fetched back with wal-fetch.
+fn dumped(c: &TestCluster, archive: &Path, segment: &str) -> String {
+    let dir = c.dir.path().join(format!("dump-{segment}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    fetch(c, archive, segment, &dir.join(segment)).expect(0);
+    let out = Command::new(common::pg_bindir().join("pg_waldump"))
+        .arg("--path")
+        .arg(&dir)
+        .arg(segment)
+        .output()
+        .expect("pg_waldump");
+    // It complains about the zeroed tail of a switched segment; the records are on stdout.
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn archived_through(client: &mut postgres::Client, segment: &str) {
+    common::wait_until(
+        "the segment to be archived",
+        Duration::from_secs(60),
+        || {
+            let archived: Option<String> = client
+                .query_one("SELECT last_archived_wal FROM pg_stat_archiver", &[])
+                .expect("archiver")
+                .get(0);
+            archived.is_some_and(|a| a.as_str() >= segment)
+        },
+    );
+}
+
+#[test]
+fn migrate_and_backup_mark_make_restore_points_in_the_archived_wal() {
+    let (c, archive) = not_started();
+    c.write_config(&format!("wal_archive = '{}'\n", archive.display()));
+    run(&c, &["init", "--schema-version", "1"]).expect(0);
+    let mut client = c.client();
+    let lsn = |client: &mut postgres::Client| -> String {
+        client
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .expect("lsn")
+            .get(0)
+    };
+    let start = lsn(&mut client);
+    run(&c, &["migrate"]).expect(0);
+    let latest: i32 = client
+        .query_one("SELECT max(version) FROM jobdb.schema_migrations", &[])
+        .expect("version")
+        .get(0);
+    assert!(latest > 1, "migrated");
+    run(&c, &["backup", "--mark", "pre-deploy"]).expect(0);
+    let end = lsn(&mut client);
+
+    // Bad names and archive flags beside --mark are usage errors that make no point.
+    run(&c, &["backup", "--mark", "two words"])
+        .expect(2)
+        .error_has("not allowed");
+    run(&c, &["backup", "--mark", "x", "--compression", "zstd"]).expect(2);
+
+    let listed = run(&c, &["--json", "backups", "points"]).expect(0).json();
+    let points = listed.as_array().expect("array");
+    let names: Vec<&str> = points
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["before-migrate-2", "pre-deploy"]);
+    assert_eq!(points[0]["reason"], format!("migrate 1 -> {latest}"));
+    for point in points {
+        let name = point["name"].as_str().expect("name");
+        let at = point["lsn"].as_str().expect("lsn");
+        let inside: bool = client
+            .query_one(
+                "SELECT $1::text::pg_lsn > $2::text::pg_lsn AND $1::text::pg_lsn < $3::text::pg_lsn",
+                &[&at, &start, &end],
+            )
+            .expect("compare")
+            .get(0);
+        assert!(inside, "{name} at {at} lies between {start} and {end}");
+        // The point is a record of the WAL the archive holds (switched away from at once).
+        let segment = point["segment"].as_str().expect("segment");
+        archived_through(&mut client, segment);
+        let dump = dumped(&c, &archive, segment);
+        assert!(
+            dump.contains(&format!("RESTORE_POINT {name}")),
+            "{name} in the archived segment {segment}: {dump}"
+        );
+    }
+    let records = std::fs::read_dir(&archive)
+        .expect("archive")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("restore-point.")
+        })
+        .count();
+    assert_eq!(records, 2, "one record per point beside the segments");
+}
+
+#[test]
+fn without_archiving_no_restore_point_is_made_and_migrate_changes_nothing() {
+    // wal_archive is set, but the server was started before it was: it archives nothing.
+    let (c, archive) = not_started();
+    run(&c, &["init", "--schema-version", "1"]).expect(0);
+    c.write_config(&format!("wal_archive = '{}'\n", archive.display()));
+    run(&c, &["backup", "--mark", "pre-deploy"])
+        .expect(3)
+        .error_has("jobdbctl restart");
+    run(&c, &["migrate"])
+        .expect(3)
+        .error_has("jobdbctl restart");
+    let mut client = c.client();
+    let version: i32 = client
+        .query_one("SELECT max(version) FROM jobdb.schema_migrations", &[])
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 1, "migrate changed nothing");
+    run(&c, &["--json", "backups", "points"])
+        .expect(0)
+        .stdout_has("[]");
+
+    // No wal_archive at all: --mark says what to set; migrate runs without a point.
+    c.write_config("");
+    run(&c, &["backup", "--mark", "pre-deploy"])
+        .expect(2)
+        .error_has("wal_archive");
+    run(&c, &["migrate"]).expect(0);
 }

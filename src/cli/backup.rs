@@ -46,6 +46,11 @@ pub struct BackupArgs {
     /// Default: compression in jobdbctl.toml, else gzip. verify and restore read all three.
     #[arg(long, value_enum, value_name = "CODEC")]
     pub compression: Option<Codec>,
+    /// Make no archive: write a restore point named NAME in the embedded cluster's WAL (it
+    /// needs wal_archive) and record it beside the archived WAL, for a later restore
+    /// --to-name NAME. `jobdbctl backups points` lists them.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["mode", "output", "keep", "keep_within", "pin", "no_space_check", "compression"])]
+    pub mark: Option<String>,
     #[command(flatten)]
     pub seal: crate::cli::keys::SealArgs,
 }
@@ -59,9 +64,10 @@ pub const HELP: Entry = Entry {
         ("jobdbctl --quiet backup --output s3://backups/jobdb/ --keep 14", "off the host, into a bucket (AWS S3, MinIO, SeaweedFS, Ceph)"),
         ("jobdbctl backup --compression zstd", "a .tar.zst: faster, and under half the size"),
         ("jobdbctl backup --encrypt-to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "encrypted: a .age file that `age -d -i KEY` turns back into the archive"),
+        ("jobdbctl backup --mark before-deploy", "no archive: a restore point in the archived WAL (wal_archive)"),
     ],
     exits: &[
-        (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, an object already at the name in a bucket, a schema newer than this jobdbctl, a data directory that holds no cluster"),
+        (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, an object already at the name in a bucket, a schema newer than this jobdbctl, a data directory that holds no cluster; with --mark, a server not archiving its WAL"),
         CONNECT,
         S3,
         (Exit::Locked, "another backup or restore is running"),

@@ -31,6 +31,9 @@ pub enum Action {
     /// For cron and monitoring: exit 4 with one line when this database's newest archive is
     /// older than --max-age, missing, or damaged (read in full with --verify).
     Check(CheckArgs),
+    /// List the restore points recorded in the embedded cluster's WAL archive (wal_archive),
+    /// oldest first: those migrate made before changing the schema and backup --mark NAME.
+    Points,
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,12 +107,13 @@ pub const HELP: Entry = Entry {
         ("jobdbctl backups prune --keep 14 --dry-run", "what `--keep 14` would delete, changing nothing"),
         ("jobdbctl --quiet backups check --max-age 26h", "from cron or a monitor: silent while last night's backup is there"),
         ("jobdbctl backups prune --dir s3://backups/jobdb/ --keep 14 --yes", "retention in a bucket (also removes uploads of runs killed over a day ago)"),
+        ("jobdbctl backups points", "the restore points migrate and backup --mark made in the WAL archive"),
     ],
     exits: &[
-        (Exit::Usage, "prune without --keep or --keep-within, or a directory that does not exist"),
+        (Exit::Usage, "prune without --keep or --keep-within, a directory that does not exist, or points without wal_archive"),
         (Exit::Refused, "prune not confirmed (no --yes and no terminal)"),
         (Exit::NotReady, "check: the newest archive of this database is older than --max-age, missing or damaged"),
-        (Exit::BadArchive, "verify: an archive is damaged, or encrypted and no key was given"),
+        (Exit::BadArchive, "verify: an archive is damaged, or encrypted and no key was given; points: a damaged restore point record"),
         S3,
     ],
 };

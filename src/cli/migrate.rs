@@ -42,7 +42,7 @@ pub const HELP: Entry = Entry {
         ("jobdbctl migrate --max-wait 30m --force-after-wait", "wait up to 30 minutes for old workers, then release their jobs"),
     ],
     exits: &[
-        (Exit::Refused, "stale locks, an unfinished background migration, old workers still live, or a schema newer than this jobdbctl"),
+        (Exit::Refused, "stale locks, an unfinished background migration, old workers still live, a schema newer than this jobdbctl, or (with wal_archive) a restore point that cannot be made: the server does not archive its WAL yet"),
         CONNECT,
         (Exit::Locked, "another migrate holds the lock past --lock-wait"),
     ],

@@ -9,8 +9,12 @@ use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::job_ids::high_water;
 use crate::output::human_bytes;
+use crate::wal::points;
 
 pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
+    if let Some(name) = &args.mark {
+        return mark(ctx, name);
+    }
     let to_stdout = args.output.as_deref() == Some(Path::new("-"));
     if to_stdout && ctx.out.json {
         return Err(failure(
@@ -43,6 +47,24 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         high_water::note_detached(ctx, schema, last);
     }
     report(ctx, &done, seal.is_some())?;
+    Ok(Exit::Ok)
+}
+
+/// `--mark NAME`: a restore point instead of an archive.
+fn mark(ctx: &Ctx, name: &str) -> anyhow::Result<Exit> {
+    points::check_name(name)?;
+    let archive = points::require_archive(&ctx.target)?;
+    let mut db = ctx.connect()?;
+    let point = points::mark(&mut db, archive, name, "backup --mark")?;
+    crate::cli::runlog::note_outcome(format!("restore point {} at {}", point.name, point.lsn));
+    if ctx.out.json {
+        ctx.out.json(&point)?;
+    } else {
+        ctx.out.line(format!(
+            "restore point {} at {} (WAL segment {})",
+            point.name, point.lsn, point.segment
+        ))?;
+    }
     Ok(Exit::Ok)
 }
 

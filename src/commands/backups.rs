@@ -10,7 +10,8 @@ use crate::cli::backups::{
 };
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
-use crate::output::confirm;
+use crate::output::{confirm, printable, table};
+use crate::wal::points;
 
 pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     match args.action {
@@ -26,7 +27,36 @@ pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ),
         Some(Action::Prune(prune_args)) => prune(prune_args, ctx),
         Some(Action::Check(check_args)) => check(check_args, ctx),
+        Some(Action::Points) => restore_points(ctx),
     }
+}
+
+fn restore_points(ctx: &Ctx) -> anyhow::Result<Exit> {
+    let archive = points::require_archive(&ctx.target)?;
+    let points = points::list(archive)?;
+    if ctx.out.json {
+        return ctx.out.json_array(points.iter()).map(|()| Exit::Ok);
+    }
+    if points.is_empty() {
+        ctx.out.line(format!(
+            "no restore points recorded in {}",
+            archive.display()
+        ))?;
+        return Ok(Exit::Ok);
+    }
+    let mut t = table(&["name", "made", "lsn", "WAL segment", "by"]);
+    for p in &points {
+        t.add_row(vec![
+            p.name.clone(),
+            p.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            p.lsn.clone(),
+            p.segment.clone(),
+            printable(&p.reason, 80),
+        ]);
+    }
+    ctx.out.line(t.to_string())?;
+    Ok(Exit::Ok)
 }
 
 /// The directory to read; a missing one is an error only when it was named explicitly.

@@ -8,6 +8,7 @@ use crate::db::{status, Db};
 use crate::error::Exit;
 use crate::output::table;
 use crate::schema_upgrade::{self, Options, Step};
+use crate::wal::points::{self, Point};
 
 pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let mut db = ctx.connect()?;
@@ -19,7 +20,7 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let plan = schema_upgrade::plan(&mut db, ctx, &profile, &pending)?;
     print_plan(ctx, from, target, &plan)?;
     if pending.is_empty() || args.dry_run {
-        return report(ctx, from, from, &plan, args.dry_run);
+        return report(ctx, from, from, &plan, args.dry_run, None);
     }
     let finalize = |ctx: &Ctx, db: &mut Db, id: i64| {
         finalize_by_id(ctx, db, id, &FinalizeOptions::default()).map(drop)
@@ -30,9 +31,30 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         finalize: args.finalize.then_some(&finalize),
         lock_wait: args.lock_wait,
     };
-    schema_upgrade::apply(ctx, &mut db, &profile, &pending, &options)?;
     let to = pending.last().map_or(from, |m| m.version);
-    report(ctx, from, to, &plan, false)
+    let point = restore_point(ctx, &mut db, from, pending[0].version, to)?;
+    schema_upgrade::apply(ctx, &mut db, &profile, &pending, &options)?;
+    report(ctx, from, to, &plan, false, point.as_ref())
+}
+
+/// With WAL archiving, a restore point `before-migrate-N` (N the first version applied)
+/// before anything changes, for the downgrade runbook's `restore --to-name`. A point that
+/// cannot be made stops the migration: the runbook would have nothing to go back to.
+fn restore_point(
+    ctx: &Ctx,
+    db: &mut Db,
+    from: i32,
+    first: i32,
+    to: i32,
+) -> anyhow::Result<Option<Point>> {
+    let Some(archive) = points::archive_of(&ctx.target) else {
+        return Ok(None);
+    };
+    let name = format!("before-migrate-{first}");
+    let point = points::mark(db, archive, &name, &format!("migrate {from} -> {to}"))?;
+    ctx.out
+        .info(format!("restore point {} at {}", point.name, point.lsn));
+    Ok(Some(point))
 }
 
 fn print_plan(ctx: &Ctx, from: i32, target: i32, plan: &[Step]) -> anyhow::Result<()> {
@@ -75,11 +97,22 @@ fn print_plan(ctx: &Ctx, from: i32, target: i32, plan: &[Step]) -> anyhow::Resul
     ctx.out.line(t.to_string())
 }
 
-fn report(ctx: &Ctx, from: i32, to: i32, plan: &[Step], dry_run: bool) -> anyhow::Result<Exit> {
+fn report(
+    ctx: &Ctx,
+    from: i32,
+    to: i32,
+    plan: &[Step],
+    dry_run: bool,
+    point: Option<&Point>,
+) -> anyhow::Result<Exit> {
     if ctx.out.json {
-        ctx.out.json(
-            &json!({ "from_version": from, "to_version": to, "dry_run": dry_run, "plan": plan }),
-        )?;
+        ctx.out.json(&json!({
+            "from_version": from,
+            "to_version": to,
+            "dry_run": dry_run,
+            "plan": plan,
+            "restore_point": point,
+        }))?;
     } else if to != from {
         ctx.out.line(format!("schema is now at version {to}"))?;
     }

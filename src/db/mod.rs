@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod pooler;
 pub mod profile;
 pub mod purge;
+pub mod restore_point;
 pub mod schema;
 pub mod snapshot;
 pub mod status;

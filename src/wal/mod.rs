@@ -17,6 +17,8 @@
 //!
 //! A kill -9 leaves at most a `.partial`, which the next push of that name replaces.
 
+pub mod points;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,188 @@
+//! Named restore points: `migrate` makes one before it changes anything, `backup --mark` on
+//! demand. PostgreSQL keeps a restore point only as a record in the WAL and recovery stops at
+//! the *first* one of a name, while runbooks reuse names across upgrade and downgrade cycles;
+//! so each point is also recorded beside the WAL it lives in, with its LSN, which a recovery
+//! to the name resolves to the newest.
+//!
+//! What it guarantees:
+//! - A point is made only while the server archives its WAL, into a `wal_archive` that
+//!   exists; the segment holding it is switched away from at once, so it is archived now.
+//! - Its record (`restore-point.NAME.LSN.json`, beside the segments; never a WAL file name,
+//!   so `wal-fetch` never serves it) is created exclusively, never replacing another, and
+//!   fsynced with its directory.
+//! - Names are 1–63 characters of letters, digits, `.`, `_` and `-`, not starting with `.`:
+//!   PostgreSQL's limit, safe in a file name and in recovery settings.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{restore_point, Db};
+use crate::error::{failure, Exit};
+use crate::storage::{LocalDir, Store};
+use crate::target::Target;
+
+const PREFIX: &str = "restore-point.";
+const SUFFIX: &str = ".json";
+/// A record is a few hundred bytes; anything much larger was not written by jobdbctl.
+const MAX_RECORD: u64 = 16 << 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Point {
+    pub name: String,
+    pub lsn: String,
+    /// The archived segment holding the point; its first 8 hex digits are the timeline.
+    pub segment: String,
+    pub created_at: DateTime<Utc>,
+    /// Who made it and why, e.g. "migrate 1 -> 3".
+    pub reason: String,
+}
+
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        return Ok(());
+    }
+    Err(failure(
+        Exit::Usage,
+        format!(
+            "restore point name {:?} is not allowed; use 1-63 letters, digits, '.', '_' or '-' (not starting with '.')",
+            crate::output::printable(name, 80)
+        ),
+    ))
+}
+
+/// The WAL archive of the embedded cluster, when `wal_archive` is set; restore points are
+/// made only there (jobdbctl archives no other server's WAL).
+pub fn archive_of(target: &Target) -> Option<&Path> {
+    match target {
+        Target::Embedded(cluster) => cluster.wal_archive.as_deref(),
+        Target::Remote(_) => None,
+    }
+}
+
+/// `archive_of`, or a refusal saying what to set.
+pub fn require_archive(target: &Target) -> anyhow::Result<&Path> {
+    archive_of(target).ok_or_else(|| {
+        failure(
+            Exit::Usage,
+            "restore points need WAL archiving of the embedded cluster; set wal_archive in jobdbctl.toml and run `jobdbctl restart`",
+        )
+    })
+}
+
+/// Makes the restore point `name` on the server and records it in `archive`.
+pub fn mark(db: &mut Db, archive: &Path, name: &str, reason: &str) -> anyhow::Result<Point> {
+    check_name(name)?;
+    let store = LocalDir::new(archive);
+    if !store.exists() {
+        return Err(failure(
+            Exit::Refused,
+            format!(
+                "WAL archive {} does not exist; start the server with wal_archive set (jobdbctl restart) first",
+                archive.display()
+            ),
+        ));
+    }
+    if !restore_point::archiving_on(db)? {
+        return Err(failure(
+            Exit::Refused,
+            "the server does not archive its WAL, so a restore point could never be recovered to; run `jobdbctl restart` to apply wal_archive",
+        ));
+    }
+    let made = restore_point::create(db, name)?;
+    let point = Point {
+        name: name.to_string(),
+        lsn: made.lsn,
+        segment: made.segment,
+        created_at: Utc::now(),
+        reason: reason.to_string(),
+    };
+    record(&store, &point)?;
+    Ok(point)
+}
+
+fn record(store: &LocalDir, point: &Point) -> anyhow::Result<()> {
+    let file = format!(
+        "{PREFIX}{}.{}{SUFFIX}",
+        point.name,
+        point.lsn.replace('/', "-")
+    );
+    let data = serde_json::to_vec_pretty(point).context("cannot encode the restore point")?;
+    let mut upload = store.create_new(&file)?;
+    let result = upload.writer().and_then(|mut w| {
+        w.write_all(&data)
+            .and_then(|()| w.flush())
+            .with_context(|| format!("cannot write {}", store.path_of(&file).display()))
+    });
+    match result {
+        Ok(()) => upload.complete().map(drop),
+        Err(e) => {
+            upload.abort();
+            Err(e)
+        }
+    }
+}
+
+/// The restore points recorded in `archive`, oldest first. A record that cannot be read is
+/// an error naming it: a point silently missing would send a recovery to an older one.
+pub fn list(archive: &Path) -> anyhow::Result<Vec<Point>> {
+    let store = LocalDir::new(archive);
+    if !store.exists() {
+        return Ok(Vec::new());
+    }
+    let mut points = Vec::new();
+    for listed in store.list()? {
+        if !(listed.name.starts_with(PREFIX) && listed.name.ends_with(SUFFIX)) {
+            continue;
+        }
+        let path = store.path_of(&listed.name);
+        let damaged = |why: String| {
+            failure(
+                Exit::BadArchive,
+                format!(
+                    "restore point record {} is damaged ({why}); move it aside",
+                    crate::output::printable(&path.display().to_string(), 200)
+                ),
+            )
+        };
+        let object = store
+            .open(&listed.name)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        if object.bytes() > MAX_RECORD {
+            return Err(damaged(format!("{} bytes", object.bytes())));
+        }
+        let mut text = Vec::new();
+        object
+            .stream()
+            .and_then(|mut r| r.read_to_end(&mut text))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let point: Point = serde_json::from_slice(&text).map_err(|e| damaged(e.to_string()))?;
+        check_name(&point.name).map_err(|_| damaged("a name jobdbctl never writes".into()))?;
+        points.push(point);
+    }
+    points.sort_by_key(|p| p.created_at);
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["before-migrate-3", "a", "v1.2_rc", &"x".repeat(63)] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".hidden", "a b", "a/b", "a'b", "é", &"x".repeat(64)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
