@@ -1,3 +1,5 @@
+use std::cell::RefCell;
+
 use serde_json::json;
 
 use crate::background_migrations::finalizer::{finalize_by_id, FinalizeOptions};
@@ -25,36 +27,44 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let finalize = |ctx: &Ctx, db: &mut Db, id: i64| {
         finalize_by_id(ctx, db, id, &FinalizeOptions::default()).map(drop)
     };
+    if let Some(archive) = points::archive_of(&ctx.target) {
+        // Before any wait: a migration that would end refused should not wait first.
+        points::check_ready(&mut db, archive)?;
+    }
+    let to = pending.last().map_or(from, |m| m.version);
+    let point = RefCell::new(None);
+    let mark = |db: &mut Db| restore_point(ctx, db, from, pending[0].version, to, &point);
     let options = Options {
         max_wait: args.max_wait,
         force_after_wait: args.force_after_wait,
         finalize: args.finalize.then_some(&finalize),
         lock_wait: args.lock_wait,
+        before_change: Some(&mark),
     };
-    let to = pending.last().map_or(from, |m| m.version);
-    let point = restore_point(ctx, &mut db, from, pending[0].version, to)?;
     schema_upgrade::apply(ctx, &mut db, &profile, &pending, &options)?;
-    report(ctx, from, to, &plan, false, point.as_ref())
+    report(ctx, from, to, &plan, false, point.into_inner().as_ref())
 }
 
 /// With WAL archiving, a restore point `before-migrate-N` (N the first version applied)
-/// before anything changes, for the downgrade runbook's `restore --to-name`. A point that
-/// cannot be made stops the migration: the runbook would have nothing to go back to.
+/// right before the schema changes, for the downgrade runbook's `restore --to-name`. A point
+/// that cannot be made stops the migration: the runbook would have nothing to go back to.
 fn restore_point(
     ctx: &Ctx,
     db: &mut Db,
     from: i32,
     first: i32,
     to: i32,
-) -> anyhow::Result<Option<Point>> {
+    made: &RefCell<Option<Point>>,
+) -> anyhow::Result<()> {
     let Some(archive) = points::archive_of(&ctx.target) else {
-        return Ok(None);
+        return Ok(());
     };
     let name = format!("before-migrate-{first}");
     let point = points::mark(db, archive, &name, &format!("migrate {from} -> {to}"))?;
     ctx.out
         .info(format!("restore point {} at {}", point.name, point.lsn));
-    Ok(Some(point))
+    made.replace(Some(point));
+    Ok(())
 }
 
 fn print_plan(ctx: &Ctx, from: i32, target: i32, plan: &[Step]) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ use crate::error::{failure, Exit};
 /// Finishes the background migration with this id in the foreground (`migrate --finalize`
 /// passes the background-migrations engine's finalizer).
 pub type Finalize<'a> = &'a dyn Fn(&Ctx, &mut Db, i64) -> anyhow::Result<()>;
+pub type BeforeChange<'a> = &'a dyn Fn(&mut Db) -> anyhow::Result<()>;
 
 /// How `migrate` may get past its gates.
 pub struct Options<'a> {
@@ -33,6 +34,9 @@ pub struct Options<'a> {
     pub finalize: Option<Finalize<'a>>,
     /// How long to wait for another migrator to finish before exiting 7.
     pub lock_wait: Duration,
+    /// Run once, after every gate has passed and right before the first schema change (a
+    /// restore point): as late as it can be, so it holds every job committed before it.
+    pub before_change: Option<BeforeChange<'a>>,
 }
 
 /// One pending version and what stands in its way, as `migrate` plans and reports it.
@@ -128,12 +132,16 @@ pub fn apply(
             ),
         ));
     }
+    let mut before_change = opts.before_change;
     for m in pending {
         if let Some(required) = &m.requires {
             ensure_background_migration_finished(ctx, db, profile, m, required, opts.finalize)?;
         }
         if m.breaking {
             wait_for_old_workers(ctx, db, profile, m, opts)?;
+        }
+        if let Some(hook) = before_change.take() {
+            hook(db)?;
         }
         if gates::apply(db, profile, m)? {
             ctx.out

@@ -81,6 +81,22 @@ pub fn require_archive(target: &Target) -> anyhow::Result<&Path> {
 /// Makes the restore point `name` on the server and records it in `archive`.
 pub fn mark(db: &mut Db, archive: &Path, name: &str, reason: &str) -> anyhow::Result<Point> {
     check_name(name)?;
+    check_ready(db, archive)?;
+    let made = restore_point::create(db, name)?;
+    let point = Point {
+        name: name.to_string(),
+        lsn: made.lsn,
+        segment: made.segment,
+        created_at: Utc::now(),
+        reason: reason.to_string(),
+    };
+    record(&LocalDir::new(archive), &point)?;
+    Ok(point)
+}
+
+/// Refuses, before anything is done, what would make `mark` fail: an archive directory
+/// that is not there, a server that does not archive its WAL.
+pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
     let store = LocalDir::new(archive);
     if !store.exists() {
         return Err(failure(
@@ -97,16 +113,7 @@ pub fn mark(db: &mut Db, archive: &Path, name: &str, reason: &str) -> anyhow::Re
             "the server does not archive its WAL, so a restore point could never be recovered to; run `jobdbctl restart` to apply wal_archive",
         ));
     }
-    let made = restore_point::create(db, name)?;
-    let point = Point {
-        name: name.to_string(),
-        lsn: made.lsn,
-        segment: made.segment,
-        created_at: Utc::now(),
-        reason: reason.to_string(),
-    };
-    record(&store, &point)?;
-    Ok(point)
+    Ok(())
 }
 
 fn record(store: &LocalDir, point: &Point) -> anyhow::Result<()> {
