@@ -173,6 +173,31 @@ pub struct Manifest {
     pub entries: Vec<Entry>,
 }
 
+impl Manifest {
+    /// The header of an archive this jobdbctl starts now, before anything of the database
+    /// is known.
+    pub fn new(mode: Mode, server: String, database: String) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            jobdbctl_version: env!("CARGO_PKG_VERSION").to_string(),
+            mode,
+            created_at: Utc::now(),
+            server_version: None,
+            server,
+            database,
+            profile: None,
+            schema: None,
+            schema_version: None,
+            last_used_job_id: None,
+            max_entry_bytes: 0,
+            total_file_bytes: None,
+            retention: None,
+            tables: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,

@@ -94,13 +94,18 @@ const BLOCK: usize = 512;
 
 struct Block {
     seq: u64,
-    /// What this block counts against the in-flight bound until it is compressed.
-    cost: usize,
     header: Option<[u8; BLOCK]>,
     data: Vec<u8>,
     padding: usize,
     /// Name of a whole entry whose size and checksum the worker records.
     record: Option<String>,
+}
+
+impl Block {
+    /// What the block counts against the in-flight bound until it is compressed.
+    fn cost(&self) -> usize {
+        self.data.len() + BLOCK
+    }
 }
 
 /// A compressed block on its way to the output: sequence number and bytes, which count
@@ -161,17 +166,10 @@ impl InFlight {
         Ok(())
     }
 
-    /// `n` bytes held become `now`.
+    /// `n` bytes held become `now` (0: given back).
     fn shrink(&self, n: usize, now: usize) {
         if let Ok(mut state) = self.state.lock() {
             state.bytes = state.bytes.saturating_sub(n) + now;
-            self.changed.notify_all();
-        }
-    }
-
-    fn give_back(&self, n: usize) {
-        if let Ok(mut state) = self.state.lock() {
-            state.bytes = state.bytes.saturating_sub(n);
             self.changed.notify_all();
         }
     }
@@ -259,7 +257,6 @@ impl ArchiveWriter {
         let padding = padding(data.len() as u64);
         self.submit(|seq| Block {
             seq,
-            cost: 0,
             header: Some(header),
             data,
             padding,
@@ -271,7 +268,6 @@ impl ArchiveWriter {
         let header = header(name, tar::EntryType::Directory, 0, 0o700)?;
         self.submit(|seq| Block {
             seq,
-            cost: 0,
             header: Some(header),
             data: Vec::new(),
             padding: 0,
@@ -304,7 +300,6 @@ impl ArchiveWriter {
             let head = header.take();
             self.submit(|seq| Block {
                 seq,
-                cost: 0,
                 header: head,
                 data,
                 padding: if last { padding(size) } else { 0 },
@@ -333,9 +328,8 @@ impl ArchiveWriter {
         let submitter = guard
             .as_mut()
             .ok_or_else(|| anyhow!("archive already finished"))?;
-        let mut block = make(submitter.next_seq);
-        block.cost = block.data.len() + BLOCK;
-        self.in_flight.take(block.cost)?;
+        let block = make(submitter.next_seq);
+        self.in_flight.take(block.cost())?;
         submitter.next_seq += 1;
         submitter
             .blocks
@@ -376,7 +370,6 @@ impl ArchiveWriter {
         let (name, data) = manifest(records)?;
         let mut tail = Block {
             seq: next_seq,
-            cost: 0,
             header: Some(header(
                 &name,
                 tar::EntryType::Regular,
@@ -448,7 +441,7 @@ fn compress_blocks(
                 Err(_) => return false,
             }
         }
-        let (seq, cost) = (block.seq, block.cost);
+        let (seq, cost) = (block.seq, block.cost());
         let member = match compressor.compress(&mut block) {
             Ok(m) => m,
             Err(_) => return false,
@@ -578,7 +571,7 @@ fn write_in_order(
             output
                 .write_all(&member)
                 .context("cannot write the archive")?;
-            in_flight.0.give_back(member.len());
+            in_flight.0.shrink(member.len(), 0);
             since_trim += member.len();
             drop(member);
             if since_trim >= TRIM_EVERY {
@@ -657,32 +650,16 @@ mod tests {
         }
     }
 
-    fn head() -> Manifest {
-        Manifest {
-            format_version: crate::archive::FORMAT_VERSION,
-            jobdbctl_version: String::new(),
-            mode: crate::archive::Mode::Online,
-            created_at: chrono::Utc::now(),
-            server_version: None,
-            server: String::new(),
-            database: String::new(),
-            profile: None,
-            schema: None,
-            schema_version: None,
-            last_used_job_id: None,
-            max_entry_bytes: 0,
-            total_file_bytes: None,
-            retention: None,
-            tables: Vec::new(),
-            entries: Vec::new(),
-        }
-    }
-
     #[test]
     fn a_stalled_output_stops_producers_at_the_in_flight_bound() {
         const ENTRIES: usize = 16;
         let (open, gate) = sync_channel(1);
-        let sink = Sink::new(Box::new(Stalled { gate, open: false }), None, &head()).unwrap();
+        let sink = Sink::new(
+            Box::new(Stalled { gate, open: false }),
+            None,
+            &Manifest::new(crate::archive::Mode::Online, String::new(), String::new()),
+        )
+        .unwrap();
         let writer = ArchiveWriter::new(sink, Codec::None, 2);
         let added = AtomicUsize::new(0);
         std::thread::scope(|s| {

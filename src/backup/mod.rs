@@ -28,10 +28,8 @@ mod retention;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-
 use crate::archive::crypt::{Keys, Seal};
-use crate::archive::{self, Codec, Manifest, Mode};
+use crate::archive::{Codec, Manifest, Mode};
 use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::target::{redacted_url, Target};
@@ -340,24 +338,7 @@ fn server_label(target: &Target) -> String {
 }
 
 fn header(ctx: &Ctx, mode: Mode, database: String) -> Manifest {
-    Manifest {
-        format_version: archive::FORMAT_VERSION,
-        jobdbctl_version: env!("CARGO_PKG_VERSION").to_string(),
-        mode,
-        created_at: Utc::now(),
-        server_version: None,
-        server: server_label(&ctx.target),
-        database,
-        profile: None,
-        schema: None,
-        schema_version: None,
-        last_used_job_id: None,
-        max_entry_bytes: 0,
-        total_file_bytes: None,
-        retention: None,
-        tables: Vec::new(),
-        entries: Vec::new(),
-    }
+    Manifest::new(mode, server_label(&ctx.target), database)
 }
 
 /// Compression threads.

@@ -1,4 +1,5 @@
 use std::cell::RefCell;
+use std::path::Path;
 
 use serde_json::json;
 
@@ -27,13 +28,17 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let finalize = |ctx: &Ctx, db: &mut Db, id: i64| {
         finalize_by_id(ctx, db, id, &FinalizeOptions::default()).map(drop)
     };
-    if let Some(archive) = points::archive_of(&ctx.target) {
+    let archive = points::archive_of(&ctx.target);
+    if let Some(archive) = archive {
         // Before any wait: a migration that would end refused should not wait first.
         points::check_ready(&mut db, archive)?;
     }
     let to = pending.last().map_or(from, |m| m.version);
     let point = RefCell::new(None);
-    let mark = |db: &mut Db| restore_point(ctx, db, from, pending[0].version, to, &point);
+    let mark = |db: &mut Db| match archive {
+        Some(archive) => restore_point(ctx, db, archive, from, pending[0].version, to, &point),
+        None => Ok(()),
+    };
     let options = Options {
         max_wait: args.max_wait,
         force_after_wait: args.force_after_wait,
@@ -51,14 +56,12 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 fn restore_point(
     ctx: &Ctx,
     db: &mut Db,
+    archive: &Path,
     from: i32,
     first: i32,
     to: i32,
     made: &RefCell<Option<Point>>,
 ) -> anyhow::Result<()> {
-    let Some(archive) = points::archive_of(&ctx.target) else {
-        return Ok(());
-    };
     let name = format!("before-migrate-{first}");
     let point = points::mark(db, archive, &name, &format!("migrate {from} -> {to}"))?;
     ctx.out

@@ -10,18 +10,6 @@ pub struct Made {
     pub segment: String,
 }
 
-/// Whether the server archives its WAL (`archive_mode` on or always).
-pub fn archiving_on(db: &mut Db) -> anyhow::Result<bool> {
-    let mode: String = db
-        .query_one(
-            "archive_mode",
-            "SELECT current_setting('archive_mode')",
-            &[],
-        )?
-        .get(0);
-    Ok(mode != "off")
-}
-
 /// Writes a restore point named `name`, then switches to a new WAL segment so the one holding
 /// the point is archived now rather than whenever it fills.
 pub fn create(db: &mut Db, name: &str) -> anyhow::Result<Made> {

@@ -15,7 +15,7 @@
 pub mod local;
 pub mod s3;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -111,6 +111,24 @@ pub trait Store: Send + Sync {
     /// object of ours (a bucket never replaces anyway).
     fn create_new(&self, name: &str) -> anyhow::Result<Box<dyn Upload>> {
         self.create(name)
+    }
+
+    /// Stores `data` under `name` as [`Store::create_new`] does, whole or not at all: a
+    /// failed write leaves nothing behind.
+    fn put_new(&self, name: &str, data: &[u8]) -> anyhow::Result<PathBuf> {
+        let mut upload = self.create_new(name)?;
+        let written = upload.writer().and_then(|mut w| {
+            w.write_all(data)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("cannot write {}", self.path_of(name).display()))
+        });
+        match written {
+            Ok(()) => upload.complete(),
+            Err(e) => {
+                upload.abort();
+                Err(e)
+            }
+        }
     }
 
     /// Deletes `name` if it still is the object read as `identity`: `true` when it is gone

@@ -108,16 +108,7 @@ pub fn push(archive: &Path, path: &Path) -> anyhow::Result<Pushed> {
         .context("cannot set up zstd")?;
     compressor.write_all(&data).context("cannot compress")?;
     let compressed = compressor.finish().context("cannot compress")?;
-    let mut upload = store.create_new(&stored)?;
-    let result = upload
-        .writer()
-        .and_then(|mut w| {
-            w.write_all(&compressed)
-                .and_then(|()| w.flush())
-                .with_context(|| format!("cannot write {}", store.path_of(&stored).display()))
-        })
-        .and_then(|()| upload.complete());
-    match result {
+    match store.put_new(&stored, &compressed) {
         Ok(_) => Ok(Pushed::Stored),
         // Another push of the name got there first: the same contents are success.
         Err(e) => match compare_existing(&store, &stored, &data)? {

@@ -13,7 +13,7 @@
 //! - Names are 1–63 characters of letters, digits, `.`, `_` and `-`, not starting with `.`:
 //!   PostgreSQL's limit, safe in a file name and in recovery settings.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -107,7 +107,7 @@ pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
             ),
         ));
     }
-    if !restore_point::archiving_on(db)? {
+    if !db.server_facts()?.archiving {
         return Err(failure(
             Exit::Refused,
             "the server does not archive its WAL, so a restore point could never be recovered to; run `jobdbctl restart` to apply wal_archive",
@@ -123,19 +123,7 @@ fn record(store: &LocalDir, point: &Point) -> anyhow::Result<()> {
         point.lsn.replace('/', "-")
     );
     let data = serde_json::to_vec_pretty(point).context("cannot encode the restore point")?;
-    let mut upload = store.create_new(&file)?;
-    let result = upload.writer().and_then(|mut w| {
-        w.write_all(&data)
-            .and_then(|()| w.flush())
-            .with_context(|| format!("cannot write {}", store.path_of(&file).display()))
-    });
-    match result {
-        Ok(()) => upload.complete().map(drop),
-        Err(e) => {
-            upload.abort();
-            Err(e)
-        }
-    }
+    store.put_new(&file, &data).map(drop)
 }
 
 /// The restore points recorded in `archive`, oldest first. A record that cannot be read is
@@ -150,19 +138,18 @@ pub fn list(archive: &Path) -> anyhow::Result<Vec<Point>> {
         if !(listed.name.starts_with(PREFIX) && listed.name.ends_with(SUFFIX)) {
             continue;
         }
-        let path = store.path_of(&listed.name);
+        // The name came from a directory the server user can write into.
+        let path =
+            crate::output::printable(&store.path_of(&listed.name).display().to_string(), 200);
         let damaged = |why: String| {
             failure(
                 Exit::BadArchive,
-                format!(
-                    "restore point record {} is damaged ({why}); move it aside",
-                    crate::output::printable(&path.display().to_string(), 200)
-                ),
+                format!("restore point record {path} is damaged ({why}); move it aside"),
             )
         };
         let object = store
             .open(&listed.name)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .with_context(|| format!("cannot open {path}"))?;
         if object.bytes() > MAX_RECORD {
             return Err(damaged(format!("{} bytes", object.bytes())));
         }
@@ -170,7 +157,7 @@ pub fn list(archive: &Path) -> anyhow::Result<Vec<Point>> {
         object
             .stream()
             .and_then(|mut r| r.read_to_end(&mut text))
-            .with_context(|| format!("cannot read {}", path.display()))?;
+            .with_context(|| format!("cannot read {path}"))?;
         let point: Point = serde_json::from_slice(&text).map_err(|e| damaged(e.to_string()))?;
         check_name(&point.name).map_err(|_| damaged("a name jobdbctl never writes".into()))?;
         points.push(point);
