@@ -751,7 +751,7 @@ _jobdbctl() {
             fi
             case "${prev}" in
                 --mode)
-                    COMPREPLY=($(compgen -W "online cold" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "online cold physical" -- "${cur}"))
                     return 0
                     ;;
                 --output)
@@ -2410,13 +2410,25 @@ _jobdbctl() {
             return 0
             ;;
         jobdbctl__subcmd__restore)
-            opts="-y -q -v -h -V --dir --yes --force --avoid-id-reuse --dry-run --identity --passphrase-file --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
+            opts="-y -q -v -h -V --dir --to-time --to-name --to-lsn --to-end --remove-old --yes --force --avoid-id-reuse --dry-run --identity --passphrase-file --database-url --configdir --data-dir --profile --schema --stale-after --json --quiet --verbose --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-lsn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

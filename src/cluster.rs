@@ -46,6 +46,9 @@ pub struct Cluster {
     bindir_setting: Option<PathBuf>,
     /// Where `wal-push` archives the server's WAL (wal_archive); `None`: no archiving.
     pub wal_archive: Option<PathBuf>,
+    /// Recovery settings for a point-in-time restore's server (see `restore::recovery`),
+    /// written with the rest of `jobdbctl.conf`; `None` for every other start.
+    pub recovery_settings: Option<String>,
     /// The uid and gid files in the data directory belong to, looked up once per run (a cold
     /// backup reads a thousand files).
     file_owner: std::sync::OnceLock<(u32, u32)>,
@@ -105,6 +108,7 @@ impl Cluster {
             },
             bindir_setting: config.server_bindir.as_ref().map(|s| s.value.clone()),
             wal_archive: config.wal_archive.as_ref().map(|s| s.value.clone()),
+            recovery_settings: None,
             file_owner: std::sync::OnceLock::new(),
         }
     }
@@ -488,7 +492,8 @@ impl Cluster {
             ),
             None => String::new(),
         };
-        replace("jobdbctl.conf", &format!("{body}{archiving}"))
+        let recovery = self.recovery_settings.as_deref().unwrap_or_default();
+        replace("jobdbctl.conf", &format!("{body}{archiving}{recovery}"))
     }
 
     /// When wal_archive is set: checks that archive_command can carry both paths (the
@@ -682,6 +687,34 @@ impl Cluster {
         cmd.current_dir("/");
         cmd.env_remove("PGDATA");
         cmd
+    }
+
+    /// The timeline of the cluster's latest checkpoint (`pg_controldata`), running or not;
+    /// `None` when there is no cluster.
+    pub fn timeline(&self) -> anyhow::Result<Option<u32>> {
+        if !self.is_initialized() {
+            return Ok(None);
+        }
+        let bindir = self.bindir()?;
+        let out = self
+            .server_command(&bindir.join("pg_controldata"))
+            .arg("-D")
+            .arg(&self.pgdata)
+            .env("LC_ALL", "C")
+            .output()
+            .context("cannot run pg_controldata")?;
+        check_output("pg_controldata", &out)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("Latest checkpoint's TimeLineID:"))
+            .and_then(|v| v.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "pg_controldata printed no timeline for {}",
+                    self.pgdata.display()
+                )
+            })
     }
 
     /// Removes the whole embedded data directory's cluster (`psql/`). The caller stops the

@@ -377,7 +377,9 @@ fn restore_latest_restores_the_newest_complete_archive_skipping_a_damaged_newer_
         "--yes",
     ]);
     none.expect(2);
-    assert!(none.one_line_error().contains("no archive of database"));
+    assert!(none
+        .one_line_error()
+        .contains("no online or cold archive of database"));
     db.run(&["restore", path_str(&second), "--dir", dirarg, "--yes"])
         .expect(2);
     assert_eq!(

@@ -352,3 +352,305 @@ fn without_archiving_no_restore_point_is_made_and_migrate_changes_nothing() {
         .error_has("wal_archive");
     run(&c, &["migrate"]).expect(0);
 }
+
+/// A started cluster archiving into `<its dir>/wal`, its backups in `<its dir>/backups`, at
+/// schema version `version` (`None`: the newest).
+fn recoverable(version: Option<&str>) -> (TestCluster, PathBuf) {
+    let (c, archive) = not_started();
+    c.write_config(&format!(
+        "wal_archive = '{}'\nbackup_dir = '{}'\n",
+        archive.display(),
+        c.dir.path().join("backups").display()
+    ));
+    match version {
+        Some(v) => run(&c, &["init", "--schema-version", v]).expect(0),
+        None => run(&c, &["start", "--create"]).expect(0),
+    };
+    (c, archive)
+}
+
+fn job_ids(client: &mut postgres::Client) -> Vec<i64> {
+    client
+        .query("SELECT id FROM jobdb.jobs ORDER BY id", &[])
+        .expect("jobs")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn insert_jobs_returning(client: &mut postgres::Client, n: usize) -> Vec<i64> {
+    (0..n).map(|_| common::insert_job(client)).collect()
+}
+
+/// The server's clock, as psql prints it: what an operator copies into --to-time.
+fn server_now(client: &mut postgres::Client) -> String {
+    client
+        .query_one("SELECT clock_timestamp()::text", &[])
+        .expect("now")
+        .get(0)
+}
+
+fn replaced_dirs(c: &TestCluster) -> usize {
+    std::fs::read_dir(c.data_dir())
+        .expect("data dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("psql.replaced-")
+        })
+        .count()
+}
+
+#[test]
+fn restore_to_a_time_keeps_exactly_the_jobs_committed_by_then_and_queues_running_ones_again() {
+    let (c, _archive) = recoverable(None);
+    let mut client = c.client();
+    let mut expected = insert_jobs_returning(&mut client, 5);
+    let backup = run(&c, &["--json", "backup", "--mode", "physical"])
+        .expect(0)
+        .json();
+    let archive_path = backup["archive"].as_str().expect("path").to_string();
+    let verified = run(&c, &["--json", "verify", &archive_path])
+        .expect(0)
+        .json();
+    assert_eq!(verified["wal"]["all_archived"], true);
+
+    let after_backup = insert_jobs_returning(&mut client, 3);
+    let running = after_backup[1];
+    client
+        .execute(
+            "UPDATE jobdb.jobs SET state = 'running', locked_by = 'w1', locked_at = now() WHERE id = $1",
+            &[&running],
+        )
+        .expect("run one");
+    expected.extend(&after_backup);
+    let target = server_now(&mut client);
+    let too_late = insert_jobs_returning(&mut client, 3);
+    let all = job_ids(&mut client);
+
+    // After the last archived transaction: refused with the window, nothing replaced.
+    run(
+        &c,
+        &[
+            "--stale-after",
+            "0s",
+            "restore",
+            "--to-time",
+            "2999-01-01T00:00:00Z",
+            "--yes",
+            "--force",
+        ],
+    )
+    .expect(3)
+    .error_has("recoverable window");
+    let mut client = c.client();
+    assert_eq!(job_ids(&mut client), all, "nothing replaced");
+    assert_eq!(replaced_dirs(&c), 0);
+    drop(client);
+
+    let restored = run(
+        &c,
+        &[
+            "--stale-after",
+            "0s",
+            "--json",
+            "restore",
+            "--to-time",
+            &target,
+            "--yes",
+            "--force",
+        ],
+    )
+    .expect(0)
+    .json();
+    let mut client = c.client();
+    assert_eq!(
+        job_ids(&mut client),
+        expected,
+        "jobs committed by {target}, none after"
+    );
+    assert!(!job_ids(&mut client).iter().any(|id| too_late.contains(id)));
+    let row = client
+        .query_one(
+            "SELECT state, locked_by, locked_at IS NULL FROM jobdb.jobs WHERE id = $1",
+            &[&running],
+        )
+        .expect("job");
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, Option<String>>(1),
+            row.get::<_, bool>(2)
+        ),
+        ("queued".to_string(), None, true),
+        "running at the target: queued again, unlocked"
+    );
+    assert_eq!(restored["rescheduled_jobs"], 1);
+    assert_eq!(replaced_dirs(&c), 1, "the replaced cluster is kept aside");
+
+    // To the end: everything archived, also what the server had not switched away from.
+    let newest = insert_jobs_returning(&mut client, 2);
+    let now = job_ids(&mut client);
+    drop(client);
+    run(
+        &c,
+        &[
+            "--stale-after",
+            "0s",
+            "restore",
+            "--to-end",
+            "--yes",
+            "--force",
+            "--remove-old",
+        ],
+    )
+    .expect(0);
+    let mut client = c.client();
+    assert_eq!(job_ids(&mut client), now);
+    assert!(newest.iter().all(|id| now.contains(id)));
+    assert_eq!(replaced_dirs(&c), 1, "--remove-old removed the second one");
+}
+
+#[test]
+fn restore_to_the_point_migrate_made_brings_back_the_old_schema_and_its_jobs() {
+    let (c, _archive) = recoverable(Some("1"));
+    let mut client = c.client();
+    insert_jobs_returning(&mut client, 3);
+    run(&c, &["backup", "--mode", "physical"]).expect(0);
+    insert_jobs_returning(&mut client, 2);
+    let before = job_ids(&mut client);
+    run(&c, &["migrate", "--finalize"]).expect(0);
+    insert_jobs_returning(&mut client, 2);
+    drop(client);
+
+    // The downgrade runbook: stop the engine, restore to the point, start the old engine.
+    run(
+        &c,
+        &[
+            "restore",
+            "--to-name",
+            "before-migrate-2",
+            "--yes",
+            "--force",
+        ],
+    )
+    .expect(0);
+    let mut client = c.client();
+    let version: i32 = client
+        .query_one("SELECT max(version) FROM jobdb.schema_migrations", &[])
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 1, "the schema as it was before migrate");
+    assert_eq!(
+        job_ids(&mut client),
+        before,
+        "every job committed before migrate"
+    );
+
+    run(
+        &c,
+        &["restore", "--to-name", "no-such-point", "--yes", "--force"],
+    )
+    .expect(2)
+    .error_has("before-migrate-2");
+}
+
+#[test]
+fn a_segment_missing_from_the_window_is_refused_with_exit_5_naming_it() {
+    let (c, archive) = recoverable(None);
+    let mut client = c.client();
+    let backup = run(&c, &["--json", "backup", "--mode", "physical"])
+        .expect(0)
+        .json();
+    let backup = backup["archive"].as_str().expect("path").to_string();
+    let mut segments = Vec::new();
+    for _ in 0..3 {
+        insert_jobs_returning(&mut client, 2);
+        let segment: String = client
+            .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
+            .expect("segment")
+            .get(0);
+        client
+            .execute("SELECT pg_switch_wal()", &[])
+            .expect("switch");
+        archived_through(&mut client, &segment);
+        segments.push(segment);
+    }
+    let jobs = job_ids(&mut client);
+    drop(client);
+    let lost = &segments[1];
+    std::fs::remove_file(archive.join(format!("{lost}.zst"))).expect("lose a segment");
+    run(
+        &c,
+        &[
+            "--stale-after",
+            "0s",
+            "restore",
+            "--to-end",
+            "--yes",
+            "--force",
+        ],
+    )
+    .expect(5)
+    .error_has(lost);
+    let mut client = c.client();
+    assert_eq!(
+        job_ids(&mut client),
+        jobs,
+        "nothing changed, the server still up"
+    );
+    assert!(!c.data_dir().join("psql.restoring").exists());
+    assert_eq!(replaced_dirs(&c), 0);
+
+    // A segment of the base backup's own range: verify says the backup cannot be recovered.
+    let verified = run(&c, &["--json", "verify", &backup]).expect(0).json();
+    let first = verified["wal"]["first_segment"].as_str().expect("segment");
+    std::fs::remove_file(archive.join(format!("{first}.zst"))).expect("lose it");
+    run(&c, &["verify", &backup]).expect(5).error_has(first);
+}
+
+#[test]
+fn kill_9_during_a_point_in_time_restore_leaves_the_old_cluster_twice_then_it_succeeds() {
+    let (c, _archive) = recoverable(None);
+    let mut client = c.client();
+    insert_jobs_returning(&mut client, 3);
+    run(&c, &["backup", "--mode", "physical"]).expect(0);
+    insert_jobs_returning(&mut client, 2);
+    let target = server_now(&mut client);
+    let wanted = job_ids(&mut client);
+    insert_jobs_returning(&mut client, 2);
+    let old = job_ids(&mut client);
+    drop(client);
+    let staging = c.data_dir().join("psql.restoring");
+    let restore_args = [
+        "--stale-after",
+        "0s",
+        "restore",
+        "--to-time",
+        &target,
+        "--yes",
+        "--force",
+    ];
+    // Killed while extracting, then while its recovery server runs.
+    for phase in [Path::new("PG_VERSION"), Path::new("postmaster.pid")] {
+        let mut cmd = cmd(&c);
+        cmd.args(restore_args);
+        let mut child = common::spawn(cmd);
+        common::wait_until(
+            "the restore to reach the phase",
+            Duration::from_secs(60),
+            || staging.join(phase).exists(),
+        );
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+        assert!(c.pgdata().join("PG_VERSION").exists(), "psql/ is whole");
+        run(&c, &["start"]).expect(0);
+        let mut client = c.client();
+        assert_eq!(job_ids(&mut client), old, "the old cluster, untouched");
+    }
+    run(&c, &restore_args).expect(0);
+    let mut client = c.client();
+    assert_eq!(job_ids(&mut client), wanted);
+    assert!(!staging.exists());
+}

@@ -34,6 +34,9 @@ pub fn identifier(what: &str, name: &str) -> Result<(), String> {
 
 /// What an online archive's header must say for restore to use it.
 pub fn header(head: &Manifest) -> Result<(), String> {
+    if head.mode == Mode::Physical {
+        return base_backup(head);
+    }
     if head.mode != Mode::Online {
         return Ok(());
     }
@@ -71,6 +74,34 @@ pub fn header(head: &Manifest) -> Result<(), String> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// A physical archive's WAL start, which names files in the WAL archive and goes into the
+/// recovery settings: only the shapes PostgreSQL writes.
+fn base_backup(head: &Manifest) -> Result<(), String> {
+    let base = head
+        .base
+        .as_ref()
+        .ok_or_else(|| format!("{HEADER} of a physical archive names no WAL start"))?;
+    let hex = |s: &str| !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let lsn_ok = base
+        .start_lsn
+        .split_once('/')
+        .is_some_and(|(hi, lo)| hex(hi) && hex(lo));
+    let wal_ok = base.start_wal.len() == 24
+        && base.start_wal.bytes().all(|b| b.is_ascii_hexdigit())
+        && u32::from_str_radix(&base.start_wal[..8], 16) == Ok(base.timeline);
+    let label_ok = base.label.len() <= 100
+        && base
+            .label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if !(lsn_ok && wal_ok && label_ok && base.timeline > 0) {
+        return Err(format!(
+            "{HEADER} of a physical archive has a WAL start PostgreSQL never writes"
+        ));
     }
     Ok(())
 }

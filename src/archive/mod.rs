@@ -120,6 +120,10 @@ pub enum Mode {
     Online,
     /// Tarball of the embedded cluster's data directory with the server stopped.
     Cold,
+    /// Base backup of the embedded cluster's data directory while the server runs
+    /// (`pg_backup_start`/`pg_backup_stop`): consistent only with the archived WAL of its
+    /// range (`Manifest::base`), from which a restore recovers it to a point.
+    Physical,
 }
 
 impl Mode {
@@ -127,8 +131,27 @@ impl Mode {
         match self {
             Mode::Online => "online",
             Mode::Cold => "cold",
+            Mode::Physical => "physical",
         }
     }
+
+    /// Whether the archive holds a data directory (`psql/…` entries) rather than tables.
+    pub fn is_cluster(self) -> bool {
+        matches!(self, Mode::Cold | Mode::Physical)
+    }
+}
+
+/// Where a physical archive's WAL begins: recovery needs every segment from `start_wal`
+/// through the stop segment, which PostgreSQL's backup history file
+/// (`START_WAL.OFFSET.backup`, archived with the WAL) names along with the stop time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseBackup {
+    /// The label given to `pg_backup_start`, repeated in the backup history file.
+    pub label: String,
+    pub timeline: u32,
+    pub start_lsn: String,
+    /// The segment holding `start_lsn`.
+    pub start_wal: String,
 }
 
 /// Whether `--keep`/`--keep-within` may ever delete an archive.
@@ -163,6 +186,9 @@ pub struct Manifest {
     /// Cold archives: the data directory's total size when archived.
     #[serde(default)]
     pub total_file_bytes: Option<u64>,
+    /// Physical archives: where their WAL begins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseBackup>,
     /// Absent in archives written before retention marks existed; pruning treats those as
     /// pinned. Skipped when absent so such archives' header and manifest still compare equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +217,7 @@ impl Manifest {
             last_used_job_id: None,
             max_entry_bytes: 0,
             total_file_bytes: None,
+            base: None,
             retention: None,
             tables: Vec::new(),
             entries: Vec::new(),

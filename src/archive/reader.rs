@@ -297,11 +297,14 @@ fn read_pass(
                 }
                 table = Some(index);
             }
-            (Mode::Cold, _) => {
+            (Mode::Cold | Mode::Physical, _) => {
                 if name != CLUSTER_DIR && !name.starts_with(&format!("{CLUSTER_DIR}/")) {
                     return Err(bad(
                         label,
-                        format!("unexpected entry {name:?} in a cold archive"),
+                        format!(
+                            "unexpected entry {name:?} in a {} archive",
+                            head.mode.name()
+                        ),
                     ));
                 }
                 file_bytes = file_bytes.saturating_add(size);
@@ -317,14 +320,14 @@ fn read_pass(
             }
         }
         if !kind.is_file() {
-            if head.mode != Mode::Cold || size != 0 {
+            if !head.mode.is_cluster() || size != 0 {
                 return Err(bad(label, format!("unexpected directory {name:?}")));
             }
             visitor.dir(&name, mode)?;
             seen.insert(name, Content::Dir);
             continue;
         }
-        if (table.is_some() || head.mode == Mode::Cold && name != MANIFEST)
+        if (table.is_some() || head.mode.is_cluster() && name != MANIFEST)
             && size > head.max_entry_bytes
         {
             return Err(bad(

@@ -18,7 +18,7 @@ use super::CLUSTER_DIR;
 
 /// Parameters that run a shell command, load a shared library, or point the server at
 /// files outside its data directory (PostgreSQL 15's names; case does not matter).
-pub const LEFT_OUT: [&str; 17] = [
+pub const LEFT_OUT: [&str; 26] = [
     // Without its command, an archive mode kept on would hold every WAL segment for ever;
     // WAL archiving follows this host's configuration (jobdbctl.toml), not the archive's.
     "archive_mode",
@@ -38,6 +38,17 @@ pub const LEFT_OUT: [&str; 17] = [
     "hba_file",
     "ident_file",
     "external_pid_file",
+    // Where a recovery stops and whom a standby follows are the restore's to say
+    // (`restore --to-time` and the like), never the archive's.
+    "recovery_target",
+    "recovery_target_name",
+    "recovery_target_time",
+    "recovery_target_xid",
+    "recovery_target_lsn",
+    "recovery_target_action",
+    "recovery_target_timeline",
+    "primary_conninfo",
+    "primary_slot_name",
 ];
 
 const INCLUDES: [&str; 3] = ["include", "include_if_exists", "include_dir"];

@@ -104,6 +104,8 @@ pub struct Header {
     pub schema_version: Option<i32>,
     pub last_used_job_id: Option<i64>,
     pub retention: Option<Retention>,
+    /// A physical archive's base backup label (`archive::BaseBackup`).
+    pub base_label: Option<Arc<str>>,
 }
 
 impl Header {
@@ -118,6 +120,7 @@ impl Header {
             schema_version: m.schema_version,
             last_used_job_id: m.last_used_job_id,
             retention: m.retention,
+            base_label: m.base.map(|b| Arc::from(b.label)),
         }
     }
 

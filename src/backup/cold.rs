@@ -2,6 +2,7 @@
 //! it again if it was running.
 
 use std::fs;
+use std::io::Read as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -13,18 +14,18 @@ use crate::archive::writer::{ArchiveWriter, Sink};
 use crate::archive::{self, Manifest, Mode};
 use crate::cluster::{Cluster, ServerState, StopMode};
 use crate::context::Ctx;
-use crate::db::{counter, status};
+use crate::db::{counter, status, Db};
 
-/// What the running server says about the job schema, for a cold archive's header.
-fn describe_running(ctx: &Ctx, head: &mut Manifest) -> anyhow::Result<()> {
-    let mut db = ctx.connect()?;
+/// What the running server says about the job schema, for a cold or physical archive's
+/// header.
+pub(super) fn describe_running(ctx: &Ctx, db: &mut Db, head: &mut Manifest) -> anyhow::Result<()> {
     head.server_version = Some(db.server_version()?);
-    if let Some(profile) = ctx.detect_profile(&mut db)? {
+    if let Some(profile) = ctx.detect_profile(db)? {
         head.profile = Some(profile.name().to_string());
         head.schema = Some(profile.schema.clone());
-        head.schema_version = status::schema_version(&mut db, &profile)?;
-        if let Ok(seq) = counter::sequence_name(&mut db, &profile) {
-            head.last_used_job_id = Some(counter::last_used(&mut db, &seq)?);
+        head.schema_version = status::schema_version(db, &profile)?;
+        if let Ok(seq) = counter::sequence_name(db, &profile) {
+            head.last_used_job_id = Some(counter::last_used(db, &seq)?);
         }
     }
     Ok(())
@@ -43,14 +44,14 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     let was_running = match cluster.state()? {
         ServerState::NotInitialized => return Err(cluster.no_cluster()),
         ServerState::Running(_) => {
-            describe_running(ctx, &mut head)?;
+            describe_running(ctx, &mut ctx.connect()?, &mut head)?;
             ctx.out.info("stopping the server for a cold backup");
             cluster.stop(StopMode::Fast)?;
             true
         }
         ServerState::Stopped => false,
     };
-    let result = write_cold(ctx, cluster, request, head);
+    let result = write_data_dir(ctx, cluster, request, head, Copy::Stopped);
     if was_running {
         cluster
             .start()
@@ -60,21 +61,54 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     result
 }
 
-fn write_cold(
+/// How the data directory is copied.
+pub(super) enum Copy<'a> {
+    /// The server is stopped: every file as it is.
+    Stopped,
+    /// The server runs inside `pg_backup_start`/`pg_backup_stop`: files change while they
+    /// are read (WAL replay mends them), what the server recreates is left out, and
+    /// `finish` ends the backup once the files are read, returning the entries it adds
+    /// (`backup_label`).
+    Running {
+        finish: &'a mut dyn FnMut() -> anyhow::Result<Vec<(String, Vec<u8>)>>,
+    },
+}
+
+/// Room the header declares beyond the files' sizes for the entries `Copy::Running` adds.
+const ADDED_ENTRY_BYTES: u64 = 16 << 10;
+
+pub(super) fn write_data_dir(
     ctx: &Ctx,
     cluster: &Cluster,
     request: &Request,
     mut head: Manifest,
+    mut copy: Copy,
 ) -> anyhow::Result<Done> {
     if head.server_version.is_none() {
         head.server_version = fs::read_to_string(cluster.pgdata.join("PG_VERSION"))
             .ok()
             .map(|v| v.trim().to_string());
     }
-    let files = list_cluster_files(&cluster.pgdata)?;
+    let live = matches!(copy, Copy::Running { .. });
+    let mut files = list_cluster_files(&cluster.pgdata)?;
+    if live {
+        // Parents come before their contents: what is inside a left-out directory goes too.
+        let mut gone: Vec<String> = Vec::new();
+        files.retain(|f| {
+            let inside = gone
+                .iter()
+                .any(|d| f.relative.starts_with(&format!("{d}/")));
+            let out = inside || left_out_of_live_copy(&f.relative, f.dir);
+            if out && f.dir {
+                gone.push(f.relative.clone());
+            }
+            !out
+        });
+    }
     let total: u64 = files.iter().map(|f| f.size).sum();
-    head.total_file_bytes = Some(total);
-    head.max_entry_bytes = files.iter().map(|f| f.size).max().unwrap_or(0);
+    let added = if live { ADDED_ENTRY_BYTES } else { 0 };
+    head.total_file_bytes = Some(total + added);
+    head.max_entry_bytes = files.iter().map(|f| f.size).max().unwrap_or(0).max(added);
     let dest = Destination::choose(
         ctx,
         request.output.as_deref(),
@@ -109,14 +143,32 @@ fn write_cold(
             // Opened without following a link and only as a plain file of the cluster's
             // owner: a file swapped for a link since the listing is refused, not archived.
             let rel = Path::new(f.relative.trim_start_matches('/'));
-            let mut source = cluster.open_file(rel)?.with_context(|| {
-                format!(
-                    "{} disappeared during the backup",
-                    cluster.pgdata.join(rel).display()
-                )
-            })?;
-            writer.add_stream(&name, f.size, f.mode, &mut source, archive::CHUNK_SIZE)?;
+            let source = cluster.open_file(rel)?;
+            match (source, live) {
+                (Some(mut source), false) => {
+                    writer.add_stream(&name, f.size, f.mode, &mut source, archive::CHUNK_SIZE)?
+                }
+                // A running server's file is read as long as it was listed: one that
+                // shrank is padded with zeros, as pg_basebackup does; replay rewrites it.
+                (Some(source), true) => {
+                    let mut padded = source.chain(std::io::repeat(0)).take(f.size);
+                    writer.add_stream(&name, f.size, f.mode, &mut padded, archive::CHUNK_SIZE)?
+                }
+                // Dropped since the listing: replay drops it too.
+                (None, true) => {}
+                (None, false) => {
+                    return Err(anyhow!(
+                        "{} disappeared during the backup",
+                        cluster.pgdata.join(rel).display()
+                    ))
+                }
+            }
             bar.inc(f.size);
+        }
+        if let Copy::Running { finish } = &mut copy {
+            for (name, bytes) in finish()? {
+                writer.add_entry(&format!("{}/{name}", archive::CLUSTER_DIR), bytes)?;
+            }
         }
         Ok(())
     })();
@@ -149,6 +201,46 @@ fn write_cold(
         prune_error: None,
         seconds: 0.0,
     })
+}
+
+/// What a copy of a running server leaves out, as pg_basebackup does: what the server
+/// recreates or rebuilds at start (WAL, which comes from the archive; temporary and
+/// statistics files; the pid file), what describes the running server, and its logs.
+fn left_out_of_live_copy(relative: &str, dir: bool) -> bool {
+    const EMPTIED: [&str; 10] = [
+        "/pg_wal",
+        "/pg_replslot",
+        "/pg_dynshmem",
+        "/pg_notify",
+        "/pg_serial",
+        "/pg_snapshots",
+        "/pg_stat_tmp",
+        "/pg_subtrans",
+        "/log",
+        "/pg_wal/archive_status",
+    ];
+    const FILES: [&str; 8] = [
+        // jobdbctl's settings for this host, written again by every start.
+        "/jobdbctl.conf",
+        "/postmaster.pid",
+        "/postmaster.opts",
+        "/backup_label",
+        "/backup_label.old",
+        "/tablespace_map",
+        "/recovery.signal",
+        "/standby.signal",
+    ];
+    let name = relative.rsplit('/').next().unwrap_or_default();
+    let parent = relative.rsplit_once('/').map_or("", |(p, _)| p);
+    if dir {
+        return name.starts_with("pgsql_tmp") || (EMPTIED.contains(&parent) && parent != "/pg_wal");
+    }
+    EMPTIED.contains(&parent)
+        || FILES.contains(&relative)
+        || relative == format!("/{}", crate::cluster::START_LOG)
+        || name == "pg_internal.init"
+        || name.starts_with("pgsql_tmp")
+        || (name.starts_with(".s.PGSQL.") && name.ends_with(".lock"))
 }
 
 struct ClusterFile {

@@ -22,6 +22,7 @@ pub mod catalog;
 mod cold;
 mod destination;
 mod online;
+mod physical;
 pub mod report;
 mod retention;
 
@@ -95,6 +96,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     let mut done = match request.mode {
         Mode::Online => online::backup(ctx, request)?,
         Mode::Cold => cold::backup(ctx, request)?,
+        Mode::Physical => physical::backup(ctx, request)?,
     };
     let policy = retention::Policy {
         keep: request.keep.map(|n| n as usize),
@@ -248,10 +250,53 @@ pub fn newest(
     Ok(Some(item))
 }
 
-/// `restore latest`: the newest archive of this database in `dir` that reads completely
+/// `restore latest`: the newest online or cold archive of this database in `dir` that reads completely
 /// (as `verify` reads it) and is a regular file of this user; newer damaged ones are skipped
 /// with a warning. None is exit 2 (nothing to restore); only damaged ones is exit 5.
 pub fn latest(ctx: &Ctx, dir: &Path, keys: &Keys) -> anyhow::Result<PathBuf> {
+    // A base backup alone is a cluster as of hours ago; it is restored to a point on purpose
+    // (`restore --to-*`), never in place of the newest logical or cold archive.
+    newest_complete(ctx, dir, keys, "online or cold archive", &|h| {
+        h.mode != Mode::Physical
+    })
+}
+
+/// For a point-in-time restore: the newest complete physical archive of this database in
+/// `dir` whose base backup ended early enough for the target (`fits`, given the label of its
+/// header and `bases`, what the WAL archive recorded of its end).
+pub fn base_for(
+    ctx: &Ctx,
+    dir: &Path,
+    keys: &Keys,
+    bases: &[crate::wal::bases::Base],
+    fits: &dyn Fn(&crate::wal::bases::Base) -> bool,
+) -> anyhow::Result<PathBuf> {
+    let labels: Vec<&str> = bases
+        .iter()
+        .filter(|b| fits(b))
+        .map(|b| b.label.as_str())
+        .collect();
+    newest_complete(
+        ctx,
+        dir,
+        keys,
+        "physical archive that ends before the target",
+        &|h| {
+            h.mode == Mode::Physical && h.base_label.as_deref().is_some_and(|l| labels.contains(&l))
+        },
+    )
+}
+
+/// The newest archive of this database in `dir` whose header `accept` takes, that reads
+/// completely and is a regular file of this user (see `latest`); `kind` names what was
+/// looked for.
+fn newest_complete(
+    ctx: &Ctx,
+    dir: &Path,
+    keys: &Keys,
+    kind: &str,
+    accept: &dyn Fn(&catalog::Header) -> bool,
+) -> anyhow::Result<PathBuf> {
     let source = this_source(ctx);
     let what = format!("database {:?} on {}", source.database, source.server);
     let store = ctx.places.at(dir)?;
@@ -273,6 +318,7 @@ pub fn latest(ctx: &Ctx, dir: &Path, keys: &Keys) -> anyhow::Result<PathBuf> {
         i.owner == crate::safe_fs::euid()
             && i.state != catalog::State::Partial
             && i.source().as_ref() == Some(&source)
+            && i.header.as_deref().is_some_and(accept)
     }) {
         if item.future_dated() {
             ctx.out.warn(format!(
@@ -307,7 +353,7 @@ pub fn latest(ctx: &Ctx, dir: &Path, keys: &Keys) -> anyhow::Result<PathBuf> {
         failure(
             Exit::BadArchive,
             format!(
-                "no complete archive of {what} in {}: all {skipped} found are damaged; restore an archive from elsewhere by path",
+                "no complete {kind} of {what} in {}: all {skipped} found are damaged; restore an archive from elsewhere by path",
                 dir.display()
             ),
         )
@@ -315,7 +361,7 @@ pub fn latest(ctx: &Ctx, dir: &Path, keys: &Keys) -> anyhow::Result<PathBuf> {
         failure(
             Exit::Usage,
             format!(
-                "no archive of {what} in {}; give an archive path, or --dir DIR where its backups are",
+                "no {kind} of {what} in {}; give an archive path, or --dir DIR where its backups are",
                 dir.display()
             ),
         )

@@ -13,7 +13,9 @@ use crate::error::Exit;
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {
     /// online: consistent snapshot through SQL while the engine runs (any server); cold:
-    /// stop the embedded server, archive its data directory, start it again if it was running.
+    /// stop the embedded server, archive its data directory, start it again if it was running;
+    /// physical: a base backup of the running embedded cluster for point-in-time restore
+    /// (needs wal_archive; see restore --to-time).
     #[arg(long, value_enum, default_value_t = Mode::Online)]
     pub mode: Mode,
     /// Archive to write, or - for standard output. A directory gets a timestamped name
@@ -67,7 +69,7 @@ pub const HELP: Entry = Entry {
         ("jobdbctl backup --mark before-deploy", "no archive: a restore point in the archived WAL (wal_archive)"),
     ],
     exits: &[
-        (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, an object already at the name in a bucket, a schema newer than this jobdbctl, a data directory that holds no cluster; with --mark, a server not archiving its WAL"),
+        (Exit::Refused, "refused by a safety check, before any archive is written: not enough free space (both figures printed; --no-space-check), rows hidden by row-level security, a link or another user's file at the output's name or its .partial, an object already at the name in a bucket, a schema newer than this jobdbctl, a data directory that holds no cluster; with --mark or --mode physical, a server not archiving its WAL"),
         CONNECT,
         S3,
         (Exit::Locked, "another backup or restore is running"),

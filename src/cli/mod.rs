@@ -116,6 +116,36 @@ pub fn parse_keep_within_arg(text: &str) -> Result<Duration, String> {
     Ok(window)
 }
 
+/// A moment for `restore --to-time`: RFC 3339 with its offset (`2026-12-07T14:02:00Z`,
+/// `2026-12-07 15:02:00+01:00`, or as psql prints it: `2026-12-07 14:02:00.5+00`); a time without an offset would mean different moments
+/// on different hosts.
+pub fn parse_moment_arg(text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    let mut normal = match text.split_once(' ') {
+        Some((day, time)) => format!("{day}T{time}"),
+        None => text.to_string(),
+    };
+    // PostgreSQL prints whole-hour offsets as +00: what an operator copies from psql.
+    let b = normal.as_bytes();
+    if b.len() > 3
+        && matches!(b[b.len() - 3], b'+' | b'-')
+        && b[b.len() - 2..].iter().all(u8::is_ascii_digit)
+    {
+        normal.push_str(":00");
+    }
+    chrono::DateTime::parse_from_rfc3339(&normal).map_err(|_| {
+        "give a time in RFC 3339 with its offset, e.g. 2026-12-07T14:02:00Z or 2026-12-07T15:02:00+01:00".to_string()
+    })
+}
+
+/// An LSN as PostgreSQL prints it (`restore --to-lsn`).
+pub fn parse_lsn_arg(text: &str) -> Result<String, String> {
+    if crate::wal::is_lsn(text) {
+        Ok(text.to_ascii_uppercase())
+    } else {
+        Err("give an LSN as PostgreSQL prints it, e.g. 0/3000148".to_string())
+    }
+}
+
 /// A bounded wait (`--timeout`): at least a second, since pg_ctl counts whole seconds.
 pub fn parse_timeout_arg(text: &str) -> Result<Duration, String> {
     let wait = parse_duration_arg(text)?;

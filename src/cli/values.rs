@@ -34,6 +34,7 @@ value_enum!(Codec {
 value_enum!(Mode {
     Mode::Online => "online": "Consistent snapshot of the job schema through SQL while the server runs",
     Mode::Cold => "cold": "Tarball of the embedded cluster's data directory with the server stopped",
+    Mode::Physical => "physical": "Base backup of the embedded cluster's data directory while it runs, for point-in-time recovery with the archived WAL (wal_archive)",
 });
 
 value_enum!(StopMode {

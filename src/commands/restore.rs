@@ -9,19 +9,42 @@ use crate::context::Ctx;
 use crate::error::{failure, Exit};
 use crate::job_ids::high_water::Reuse;
 use crate::output::{human_time, plural};
+use crate::restore::recovery::Target as RecoveryTarget;
 use crate::restore::{self, Archive, Request, Restored};
 
 pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
-    let latest = args.archive == Path::new("latest");
+    let to = recovery_target(&args, ctx)?;
+    let keys = args.keys.keys(&ctx.config)?;
+    let Some(given) = args.archive.clone() else {
+        // A point-in-time target alone: the base backup is chosen for it.
+        let target = to
+            .as_ref()
+            .ok_or_else(|| failure(Exit::Usage, "give an ARCHIVE"))?;
+        let dir = backup::directory(ctx, args.dir.as_deref());
+        let wal_archive = crate::wal::points::require_archive(&ctx.target)?;
+        let bases = crate::wal::bases::list(wal_archive)?;
+        let path = backup::base_for(ctx, &dir, &keys, &bases, &|b| target.after(b))
+            .map_err(|e| no_base_backup(e, target, &bases))?;
+        ctx.out
+            .info(format!("restoring the base backup {}", path.display()));
+        return restore_from(
+            ctx,
+            &args,
+            Archive::File(path.clone()),
+            keys,
+            to,
+            Some(&path),
+        );
+    };
+    let latest = given == Path::new("latest");
     if args.dir.is_some() && !latest {
         return Err(failure(
             Exit::Usage,
-            "--dir is for `restore latest`; give either an archive path or latest --dir DIR",
+            "--dir is for `restore latest` and point-in-time targets; give either an archive path or latest --dir DIR",
         ));
     }
-    let keys = args.keys.keys(&ctx.config)?;
     let mut chosen = None;
-    let archive = if args.archive == Path::new("-") {
+    let archive = if given == Path::new("-") {
         Archive::Stdin
     } else if latest {
         let dir = backup::directory(ctx, args.dir.as_deref());
@@ -31,13 +54,24 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         chosen = Some(path.clone());
         Archive::File(path)
     } else {
-        let path = crate::config::absolute(&args.archive, None);
+        let path = crate::config::absolute(&given, None);
         // An object's absence is the store's to tell (exit 2 as well).
         if !crate::storage::is_url(&path) && !path.exists() {
-            return Err(not_found(ctx, &args.archive, &path));
+            return Err(not_found(ctx, &given, &path));
         }
         Archive::File(path)
     };
+    restore_from(ctx, &args, archive, keys, to, chosen.as_deref())
+}
+
+fn restore_from(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    archive: Archive,
+    keys: crate::archive::crypt::Keys,
+    to: Option<RecoveryTarget>,
+    chosen: Option<&Path>,
+) -> anyhow::Result<Exit> {
     let request = Request {
         archive,
         yes: args.confirmation.yes,
@@ -45,15 +79,84 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         avoid_id_reuse: args.avoid_id_reuse,
         dry_run: args.dry_run,
         keys,
+        to,
+        remove_old: args.remove_old,
     };
     if args.dry_run {
         let plan = restore::plan(ctx, &request)?;
-        report_plan(ctx, &plan, chosen.as_deref())?;
+        report_plan(ctx, &plan, chosen)?;
         return Ok(Exit::Ok);
     }
     let restored = restore::restore(ctx, &request)?;
-    report(ctx, &restored, chosen.as_deref())?;
+    report(ctx, &restored, chosen)?;
     Ok(Exit::Ok)
+}
+
+/// The `--to-*` target; a restore point's name is resolved to the newest point of that name
+/// recorded in the WAL archive.
+fn recovery_target(args: &RestoreArgs, ctx: &Ctx) -> anyhow::Result<Option<RecoveryTarget>> {
+    if let Some(t) = args.to_time {
+        return Ok(Some(RecoveryTarget::Time(t)));
+    }
+    if let Some(lsn) = &args.to_lsn {
+        return Ok(Some(RecoveryTarget::Lsn {
+            lsn: lsn.clone(),
+            name: None,
+        }));
+    }
+    if args.to_end {
+        return Ok(Some(RecoveryTarget::End));
+    }
+    let Some(name) = &args.to_name else {
+        return Ok(None);
+    };
+    crate::wal::points::check_name(name)?;
+    let archive = crate::wal::points::require_archive(&ctx.target)?;
+    let points = crate::wal::points::list(archive)?;
+    let Some(point) = points.iter().rev().find(|p| p.name == *name) else {
+        let known: Vec<&str> = points.iter().map(|p| p.name.as_str()).collect();
+        return Err(failure(
+            Exit::Usage,
+            format!(
+                "no restore point named {name:?} in {}; {}",
+                archive.display(),
+                if known.is_empty() {
+                    "there are none (migrate makes one before it changes anything; backup --mark NAME on demand)".to_string()
+                } else {
+                    format!("known: {} (`jobdbctl backups points`)", known.join(", "))
+                }
+            ),
+        ));
+    };
+    Ok(Some(RecoveryTarget::Lsn {
+        lsn: point.lsn.clone(),
+        name: Some(point.name.clone()),
+    }))
+}
+
+/// No base backup fits the target: the refusal names the recoverable window's start.
+fn no_base_backup(
+    err: anyhow::Error,
+    target: &RecoveryTarget,
+    bases: &[crate::wal::bases::Base],
+) -> anyhow::Error {
+    if crate::error::failure_exit(&err) != Some(Exit::Usage) {
+        return err;
+    }
+    match bases.first() {
+        Some(oldest) if !bases.iter().any(|b| target.after(b)) => failure(
+            Exit::Refused,
+            format!(
+                "{} is before the recoverable window, which starts where the oldest base backup ended ({}); nothing was changed",
+                target.describe(),
+                oldest.stopped_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ),
+        _ => failure(
+            Exit::Usage,
+            format!("{err:#}; take one with `jobdbctl backup --mode physical`"),
+        ),
+    }
 }
 
 /// A missing archive (exit 2): where it was looked for, and where this database's archives
@@ -104,7 +207,7 @@ fn report_plan(ctx: &Ctx, plan: &restore::Plan, latest: Option<&Path>) -> anyhow
             "create schema {:?}",
             plan.schema.as_deref().unwrap_or_default()
         ),
-        (None, Mode::Cold) => "create the embedded cluster".to_string(),
+        (None, Mode::Cold | Mode::Physical) => "create the embedded cluster".to_string(),
     };
     ctx.out.line(format!(
         "dry run: the archive is good and nothing refuses it; restore would {what} with the backup taken {}{}; nothing was changed",
@@ -112,7 +215,7 @@ fn report_plan(ctx: &Ctx, plan: &restore::Plan, latest: Option<&Path>) -> anyhow
         match (plan.mode, plan.last_used_job_id) {
             (Mode::Online, Some(id)) => format!(" ({} rows, last used job ID {id})", plan.rows),
             (Mode::Online, None) => format!(" ({} rows)", plan.rows),
-            (Mode::Cold, _) => String::new(),
+            (Mode::Cold | Mode::Physical, _) => String::new(),
         }
     ))
 }
@@ -143,6 +246,12 @@ fn report(ctx: &Ctx, r: &Restored, latest: Option<&Path>) -> anyhow::Result<()> 
             "rows": r.rows,
             "seconds": seconds,
             "config_left_out": r.config_left_out,
+            "recovery": r.recovery.as_ref().map(|rec| json!({
+                "target": rec.target,
+                "last_replayed_commit": rec.last_commit,
+                "timeline": rec.timeline,
+                "replaced_cluster_kept_at": rec.kept_aside.as_ref().map(|p| p.display().to_string()),
+            })),
             "phases": r.phases.iter().map(|(name, s)| json!({"phase": name, "seconds": s})).collect::<Vec<_>>(),
         }));
     }
@@ -162,22 +271,43 @@ fn report(ctx: &Ctx, r: &Restored, latest: Option<&Path>) -> anyhow::Result<()> 
     let taken = chrono::DateTime::parse_from_rfc3339(&r.created_at)
         .map(|t| human_time(t.with_timezone(&chrono::Utc)))
         .unwrap_or_else(|_| r.created_at.clone());
-    ctx.out.line(format!(
-        "restored {what} from the backup of {taken} in {seconds:.1} s{}",
-        if r.mode == Mode::Online {
-            format!(
-                ", {} rows, {} queued again",
-                r.rows,
-                plural(
-                    i64::try_from(r.rescheduled).unwrap_or(i64::MAX),
-                    "formerly running job",
-                    "formerly running jobs"
-                )
+    if let Some(rec) = &r.recovery {
+        ctx.out.line(format!(
+            "recovered the embedded cluster to {} from the base backup of {taken} in {seconds:.1} s (last transaction replayed committed {}; timeline {}), {} queued again",
+            rec.target,
+            rec.last_commit.as_deref().unwrap_or("before the backup ended"),
+            rec.timeline,
+            plural(
+                i64::try_from(r.rescheduled).unwrap_or(i64::MAX),
+                "formerly running job",
+                "formerly running jobs"
             )
-        } else {
-            String::new()
+        ))?;
+        if let Some(aside) = &rec.kept_aside {
+            ctx.out.line(format!(
+                "the replaced data directory is kept at {}; remove it once the restored jobs are right",
+                aside.display()
+            ))?;
         }
-    ))?;
+    }
+    if r.recovery.is_none() {
+        ctx.out.line(format!(
+            "restored {what} from the backup of {taken} in {seconds:.1} s{}",
+            if r.mode == Mode::Online {
+                format!(
+                    ", {} rows, {} queued again",
+                    r.rows,
+                    plural(
+                        i64::try_from(r.rescheduled).unwrap_or(i64::MAX),
+                        "formerly running job",
+                        "formerly running jobs"
+                    )
+                )
+            } else {
+                String::new()
+            }
+        ))?;
+    }
     if let Some(id) = r.last_used_job_id {
         ctx.out.line(format!(
             "last used job ID {id} (the next job gets {})",

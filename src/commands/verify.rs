@@ -31,6 +31,14 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let summary = reader::read(input, &label, &keys, &mut config)?;
     let left_out: Vec<String> = config.left_out.iter().map(ToString::to_string).collect();
     let m = &summary.manifest;
+    // A base backup is only as good as the WAL it needs: every segment of its range.
+    let wal = match (&m.base, m.mode) {
+        (Some(base), Mode::Physical) => {
+            let archive = crate::wal::points::require_archive(&ctx.target)?;
+            Some(crate::wal::bases::check_range(archive, &base.label)?)
+        }
+        _ => None,
+    };
     if ctx.out.json {
         ctx.out.json(&json!({
             "archive": label,
@@ -51,6 +59,14 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             "uncompressed_bytes": summary.uncompressed_bytes,
             "tables": m.tables.iter().map(|t| json!({"name": t.name, "rows": t.rows})).collect::<Vec<_>>(),
             "config_left_out": left_out,
+            "wal": wal.as_ref().map(|b| json!({
+                "start_lsn": b.start_lsn,
+                "stop_lsn": b.stop_lsn,
+                "first_segment": b.start_wal,
+                "last_segment": b.stop_wal,
+                "backup_ended_at": b.stopped_at,
+                "all_archived": true,
+            })),
         }))?;
         return Ok(Exit::Ok);
     }
@@ -95,6 +111,15 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             human_bytes(summary.uncompressed_bytes as i64)
         ),
     ]);
+    if let Some(b) = &wal {
+        t.add_row(vec![
+            "WAL needed".to_string(),
+            format!(
+                "{} to {} ({} to {}), all archived",
+                b.start_wal, b.stop_wal, b.start_lsn, b.stop_lsn
+            ),
+        ]);
+    }
     ctx.out.line(t.to_string())?;
     if m.mode == Mode::Online {
         let mut rows = table(&["table", "rows"]);

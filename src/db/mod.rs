@@ -2,6 +2,7 @@
 //! always bound; identifiers that come from data are checked against the catalog and quoted.
 
 pub mod backfill;
+pub mod base_backup;
 pub mod batched_migrations;
 pub mod counter;
 pub mod dump;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 
-use super::{live_workers_refusal, Request, Restored};
+use super::recovery::{self, Recovery, Target as RecoveryTarget};
+use super::{live_workers_refusal, RecoveryReport, Request, Restored};
 use crate::archive::{self, server_config, Manifest, Mode};
 use crate::cluster::{Cluster, DirLock, ServerState, StopMode};
 use crate::config::running_as_root;
@@ -32,7 +33,13 @@ pub struct Cold {
     config: Option<server_config::Collected>,
     /// The archive's settings that were left out (see `archive::server_config`).
     left_out: Vec<server_config::LeftOut>,
+    /// A physical archive: the recovery to run before the swap.
+    recovery: Option<Recovery>,
 }
+
+/// Marks the staging directory as the restore's own: a `psql.restoring` without it is a
+/// cluster a killed restore had swapped out, which is kept, never removed.
+const STAGING_MARK: &str = "jobdbctl-restoring";
 
 impl Cold {
     /// Everything that can refuse the restore, changing nothing (no lock file, no stop): the
@@ -85,8 +92,22 @@ impl Cold {
     pub fn prepare(ctx: &Ctx, request: &Request, header: &Manifest) -> anyhow::Result<Cold> {
         let lock = ctx.cluster("restore of a cold archive")?.lock_data_dir()?;
         let (cluster, state, replaces) = Self::assess(ctx, request)?;
+        let mut recovery = match (&header.base, header.mode) {
+            (Some(base), Mode::Physical) => Some(Recovery::check(
+                ctx,
+                base,
+                request.to.clone().unwrap_or(RecoveryTarget::Backup),
+            )?),
+            _ => None,
+        };
+        if let Some(recovery) = &mut recovery {
+            recovery.timeline = cluster.timeline()?;
+        }
         if let ServerState::Running(_) = state {
             let mut db = ctx.connect()?;
+            if let Some(recovery) = &recovery {
+                crate::restore::recovery::flush_archive(&mut db, &recovery.archive)?;
+            }
             if let Some(p) = ctx.detect_profile(&mut db)? {
                 // The counter being replaced joins the high-water mark before it goes.
                 if let Ok(seq) = counter::sequence_name(&mut db, &p) {
@@ -105,10 +126,7 @@ impl Cold {
             )?;
         }
         let staging = staging_dir(&cluster);
-        if staging.exists() {
-            fs::remove_dir_all(&staging)
-                .with_context(|| format!("cannot remove leftover {}", staging.display()))?;
-        }
+        clear_leftover(ctx, &cluster, &staging)?;
         let uid_gid = match (&cluster.server_user, running_as_root()) {
             (Some(user), true) => Some(crate::cluster::lookup_user(user)?),
             _ => None,
@@ -128,6 +146,7 @@ impl Cold {
             uid_gid,
             config: None,
             left_out: Vec::new(),
+            recovery,
         })
     }
 
@@ -173,7 +192,11 @@ impl Cold {
             mode & 0o750
         };
         fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .with_context(|| format!("cannot chmod {}", path.display()))
+            .with_context(|| format!("cannot chmod {}", path.display()))?;
+        if path == self.staging {
+            create(&path.join(STAGING_MARK), 0o600)?;
+        }
+        Ok(())
     }
 
     pub fn file(
@@ -226,6 +249,9 @@ impl Cold {
         request: &Request,
         manifest: &Manifest,
     ) -> anyhow::Result<Restored> {
+        if self.recovery.is_some() {
+            return self.finish_recovery(ctx, request, manifest);
+        }
         let result = self.swap_in();
         let result = match result {
             Ok(()) => Ok(()),
@@ -272,10 +298,104 @@ impl Cold {
             seconds: 0.0,
             config_left_out: self.left_out.iter().map(ToString::to_string).collect(),
             phases: Vec::new(),
+            recovery: None,
         })
     }
 
-    fn swap_in(&self) -> anyhow::Result<()> {
+    /// A physical archive: recovers the laid-down base backup to the target, swaps it in
+    /// keeping the replaced cluster aside, and starts it (stopping it again when the old one
+    /// was not running).
+    fn finish_recovery(
+        self,
+        ctx: &Ctx,
+        request: &Request,
+        manifest: &Manifest,
+    ) -> anyhow::Result<Restored> {
+        let Some(recovery) = &self.recovery else {
+            return Err(anyhow!("no recovery prepared"));
+        };
+        let recovered = (|| {
+            self.check_version()?;
+            recovery.signal(&self.staging)?;
+            self.hand_over()?;
+            sync_dir(&self.staging)?;
+            recovery::recover(
+                ctx,
+                &self.cluster,
+                &self.staging,
+                recovery,
+                request.avoid_id_reuse,
+            )
+        })();
+        let recovered = match recovered {
+            Ok(r) => r,
+            Err(e) => return Err(self.abandon(ctx, e)),
+        };
+        let pgdata = &self.cluster.pgdata;
+        let aside = if pgdata.exists() {
+            exchange(&self.staging, pgdata)?;
+            sync_dir(&self.cluster.data_dir)?;
+            let aside = aside_dir(&self.cluster);
+            fs::rename(&self.staging, &aside).with_context(|| {
+                format!(
+                    "restored, but cannot move the replaced cluster from {} to {}",
+                    self.staging.display(),
+                    aside.display()
+                )
+            })?;
+            sync_dir(&self.cluster.data_dir)?;
+            Some(aside)
+        } else {
+            fs::rename(&self.staging, pgdata).with_context(|| {
+                format!("cannot move the restored cluster to {}", pgdata.display())
+            })?;
+            sync_dir(&self.cluster.data_dir)?;
+            None
+        };
+        let _ = fs::remove_file(pgdata.join(STAGING_MARK));
+        let kept = aside.as_ref().map_or(String::new(), |a| {
+            format!("; the replaced cluster is kept at {}", a.display())
+        });
+        self.cluster
+            .start()
+            .with_context(|| format!("the restored cluster did not start{kept}"))?;
+        if !self.was_running {
+            self.cluster.stop(StopMode::Fast)?;
+        }
+        let kept_aside = match (aside, request.remove_old) {
+            (Some(aside), true) => {
+                fs::remove_dir_all(&aside).with_context(|| {
+                    format!(
+                        "restored, but cannot remove the replaced cluster at {}",
+                        aside.display()
+                    )
+                })?;
+                None
+            }
+            (aside, _) => aside,
+        };
+        Ok(Restored {
+            mode: Mode::Physical,
+            schema: recovered.schema.clone().or(manifest.schema.clone()),
+            created_at: self.created_at.clone(),
+            last_used_job_id: recovered.last_used_job_id,
+            archived_last_used_job_id: recovered.recovered_last_used_job_id,
+            high_water: recovered.high_water,
+            rescheduled: recovered.requeued,
+            rows: 0,
+            seconds: 0.0,
+            config_left_out: self.left_out.iter().map(ToString::to_string).collect(),
+            phases: Vec::new(),
+            recovery: Some(RecoveryReport {
+                target: recovery.target.describe(),
+                last_commit: recovered.last_commit,
+                timeline: recovered.timeline,
+                kept_aside,
+            }),
+        })
+    }
+
+    fn check_version(&self) -> anyhow::Result<()> {
         let version = fs::read_to_string(self.staging.join("PG_VERSION"))
             .context("the archive's data directory has no PG_VERSION")?;
         let bindir = self.cluster.bindir()?;
@@ -291,6 +411,11 @@ impl Cold {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    fn swap_in(&self) -> anyhow::Result<()> {
+        self.check_version()?;
         self.hand_over()?;
         sync_dir(&self.staging)?;
         let pgdata = &self.cluster.pgdata;
@@ -298,6 +423,7 @@ impl Cold {
             // Atomic: at every moment psql/ is either the old cluster or the new one.
             exchange(&self.staging, pgdata)?;
             sync_dir(&self.cluster.data_dir)?;
+            let _ = fs::remove_file(pgdata.join(STAGING_MARK));
             fs::remove_dir_all(&self.staging).with_context(|| {
                 format!(
                     "restored, but cannot remove the old cluster at {}",
@@ -309,6 +435,7 @@ impl Cold {
                 format!("cannot move the restored cluster to {}", pgdata.display())
             })?;
             sync_dir(&self.cluster.data_dir)?;
+            let _ = fs::remove_file(pgdata.join(STAGING_MARK));
         }
         Ok(())
     }
@@ -368,6 +495,48 @@ fn create(path: &Path, mode: u32) -> anyhow::Result<File> {
 
 fn staging_dir(cluster: &Cluster) -> PathBuf {
     cluster.data_dir.join("psql.restoring")
+}
+
+/// Where a point-in-time restore keeps the cluster it replaced.
+fn aside_dir(cluster: &Cluster) -> PathBuf {
+    cluster.data_dir.join(format!(
+        "psql.replaced-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    ))
+}
+
+/// What a killed restore left in `staging`: its own directory (marked) is removed, after
+/// stopping a recovery server it may have left running there; a cluster it had swapped
+/// out but not yet set aside is set aside now, never removed.
+fn clear_leftover(ctx: &Ctx, cluster: &Cluster, staging: &Path) -> anyhow::Result<()> {
+    if fs::symlink_metadata(staging).is_err() {
+        return Ok(());
+    }
+    let server = recovery::staging_server(cluster, staging, None)?;
+    if let Err(e) = server.stop(StopMode::Immediate) {
+        ctx.out.warn(format!(
+            "cannot stop a server left in {}: {e:#}",
+            staging.display()
+        ));
+    }
+    if fs::symlink_metadata(staging.join(STAGING_MARK)).is_ok() {
+        return fs::remove_dir_all(staging)
+            .with_context(|| format!("cannot remove leftover {}", staging.display()));
+    }
+    let aside = aside_dir(cluster);
+    fs::rename(staging, &aside).with_context(|| {
+        format!(
+            "cannot move leftover {} to {}",
+            staging.display(),
+            aside.display()
+        )
+    })?;
+    ctx.out.warn(format!(
+        "{} held the cluster a killed restore had replaced; kept it at {} (remove it once the restored cluster is right)",
+        staging.display(),
+        aside.display()
+    ));
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@
 
 mod cold;
 mod online;
+pub mod recovery;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,11 @@ pub struct Request {
     pub dry_run: bool,
     /// Decrypts an encrypted archive (see `archive::crypt`).
     pub keys: Keys,
+    /// Where to recover a physical archive to (`--to-time` and the like); `None`: the end of
+    /// the base backup. Only physical archives take one.
+    pub to: Option<recovery::Target>,
+    /// After a point-in-time restore, remove the replaced cluster instead of keeping it.
+    pub remove_old: bool,
 }
 
 /// What a restore put back.
@@ -76,6 +82,19 @@ pub struct Restored {
     pub config_left_out: Vec<String>,
     /// Where the time went, in order: (phase, seconds). For benchmarks and `-v`.
     pub phases: Vec<(String, f64)>,
+    /// A physical archive's recovery.
+    pub recovery: Option<RecoveryReport>,
+}
+
+/// Where a point-in-time restore got to.
+pub struct RecoveryReport {
+    pub target: String,
+    /// The commit time of the last transaction replayed.
+    pub last_commit: Option<String>,
+    /// The timeline the restored cluster writes on.
+    pub timeline: u32,
+    /// Where the replaced cluster is kept (none: there was none, or `--remove-old`).
+    pub kept_aside: Option<PathBuf>,
 }
 
 /// Restores one archive as the request says.
@@ -205,6 +224,15 @@ pub fn plan(ctx: &Ctx, request: &Request) -> anyhow::Result<Plan> {
                 .map(|stake| format!("schema {:?}{stake}", assessed.schema))
         }
         Mode::Cold => Cold::assess(ctx, request)?.2,
+        Mode::Physical => {
+            let base = m
+                .base
+                .as_ref()
+                .ok_or_else(|| anyhow!("archive {label} names no WAL start"))?;
+            let target = request.to.clone().unwrap_or(recovery::Target::Backup);
+            recovery::Recovery::check(ctx, base, target)?;
+            Cold::assess(ctx, request)?.2
+        }
     };
     Ok(Plan {
         mode: m.mode,
@@ -245,6 +273,15 @@ struct Restore<'a> {
 
 impl Visitor for Restore<'_> {
     fn header(&mut self, header: &Manifest) -> anyhow::Result<()> {
+        if self.request.to.is_some() && header.mode != Mode::Physical {
+            return Err(crate::error::failure(
+                crate::error::Exit::Usage,
+                format!(
+                    "a point-in-time restore needs a physical archive (backup --mode physical); this one is {}",
+                    header.mode.name()
+                ),
+            ));
+        }
         self.state = match header.mode {
             Mode::Online => State::Online(Box::new(Online::prepare(
                 self.ctx,
@@ -252,7 +289,9 @@ impl Visitor for Restore<'_> {
                 header,
                 self.bar.clone(),
             )?)),
-            Mode::Cold => State::Cold(Box::new(Cold::prepare(self.ctx, self.request, header)?)),
+            Mode::Cold | Mode::Physical => {
+                State::Cold(Box::new(Cold::prepare(self.ctx, self.request, header)?))
+            }
         };
         Ok(())
     }

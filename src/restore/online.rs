@@ -720,6 +720,7 @@ impl Online {
             seconds: 0.0,
             config_left_out: Vec::new(),
             phases,
+            recovery: None,
         })
     }
 

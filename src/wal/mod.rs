@@ -17,7 +17,9 @@
 //!
 //! A kill -9 leaves at most a `.partial`, which the next push of that name replaces.
 
+pub mod bases;
 pub mod points;
+mod records;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -47,6 +49,51 @@ pub fn is_wal_name(name: &str) -> bool {
             .is_some_and(|(seg, off)| hex(seg, 24) && hex(off, 8));
     }
     hex(name.strip_suffix(".partial").unwrap_or(name), 24)
+}
+
+/// Segments per "log" (the middle 8 hex digits of a segment name) with PostgreSQL's default
+/// 16 MB segments, which the embedded cluster uses.
+pub const SEGMENTS_PER_LOG: u64 = 0x100;
+const SEGMENT_BYTES: u64 = 16 << 20;
+
+/// Whether `text` is an LSN as PostgreSQL prints it (`16/B374D848`).
+pub fn is_lsn(text: &str) -> bool {
+    parse_lsn(text).is_some()
+}
+
+/// An LSN's position in the WAL.
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    let part = |s: &str| {
+        (!s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(s, 16).ok())
+            .flatten()
+    };
+    Some((part(hi)? << 32) | part(lo)?)
+}
+
+/// A segment name's timeline and number (counting from the start of the WAL).
+pub fn segment_number(name: &str) -> Option<(u32, u64)> {
+    if name.len() != 24 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let tli = u32::from_str_radix(&name[..8], 16).ok()?;
+    let log = u64::from_str_radix(&name[8..16], 16).ok()?;
+    let seg = u64::from_str_radix(&name[16..], 16).ok()?;
+    Some((tli, log * SEGMENTS_PER_LOG + seg))
+}
+
+pub fn segment_name(timeline: u32, number: u64) -> String {
+    format!(
+        "{timeline:08X}{:08X}{:08X}",
+        number / SEGMENTS_PER_LOG,
+        number % SEGMENTS_PER_LOG
+    )
+}
+
+/// The number of the segment holding `lsn`.
+pub fn segment_of(lsn: u64) -> u64 {
+    lsn / SEGMENT_BYTES
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -221,6 +268,16 @@ mod tests {
             "00000001.history/..",
         ] {
             assert!(!is_wal_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn segments_and_lsns_agree() {
+        let lsn = parse_lsn("1/2A000028").unwrap();
+        assert_eq!(segment_name(3, segment_of(lsn)), "00000003000000010000002A");
+        assert_eq!(segment_number("00000003000000010000002A"), Some((3, 0x12A)));
+        for bad in ["", "1", "1/", "/1", "123456789/0", "g/0"] {
+            assert!(parse_lsn(bad).is_none(), "{bad}");
         }
     }
 }

@@ -13,13 +13,12 @@
 //! - Names are 1–63 characters of letters, digits, `.`, `_` and `-`, not starting with `.`:
 //!   PostgreSQL's limit, safe in a file name and in recovery settings.
 
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::records;
 use crate::db::{restore_point, Db};
 use crate::error::{failure, Exit};
 use crate::storage::{LocalDir, Store};
@@ -27,8 +26,6 @@ use crate::target::Target;
 
 const PREFIX: &str = "restore-point.";
 const SUFFIX: &str = ".json";
-/// A record is a few hundred bytes; anything much larger was not written by jobdbctl.
-const MAX_RECORD: u64 = 16 << 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Point {
@@ -90,7 +87,7 @@ pub fn mark(db: &mut Db, archive: &Path, name: &str, reason: &str) -> anyhow::Re
         created_at: Utc::now(),
         reason: reason.to_string(),
     };
-    record(&LocalDir::new(archive), &point)?;
+    record(archive, &point)?;
     Ok(point)
 }
 
@@ -116,52 +113,21 @@ pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn record(store: &LocalDir, point: &Point) -> anyhow::Result<()> {
+fn record(archive: &Path, point: &Point) -> anyhow::Result<()> {
     let file = format!(
         "{PREFIX}{}.{}{SUFFIX}",
         point.name,
         point.lsn.replace('/', "-")
     );
-    let data = serde_json::to_vec_pretty(point).context("cannot encode the restore point")?;
-    store.put_new(&file, &data).map(drop)
+    records::put(archive, &file, point, "restore point")
 }
 
 /// The restore points recorded in `archive`, oldest first. A record that cannot be read is
 /// an error naming it: a point silently missing would send a recovery to an older one.
 pub fn list(archive: &Path) -> anyhow::Result<Vec<Point>> {
-    let store = LocalDir::new(archive);
-    if !store.exists() {
-        return Ok(Vec::new());
-    }
-    let mut points = Vec::new();
-    for listed in store.list()? {
-        if !(listed.name.starts_with(PREFIX) && listed.name.ends_with(SUFFIX)) {
-            continue;
-        }
-        // The name came from a directory the server user can write into.
-        let path =
-            crate::output::printable(&store.path_of(&listed.name).display().to_string(), 200);
-        let damaged = |why: String| {
-            failure(
-                Exit::BadArchive,
-                format!("restore point record {path} is damaged ({why}); move it aside"),
-            )
-        };
-        let object = store
-            .open(&listed.name)
-            .with_context(|| format!("cannot open {path}"))?;
-        if object.bytes() > MAX_RECORD {
-            return Err(damaged(format!("{} bytes", object.bytes())));
-        }
-        let mut text = Vec::new();
-        object
-            .stream()
-            .and_then(|mut r| r.read_to_end(&mut text))
-            .with_context(|| format!("cannot read {path}"))?;
-        let point: Point = serde_json::from_slice(&text).map_err(|e| damaged(e.to_string()))?;
-        check_name(&point.name).map_err(|_| damaged("a name jobdbctl never writes".into()))?;
-        points.push(point);
-    }
+    let mut points: Vec<Point> = records::all(archive, PREFIX, "restore point", |p: &Point| {
+        check_name(&p.name).is_ok() && super::is_lsn(&p.lsn)
+    })?;
     points.sort_by_key(|p| p.created_at);
     Ok(points)
 }

@@ -1,0 +1,394 @@
+//! Point-in-time recovery of the embedded cluster from a physical archive and the archived
+//! WAL: what runs between laying the base backup down beside the data directory and
+//! swapping it in (see `cold` for both).
+//!
+//! What it guarantees:
+//! - Before anything is stopped or extracted: the base backup's end is known (its record in
+//!   the WAL archive), the target is not before it, and the archive holds every segment
+//!   from the backup's start to the newest one (a gap is exit 5 naming the first missing
+//!   segment: recovery would otherwise end early at the gap, silently).
+//! - Recovery runs in the staging directory under a server of its own (the server user,
+//!   no TCP, its socket in the staging directory), fetching WAL with `jobdbctl wal-fetch`,
+//!   `recovery_target_action = promote`, the newest timeline. A target it cannot reach (after
+//!   the last archived transaction) is a refusal (exit 3) naming the recoverable window,
+//!   before anything is replaced.
+//! - Once promoted, the job steps of any restore run on the recovered database: running
+//!   jobs are queued again and job and queue locks cleared (their workers are gone), the job
+//!   counter is checked against the high-water mark (`--avoid-id-reuse` raises it). Then the
+//!   server shuts down cleanly (a checkpoint: the result is durable before the swap).
+
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, FixedOffset, Utc};
+
+use crate::archive::BaseBackup;
+use crate::cluster::{Cluster, StopMode};
+use crate::context::Ctx;
+use crate::db::{base_backup, counter, load, Db};
+use crate::error::{failure, Exit};
+use crate::job_ids::high_water;
+use crate::target::Target as DbTarget;
+use crate::wal::{self, bases};
+
+/// How long recovery may take before the restore gives up (the recovered directory is
+/// then removed; the old cluster was never touched).
+const RECOVERY_LIMIT: Duration = Duration::from_secs(6 * 3600);
+/// How long a running server gets to archive the segment a restore's switch ended.
+const ARCHIVE_WAIT: Duration = Duration::from_secs(120);
+
+/// Where recovery stops.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The moment given (its last transaction committed at or before it is kept).
+    Time(DateTime<FixedOffset>),
+    /// Just after this LSN; `name` when it is a restore point's.
+    Lsn { lsn: String, name: Option<String> },
+    /// The end of the archived WAL.
+    End,
+    /// The end of the base backup itself: a physical archive restored with no target.
+    Backup,
+}
+
+impl Target {
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Time(t) => t.to_rfc3339(),
+            Target::Lsn { lsn, name: None } => format!("LSN {lsn}"),
+            Target::Lsn {
+                lsn,
+                name: Some(name),
+            } => format!("restore point {name:?} (LSN {lsn})"),
+            Target::End => "the end of the archived WAL".to_string(),
+            Target::Backup => "the end of the base backup".to_string(),
+        }
+    }
+
+    fn settings(&self, timeline: Option<u32>) -> String {
+        let target = match self {
+            Target::Time(t) => format!(
+                "recovery_target_time = '{}'\n",
+                t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S%.6f+00")
+            ),
+            Target::Lsn { lsn, .. } => format!("recovery_target_lsn = '{lsn}'\n"),
+            Target::End => String::new(),
+            Target::Backup => "recovery_target = 'immediate'\n".to_string(),
+        };
+        let timeline = timeline.map_or("latest".to_string(), |t| t.to_string());
+        format!(
+            "{target}recovery_target_action = 'promote'\nrecovery_target_timeline = '{timeline}'\n"
+        )
+    }
+
+    /// Whether a base backup that ended as `base` says can reach this target.
+    pub fn after(&self, base: &bases::Base) -> bool {
+        match self {
+            Target::Time(t) => base.stopped_at <= *t,
+            Target::Lsn { lsn, .. } => {
+                match (wal::parse_lsn(lsn), wal::parse_lsn(&base.stop_lsn)) {
+                    (Some(target), Some(stop)) => stop <= target,
+                    _ => false,
+                }
+            }
+            Target::End | Target::Backup => true,
+        }
+    }
+}
+
+/// A recovery prepared before anything is stopped: the target, the WAL archive and the
+/// base backup's end, all checked.
+pub struct Recovery {
+    pub target: Target,
+    pub archive: PathBuf,
+    pub base: bases::Base,
+    /// The timeline to follow: the replaced cluster's, so a timeline that an abandoned
+    /// restore forked off is never followed instead; `None` (no cluster): the newest.
+    pub timeline: Option<u32>,
+}
+
+impl Recovery {
+    /// Checks `header`'s base backup against the WAL archive and `target` (see the module's
+    /// guarantees); changes nothing.
+    pub fn check(ctx: &Ctx, header: &BaseBackup, target: Target) -> anyhow::Result<Recovery> {
+        let archive = crate::wal::points::require_archive(&ctx.target)?.to_path_buf();
+        let recorded = bases::list(&archive)?;
+        let base = recorded
+            .iter()
+            .find(|b| b.label == header.label)
+            .cloned()
+            .ok_or_else(|| {
+                failure(
+                    Exit::Refused,
+                    format!(
+                        "the WAL archive {} has no record of base backup {} (was it taken into another wal_archive?); restore it with the wal_archive it was taken with",
+                        archive.display(),
+                        header.label
+                    ),
+                )
+            })?;
+        let have = bases::segments(&archive)?;
+        if let Some(missing) = bases::missing_for(&base, &have) {
+            return Err(missing_segment(&archive, &missing));
+        }
+        if !target.after(&base) {
+            return Err(failure(
+                Exit::Refused,
+                format!(
+                    "{} is before the base backup ended ({}, {}); recovery can reach only later points: choose an older base backup, or let restore choose one (no ARCHIVE)",
+                    target.describe(),
+                    base.stopped_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    base.stop_lsn
+                ),
+            ));
+        }
+        if let Some((_, from)) = wal::segment_number(&base.start_wal) {
+            if let Some(missing) = bases::first_gap(&have, from, base.timeline) {
+                return Err(missing_segment(&archive, &missing));
+            }
+        }
+        Ok(Recovery {
+            target,
+            archive,
+            base,
+            timeline: None,
+        })
+    }
+
+    /// Writes what makes the laid-down base backup recover: `recovery.signal` (and no
+    /// `standby.signal`, whatever the archive held).
+    pub fn signal(&self, staging: &Path) -> anyhow::Result<()> {
+        let standby = staging.join("standby.signal");
+        if fs::symlink_metadata(&standby).is_ok() {
+            fs::remove_file(&standby)
+                .with_context(|| format!("cannot remove {}", standby.display()))?;
+        }
+        let signal = staging.join("recovery.signal");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&signal)
+            .with_context(|| format!("cannot create {}", signal.display()))
+            .map(drop)
+    }
+}
+
+fn missing_segment(archive: &Path, missing: &str) -> anyhow::Error {
+    failure(
+        Exit::BadArchive,
+        format!(
+            "WAL segment {missing} is missing from {}: recovery cannot pass it; put it back from a copy of the archive, or restore a base backup taken after it",
+            archive.display()
+        ),
+    )
+}
+
+/// Makes the running server archive everything it wrote so far: a recovery to the end, or
+/// to a moment just past, needs the WAL still in its current segment.
+pub fn flush_archive(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
+    let segment = base_backup::switch_wal(db)?;
+    let archived = archive.join(format!("{segment}.zst"));
+    let started = Instant::now();
+    while !archived.exists() {
+        if started.elapsed() > ARCHIVE_WAIT {
+            return Err(failure(
+                Exit::Runtime,
+                format!(
+                    "the server did not archive WAL segment {segment} within {}; see `jobdbctl status` for why archiving fails; nothing was changed",
+                    humantime::format_duration(ARCHIVE_WAIT)
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// What recovery and the job steps did.
+pub struct Recovered {
+    /// The commit time of the last transaction replayed (none: no transaction after the
+    /// base backup).
+    pub last_commit: Option<String>,
+    pub timeline: u32,
+    pub schema: Option<String>,
+    pub requeued: u64,
+    pub last_used_job_id: Option<i64>,
+    pub recovered_last_used_job_id: Option<i64>,
+    pub high_water: Option<i64>,
+}
+
+/// Recovers the base backup laid down (and handed to the server user) in `staging`, runs
+/// the job steps on it and shuts its server down cleanly. On error its server is stopped;
+/// the caller removes the directory.
+pub fn recover(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    staging: &Path,
+    recovery: &Recovery,
+    avoid_id_reuse: bool,
+) -> anyhow::Result<Recovered> {
+    let server = staging_server(cluster, staging, Some(recovery))?;
+    ctx.out.info(format!(
+        "recovering to {} from the WAL archive {}",
+        recovery.target.describe(),
+        recovery.archive.display()
+    ));
+    let result = (|| {
+        if let Err(e) = server.start_within(RECOVERY_LIMIT) {
+            return Err(unreached(&server, recovery).unwrap_or(e));
+        }
+        let mut db = connect(ctx, &server)?;
+        let started = Instant::now();
+        loop {
+            match base_backup::in_recovery(&mut db) {
+                Ok(false) => break,
+                Ok(true) => {}
+                // The server ends recovery that cannot reach its target with a FATAL.
+                Err(e) => return Err(unreached(&server, recovery).unwrap_or(e)),
+            }
+            if started.elapsed() > RECOVERY_LIMIT {
+                return Err(failure(
+                    Exit::Runtime,
+                    format!(
+                        "recovery did not finish within {}; nothing was replaced",
+                        humantime::format_duration(RECOVERY_LIMIT)
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let recovered = job_steps(ctx, &mut db, avoid_id_reuse)?;
+        drop(db);
+        server.stop(StopMode::Fast)?;
+        Ok(recovered)
+    })();
+    if result.is_err() {
+        let _ = server.stop(StopMode::Immediate);
+    }
+    result
+}
+
+/// A server over `staging`: the cluster's settings, no TCP, its socket in `staging`.
+pub fn staging_server(
+    cluster: &Cluster,
+    staging: &Path,
+    recovery: Option<&Recovery>,
+) -> anyhow::Result<Cluster> {
+    let mut server = cluster.clone();
+    server.pgdata = staging.to_path_buf();
+    server.listen_addresses = String::new();
+    if let Some(recovery) = recovery {
+        let exe = std::env::current_exe().context("cannot find jobdbctl's own path")?;
+        // Both paths passed the checks archive_command's did (`Cluster::start`).
+        server.recovery_settings = Some(format!(
+            "# Point-in-time restore in progress (removed when the restored cluster starts).\n\
+             restore_command = '{} wal-fetch --from {} %f %p'\n{}",
+            exe.display(),
+            recovery.archive.display(),
+            recovery.target.settings(recovery.timeline)
+        ));
+    }
+    Ok(server)
+}
+
+fn connect(ctx: &Ctx, server: &Cluster) -> anyhow::Result<Db> {
+    Db::connect(
+        &DbTarget::Embedded(server.clone()),
+        ctx.config.connect_timeout.value,
+        ctx.verbose,
+        &|_| {},
+    )
+}
+
+/// The refusal for a recovery that ended before its target, naming the recoverable window
+/// from the server's log; `None` when the log says nothing of the kind.
+fn unreached(server: &Cluster, recovery: &Recovery) -> Option<anyhow::Error> {
+    let log = server_log(server);
+    let before_target =
+        log.contains("recovery ended before configured recovery target was reached");
+    let before_consistent =
+        log.contains("requested recovery stop point is before consistent recovery point");
+    if !(before_target || before_consistent) {
+        return None;
+    }
+    let last = log
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.split("last completed transaction was at log time ")
+                .nth(1)
+        })
+        .map(|t| t.trim().to_string());
+    let window_end = match &last {
+        Some(t) => format!("the last archived transaction, committed {t}"),
+        None => {
+            "the end of the archived WAL, with no transaction after the base backup".to_string()
+        }
+    };
+    Some(failure(
+        Exit::Refused,
+        format!(
+            "{} cannot be reached: the recoverable window runs from the base backup's end ({}) to {window_end}; nothing was replaced (choose a target inside it, or --to-end)",
+            recovery.target.describe(),
+            recovery.base.stopped_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+    ))
+}
+
+/// The server's own log files in its data directory, concatenated oldest first.
+fn server_log(server: &Cluster) -> String {
+    let mut files: Vec<PathBuf> = fs::read_dir(server.log_dir())
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.push(server.log_file());
+    files
+        .iter()
+        .filter_map(|f| fs::read(f).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The job steps of any restore, on the recovered database.
+fn job_steps(ctx: &Ctx, db: &mut Db, avoid_id_reuse: bool) -> anyhow::Result<Recovered> {
+    let last_commit = base_backup::last_replayed_commit(db)?;
+    let timeline = base_backup::timeline(db)?;
+    let mut recovered = Recovered {
+        last_commit,
+        timeline,
+        schema: None,
+        requeued: 0,
+        last_used_job_id: None,
+        recovered_last_used_job_id: None,
+        high_water: None,
+    };
+    let Some(profile) = ctx.detect_profile(db)? else {
+        return Ok(recovered);
+    };
+    let requeue = load::requeue_plan(db, &profile, 1, false)?;
+    for statement in &requeue.jobs {
+        recovered.requeued += load::run_requeue(db, statement)?;
+    }
+    if let Some(queues) = &requeue.queues {
+        load::run_requeue(db, queues)?;
+    }
+    recovered.high_water = high_water::read(ctx, Some(&mut *db), &profile.schema)?;
+    if let Ok(seq) = counter::sequence_name(db, &profile) {
+        let last = counter::last_used(db, &seq)?;
+        recovered.recovered_last_used_job_id = Some(last);
+        recovered.last_used_job_id = Some(last);
+        if let (true, Some(mark)) = (avoid_id_reuse, recovered.high_water) {
+            if mark > last {
+                counter::set_last_used(db, &seq, mark)?;
+                recovered.last_used_job_id = Some(counter::last_used(db, &seq)?);
+            }
+        }
+    }
+    recovered.schema = Some(profile.schema);
+    Ok(recovered)
+}
