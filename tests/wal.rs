@@ -603,11 +603,86 @@ fn a_segment_missing_from_the_window_is_refused_with_exit_5_naming_it() {
     assert!(!c.data_dir().join("psql.restoring").exists());
     assert_eq!(replaced_dirs(&c), 0);
 
+    // The gap breaks the window: backups check names it, until a base backup starts after it.
+    run(&c, &["backups", "check", "--max-age", "1h"])
+        .expect(4)
+        .error_has(lost);
+    let listing = run(&c, &["backups"]);
+    common::assert_has(&listing.expect(0).stdout, lost);
+
     // A segment of the base backup's own range: verify says the backup cannot be recovered.
     let verified = run(&c, &["--json", "verify", &backup]).expect(0).json();
     let first = verified["wal"]["first_segment"].as_str().expect("segment");
     std::fs::remove_file(archive.join(format!("{first}.zst"))).expect("lose it");
     run(&c, &["verify", &backup]).expect(5).error_has(first);
+    run(&c, &["backup", "--mode", "physical"]).expect(0);
+    run(&c, &["backups", "check", "--max-age", "1h"]).expect(0);
+}
+
+fn segment_numbers(archive: &Path) -> Vec<u64> {
+    let mut out: Vec<u64> = std::fs::read_dir(archive)
+        .expect("archive")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let seg = name.strip_suffix(".zst")?;
+            (seg.len() == 24).then(|| u64::from_str_radix(&seg[8..], 16).ok())?
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn keep_prunes_the_wal_no_kept_base_backup_needs_and_nothing_a_kept_one_needs() {
+    let (c, archive) = recoverable(None);
+    let mut client = c.client();
+    let switch = |client: &mut postgres::Client| {
+        insert_jobs_returning(client, 2);
+        let segment: String = client
+            .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
+            .expect("segment")
+            .get(0);
+        client
+            .execute("SELECT pg_switch_wal()", &[])
+            .expect("switch");
+        archived_through(client, &segment);
+    };
+    run(&c, &["backup", "--mode", "physical"]).expect(0);
+    switch(&mut client);
+    run(&c, &["backup", "--mark", "old-point"]).expect(0);
+    switch(&mut client);
+    // --keep on a plain backup never touches WAL a physical archive still needs.
+    run(&c, &["backup", "--keep", "1"]).expect(0);
+    let all = segment_numbers(&archive);
+    let kept = run(
+        &c,
+        &["--json", "backup", "--mode", "physical", "--keep", "1"],
+    )
+    .expect(0)
+    .json();
+    let kept = kept["archive"].as_str().expect("path").to_string();
+    let first: String = run(&c, &["--json", "verify", &kept]).expect(0).json()["wal"]
+        ["first_segment"]
+        .as_str()
+        .expect("segment")
+        .to_string();
+    let first = u64::from_str_radix(&first[8..], 16).expect("hex");
+    let left = segment_numbers(&archive);
+    assert!(
+        all.iter().any(|n| *n < first),
+        "there was WAL to prune: {all:?}"
+    );
+    assert!(
+        left.iter().all(|n| *n >= first),
+        "nothing before {first}: {left:?}"
+    );
+    assert_eq!(left.first(), Some(&first), "the kept backup's WAL stays");
+    let points = run(&c, &["--json", "backups", "points"]).expect(0).json();
+    assert_eq!(points.as_array().map(Vec::len), Some(0), "{points}");
+    run(&c, &["backups", "check", "--max-age", "1h"]).expect(0);
+    let listing = run(&c, &["backups"]);
+    common::assert_has(&listing.expect(0).stdout, "point-in-time restore: from");
 }
 
 #[test]

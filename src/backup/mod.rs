@@ -165,6 +165,19 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         }
         done.pruned = pruned.removed;
         done.damaged = pruned.damaged.into_iter().map(|(p, _)| p).collect();
+        // WAL follows the base backups kept; a failure here is the same warning as above.
+        match prune_wal(ctx, dir, false) {
+            Ok(Some(wal)) => report_wal_pruned(ctx, &wal),
+            Ok(None) => {}
+            Err(e) => {
+                let why = format!("{e:#}");
+                ctx.out.warn(format!(
+                    "backup written to {}, but old WAL could not be pruned: {why}; run `jobdbctl backups prune` to retry",
+                    path.display()
+                ));
+                done.prune_error = Some(why);
+            }
+        }
     }
     done.seconds = started.elapsed().as_secs_f64();
     Ok(done)
@@ -218,6 +231,62 @@ pub fn prune(
         dry_run,
         confirm,
     )
+}
+
+/// With `wal_archive`: removes the archived WAL that no physical archive kept in `dir` needs
+/// (see `wal::bases::prune`); `None` when there is no WAL archive or no base backup is kept.
+pub fn prune_wal(
+    ctx: &Ctx,
+    dir: &Path,
+    dry_run: bool,
+) -> anyhow::Result<Option<crate::wal::bases::Pruned>> {
+    let Some(archive) = crate::wal::points::archive_of(&ctx.target) else {
+        return Ok(None);
+    };
+    if !archive.is_dir() {
+        return Ok(None);
+    }
+    let kept = base_labels(ctx, dir)?;
+    crate::wal::bases::prune(archive, &kept, dry_run)
+}
+
+/// The labels of this database's physical archives in `dir`, damaged ones too: WAL is
+/// never the reason a backup cannot be recovered.
+fn base_labels(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<String>> {
+    let source = this_source(ctx);
+    let items = catalog::scan(&*ctx.places.at(dir)?, &Keys::default(), &|_| {
+        catalog::Depth::Header
+    })?;
+    Ok(items
+        .iter()
+        .filter(|i| i.state != catalog::State::Partial && i.source().as_ref() == Some(&source))
+        .filter_map(|i| i.header.as_ref()?.base_label.as_deref().map(str::to_string))
+        .collect())
+}
+
+/// With `wal_archive`: the recoverable window of the physical archives in `dir` (see
+/// `wal::bases::window`).
+pub fn wal_window(ctx: &Ctx, dir: &Path) -> anyhow::Result<Option<crate::wal::bases::Window>> {
+    let Some(archive) = crate::wal::points::archive_of(&ctx.target) else {
+        return Ok(None);
+    };
+    if !archive.is_dir() {
+        return Ok(None);
+    }
+    crate::wal::bases::window(archive, &base_labels(ctx, dir)?)
+}
+
+/// One line for what `prune_wal` removed.
+pub fn report_wal_pruned(ctx: &Ctx, wal: &crate::wal::bases::Pruned) {
+    if wal.files.is_empty() && wal.records.is_empty() {
+        return;
+    }
+    ctx.out.info(format!(
+        "removed {} archived WAL file(s) and {} record(s) from before {}, which no kept base backup needs",
+        wal.files.len(),
+        wal.records.len(),
+        wal.from
+    ));
 }
 
 /// `backups check` and `status`: this database's newest archive in `dir` (a `.partial` is

@@ -102,6 +102,11 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     } else {
         ctx.out
             .line(report::listing(&items, args.verify, args.wide))?;
+        if let Some(dir) = directory(ctx, &args.dir)? {
+            if let Some(window) = backup::wal_window(ctx, &dir)? {
+                ctx.out.line(window_line(&window))?;
+            }
+        }
     }
     // Each with why: the plain listing reads only the ends, so it cannot show what a full
     // read found in the middle.
@@ -144,6 +149,27 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         ));
     }
     Ok(Exit::Ok)
+}
+
+/// The recoverable window, for people: where point-in-time restore can go.
+fn window_line(w: &crate::wal::bases::Window) -> String {
+    let start = w
+        .oldest
+        .stopped_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let end = match &w.newest {
+        Some((segment, at)) => format!(
+            "{} (newest archived segment {segment})",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "the end of the archived WAL".to_string(),
+    };
+    match &w.gap {
+        None => format!("point-in-time restore: from {start} (end of the oldest base backup) to {end}"),
+        Some(gap) => format!(
+            "point-in-time restore: from {start}, but WAL segment {gap} is missing: recovery cannot pass it (`jobdbctl backups check` fails until a base backup is taken after it)"
+        ),
+    }
 }
 
 /// Whether this database's newest archive is there, whole and young enough: one line, exit 4
@@ -191,8 +217,22 @@ fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             )),
         },
     };
+    // A gap in the archived WAL breaks point-in-time restore past it.
+    let window = match directory(ctx, &args.dir)? {
+        Some(dir) => backup::wal_window(ctx, &dir)?,
+        None => None,
+    };
+    let gap = window.as_ref().and_then(|w| w.gap.clone());
+    let problem = problem.or_else(|| {
+        gap.as_ref().map(|g| {
+            format!(
+                "WAL segment {g} is missing from the WAL archive: point-in-time restore cannot pass it; put it back from a copy, or take a base backup (`jobdbctl backup --mode physical`) so the window starts after it"
+            )
+        })
+    });
     if ctx.out.json {
         ctx.out.json(&json!({
+            "wal_gap": gap,
             "fresh": problem.is_none(),
             "archive": newest.as_ref().map(|i| i.path().display().to_string()),
             "taken_at": newest.as_ref().and_then(|i| i.taken_at()),
@@ -244,7 +284,7 @@ fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     }
     let Some(dir) = directory(ctx, &args.dir)? else {
         ctx.out.info("no backup directory yet: nothing to prune");
-        return report_pruned(ctx, &backup::Pruned::default(), args.dry_run);
+        return report_pruned(ctx, &backup::Pruned::default(), None, args.dry_run);
     };
     let yes = args.confirmation.yes;
     let ask = |doomed: &[PathBuf]| {
@@ -268,10 +308,16 @@ fn prune(args: PruneArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             p.display()
         ));
     }
-    report_pruned(ctx, &pruned, args.dry_run)
+    let wal = backup::prune_wal(ctx, &dir, args.dry_run)?;
+    report_pruned(ctx, &pruned, wal.as_ref(), args.dry_run)
 }
 
-fn report_pruned(ctx: &Ctx, pruned: &backup::Pruned, dry_run: bool) -> anyhow::Result<Exit> {
+fn report_pruned(
+    ctx: &Ctx,
+    pruned: &backup::Pruned,
+    wal: Option<&crate::wal::bases::Pruned>,
+    dry_run: bool,
+) -> anyhow::Result<Exit> {
     let paths = |v: &[PathBuf]| {
         v.iter()
             .map(|p| p.display().to_string())
@@ -285,12 +331,25 @@ fn report_pruned(ctx: &Ctx, pruned: &backup::Pruned, dry_run: bool) -> anyhow::R
             "damaged": pruned.damaged.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
             "unmarked": pruned.unmarked,
             "abandoned_uploads": paths(&pruned.abandoned),
+            "wal_removed": wal.map(|w| json!({
+                "kept_from": w.from,
+                "files": w.files,
+                "records": w.records,
+            })),
         }))?;
         return Ok(Exit::Ok);
     }
     let verb = if dry_run { "would remove" } else { "removed" };
     for p in pruned.removed.iter().chain(&pruned.abandoned) {
         ctx.out.line(format!("{verb} {}", p.display()))?;
+    }
+    if let Some(w) = wal.filter(|w| !w.files.is_empty() || !w.records.is_empty()) {
+        ctx.out.line(format!(
+            "{verb} {} archived WAL file(s) and {} record(s) from before {}, which no kept base backup needs",
+            w.files.len(),
+            w.records.len(),
+            w.from
+        ))?;
     }
     ctx.out.line(format!(
         "{} {} archive(s), kept {}{}",

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -115,4 +116,133 @@ pub fn check_range(archive: &Path, label: &str) -> anyhow::Result<Base> {
         ));
     }
     Ok(base)
+}
+
+/// What [`prune`] removed (or with `dry_run` would remove).
+#[derive(Debug, Default)]
+pub struct Pruned {
+    /// The first segment kept: the oldest kept base backup's first.
+    pub from: String,
+    /// WAL files removed: segments and backup history files before `from`.
+    pub files: Vec<String>,
+    /// Records of restore points and base backups before it.
+    pub records: Vec<String>,
+}
+
+/// Removes from `archive` what no kept base backup needs: segments and backup history files
+/// before the first segment of the oldest base backup in `kept` (labels of the physical
+/// archives retention kept), and the records of restore points and of other base backups
+/// before it. Timeline history files are never removed (recovery reads every one). `None`,
+/// removing nothing, when no base backup is kept: without one there is no window to keep WAL
+/// for, and deleting it would make the next base backup the only way back.
+pub fn prune(archive: &Path, kept: &[String], dry_run: bool) -> anyhow::Result<Option<Pruned>> {
+    let bases = list(archive)?;
+    let Some(from) = bases
+        .iter()
+        .filter(|b| kept.contains(&b.label))
+        .filter_map(|b| segment_number(&b.start_wal).map(|(_, n)| (n, b.start_wal.clone())))
+        .min()
+    else {
+        return Ok(None);
+    };
+    let before = |segment: &str| segment_number(segment).is_some_and(|(_, n)| n < from.0);
+    let store = LocalDir::new(archive);
+    let mut pruned = Pruned {
+        from: from.1,
+        ..Pruned::default()
+    };
+    for listed in store.list()? {
+        let Some(wal) = listed.name.strip_suffix(".zst") else {
+            continue;
+        };
+        // Segments, .partial segments and backup history files start with their segment.
+        if super::is_wal_name(wal) && !wal.ends_with(".history") && before(&wal[..24]) {
+            pruned.files.push(listed.name.clone());
+        }
+    }
+    for b in bases
+        .iter()
+        .filter(|b| !kept.contains(&b.label) && before(&b.start_wal))
+    {
+        pruned.records.push(format!("{PREFIX}{}.json", b.label));
+    }
+    for p in super::points::list(archive)?
+        .iter()
+        .filter(|p| before(&p.segment))
+    {
+        pruned.records.push(super::points::file_name(p));
+    }
+    if !dry_run {
+        for name in pruned.files.iter().chain(&pruned.records) {
+            let path = store.path_of(name);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(Some(pruned))
+}
+
+/// The recoverable window of the archive: from the end of the oldest kept base backup to the
+/// newest archived segment, and the first segment missing in between.
+pub struct Window {
+    pub oldest: Base,
+    /// The newest archived segment and when it was archived.
+    pub newest: Option<(String, DateTime<Utc>)>,
+    /// The first segment missing between the oldest base backup's start and the newest.
+    pub gap: Option<String>,
+}
+
+/// The window of the base backups in `kept` (labels); `None` when none of them is recorded.
+/// A gap before a kept base backup's start only moves the window's start to that backup;
+/// a gap after every kept backup's start breaks the window (`gap`).
+pub fn window(archive: &Path, kept: &[String]) -> anyhow::Result<Option<Window>> {
+    let start = |b: &Base| segment_number(&b.start_wal).map_or(0, |(_, n)| n);
+    let mut bases: Vec<Base> = list(archive)?
+        .into_iter()
+        .filter(|b| kept.contains(&b.label))
+        .collect();
+    bases.sort_by_key(start);
+    let Some(first) = bases.first() else {
+        return Ok(None);
+    };
+    let have = segments(archive)?;
+    let newest_number = have.iter().next_back().copied().unwrap_or(0);
+    let missing: Vec<u64> = (start(first)..=newest_number)
+        .filter(|n| !have.contains(n))
+        .collect();
+    let (oldest, gap) = match missing.last() {
+        None => (first.clone(), None),
+        Some(last) => match bases.iter().find(|b| start(b) > *last) {
+            Some(after) => (after.clone(), None),
+            None => (
+                first.clone(),
+                Some(super::segment_name(first.timeline, missing[0])),
+            ),
+        },
+    };
+    let store = LocalDir::new(archive);
+    let mut newest: Option<(u64, String)> = None;
+    for listed in store.list()? {
+        if let Some((_, n)) = listed.name.strip_suffix(".zst").and_then(segment_number) {
+            if newest.as_ref().is_none_or(|(m, _)| n >= *m) {
+                newest = Some((n, listed.name.clone()));
+            }
+        }
+    }
+    let newest = newest.map(|(_, name)| {
+        let at = std::fs::metadata(store.path_of(&name))
+            .and_then(|m| m.modified())
+            .map(DateTime::<Utc>::from)
+            .unwrap_or_else(|_| Utc::now());
+        (name.trim_end_matches(".zst").to_string(), at)
+    });
+    Ok(Some(Window {
+        oldest,
+        newest,
+        gap,
+    }))
 }

@@ -113,13 +113,17 @@ pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn record(archive: &Path, point: &Point) -> anyhow::Result<()> {
-    let file = format!(
+/// The record's file name beside the segments.
+pub fn file_name(point: &Point) -> String {
+    format!(
         "{PREFIX}{}.{}{SUFFIX}",
         point.name,
         point.lsn.replace('/', "-")
-    );
-    records::put(archive, &file, point, "restore point")
+    )
+}
+
+fn record(archive: &Path, point: &Point) -> anyhow::Result<()> {
+    records::put(archive, &file_name(point), point, "restore point")
 }
 
 /// The restore points recorded in `archive`, oldest first. A record that cannot be read is
