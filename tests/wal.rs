@@ -9,19 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Run, TestCluster, SCRUBBED_ENV};
+use common::{Run, TestCluster};
 
-/// jobdbctl at a path the server user can run (it runs `wal-push` as archive_command).
 fn cmd(c: &TestCluster) -> Command {
-    let mut cmd = Command::new(common::bin_for_other_users());
-    for var in SCRUBBED_ENV {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--configdir")
-        .arg(&c.configdir)
-        .arg("--data-dir")
-        .arg(c.data_dir());
-    cmd
+    c.cmd_for_server_user()
 }
 
 fn run(c: &TestCluster, args: &[&str]) -> Run {
@@ -58,15 +49,7 @@ fn archiving() -> (TestCluster, PathBuf) {
 fn start_archives_every_finished_segment_and_fetch_gives_it_back() {
     let (c, archive) = archiving();
     let mut client = c.client();
-    common::insert_jobs(&mut client, 50);
-    let segment: String = client
-        .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
-        .expect("segment")
-        .get(0);
-    client
-        .execute("SELECT pg_switch_wal()", &[])
-        .expect("switch");
-    archived_through(&mut client, &segment);
+    let segment = jobs_in_a_segment_of_their_own(&mut client);
     let stored = archive.join(format!("{segment}.zst"));
     assert!(stored.is_file(), "{} is archived", stored.display());
     let original = std::fs::read(c.pgdata().join("pg_wal").join(&segment)).expect("segment");
@@ -269,10 +252,7 @@ fn migrate_and_backup_mark_make_restore_points_in_the_archived_wal() {
     };
     let start = lsn(&mut client);
     run(&c, &["migrate"]).expect(0);
-    let latest: i32 = client
-        .query_one("SELECT max(version) FROM jobdb.schema_migrations", &[])
-        .expect("version")
-        .get(0);
+    let latest = schema_version(&mut client);
     assert!(latest > 1, "migrated");
     run(&c, &["backup", "--mark", "pre-deploy"]).expect(0);
     let end = lsn(&mut client);
@@ -336,10 +316,7 @@ fn without_archiving_no_restore_point_is_made_and_migrate_changes_nothing() {
         .expect(3)
         .error_has("jobdbctl restart");
     let mut client = c.client();
-    let version: i32 = client
-        .query_one("SELECT max(version) FROM jobdb.schema_migrations", &[])
-        .expect("version")
-        .get(0);
+    let version = schema_version(&mut client);
     assert_eq!(version, 1, "migrate changed nothing");
     run(&c, &["--json", "backups", "points"])
         .expect(0)
@@ -369,6 +346,13 @@ fn recoverable(version: Option<&str>) -> (TestCluster, PathBuf) {
     (c, archive)
 }
 
+fn schema_version(client: &mut postgres::Client) -> i64 {
+    common::scalar_i64(
+        client,
+        "SELECT max(version)::int8 FROM jobdb.schema_migrations",
+    )
+}
+
 fn job_ids(client: &mut postgres::Client) -> Vec<i64> {
     client
         .query("SELECT id FROM jobdb.jobs ORDER BY id", &[])
@@ -388,6 +372,18 @@ fn server_now(client: &mut postgres::Client) -> String {
         .query_one("SELECT clock_timestamp()::text", &[])
         .expect("now")
         .get(0)
+}
+
+/// `restore ARGS --yes --force` with the engine known to be down.
+fn pitr_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--stale-after", "0s", "restore"];
+    all.extend_from_slice(args);
+    all.extend(["--yes", "--force"]);
+    all
+}
+
+fn pitr(c: &TestCluster, args: &[&str]) -> Run {
+    run(c, &pitr_args(args))
 }
 
 fn replaced_dirs(c: &TestCluster) -> usize {
@@ -430,40 +426,15 @@ fn restore_to_a_time_keeps_exactly_the_jobs_committed_by_then_and_queues_running
     let all = job_ids(&mut client);
 
     // After the last archived transaction: refused with the window, nothing replaced.
-    run(
-        &c,
-        &[
-            "--stale-after",
-            "0s",
-            "restore",
-            "--to-time",
-            "2999-01-01T00:00:00Z",
-            "--yes",
-            "--force",
-        ],
-    )
-    .expect(3)
-    .error_has("recoverable window");
+    pitr(&c, &["--to-time", "2999-01-01T00:00:00Z"])
+        .expect(3)
+        .error_has("recoverable window");
     let mut client = c.client();
     assert_eq!(job_ids(&mut client), all, "nothing replaced");
     assert_eq!(replaced_dirs(&c), 0);
     drop(client);
 
-    let restored = run(
-        &c,
-        &[
-            "--stale-after",
-            "0s",
-            "--json",
-            "restore",
-            "--to-time",
-            &target,
-            "--yes",
-            "--force",
-        ],
-    )
-    .expect(0)
-    .json();
+    let restored = pitr(&c, &["--to-time", &target, "--json"]).expect(0).json();
     let mut client = c.client();
     assert_eq!(
         job_ids(&mut client),
@@ -493,19 +464,7 @@ fn restore_to_a_time_keeps_exactly_the_jobs_committed_by_then_and_queues_running
     let newest = insert_jobs_returning(&mut client, 2);
     let now = job_ids(&mut client);
     drop(client);
-    run(
-        &c,
-        &[
-            "--stale-after",
-            "0s",
-            "restore",
-            "--to-end",
-            "--yes",
-            "--force",
-            "--remove-old",
-        ],
-    )
-    .expect(0);
+    pitr(&c, &["--to-end", "--remove-old"]).expect(0);
     let mut client = c.client();
     assert_eq!(job_ids(&mut client), now);
     assert!(newest.iter().all(|id| now.contains(id)));
@@ -537,10 +496,7 @@ fn restore_to_the_point_migrate_made_brings_back_the_old_schema_and_its_jobs() {
     )
     .expect(0);
     let mut client = c.client();
-    let version: i32 = client
-        .query_one("SELECT max(version) FROM jobdb.schema_migrations", &[])
-        .expect("version")
-        .get(0);
+    let version = schema_version(&mut client);
     assert_eq!(version, 1, "the schema as it was before migrate");
     assert_eq!(
         job_ids(&mut client),
@@ -566,34 +522,13 @@ fn a_segment_missing_from_the_window_is_refused_with_exit_5_naming_it() {
     let backup = backup["archive"].as_str().expect("path").to_string();
     let mut segments = Vec::new();
     for _ in 0..3 {
-        insert_jobs_returning(&mut client, 2);
-        let segment: String = client
-            .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
-            .expect("segment")
-            .get(0);
-        client
-            .execute("SELECT pg_switch_wal()", &[])
-            .expect("switch");
-        archived_through(&mut client, &segment);
-        segments.push(segment);
+        segments.push(jobs_in_a_segment_of_their_own(&mut client));
     }
     let jobs = job_ids(&mut client);
     drop(client);
     let lost = &segments[1];
     std::fs::remove_file(archive.join(format!("{lost}.zst"))).expect("lose a segment");
-    run(
-        &c,
-        &[
-            "--stale-after",
-            "0s",
-            "restore",
-            "--to-end",
-            "--yes",
-            "--force",
-        ],
-    )
-    .expect(5)
-    .error_has(lost);
+    pitr(&c, &["--to-end"]).expect(5).error_has(lost);
     let mut client = c.client();
     assert_eq!(
         job_ids(&mut client),
@@ -619,6 +554,21 @@ fn a_segment_missing_from_the_window_is_refused_with_exit_5_naming_it() {
     run(&c, &["backups", "check", "--max-age", "1h"]).expect(0);
 }
 
+/// Inserts jobs, switches WAL segments and waits until the one holding them is archived;
+/// its name.
+fn jobs_in_a_segment_of_their_own(client: &mut postgres::Client) -> String {
+    insert_jobs_returning(client, 2);
+    let segment: String = client
+        .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
+        .expect("segment")
+        .get(0);
+    client
+        .execute("SELECT pg_switch_wal()", &[])
+        .expect("switch");
+    archived_through(client, &segment);
+    segment
+}
+
 fn segment_numbers(archive: &Path) -> Vec<u64> {
     let mut out: Vec<u64> = std::fs::read_dir(archive)
         .expect("archive")
@@ -637,17 +587,7 @@ fn segment_numbers(archive: &Path) -> Vec<u64> {
 fn keep_prunes_the_wal_no_kept_base_backup_needs_and_nothing_a_kept_one_needs() {
     let (c, archive) = recoverable(None);
     let mut client = c.client();
-    let switch = |client: &mut postgres::Client| {
-        insert_jobs_returning(client, 2);
-        let segment: String = client
-            .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
-            .expect("segment")
-            .get(0);
-        client
-            .execute("SELECT pg_switch_wal()", &[])
-            .expect("switch");
-        archived_through(client, &segment);
-    };
+    let switch = |client: &mut postgres::Client| jobs_in_a_segment_of_their_own(client);
     run(&c, &["backup", "--mode", "physical"]).expect(0);
     switch(&mut client);
     run(&c, &["backup", "--mark", "old-point"]).expect(0);
@@ -698,19 +638,11 @@ fn kill_9_during_a_point_in_time_restore_leaves_the_old_cluster_twice_then_it_su
     let old = job_ids(&mut client);
     drop(client);
     let staging = c.data_dir().join("psql.restoring");
-    let restore_args = [
-        "--stale-after",
-        "0s",
-        "restore",
-        "--to-time",
-        &target,
-        "--yes",
-        "--force",
-    ];
+    let restore_args = pitr_args(&["--to-time", &target]);
     // Killed while extracting, then while its recovery server runs.
     for phase in [Path::new("PG_VERSION"), Path::new("postmaster.pid")] {
         let mut cmd = cmd(&c);
-        cmd.args(restore_args);
+        cmd.args(&restore_args);
         let mut child = common::spawn(cmd);
         common::wait_until(
             "the restore to reach the phase",
@@ -728,4 +660,83 @@ fn kill_9_during_a_point_in_time_restore_leaves_the_old_cluster_twice_then_it_su
     let mut client = c.client();
     assert_eq!(job_ids(&mut client), wanted);
     assert!(!staging.exists());
+}
+
+#[test]
+fn a_graphile_worker_database_is_restored_to_a_time_with_its_dead_workers_locks_cleared() {
+    let engine = common::graphile_npm::engine("0.16.6");
+    let (c, archive) = not_started();
+    c.write_config(&format!(
+        "wal_archive = '{}'\nbackup_dir = '{}'\n",
+        archive.display(),
+        c.dir.path().join("backups").display()
+    ));
+    run(&c, &["start", "--create"]).expect(0);
+    // The engine's own schema, its jobs, and a worker that died holding a job and its queue.
+    engine.populate_at(&c.pgdata(), c.port(), "jobdb");
+    let mut client = c.client();
+    let jobs = "graphile_worker._private_jobs";
+    let count = |client: &mut postgres::Client, sql: &str| common::scalar_i64(client, sql);
+    let held = count(
+        &mut client,
+        &format!("SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL"),
+    );
+    assert!(held > 0, "the dead worker holds a job");
+    run(
+        &c,
+        &[
+            "--profile",
+            "graphile-worker",
+            "backup",
+            "--mode",
+            "physical",
+        ],
+    )
+    .expect(0);
+    client
+        .batch_execute("SELECT graphile_worker.add_job('before_target', '{}')")
+        .expect("add job");
+    let target = server_now(&mut client);
+    client
+        .batch_execute("SELECT graphile_worker.add_job('after_target', '{}')")
+        .expect("add job");
+    let wanted = count(&mut client, &format!("SELECT count(*) FROM {jobs}")) - 1;
+    drop(client);
+
+    pitr(&c, &["--to-time", &target, "--profile", "graphile-worker"]).expect(0);
+    let mut client = c.client();
+    assert_eq!(
+        count(&mut client, &format!("SELECT count(*) FROM {jobs}")),
+        wanted
+    );
+    let by_task = |client: &mut postgres::Client, task: &str| {
+        count(
+            client,
+            &format!(
+                "SELECT count(*) FROM {jobs} j JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE t.identifier = '{task}'"
+            ),
+        )
+    };
+    assert_eq!(by_task(&mut client, "before_target"), 1);
+    assert_eq!(by_task(&mut client, "after_target"), 0);
+    assert_eq!(
+        count(
+            &mut client,
+            &format!("SELECT count(*) FROM {jobs} WHERE locked_by IS NOT NULL")
+        ),
+        0,
+        "the dead worker's job is free again"
+    );
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM graphile_worker._private_job_queues WHERE locked_by IS NOT NULL"
+        ),
+        0,
+        "and its queue"
+    );
+    drop(client);
+    // The engine starts on it and runs a job.
+    let exercised = engine.exercise_at(&c.pgdata(), c.port(), "jobdb");
+    assert_eq!(exercised["ran"], 1, "{exercised}");
 }

@@ -102,6 +102,11 @@ impl Cold {
         };
         if let Some(recovery) = &mut recovery {
             recovery.timeline = cluster.timeline()?;
+            if state == ServerState::Stopped {
+                ctx.out.warn(
+                    "the server is stopped, so what it wrote after its last archived segment is not in the WAL archive and cannot be recovered; to include it, start the server and restore again",
+                );
+            }
         }
         if let ServerState::Running(_) = state {
             let mut db = ctx.connect()?;

@@ -241,11 +241,25 @@ impl Engine {
         self.script(db, EXERCISE)
     }
 
+    /// [`Engine::populate`] on a database of any server: `host` its socket directory.
+    pub fn populate_at(&self, host: &Path, port: u16, dbname: &str) -> serde_json::Value {
+        self.script_at(host, port, dbname, POPULATE)
+    }
+
+    /// [`Engine::exercise`] on a database of any server.
+    pub fn exercise_at(&self, host: &Path, port: u16, dbname: &str) -> serde_json::Value {
+        self.script_at(host, port, dbname, EXERCISE)
+    }
+
     fn script(&self, db: &TestDb, body: &str) -> serde_json::Value {
+        let server = shared();
+        self.script_at(&server.socket_dir(), server.tcp_port, &db.name, body)
+    }
+
+    fn script_at(&self, host: &Path, port: u16, dbname: &str, body: &str) -> serde_json::Value {
         let work = temp_dir("gwjs");
         let script = work.path().join("engine.mjs");
         fs::write(&script, format!("{PROLOGUE}\n{body}")).expect("write node script");
-        let server = shared();
         let mut cmd = Command::new("node");
         cmd.arg(&script)
             .arg(&self.dir)
@@ -253,10 +267,10 @@ impl Engine {
             .env_remove("DATABASE_URL")
             .env_remove("PGPASSWORD")
             .env_remove("PGSERVICE")
-            .env("PGHOST", server.socket_dir())
-            .env("PGPORT", server.tcp_port.to_string())
+            .env("PGHOST", host)
+            .env("PGPORT", port.to_string())
             .env("PGUSER", "postgres")
-            .env("PGDATABASE", &db.name)
+            .env("PGDATABASE", dbname)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

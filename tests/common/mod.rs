@@ -352,6 +352,20 @@ impl TestCluster {
         std::fs::write(self.configdir.join("jobdbctl.toml"), toml).expect("write config");
     }
 
+    /// jobdbctl at a path the server user can run (it runs `wal-push` as archive_command,
+    /// `wal-fetch` as restore_command), on this cluster.
+    pub fn cmd_for_server_user(&self) -> Command {
+        let mut cmd = Command::new(bin_for_other_users());
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.arg("--configdir")
+            .arg(&self.configdir)
+            .arg("--data-dir")
+            .arg(self.data_dir());
+        cmd
+    }
+
     pub fn cmd(&self) -> Command {
         let mut cmd = jobdbctl(&self.configdir);
         cmd.arg("--data-dir").arg(self.data_dir());
