@@ -469,10 +469,22 @@ fn an_output_in_a_missing_directory_is_refused_unless_it_is_the_backup_dir() {
         refused.stderr
     );
     assert!(!dir.path().join("bakcups").exists(), "nothing is created");
+    // A missing directory written as DIR/ is a directory, never a file named DIR.
+    let slash = format!("{}/", dir.path().join("bakcups").display());
+    db.run(&["backup", "--output", &slash]).expect(2);
+    assert!(
+        !dir.path().join("bakcups").exists(),
+        "no file named like it"
+    );
 
     // The configured backup directory is created for a named archive, as for a default one.
     let backup_dir = dir.path().join("backups");
     db.write_config(&format!("backup_dir = '{}'\n", backup_dir.display()));
+    // backup_dir given as DIR/ before it exists: created, the archive inside it.
+    let slash = format!("{}/", backup_dir.display());
+    db.run(&["backup", "--output", &slash]).expect(0);
+    assert!(backup_dir.is_dir(), "a directory, not a file named like it");
+    assert_eq!(names(&backup_dir).len(), 1);
     let named = backup_dir.join("before-upgrade.tar.gz");
     db.run(&["backup", "--output", path_str(&named)]).expect(0);
     db.run(&["verify", path_str(&named)]).expect(0);

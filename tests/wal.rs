@@ -592,8 +592,21 @@ fn keep_prunes_the_wal_no_kept_base_backup_needs_and_nothing_a_kept_one_needs() 
     switch(&mut client);
     run(&c, &["backup", "--mark", "old-point"]).expect(0);
     switch(&mut client);
-    // --keep on a plain backup never touches WAL a physical archive still needs.
+    // A logical backup's --keep counts logical archives only: the base backup stays, and
+    // so does its WAL.
     run(&c, &["backup", "--keep", "1"]).expect(0);
+    let modes = |c: &TestCluster| -> Vec<String> {
+        let listed = run(c, &["--json", "backups"]).expect(0).json();
+        let mut modes: Vec<String> = listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|a| a["mode"].as_str().unwrap_or_default().to_string())
+            .collect();
+        modes.sort();
+        modes
+    };
+    assert_eq!(modes(&c), ["online", "physical"]);
     let all = segment_numbers(&archive);
     let kept = run(
         &c,
@@ -608,6 +621,7 @@ fn keep_prunes_the_wal_no_kept_base_backup_needs_and_nothing_a_kept_one_needs() 
         .expect("segment")
         .to_string();
     let first = u64::from_str_radix(&first[8..], 16).expect("hex");
+    assert_eq!(modes(&c), ["online", "physical"], "one of each kept");
     let left = segment_numbers(&archive);
     assert!(
         all.iter().any(|n| *n < first),

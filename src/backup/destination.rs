@@ -63,6 +63,21 @@ impl Destination {
                 (store, None) => (store, default_name(), true),
             },
             Some(p) if p.is_dir() => (Box::new(LocalDir::new(p)), default_name(), true),
+            // `DIR/` names a directory even before it exists: never a file called DIR.
+            Some(p) if p.as_os_str().to_string_lossy().ends_with('/') => {
+                let dir = PathBuf::from(p.to_string_lossy().trim_end_matches('/'));
+                if dir != ctx.config.backup_dir.value {
+                    return Err(failure(
+                        Exit::Usage,
+                        format!(
+                            "no directory {}; create it first (only backup_dir is created)",
+                            dir.display()
+                        ),
+                    ));
+                }
+                create_backup_dir(ctx)?;
+                (Box::new(LocalDir::new(&dir)), default_name(), true)
+            }
             Some(p) => {
                 check_parent(ctx, p)?;
                 let (store, name) = LocalDir::of_file(p)?;

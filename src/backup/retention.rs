@@ -8,7 +8,8 @@
 //! or that predates the mark is pinned), it is a regular file owned by this user (another
 //! user's files are not ours to count or delete: a forged "newer" archive must not push ours
 //! out), and it reads completely like `verify` reads it. A candidate is kept if it is among
-//! the newest N (by `created_at`) or newer than DURATION; when both are given either rule
+//! the newest N (by `created_at`) or newer than DURATION — physical archives (base backups)
+//! and logical ones (online, cold) counted apart, N of each; when both are given either rule
 //! keeps it, as pgBackRest and restic combine rules. The new archive is always kept. Which
 //! files qualify is `catalog::Item::prunable`, so `backups` shows what pruning would do. A
 //! damaged archive is neither counted nor deleted; it is reported, and so is one dated in
@@ -26,7 +27,7 @@ use chrono::{DateTime, Utc};
 
 use super::catalog::{self, Depth, Source, State};
 use crate::archive::crypt::Keys;
-use crate::archive::{Manifest, Retention};
+use crate::archive::{Manifest, Mode, Retention};
 use crate::storage::{Identity, Store};
 
 /// Which archives survive; prunes nothing unless at least one rule is set.
@@ -63,6 +64,8 @@ struct Candidate {
     name: String,
     /// The object read, so a name swapped since is not deleted; `None` for the new archive.
     identity: Option<Identity>,
+    /// A base backup, counted apart from online and cold archives.
+    physical: bool,
 }
 
 /// Prunes the archives of `source` in `store` as `policy` says. `latest` is a new archive
@@ -88,6 +91,7 @@ pub fn prune(
                 path: path.to_path_buf(),
                 name: String::new(),
                 identity: None,
+                physical: manifest.mode == Mode::Physical,
             });
         }
     }
@@ -142,6 +146,7 @@ pub fn prune(
                 identity: Some(item.identity),
                 path: item.path(),
                 name: item.name,
+                physical: header.mode == Mode::Physical,
             });
         } else {
             pruned
@@ -157,7 +162,12 @@ pub fn prune(
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .and_then(|d| now.checked_sub_signed(d));
     let mut doomed = Vec::new();
-    for (rank, c) in candidates.into_iter().enumerate() {
+    // Physical archives (base backups) count apart from logical ones: a nightly logical
+    // backup's --keep never deletes the base backups point-in-time restore needs.
+    let mut ranks = [0usize; 2];
+    for c in candidates {
+        let rank = ranks[usize::from(c.physical)];
+        ranks[usize::from(c.physical)] += 1;
         let kept_by_count = policy.keep.is_some_and(|n| rank < n);
         // A window too long to compute keeps everything rather than nothing.
         let kept_by_age = policy.within.is_some() && cutoff.is_none_or(|t| c.created_at > t);

@@ -291,10 +291,9 @@ pub fn requeue_plan(
     let statement = if jobs_done {
         None
     } else if staging.kind == ProfileKind::Jobdb {
-        Some(format!(
-            "UPDATE {jobs} SET state = 'queued', locked_at = NULL, locked_by = NULL,
-                    run_at = greatest(run_at, now()), updated_at = now()
-              WHERE (state = 'running' OR locked_by IS NOT NULL)"
+        Some(native_requeue(
+            &jobs,
+            "(state = 'running' OR locked_by IS NOT NULL)",
         ))
     } else if has_lock_columns(db, &jobs)? {
         Some(format!(
@@ -405,6 +404,45 @@ pub fn requeue_on_load(
             ],
         },
     )))
+}
+
+/// Queues again the jobs running in a recovered database and clears job and queue locks (see
+/// [`requeue_plan`]), in place: on a native schema whose constraint ties `running` to a
+/// lock, the running jobs are exactly the locked ones, found through the small partial index
+/// on locks instead of a scan of every job. The jobs requeued.
+pub fn requeue_in_place(db: &mut Db, profile: &Profile) -> anyhow::Result<u64> {
+    let jobs = profile.jobs_table();
+    let tied: bool = profile.kind == ProfileKind::Jobdb
+        && db
+            .query_one(
+                "running_is_locked",
+                "SELECT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = to_regclass($1) AND conname = 'jobs_running_is_locked'
+                     AND contype = 'c' AND convalidated)",
+                &[&jobs],
+            )?
+            .get(0);
+    let mut plan = requeue_plan(db, profile, 1, false)?;
+    if tied {
+        plan.jobs = vec![native_requeue(&jobs, "locked_by IS NOT NULL")];
+    }
+    let mut requeued = 0;
+    for statement in &plan.jobs {
+        requeued += run_requeue(db, statement)?;
+    }
+    if let Some(queues) = &plan.queues {
+        run_requeue(db, queues)?;
+    }
+    Ok(requeued)
+}
+
+/// The native schema's requeue of the jobs `condition` selects.
+fn native_requeue(jobs: &str, condition: &str) -> String {
+    format!(
+        "UPDATE {jobs} SET state = 'queued', locked_at = NULL, locked_by = NULL,
+                run_at = greatest(run_at, now()), updated_at = now()
+          WHERE {condition}"
+    )
 }
 
 /// Runs one statement of a [`Requeue`]; the rows it changed.

@@ -35,6 +35,7 @@ pub struct Cold {
     left_out: Vec<server_config::LeftOut>,
     /// A physical archive: the recovery to run before the swap.
     recovery: Option<Recovery>,
+    started: std::time::Instant,
 }
 
 /// Marks the staging directory as the restore's own: a `psql.restoring` without it is a
@@ -113,22 +114,21 @@ impl Cold {
             if let Some(recovery) = &recovery {
                 crate::restore::recovery::flush_archive(&mut db, &recovery.archive)?;
             }
-            if let Some(p) = ctx.detect_profile(&mut db)? {
-                // The counter being replaced joins the high-water mark before it goes.
-                if let Ok(seq) = counter::sequence_name(&mut db, &p) {
-                    let last = counter::last_used(&mut db, &seq)?;
-                    high_water::raise(ctx, &mut db, &p.schema, last)?;
-                }
-            }
+            note_counter(ctx, &mut db)?;
         }
         if let Some(replaces) = &replaces {
-            confirm(
-                &format!(
-                    "replace {replaces} with the cold backup taken {}",
+            let with = match &recovery {
+                Some(r) => format!(
+                    "the base backup taken {} recovered to {}",
+                    header.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    r.target.describe()
+                ),
+                None => format!(
+                    "the cold backup taken {}",
                     header.created_at.format("%Y-%m-%d %H:%M:%S UTC")
                 ),
-                request.yes,
-            )?;
+            };
+            confirm(&format!("replace {replaces} with {with}"), request.yes)?;
         }
         let staging = staging_dir(&cluster);
         clear_leftover(ctx, &cluster, &staging)?;
@@ -137,7 +137,14 @@ impl Cold {
             _ => None,
         };
         let was_running = matches!(state, ServerState::Running(_));
-        if was_running {
+        // A point-in-time restore recovers beside the running server, which it stops only
+        // to swap: until then the old cluster serves. Only a recovery to the end of the WAL
+        // needs the server stopped first, so that it writes nothing after what is recovered.
+        let stop_now = match &recovery {
+            Some(r) => matches!(r.target, RecoveryTarget::End),
+            None => true,
+        };
+        if was_running && stop_now {
             ctx.out.info("stopping the server for the restore");
             cluster.stop(StopMode::Fast)?;
         }
@@ -152,6 +159,7 @@ impl Cold {
             config: None,
             left_out: Vec::new(),
             recovery,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -233,8 +241,15 @@ impl Cold {
         }
         if last {
             if let Some(f) = self.file.take() {
-                f.sync_all()
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                // A base backup's server makes its data directory durable itself before
+                // recovery starts (its control file says it was not shut down); a cold
+                // archive's files are synced here, one by one.
+                if self.recovery.is_none() {
+                    f.sync_all()
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                } else {
+                    start_writeback(&f);
+                }
             }
         }
         Ok(())
@@ -319,6 +334,7 @@ impl Cold {
         let Some(recovery) = &self.recovery else {
             return Err(anyhow!("no recovery prepared"));
         };
+        let extracted_at = self.started.elapsed().as_secs_f64();
         let recovered = (|| {
             self.check_version()?;
             recovery.signal(&self.staging)?;
@@ -336,6 +352,21 @@ impl Cold {
             Ok(r) => r,
             Err(e) => return Err(self.abandon(ctx, e)),
         };
+        let recovered_at = self.started.elapsed().as_secs_f64();
+        if let ServerState::Running(_) = self.cluster.state()? {
+            // Jobs since the restore began are gone with the old cluster; their IDs are not.
+            let stopped = ctx
+                .connect()
+                .and_then(|mut db| note_counter(ctx, &mut db))
+                .and_then(|()| {
+                    ctx.out
+                        .info("stopping the server to swap in the recovered cluster");
+                    self.cluster.stop(StopMode::Fast)
+                });
+            if let Err(e) = stopped {
+                return Err(self.abandon(ctx, e));
+            }
+        }
         let pgdata = &self.cluster.pgdata;
         let aside = if pgdata.exists() {
             exchange(&self.staging, pgdata)?;
@@ -390,7 +421,13 @@ impl Cold {
             rows: 0,
             seconds: 0.0,
             config_left_out: self.left_out.iter().map(ToString::to_string).collect(),
-            phases: Vec::new(),
+            phases: std::iter::once(("extract".to_string(), extracted_at))
+                .chain(recovered.phases.iter().cloned())
+                .chain(std::iter::once((
+                    "swap and start".to_string(),
+                    self.started.elapsed().as_secs_f64() - recovered_at,
+                )))
+                .collect(),
             recovery: Some(RecoveryReport {
                 target: recovery.target.describe(),
                 last_commit: recovered.last_commit,
@@ -457,6 +494,28 @@ impl Cold {
         }
         err
     }
+}
+
+/// Asks the kernel to start writing `f` out now, without waiting: the disk works while the
+/// next files are decompressed, and the server's sync before recovery finds less to do.
+fn start_writeback(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid descriptor; the call only schedules writeback (a failure is harmless:
+    // the sync before recovery writes the file anyway).
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+/// The job counter of the cluster about to be replaced joins the high-water mark.
+fn note_counter(ctx: &Ctx, db: &mut crate::db::Db) -> anyhow::Result<()> {
+    if let Some(p) = ctx.detect_profile(db)? {
+        if let Ok(seq) = counter::sequence_name(db, &p) {
+            let last = counter::last_used(db, &seq)?;
+            high_water::raise(ctx, db, &p.schema, last)?;
+        }
+    }
+    Ok(())
 }
 
 /// The restored cluster's job counter, raised to the high-water mark for `--avoid-id-reuse`:

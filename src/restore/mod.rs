@@ -120,7 +120,9 @@ pub fn restore(ctx: &Ctx, request: &Request) -> anyhow::Result<Restored> {
     // bytes as stored, then every check but the entries' checksums). Standard input can be
     // read only once: it is checked while loading into staging.
     let mut checked = None;
-    if let Some(path) = path {
+    // A point-in-time restore extracts beside the running server, changing nothing until
+    // the swap, and checks everything on the way: a separate first read would only add time.
+    if let Some(path) = path.filter(|_| request.to.is_none()) {
         let (file, size) = open(path)?;
         let bar = ctx.out.progress(
             size,

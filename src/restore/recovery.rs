@@ -219,6 +219,8 @@ pub struct Recovered {
     pub last_used_job_id: Option<i64>,
     pub recovered_last_used_job_id: Option<i64>,
     pub high_water: Option<i64>,
+    /// Where recovery's time went: (phase, seconds).
+    pub phases: Vec<(String, f64)>,
 }
 
 /// Recovers the base backup laid down (and handed to the server user) in `staging`, runs
@@ -237,10 +239,17 @@ pub fn recover(
         recovery.target.describe(),
         recovery.archive.display()
     ));
+    let clock = Instant::now();
+    let mut phases = Vec::new();
+    let lap = |name: &str, phases: &mut Vec<(String, f64)>| {
+        let done: f64 = phases.iter().map(|(_, s)| s).sum();
+        phases.push((name.to_string(), clock.elapsed().as_secs_f64() - done));
+    };
     let result = (|| {
         if let Err(e) = server.start_within(RECOVERY_LIMIT) {
             return Err(unreached(&server, recovery).unwrap_or(e));
         }
+        lap("recovery server start", &mut phases);
         let mut db = connect(ctx, &server)?;
         let started = Instant::now();
         loop {
@@ -261,9 +270,13 @@ pub fn recover(
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let recovered = job_steps(ctx, &mut db, avoid_id_reuse)?;
+        lap("replay", &mut phases);
+        let mut recovered = job_steps(ctx, &mut db, avoid_id_reuse)?;
+        lap("job steps", &mut phases);
         drop(db);
         server.stop(StopMode::Fast)?;
+        lap("recovery server stop", &mut phases);
+        recovered.phases = std::mem::take(&mut phases);
         Ok(recovered)
     })();
     if result.is_err() {
@@ -366,17 +379,12 @@ fn job_steps(ctx: &Ctx, db: &mut Db, avoid_id_reuse: bool) -> anyhow::Result<Rec
         last_used_job_id: None,
         recovered_last_used_job_id: None,
         high_water: None,
+        phases: Vec::new(),
     };
     let Some(profile) = ctx.detect_profile(db)? else {
         return Ok(recovered);
     };
-    let requeue = load::requeue_plan(db, &profile, 1, false)?;
-    for statement in &requeue.jobs {
-        recovered.requeued += load::run_requeue(db, statement)?;
-    }
-    if let Some(queues) = &requeue.queues {
-        load::run_requeue(db, queues)?;
-    }
+    recovered.requeued = load::requeue_in_place(db, &profile)?;
     recovered.high_water = high_water::read(ctx, Some(&mut *db), &profile.schema)?;
     if let Ok(seq) = counter::sequence_name(db, &profile) {
         let last = counter::last_used(db, &seq)?;
