@@ -4,7 +4,8 @@
 //! - physical backup: `jobdbctl backup --mode physical` (zstd) against `pgbackrest backup
 //!   --type=full` (start-fast, zstd, process-max 2); goal ≤ 1.0.
 //! - restore to a time: `jobdbctl restore --to-time T` (base backup laid down, recovery,
-//!   job steps, swap, start) against `pgbackrest restore --type=time --target=T` into an empty
+//!   job steps, stopping the old server, swap, start; the replaced cluster kept aside and
+//!   removed after the timing) against `pgbackrest restore --type=time --target=T` into an empty
 //!   directory plus the recovery of a server started on it until it is promoted; both fetch
 //!   WAL from jobdbctl's archive (pgBackRest's own archive would need a second
 //!   archive_command); goal ≤ 1.0.
@@ -269,7 +270,6 @@ fn main() {
             &target,
             "--yes",
             "--force",
-            "--remove-old",
             "--json",
         ]);
         let start = Instant::now();
@@ -278,6 +278,11 @@ fn main() {
         let report: serde_json::Value = serde_json::from_str(&report).expect("restore --json");
         if o < ours_restore {
             phases = report["phases"].to_string();
+        }
+        // Like pgBackRest's restore into an empty directory, removing nothing: the replaced
+        // cluster goes outside the timing.
+        if let Some(aside) = report["recovery"]["replaced_cluster_kept_at"].as_str() {
+            std::fs::remove_dir_all(aside).expect("remove the replaced cluster");
         }
         ours_restore = ours_restore.min(o);
         eprintln!(

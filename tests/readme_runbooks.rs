@@ -82,7 +82,8 @@ impl Machine {
         cluster.write_config(&format!("data_dir = '{}'\n", cluster.data_dir().display()));
         let bin_dir = cluster.dir.path().join("bin");
         std::fs::create_dir(&bin_dir).expect("mkdir bin");
-        symlink(BIN, bin_dir.join("jobdbctl")).expect("link jobdbctl");
+        // A copy the server user can run: with wal_archive, the server runs jobdbctl itself.
+        symlink(common::bin_for_other_users(), bin_dir.join("jobdbctl")).expect("link jobdbctl");
         let logs = cluster.dir.path().join("cmd-logs");
         Machine {
             cluster,
@@ -107,7 +108,7 @@ impl Machine {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        self.cluster.run(args)
+        common::run_with(self.cluster.cmd_for_server_user(), args)
     }
 
     fn client(&self) -> postgres::Client {

@@ -367,6 +367,7 @@ impl Cold {
                 return Err(self.abandon(ctx, e));
             }
         }
+        let stopped_at = self.started.elapsed().as_secs_f64();
         let pgdata = &self.cluster.pgdata;
         let aside = if pgdata.exists() {
             exchange(&self.staging, pgdata)?;
@@ -398,6 +399,7 @@ impl Cold {
         if !self.was_running {
             self.cluster.stop(StopMode::Fast)?;
         }
+        let started_at = self.started.elapsed().as_secs_f64();
         let kept_aside = match (aside, request.remove_old) {
             (Some(aside), true) => {
                 fs::remove_dir_all(&aside).with_context(|| {
@@ -423,10 +425,14 @@ impl Cold {
             config_left_out: self.left_out.iter().map(ToString::to_string).collect(),
             phases: std::iter::once(("extract".to_string(), extracted_at))
                 .chain(recovered.phases.iter().cloned())
-                .chain(std::iter::once((
-                    "swap and start".to_string(),
-                    self.started.elapsed().as_secs_f64() - recovered_at,
-                )))
+                .chain([
+                    ("old server stop".to_string(), stopped_at - recovered_at),
+                    ("swap and start".to_string(), started_at - stopped_at),
+                    (
+                        "old cluster removed".to_string(),
+                        self.started.elapsed().as_secs_f64() - started_at,
+                    ),
+                ])
                 .collect(),
             recovery: Some(RecoveryReport {
                 target: recovery.target.describe(),

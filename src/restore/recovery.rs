@@ -239,17 +239,15 @@ pub fn recover(
         recovery.target.describe(),
         recovery.archive.display()
     ));
-    let clock = Instant::now();
-    let mut phases = Vec::new();
-    let lap = |name: &str, phases: &mut Vec<(String, f64)>| {
-        let done: f64 = phases.iter().map(|(_, s)| s).sum();
-        phases.push((name.to_string(), clock.elapsed().as_secs_f64() - done));
+    let mut laps = Laps {
+        clock: Instant::now(),
+        phases: Vec::new(),
     };
     let result = (|| {
         if let Err(e) = server.start_within(RECOVERY_LIMIT) {
             return Err(unreached(&server, recovery).unwrap_or(e));
         }
-        lap("recovery server start", &mut phases);
+        laps.lap("recovery server start");
         let mut db = connect(ctx, &server)?;
         let started = Instant::now();
         loop {
@@ -270,19 +268,34 @@ pub fn recover(
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        lap("replay", &mut phases);
-        let mut recovered = job_steps(ctx, &mut db, avoid_id_reuse)?;
-        lap("job steps", &mut phases);
+        laps.lap("replay");
+        let mut recovered = job_steps(ctx, &mut db, avoid_id_reuse, &mut laps)?;
+        laps.lap("job steps");
         drop(db);
         server.stop(StopMode::Fast)?;
-        lap("recovery server stop", &mut phases);
-        recovered.phases = std::mem::take(&mut phases);
+        laps.lap("recovery server stop");
+        recovered.phases = std::mem::take(&mut laps.phases);
         Ok(recovered)
     })();
     if result.is_err() {
         let _ = server.stop(StopMode::Immediate);
     }
     result
+}
+
+/// Where the time went, phase by phase.
+struct Laps {
+    clock: Instant,
+    phases: Vec<(String, f64)>,
+}
+
+impl Laps {
+    /// Ends the phase `name`: the time since the previous one ended.
+    fn lap(&mut self, name: &str) {
+        let done: f64 = self.phases.iter().map(|(_, s)| s).sum();
+        self.phases
+            .push((name.to_string(), self.clock.elapsed().as_secs_f64() - done));
+    }
 }
 
 /// A server over `staging`: the cluster's settings, no TCP, its socket in `staging`.
@@ -368,7 +381,12 @@ fn server_log(server: &Cluster) -> String {
 }
 
 /// The job steps of any restore, on the recovered database.
-fn job_steps(ctx: &Ctx, db: &mut Db, avoid_id_reuse: bool) -> anyhow::Result<Recovered> {
+fn job_steps(
+    ctx: &Ctx,
+    db: &mut Db,
+    avoid_id_reuse: bool,
+    laps: &mut Laps,
+) -> anyhow::Result<Recovered> {
     let last_commit = base_backup::last_replayed_commit(db)?;
     let timeline = base_backup::timeline(db)?;
     let mut recovered = Recovered {
@@ -384,7 +402,9 @@ fn job_steps(ctx: &Ctx, db: &mut Db, avoid_id_reuse: bool) -> anyhow::Result<Rec
     let Some(profile) = ctx.detect_profile(db)? else {
         return Ok(recovered);
     };
+    laps.lap("profile");
     recovered.requeued = load::requeue_in_place(db, &profile)?;
+    laps.lap("requeue");
     recovered.high_water = high_water::read(ctx, Some(&mut *db), &profile.schema)?;
     if let Ok(seq) = counter::sequence_name(db, &profile) {
         let last = counter::last_used(db, &seq)?;
