@@ -301,6 +301,18 @@ fn migrate_and_backup_mark_make_restore_points_in_the_archived_wal() {
         })
         .count();
     assert_eq!(records, 2, "one record per point beside the segments");
+
+    // wal_archive changed but the server not restarted: its WAL still goes to the old one,
+    // where a point made now would never be found.
+    let moved = c.dir.path().join("wal-moved");
+    std::fs::create_dir(&moved).expect("mkdir");
+    c.write_config(&format!("wal_archive = '{}'\n", moved.display()));
+    run(&c, &["backup", "--mark", "elsewhere"])
+        .expect(3)
+        .error_has("jobdbctl restart");
+    run(&c, &["backup", "--mode", "physical"])
+        .expect(3)
+        .error_has("jobdbctl restart");
 }
 
 #[test]

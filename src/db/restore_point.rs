@@ -25,3 +25,14 @@ pub fn create(db: &mut Db, name: &str) -> anyhow::Result<Made> {
     db.query_one("switch_wal", "SELECT pg_switch_wal()::text", &[])?;
     Ok(made)
 }
+
+/// The server's `archive_command`, as it runs now.
+pub fn archive_command(db: &mut Db) -> anyhow::Result<String> {
+    Ok(db
+        .query_one(
+            "archive_command",
+            "SELECT current_setting('archive_command')",
+            &[],
+        )?
+        .get(0))
+}

@@ -110,6 +110,18 @@ pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
             "the server does not archive its WAL, so a restore point could never be recovered to; run `jobdbctl restart` to apply wal_archive",
         ));
     }
+    // wal_archive changed since the server started: its WAL goes elsewhere.
+    let command = restore_point::archive_command(db)?;
+    if !command.ends_with(&format!(" wal-push --to {} %p", archive.display())) {
+        return Err(failure(
+            Exit::Refused,
+            format!(
+                "the server archives its WAL with {}, not into {}; run `jobdbctl restart` to apply wal_archive",
+                crate::output::printable(&command, 200),
+                archive.display()
+            ),
+        ));
+    }
     Ok(())
 }
 
