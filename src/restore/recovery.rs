@@ -245,17 +245,17 @@ pub fn recover(
     };
     let result = (|| {
         if let Err(e) = server.start_within(RECOVERY_LIMIT) {
-            return Err(unreached(&server, recovery).unwrap_or(e));
+            return Err(failed(&server, recovery, e));
         }
         laps.lap("recovery server start");
-        let mut db = connect(ctx, &server)?;
+        let mut db = connect(ctx, &server).map_err(|e| failed(&server, recovery, e))?;
         let started = Instant::now();
         loop {
             match base_backup::in_recovery(&mut db) {
                 Ok(false) => break,
                 Ok(true) => {}
                 // The server ends recovery that cannot reach its target with a FATAL.
-                Err(e) => return Err(unreached(&server, recovery).unwrap_or(e)),
+                Err(e) => return Err(failed(&server, recovery, e)),
             }
             if started.elapsed() > RECOVERY_LIMIT {
                 return Err(failure(
@@ -328,6 +328,18 @@ fn connect(ctx: &Ctx, server: &Cluster) -> anyhow::Result<Db> {
         ctx.verbose,
         &|_| {},
     )
+}
+
+/// Why the recovery server went away: once it has exited (its log complete), the refusal
+/// naming the window when it could not reach the target, else `err`.
+fn failed(server: &Cluster, recovery: &Recovery, err: anyhow::Error) -> anyhow::Error {
+    let waited = Instant::now();
+    while matches!(server.state(), Ok(crate::cluster::ServerState::Running(_)))
+        && waited.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unreached(server, recovery).unwrap_or(err)
 }
 
 /// The refusal for a recovery that ended before its target, naming the recoverable window
