@@ -27,7 +27,9 @@ pub struct Cold {
     staging: PathBuf,
     was_running: bool,
     created_at: String,
-    file: Option<File>,
+    /// Writes the extracted files on a thread of its own; `open`: a file is being written.
+    writer: FileWriter,
+    open: bool,
     uid_gid: Option<(u32, u32)>,
     /// A server configuration file being collected, to be written neutralized.
     config: Option<server_config::Collected>,
@@ -154,7 +156,8 @@ impl Cold {
             staging,
             was_running,
             created_at: header.created_at.to_rfc3339(),
-            file: None,
+            writer: FileWriter::start(),
+            open: false,
             uid_gid,
             config: None,
             left_out: Vec::new(),
@@ -231,44 +234,38 @@ impl Cold {
             self.left_out.extend(left_out);
             return self.write_whole(name, mode, body);
         }
-        let path = self.target(name);
-        if self.file.is_none() {
-            self.file = Some(create(&path, mode)?);
+        if !self.open {
+            self.writer.send(Op::Open(self.target(name), mode))?;
+            self.open = true;
         }
-        if let Some(f) = self.file.as_mut() {
-            f.write_all(&piece)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
+        self.writer.send(Op::Piece(piece))?;
         if last {
-            if let Some(f) = self.file.take() {
-                // A base backup's server makes its data directory durable itself before
-                // recovery starts (its control file says it was not shut down); a cold
-                // archive's files are synced here, one by one.
-                if self.recovery.is_none() {
-                    f.sync_all()
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                } else {
-                    start_writeback(&f);
-                }
-            }
+            // A base backup's server makes its data directory durable itself before
+            // recovery starts (its control file says it was not shut down); a cold
+            // archive's files are synced one by one.
+            self.writer.send(Op::Close {
+                sync: self.recovery.is_none(),
+            })?;
+            self.open = false;
         }
         Ok(())
     }
 
     fn write_whole(&mut self, name: &str, mode: u32, body: Vec<u8>) -> anyhow::Result<()> {
-        let path = self.target(name);
-        let mut f = create(&path, mode)?;
-        f.write_all(&body)
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))
+        self.writer.send(Op::Open(self.target(name), mode))?;
+        self.writer.send(Op::Piece(body))?;
+        self.writer.send(Op::Close { sync: true })
     }
 
     pub fn finish(
-        self,
+        mut self,
         ctx: &Ctx,
         request: &Request,
         manifest: &Manifest,
     ) -> anyhow::Result<Restored> {
+        if let Err(e) = self.writer.finish() {
+            return Err(self.abandon(ctx, e));
+        }
         if self.recovery.is_some() {
             return self.finish_recovery(ctx, request, manifest);
         }
@@ -488,8 +485,8 @@ impl Cold {
         Ok(())
     }
 
-    pub fn abandon(self, ctx: &Ctx, err: anyhow::Error) -> anyhow::Error {
-        drop(self.file);
+    pub fn abandon(mut self, ctx: &Ctx, err: anyhow::Error) -> anyhow::Error {
+        let _ = self.writer.finish();
         let _ = fs::remove_dir_all(&self.staging);
         if self.was_running {
             if let Err(e) = self.cluster.start() {
@@ -499,6 +496,80 @@ impl Cold {
             }
         }
         err
+    }
+}
+
+/// What the writer thread is asked to do, in order.
+enum Op {
+    /// Create a new file (exclusively, no link followed).
+    Open(PathBuf, u32),
+    /// Append to it.
+    Piece(Vec<u8>),
+    /// Close it: fsync it (`sync`), or start its writeback.
+    Close { sync: bool },
+}
+
+/// Writes extracted files on a thread of its own, so the reader thread (hashing, parsing)
+/// and the decompression thread do not wait on write system calls. The first error stops
+/// it; it is returned by the next `send` or by `finish`.
+struct FileWriter {
+    ops: Option<std::sync::mpsc::SyncSender<Op>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl FileWriter {
+    fn start() -> FileWriter {
+        let (ops, queue) = std::sync::mpsc::sync_channel::<Op>(16);
+        let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut current: Option<(File, PathBuf)> = None;
+            for op in queue {
+                match op {
+                    Op::Open(path, mode) => current = Some((create(&path, mode)?, path)),
+                    Op::Piece(data) => {
+                        if let Some((f, path)) = current.as_mut() {
+                            f.write_all(&data)
+                                .with_context(|| format!("cannot write {}", path.display()))?;
+                        }
+                    }
+                    Op::Close { sync } => {
+                        if let Some((f, path)) = current.take() {
+                            if sync {
+                                f.sync_all()
+                                    .with_context(|| format!("cannot write {}", path.display()))?;
+                            } else {
+                                start_writeback(&f);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        FileWriter {
+            ops: Some(ops),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&mut self, op: Op) -> anyhow::Result<()> {
+        let sent = self.ops.as_ref().map(|ops| ops.send(op).is_ok());
+        if sent == Some(true) {
+            return Ok(());
+        }
+        // The thread stopped at an error: that error.
+        self.finish()
+            .and_then(|()| Err(anyhow!("the file writer stopped")))
+    }
+
+    /// Waits until everything sent is written; the first error.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.ops = None;
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| anyhow!("the file writer panicked"))?,
+            None => Ok(()),
+        }
     }
 }
 
