@@ -114,27 +114,17 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         let store = ctx.places.at(dir)?;
         // Encrypted archives count by their meta stanza: a cron backup holds no secret key.
         let no_keys = Keys::default();
-        let pruned = match retention::prune(
-            &*store,
-            &no_keys,
-            &source,
-            latest,
-            &policy,
-            false,
-            &|_| Ok(()),
-        ) {
-            Ok(pruned) => pruned,
-            Err(e) => {
-                let why = format!("{e:#}");
-                ctx.out.warn(format!(
-                    "backup written to {}, but old archives could not be pruned: {why}; run `jobdbctl backups prune` to retry",
-                    path.display()
-                ));
-                done.prune_error = Some(why);
-                done.seconds = started.elapsed().as_secs_f64();
-                return Ok(done);
-            }
-        };
+        let pruned =
+            match retention::prune(&*store, &no_keys, &source, latest, &policy, false, &|_| {
+                Ok(())
+            }) {
+                Ok(pruned) => pruned,
+                Err(e) => {
+                    done.prune_error = Some(prune_failed(ctx, path, "archives", &e));
+                    done.seconds = started.elapsed().as_secs_f64();
+                    return Ok(done);
+                }
+            };
         for p in &pruned.future {
             ctx.out.warn(format!(
                 "kept {} without counting it: it is dated in the future (a wrong clock when it was written, or planted); check it and delete it by hand",
@@ -169,14 +159,7 @@ pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
         match prune_wal(ctx, dir, false) {
             Ok(Some(wal)) => report_wal_pruned(ctx, &wal),
             Ok(None) => {}
-            Err(e) => {
-                let why = format!("{e:#}");
-                ctx.out.warn(format!(
-                    "backup written to {}, but old WAL could not be pruned: {why}; run `jobdbctl backups prune` to retry",
-                    path.display()
-                ));
-                done.prune_error = Some(why);
-            }
+            Err(e) => done.prune_error = Some(prune_failed(ctx, path, "WAL", &e)),
         }
     }
     done.seconds = started.elapsed().as_secs_f64();
@@ -231,6 +214,17 @@ pub fn prune(
         dry_run,
         confirm,
     )
+}
+
+/// The warning for a prune that failed after the archive was complete; the reason, for
+/// `prune_error`.
+fn prune_failed(ctx: &Ctx, path: &Path, what: &str, e: &anyhow::Error) -> String {
+    let why = format!("{e:#}");
+    ctx.out.warn(format!(
+        "backup written to {}, but old {what} could not be pruned: {why}; run `jobdbctl backups prune` to retry",
+        path.display()
+    ));
+    why
 }
 
 /// With `wal_archive`: removes the archived WAL that no physical archive kept in `dir` needs
