@@ -15,8 +15,8 @@ use crate::error::Exit;
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     /// The archive (a path or an s3://bucket/prefix/NAME URL), - to read it from standard
-    /// input, or latest: the newest complete archive of this database in the backup
-    /// directory (a file named latest: ./latest). With a --to-* target and no ARCHIVE: the
+    /// input, or latest: the newest complete online or cold archive of this database in the
+    /// backup directory (a file named latest: ./latest). With a --to-* target and no ARCHIVE: the
     /// newest physical archive that ends before the target.
     #[arg(value_name = "ARCHIVE", required_unless_present_any = ["to_time", "to_name", "to_lsn", "to_end"])]
     pub archive: Option<PathBuf>,
