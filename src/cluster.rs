@@ -542,11 +542,7 @@ impl Cluster {
             ));
         }
         create_private_dir(dir, self.server_user.as_deref())?;
-        Ok(Some(format!(
-            "{} wal-push --to {} %p",
-            exe.display(),
-            dir.display()
-        )))
+        Ok(Some(archive_command(&exe, dir)))
     }
 
     /// Starts the server and waits up to [`START_TIMEOUT`] for it to accept connections;
@@ -755,6 +751,21 @@ impl Cluster {
         }
         Ok(DirLock { _file: file })
     }
+}
+
+/// The archive_command that pushes the server's WAL into `dir`: `EXE wal-push --to DIR %p`.
+fn archive_command(exe: &Path, dir: &Path) -> String {
+    format!("{}{}", exe.display(), push_into(dir))
+}
+
+/// Whether `command`, a server's archive_command, is the one that pushes into `dir` (a
+/// server started before wal_archive changed pushes elsewhere).
+pub fn archives_into(command: &str, dir: &Path) -> bool {
+    command.ends_with(&push_into(dir))
+}
+
+fn push_into(dir: &Path) -> String {
+    format!(" wal-push --to {} %p", dir.display())
 }
 
 /// pg_ctl's `-t` in whole seconds, rounded up so a wait is never shorter than asked.

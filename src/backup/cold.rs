@@ -90,21 +90,7 @@ pub(super) fn write_data_dir(
             .map(|v| v.trim().to_string());
     }
     let live = matches!(copy, Copy::Running { .. });
-    let mut files = list_cluster_files(&cluster.pgdata)?;
-    if live {
-        // Parents come before their contents: what is inside a left-out directory goes too.
-        let mut gone: Vec<String> = Vec::new();
-        files.retain(|f| {
-            let inside = gone
-                .iter()
-                .any(|d| f.relative.starts_with(&format!("{d}/")));
-            let out = inside || left_out_of_live_copy(&f.relative, f.dir);
-            if out && f.dir {
-                gone.push(f.relative.clone());
-            }
-            !out
-        });
-    }
+    let files = list_cluster_files(&cluster.pgdata, live)?;
     let total: u64 = files.iter().map(|f| f.size).sum();
     let added = if live { ADDED_ENTRY_BYTES } else { 0 };
     head.total_file_bytes = Some(total + added);
@@ -253,7 +239,10 @@ struct ClusterFile {
 
 /// Every directory and regular file of the data directory, parents first. Anything else
 /// (a symlinked pg_wal, tablespaces, sockets) is refused: the archive could not restore it.
-fn list_cluster_files(pgdata: &Path) -> anyhow::Result<Vec<ClusterFile>> {
+/// With `live` (a running server's directory): what [`left_out_of_live_copy`] names is left
+/// out, directories with all they hold, and an entry removed since its directory was read
+/// is skipped.
+fn list_cluster_files(pgdata: &Path, live: bool) -> anyhow::Result<Vec<ClusterFile>> {
     let mut out = vec![ClusterFile {
         relative: String::new(),
         dir: true,
@@ -274,8 +263,15 @@ fn list_cluster_files(pgdata: &Path) -> anyhow::Result<Vec<ClusterFile>> {
                 .to_str()
                 .ok_or_else(|| anyhow!("file name {:?} in {} is not UTF-8", name, dir.display()))?;
             let relative = format!("{rel}/{name}");
-            let meta = fs::symlink_metadata(e.path())
-                .with_context(|| format!("cannot stat {}", e.path().display()))?;
+            let meta = match fs::symlink_metadata(e.path()) {
+                Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => continue,
+                meta => {
+                    meta.with_context(|| format!("cannot stat {}", dir.join(name).display()))?
+                }
+            };
+            if live && left_out_of_live_copy(&relative, meta.is_dir()) {
+                continue;
+            }
             if meta.is_dir() {
                 out.push(ClusterFile {
                     relative: relative.clone(),

@@ -234,40 +234,41 @@ pub fn prune_wal(
     dir: &Path,
     dry_run: bool,
 ) -> anyhow::Result<Option<crate::wal::bases::Pruned>> {
-    let Some(archive) = crate::wal::points::archive_of(&ctx.target) else {
+    let Some(archive) = wal_archive(ctx) else {
         return Ok(None);
     };
-    if !archive.is_dir() {
-        return Ok(None);
-    }
-    let kept = base_labels(ctx, dir)?;
-    crate::wal::bases::prune(archive, &kept, dry_run)
-}
-
-/// The labels of this database's physical archives in `dir`, damaged ones too: WAL is
-/// never the reason a backup cannot be recovered.
-fn base_labels(ctx: &Ctx, dir: &Path) -> anyhow::Result<Vec<String>> {
-    let source = this_source(ctx);
     let items = catalog::scan(&*ctx.places.at(dir)?, &Keys::default(), &|_| {
         catalog::Depth::Header
     })?;
-    Ok(items
+    crate::wal::bases::prune(archive, &base_labels(ctx, &items), dry_run)
+}
+
+/// The embedded cluster's WAL archive, when wal_archive is set and the directory exists.
+pub fn wal_archive(ctx: &Ctx) -> Option<&Path> {
+    crate::wal::points::archive_of(&ctx.target).filter(|a| a.is_dir())
+}
+
+/// The labels of this database's physical archives among `items`, damaged ones too: WAL is
+/// never the reason a backup cannot be recovered.
+fn base_labels(ctx: &Ctx, items: &[catalog::Item]) -> Vec<String> {
+    let source = this_source(ctx);
+    items
         .iter()
         .filter(|i| i.state != catalog::State::Partial && i.source().as_ref() == Some(&source))
         .filter_map(|i| i.header.as_ref()?.base_label.as_deref().map(str::to_string))
-        .collect())
+        .collect()
 }
 
-/// With `wal_archive`: the recoverable window of the physical archives in `dir` (see
-/// `wal::bases::window`).
-pub fn wal_window(ctx: &Ctx, dir: &Path) -> anyhow::Result<Option<crate::wal::bases::Window>> {
-    let Some(archive) = crate::wal::points::archive_of(&ctx.target) else {
+/// With `wal_archive`: the recoverable window of the physical archives among `items` (a
+/// backup directory's listing; see `wal::bases::window`).
+pub fn wal_window(
+    ctx: &Ctx,
+    items: &[catalog::Item],
+) -> anyhow::Result<Option<crate::wal::bases::Window>> {
+    let Some(archive) = wal_archive(ctx) else {
         return Ok(None);
     };
-    if !archive.is_dir() {
-        return Ok(None);
-    }
-    crate::wal::bases::window(archive, &base_labels(ctx, dir)?)
+    crate::wal::bases::window(archive, &base_labels(ctx, items))
 }
 
 /// One line for what `prune_wal` removed.

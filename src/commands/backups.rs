@@ -87,8 +87,9 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         Depth::Ends
     };
     let keys = args.dir.keys.keys(&ctx.config)?;
-    let items = match directory(ctx, &args.dir)? {
-        Some(dir) => backup::list(ctx, &dir, &keys, &|_| depth)?,
+    let found = directory(ctx, &args.dir)?;
+    let items = match &found {
+        Some(dir) => backup::list(ctx, dir, &keys, &|_| depth)?,
         None => {
             ctx.out.info(format!(
                 "no backup directory {} yet: no backups",
@@ -102,10 +103,8 @@ fn list(args: ListArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     } else {
         ctx.out
             .line(report::listing(&items, args.verify, args.wide))?;
-        if let Some(dir) = directory(ctx, &args.dir)? {
-            if let Some(window) = backup::wal_window(ctx, &dir)? {
-                ctx.out.line(window_line(&window))?;
-            }
+        if let Some(window) = backup::wal_window(ctx, &items)? {
+            ctx.out.line(window_line(&window))?;
         }
     }
     // Each with why: the plain listing reads only the ends, so it cannot show what a full
@@ -177,14 +176,15 @@ fn window_line(w: &crate::wal::bases::Window) -> String {
 fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let keys = args.dir.keys.keys(&ctx.config)?;
     let dir = backup::directory(ctx, args.dir.dir.as_deref());
-    let newest = match directory(ctx, &args.dir)? {
+    let found = directory(ctx, &args.dir)?;
+    let newest = match &found {
         Some(dir) => {
             let depth = if args.verify {
                 Depth::Full
             } else {
                 Depth::Ends
             };
-            backup::newest(ctx, &dir, &keys, depth)?
+            backup::newest(ctx, dir, &keys, depth)?
         }
         None => None,
     };
@@ -218,9 +218,12 @@ fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         },
     };
     // A gap in the archived WAL breaks point-in-time restore past it.
-    let window = match directory(ctx, &args.dir)? {
-        Some(dir) => backup::wal_window(ctx, &dir)?,
-        None => None,
+    let window = match (&found, backup::wal_archive(ctx)) {
+        (Some(dir), Some(_)) => {
+            let items = backup::list(ctx, dir, &keys, &|_| Depth::Header)?;
+            backup::wal_window(ctx, &items)?
+        }
+        _ => None,
     };
     let gap = window.as_ref().and_then(|w| w.gap.clone());
     let problem = problem.or_else(|| {

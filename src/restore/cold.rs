@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 
 use super::recovery::{self, Recovery, Target as RecoveryTarget};
-use super::{live_workers_refusal, RecoveryReport, Request, Restored};
+use super::{live_workers_refusal, Counter, RecoveryReport, Request, Restored};
 use crate::archive::{self, server_config, Manifest, Mode};
 use crate::cluster::{Cluster, DirLock, ServerState, StopMode};
 use crate::config::running_as_root;
@@ -296,20 +296,19 @@ impl Cold {
             outcome?
         } else {
             let schema = manifest.schema.as_deref().unwrap_or(ctx.native_schema());
-            let high_water = high_water::read(ctx, None::<&mut crate::db::Db>, schema)?;
-            (
-                manifest.last_used_job_id,
-                manifest.last_used_job_id,
-                high_water,
-            )
+            Counter {
+                last_used: manifest.last_used_job_id,
+                restored: manifest.last_used_job_id,
+                high_water: high_water::read(ctx, None::<&mut crate::db::Db>, schema)?,
+            }
         };
         Ok(Restored {
             mode: Mode::Cold,
             schema: manifest.schema.clone(),
             created_at: self.created_at.clone(),
-            last_used_job_id: counter.0,
-            archived_last_used_job_id: counter.1,
-            high_water: counter.2,
+            last_used_job_id: counter.last_used,
+            archived_last_used_job_id: counter.restored,
+            high_water: counter.high_water,
             rescheduled: 0,
             rows: 0,
             seconds: 0.0,
@@ -365,10 +364,7 @@ impl Cold {
             }
         }
         let stopped_at = self.started.elapsed().as_secs_f64();
-        let pgdata = &self.cluster.pgdata;
-        let aside = if pgdata.exists() {
-            exchange(&self.staging, pgdata)?;
-            sync_dir(&self.cluster.data_dir)?;
+        let aside = if self.move_in()? {
             let aside = aside_dir(&self.cluster);
             fs::rename(&self.staging, &aside).with_context(|| {
                 format!(
@@ -380,13 +376,8 @@ impl Cold {
             sync_dir(&self.cluster.data_dir)?;
             Some(aside)
         } else {
-            fs::rename(&self.staging, pgdata).with_context(|| {
-                format!("cannot move the restored cluster to {}", pgdata.display())
-            })?;
-            sync_dir(&self.cluster.data_dir)?;
             None
         };
-        let _ = fs::remove_file(pgdata.join(STAGING_MARK));
         let kept = aside.as_ref().map_or(String::new(), |a| {
             format!("; the replaced cluster is kept at {}", a.display())
         });
@@ -413,9 +404,9 @@ impl Cold {
             mode: Mode::Physical,
             schema: recovered.schema.clone().or(manifest.schema.clone()),
             created_at: self.created_at.clone(),
-            last_used_job_id: recovered.last_used_job_id,
-            archived_last_used_job_id: recovered.recovered_last_used_job_id,
-            high_water: recovered.high_water,
+            last_used_job_id: recovered.counter.as_ref().and_then(|c| c.last_used),
+            archived_last_used_job_id: recovered.counter.as_ref().and_then(|c| c.restored),
+            high_water: recovered.counter.as_ref().and_then(|c| c.high_water),
             rescheduled: recovered.requeued,
             rows: 0,
             seconds: 0.0,
@@ -463,26 +454,34 @@ impl Cold {
         self.check_version()?;
         self.hand_over()?;
         sync_dir(&self.staging)?;
-        let pgdata = &self.cluster.pgdata;
-        if pgdata.exists() {
-            // Atomic: at every moment psql/ is either the old cluster or the new one.
-            exchange(&self.staging, pgdata)?;
-            sync_dir(&self.cluster.data_dir)?;
-            let _ = fs::remove_file(pgdata.join(STAGING_MARK));
+        if self.move_in()? {
             fs::remove_dir_all(&self.staging).with_context(|| {
                 format!(
                     "restored, but cannot remove the old cluster at {}",
                     self.staging.display()
                 )
             })?;
+        }
+        Ok(())
+    }
+
+    /// Puts the complete staging directory at `psql/`: exchanged with the cluster there in
+    /// one `renameat2`, so `psql/` is at every moment either the old cluster or the new one,
+    /// or renamed into place when there is none. `true` when the old cluster now sits at the
+    /// staging directory's name (for the caller to remove or set aside).
+    fn move_in(&self) -> anyhow::Result<bool> {
+        let pgdata = &self.cluster.pgdata;
+        let replaced = pgdata.exists();
+        if replaced {
+            exchange(&self.staging, pgdata)?;
         } else {
             fs::rename(&self.staging, pgdata).with_context(|| {
                 format!("cannot move the restored cluster to {}", pgdata.display())
             })?;
-            sync_dir(&self.cluster.data_dir)?;
-            let _ = fs::remove_file(pgdata.join(STAGING_MARK));
         }
-        Ok(())
+        sync_dir(&self.cluster.data_dir)?;
+        let _ = fs::remove_file(pgdata.join(STAGING_MARK));
+        Ok(replaced)
     }
 
     pub fn abandon(mut self, ctx: &Ctx, err: anyhow::Error) -> anyhow::Error {
@@ -595,32 +594,25 @@ fn note_counter(ctx: &Ctx, db: &mut crate::db::Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The restored cluster's job counter, raised to the high-water mark for `--avoid-id-reuse`:
-/// the last used job ID, the archive's, and the mark.
-#[allow(clippy::type_complexity)]
+/// The restored cluster's job counter against the high-water mark (see
+/// [`Counter::against_mark`]), from the server the restore started.
 fn restored_counter(
     ctx: &Ctx,
     manifest: &Manifest,
     avoid_id_reuse: bool,
-) -> anyhow::Result<(Option<i64>, Option<i64>, Option<i64>)> {
+) -> anyhow::Result<Counter> {
     let mut db = ctx.connect()?;
-    let Some(p) = ctx.detect_profile(&mut db)? else {
-        let schema = manifest.schema.as_deref().unwrap_or(ctx.native_schema());
-        return Ok((None, None, high_water::read(ctx, Some(&mut db), schema)?));
-    };
-    let high_water = high_water::read(ctx, Some(&mut db), &p.schema)?;
-    let Ok(seq) = counter::sequence_name(&mut db, &p) else {
-        return Ok((None, None, high_water));
-    };
-    let archived = counter::last_used(&mut db, &seq)?;
-    let mut last = archived;
-    if let (true, Some(mark)) = (avoid_id_reuse, high_water) {
-        if mark > last {
-            counter::set_last_used(&mut db, &seq, mark)?;
-            last = counter::last_used(&mut db, &seq)?;
+    match ctx.detect_profile(&mut db)? {
+        Some(p) => Counter::against_mark(ctx, &mut db, &p, avoid_id_reuse),
+        None => {
+            let schema = manifest.schema.as_deref().unwrap_or(ctx.native_schema());
+            Ok(Counter {
+                last_used: None,
+                restored: None,
+                high_water: high_water::read(ctx, Some(&mut db), schema)?,
+            })
         }
     }
-    Ok((Some(last), Some(archived), high_water))
 }
 
 /// A new file of the staging directory, created exclusively; modes limited to 0640.

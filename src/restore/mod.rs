@@ -35,6 +35,8 @@ use crate::archive::reader::{self, Discard, Visitor};
 use crate::archive::{Manifest, Mode, SchemaDdl};
 use crate::context::Ctx;
 use crate::db::workers::{self, Worker};
+use crate::db::{counter, Db, Profile};
+use crate::job_ids::high_water;
 
 /// Where the archive comes from.
 pub enum Archive {
@@ -84,6 +86,49 @@ pub struct Restored {
     pub phases: Vec<(String, f64)>,
     /// A physical archive's recovery.
     pub recovery: Option<RecoveryReport>,
+}
+
+/// A restored database's job counter, checked against the high-water mark.
+pub struct Counter {
+    /// The last used job ID now (raised for `--avoid-id-reuse`).
+    pub last_used: Option<i64>,
+    /// The last used job ID as restored, before any raise.
+    pub restored: Option<i64>,
+    pub high_water: Option<i64>,
+}
+
+impl Counter {
+    /// Reads the restored counter of `profile` and the mark; with `avoid_id_reuse` raises the
+    /// counter to a higher mark, so no job ID is handed out twice. (An online restore does
+    /// the same inside its swap transaction.)
+    pub fn against_mark(
+        ctx: &Ctx,
+        db: &mut Db,
+        profile: &Profile,
+        avoid_id_reuse: bool,
+    ) -> anyhow::Result<Counter> {
+        let high_water = high_water::read(ctx, Some(&mut *db), &profile.schema)?;
+        let Ok(seq) = counter::sequence_name(db, profile) else {
+            return Ok(Counter {
+                last_used: None,
+                restored: None,
+                high_water,
+            });
+        };
+        let restored = counter::last_used(db, &seq)?;
+        let mut last = restored;
+        if let (true, Some(mark)) = (avoid_id_reuse, high_water) {
+            if mark > last {
+                counter::set_last_used(db, &seq, mark)?;
+                last = counter::last_used(db, &seq)?;
+            }
+        }
+        Ok(Counter {
+            last_used: Some(last),
+            restored: Some(restored),
+            high_water,
+        })
+    }
 }
 
 /// Where a point-in-time restore got to.

@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{DateTime, FixedOffset, Utc};
 
+use super::Counter;
 use crate::archive::BaseBackup;
 use crate::cluster::{Cluster, StopMode};
 use crate::context::Ctx;
-use crate::db::{base_backup, counter, load, Db};
+use crate::db::{base_backup, load, Db};
 use crate::error::{failure, Exit};
-use crate::job_ids::high_water;
 use crate::target::Target as DbTarget;
 use crate::wal::{self, bases};
 
@@ -191,7 +191,7 @@ fn missing_segment(archive: &Path, missing: &str) -> anyhow::Error {
 /// to a moment just past, needs the WAL still in its current segment.
 pub fn flush_archive(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
     let segment = base_backup::switch_wal(db)?;
-    let archived = archive.join(format!("{segment}.zst"));
+    let archived = archive.join(wal::archived_name(&segment));
     let started = Instant::now();
     while !archived.exists() {
         if started.elapsed() > ARCHIVE_WAIT {
@@ -216,9 +216,8 @@ pub struct Recovered {
     pub timeline: u32,
     pub schema: Option<String>,
     pub requeued: u64,
-    pub last_used_job_id: Option<i64>,
-    pub recovered_last_used_job_id: Option<i64>,
-    pub high_water: Option<i64>,
+    /// `None` when the recovered database holds no job schema.
+    pub counter: Option<Counter>,
     /// Where recovery's time went: (phase, seconds).
     pub phases: Vec<(String, f64)>,
 }
@@ -406,9 +405,7 @@ fn job_steps(
         timeline,
         schema: None,
         requeued: 0,
-        last_used_job_id: None,
-        recovered_last_used_job_id: None,
-        high_water: None,
+        counter: None,
         phases: Vec::new(),
     };
     let Some(profile) = ctx.detect_profile(db)? else {
@@ -417,18 +414,7 @@ fn job_steps(
     laps.lap("profile");
     recovered.requeued = load::requeue_in_place(db, &profile)?;
     laps.lap("requeue");
-    recovered.high_water = high_water::read(ctx, Some(&mut *db), &profile.schema)?;
-    if let Ok(seq) = counter::sequence_name(db, &profile) {
-        let last = counter::last_used(db, &seq)?;
-        recovered.recovered_last_used_job_id = Some(last);
-        recovered.last_used_job_id = Some(last);
-        if let (true, Some(mark)) = (avoid_id_reuse, recovered.high_water) {
-            if mark > last {
-                counter::set_last_used(db, &seq, mark)?;
-                recovered.last_used_job_id = Some(counter::last_used(db, &seq)?);
-            }
-        }
-    }
+    recovered.counter = Some(Counter::against_mark(ctx, db, &profile, avoid_id_reuse)?);
     recovered.schema = Some(profile.schema);
     Ok(recovered)
 }

@@ -7,7 +7,7 @@
 //! `pg_backup_stop` returned; `stopped_at` is jobdbctl's clock after that, never earlier
 //! than the server's end of the backup, so a backup chosen for a time ends before it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -59,34 +59,41 @@ pub fn list(archive: &Path) -> anyhow::Result<Vec<Base>> {
 
 /// The numbers of the segments in `archive` (on any timeline: after a point-in-time
 /// restore the new timeline continues the old one's numbering).
-pub fn segments(archive: &Path) -> anyhow::Result<BTreeSet<u64>> {
-    let mut out = BTreeSet::new();
+pub fn segments(archive: &Path) -> anyhow::Result<Segments> {
+    let mut out = Segments::new();
     for listed in LocalDir::new(archive).list()? {
         if let Some(name) = listed.name.strip_suffix(".zst") {
             if let Some((_, number)) = segment_number(name) {
-                out.insert(number);
+                // The newest timeline's segment of a number (names sort by timeline first).
+                let kept = out.entry(number).or_insert_with(|| name.to_string());
+                if name > kept.as_str() {
+                    *kept = name.to_string();
+                }
             }
         }
     }
     Ok(out)
 }
 
+/// The archived segments by number, each with its name.
+pub type Segments = BTreeMap<u64, String>;
+
 /// The first segment missing between `from` and the newest segment in `have`, by name on
 /// `timeline`; `None` when the range is whole.
-pub fn first_gap(have: &BTreeSet<u64>, from: u64, timeline: u32) -> Option<String> {
-    let newest = *have.iter().next_back()?;
+pub fn first_gap(have: &Segments, from: u64, timeline: u32) -> Option<String> {
+    let newest = *have.keys().next_back()?;
     (from..=newest)
-        .find(|n| !have.contains(n))
+        .find(|n| !have.contains_key(n))
         .map(|n| super::segment_name(timeline, n))
 }
 
 /// The segments recovery of `base` needs to reach consistency, and the first of them
 /// missing from `have`.
-pub fn missing_for(base: &Base, have: &BTreeSet<u64>) -> Option<String> {
+pub fn missing_for(base: &Base, have: &Segments) -> Option<String> {
     let (_, from) = segment_number(&base.start_wal)?;
     let (_, to) = segment_number(&base.stop_wal)?;
     (from..=to)
-        .find(|n| !have.contains(n))
+        .find(|n| !have.contains_key(n))
         .map(|n| super::segment_name(base.timeline, n))
 }
 
@@ -210,9 +217,9 @@ pub fn window(archive: &Path, kept: &[String]) -> anyhow::Result<Option<Window>>
         return Ok(None);
     };
     let have = segments(archive)?;
-    let newest_number = have.iter().next_back().copied().unwrap_or(0);
+    let newest_number = have.keys().next_back().copied().unwrap_or(0);
     let missing: Vec<u64> = (start(first)..=newest_number)
-        .filter(|n| !have.contains(n))
+        .filter(|n| !have.contains_key(n))
         .collect();
     let (oldest, gap) = match missing.last() {
         None => (first.clone(), None),
@@ -224,21 +231,12 @@ pub fn window(archive: &Path, kept: &[String]) -> anyhow::Result<Option<Window>>
             ),
         },
     };
-    let store = LocalDir::new(archive);
-    let mut newest: Option<(u64, String)> = None;
-    for listed in store.list()? {
-        if let Some((_, n)) = listed.name.strip_suffix(".zst").and_then(segment_number) {
-            if newest.as_ref().is_none_or(|(m, _)| n >= *m) {
-                newest = Some((n, listed.name.clone()));
-            }
-        }
-    }
-    let newest = newest.map(|(_, name)| {
-        let at = std::fs::metadata(store.path_of(&name))
+    let newest = have.values().next_back().map(|name| {
+        let at = std::fs::metadata(archive.join(super::archived_name(name)))
             .and_then(|m| m.modified())
             .map(DateTime::<Utc>::from)
             .unwrap_or_else(|_| Utc::now());
-        (name.trim_end_matches(".zst").to_string(), at)
+        (name.clone(), at)
     });
     Ok(Some(Window {
         oldest,

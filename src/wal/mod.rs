@@ -31,7 +31,7 @@ use crate::error::{failure, Exit};
 use crate::storage::{LocalDir, Store};
 
 /// The archived name of a WAL file.
-fn archived_name(name: &str) -> String {
+pub fn archived_name(name: &str) -> String {
     format!("{name}.zst")
 }
 

@@ -112,7 +112,7 @@ pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
     }
     // wal_archive changed since the server started: its WAL goes elsewhere.
     let command = restore_point::archive_command(db)?;
-    if !command.ends_with(&format!(" wal-push --to {} %p", archive.display())) {
+    if !crate::cluster::archives_into(&command, archive) {
         return Err(failure(
             Exit::Refused,
             format!(
