@@ -376,19 +376,30 @@ fn unreached(server: &Cluster, recovery: &Recovery) -> Option<anyhow::Error> {
     ))
 }
 
-/// The server's own log files in its data directory, concatenated oldest first.
+/// The server's own log files in its data directory, concatenated oldest first. The
+/// directory is the server user's: files are opened as `Cluster::open_file` opens them,
+/// following no link and only the server user's own.
 fn server_log(server: &Cluster) -> String {
-    let mut files: Vec<PathBuf> = fs::read_dir(server.log_dir())
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+    let mut names: Vec<PathBuf> = fs::read_dir(server.log_dir())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| Path::new(crate::cluster::LOG_DIR).join(e.file_name()))
+                .collect()
+        })
         .unwrap_or_default();
-    files.sort();
-    files.push(server.log_file());
-    files
-        .iter()
-        .filter_map(|f| fs::read(f).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .collect::<Vec<_>>()
-        .join("\n")
+    names.sort();
+    names.push(PathBuf::from(crate::cluster::START_LOG));
+    let mut log = String::new();
+    for name in names {
+        let mut text = Vec::new();
+        if let Ok(Some(mut f)) = server.open_file(&name) {
+            if std::io::Read::read_to_end(&mut f, &mut text).is_ok() {
+                log.push_str(&String::from_utf8_lossy(&text));
+                log.push('\n');
+            }
+        }
+    }
+    log
 }
 
 /// The job steps of any restore, on the recovered database.
