@@ -44,8 +44,12 @@ pub struct Cluster {
     /// file); `None` for the default one, the only one `start` creates a cluster in unasked.
     pub data_dir_origin: Option<String>,
     bindir_setting: Option<PathBuf>,
-    /// Where `wal-push` archives the server's WAL (wal_archive); `None`: no archiving.
+    /// Where `wal-push` archives the server's WAL (wal_archive, a directory or an `s3://`
+    /// URL); `None`: no archiving.
     pub wal_archive: Option<PathBuf>,
+    /// The object-storage settings the server's WAL commands get in their environment when
+    /// `wal_archive` is a bucket.
+    wal_s3: Option<crate::config::s3::S3Config>,
     /// Recovery settings for a point-in-time restore's server (see `restore::recovery`),
     /// written with the rest of `jobdbctl.conf`; `None` for every other start.
     pub recovery_settings: Option<String>,
@@ -108,6 +112,11 @@ impl Cluster {
             },
             bindir_setting: config.server_bindir.as_ref().map(|s| s.value.clone()),
             wal_archive: config.wal_archive.as_ref().map(|s| s.value.clone()),
+            wal_s3: config
+                .wal_archive
+                .as_ref()
+                .filter(|s| crate::config::is_url(&s.value))
+                .map(|_| config.s3.clone()),
             recovery_settings: None,
             file_owner: std::sync::OnceLock::new(),
         }
@@ -497,10 +506,10 @@ impl Cluster {
     }
 
     /// When wal_archive is set: checks that archive_command can carry both paths (the
-    /// server runs it through the shell: letters, digits and `/._+-` only) and that the server
-    /// user can run this binary, then creates the archive directory (mode 0700, the server
-    /// user's), in that order, so a refusal leaves nothing behind. Returns the command,
-    /// `jobdbctl wal-push --to DIR %p`.
+    /// server runs it through the shell: letters, digits and `/._+-:` only) and that the
+    /// server user can run this binary (and read a bucket's CA file), then creates an archive
+    /// directory (mode 0700, the server user's), in that order, so a refusal leaves nothing
+    /// behind. Returns the command, `jobdbctl wal-push --to DIR %p`.
     fn prepare_wal_archive(&self) -> anyhow::Result<Option<String>> {
         let Some(dir) = &self.wal_archive else {
             return Ok(None);
@@ -509,7 +518,7 @@ impl Cluster {
         let plain = |p: &Path| {
             p.to_str().is_some_and(|s| {
                 s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"/._+-".contains(&b))
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._+-:".contains(&b))
             })
         };
         for (what, path) in [
@@ -520,29 +529,62 @@ impl Cluster {
                 return Err(failure(
                     Exit::Usage,
                     format!(
-                        "{what} {} has characters archive_command cannot carry; use a path of letters, digits and /._+- only",
+                        "{what} {} has characters archive_command cannot carry; use a path of letters, digits and /._+-: only",
                         path.display()
                     ),
                 ));
             }
         }
-        let runs = self
-            .server_command(Path::new("test"))
-            .arg("-x")
-            .arg(&exe)
-            .status()
-            .context("cannot run test")?;
-        if !runs.success() {
-            return Err(failure(
-                Exit::Refused,
+        let server_user_can = |test: &str, path: &Path, why: String| -> anyhow::Result<()> {
+            let passed = self
+                .server_command(Path::new("test"))
+                .arg(test)
+                .arg(path)
+                .status()
+                .context("cannot run test")?;
+            if passed.success() {
+                return Ok(());
+            }
+            Err(failure(Exit::Refused, why))
+        };
+        server_user_can(
+            "-x",
+            &exe,
+            format!(
+                "the server user cannot run {} (archive_command would fail on every segment); install jobdbctl where it can, e.g. /usr/local/bin",
+                exe.display()
+            ),
+        )?;
+        if let Some(ca) = self.wal_s3.as_ref().and_then(|s3| s3.ca_file.as_ref()) {
+            server_user_can(
+                "-r",
+                &ca.value,
                 format!(
-                    "the server user cannot run {} (archive_command would fail on every segment); install jobdbctl where it can, e.g. /usr/local/bin",
-                    exe.display()
+                    "the server user cannot read the S3 CA file {} (wal-push would fail on every segment); make it readable to that user",
+                    ca.value.display()
                 ),
-            ));
+            )?;
         }
-        create_private_dir(dir, self.server_user.as_deref())?;
+        if self.wal_s3.is_none() {
+            create_private_dir(dir, self.server_user.as_deref())?;
+        }
         Ok(Some(archive_command(&exe, dir)))
+    }
+
+    /// Gives `pg_ctl` (and so the server and its archive and restore commands) the bucket's
+    /// settings and credentials when the WAL archive is a bucket: in the environment, which
+    /// only the server user and root can read, never on a command line.
+    fn pass_wal_settings(&self, pg_ctl: &mut Command) -> anyhow::Result<()> {
+        let Some(s3) = &self.wal_s3 else {
+            return Ok(());
+        };
+        for name in crate::config::s3::OVERRIDDEN_VARS {
+            pg_ctl.env_remove(name);
+        }
+        for (name, value) in s3.environment()? {
+            pg_ctl.env(name, value.expose());
+        }
+        Ok(())
     }
 
     /// Starts the server and waits up to [`START_TIMEOUT`] for it to accept connections;
@@ -576,8 +618,9 @@ impl Cluster {
             .flatten()
             .and_then(|f| f.metadata().ok())
             .map_or(0, |m| m.len());
-        let out = self
-            .server_command(&bindir.join("pg_ctl"))
+        let mut pg_ctl = self.server_command(&bindir.join("pg_ctl"));
+        self.pass_wal_settings(&mut pg_ctl)?;
+        let out = pg_ctl
             .arg("-D")
             .arg(&self.pgdata)
             .arg("-l")

@@ -766,3 +766,87 @@ fn a_graphile_worker_database_is_restored_to_a_time_with_its_dead_workers_locks_
     let exercised = engine.exercise_at(&c.pgdata(), c.port(), "jobdb");
     assert_eq!(exercised["ran"], 1, "{exercised}");
 }
+
+/// The base backups and the WAL archive in a bucket, as off-host point-in-time recovery
+/// has them: the endpoint in jobdbctl.toml, the keys in a shared credentials file only root
+/// can read (the server's `wal-push` gets them from `start`, in its environment).
+#[test]
+fn a_bucket_holds_the_wal_archive_and_base_backups_for_a_restore_to_a_time() {
+    use common::seaweed::{self, direct};
+    use std::os::unix::fs::PermissionsExt;
+    let store = seaweed::server();
+    let prefix = store.prefix();
+    let wal = format!("{prefix}wal/");
+    let c = TestCluster::new();
+    let credentials = c.dir.path().join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            seaweed::ACCESS_KEY,
+            seaweed::SECRET_KEY
+        ),
+    )
+    .expect("credentials");
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    c.write_config(&format!(
+        "wal_archive = '{wal}'\nbackup_dir = '{prefix}backups/'\ns3_endpoint = '{}'\n",
+        store.endpoint()
+    ));
+    let s3 = |args: &[&str]| {
+        let mut cmd = cmd(&c);
+        cmd.env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
+        common::run_with(cmd, args)
+    };
+    // With no keys to give the server: refused before it starts.
+    run(&c, &["start", "--create"])
+        .expect(2)
+        .error_has("no S3 credentials");
+    assert!(!c.pgdata().exists(), "nothing made");
+    s3(&["start", "--create"]).expect(0);
+    let mut client = c.client();
+    let command: String = client
+        .query_one("SHOW archive_command", &[])
+        .expect("archive_command")
+        .get(0);
+    assert!(command.contains(&wal), "{command}");
+    assert!(!command.contains(seaweed::SECRET_KEY));
+
+    let mut expected = insert_jobs_returning(&mut client, 4);
+    let backup = s3(&["--json", "backup", "--mode", "physical"])
+        .expect(0)
+        .json();
+    let url = backup["archive"].as_str().expect("url").to_string();
+    assert!(url.starts_with(&prefix), "{url}");
+    let verified = s3(&["--json", "verify", &url]).expect(0).json();
+    assert_eq!(verified["wal"]["all_archived"], true);
+    expected.extend(insert_jobs_returning(&mut client, 3));
+    let target = server_now(&mut client);
+    let too_late = insert_jobs_returning(&mut client, 2);
+    let segment = jobs_in_a_segment_of_their_own(&mut client);
+    let key = format!("{}{segment}.zst", direct::key_prefix(&wal));
+    let stored = direct::get(&key).expect("the segment is in the bucket");
+    drop(client);
+
+    s3(&pitr_args(&["--to-time", &target])).expect(0);
+    let mut client = c.client();
+    assert_eq!(job_ids(&mut client), expected, "jobs committed by {target}");
+    assert!(!job_ids(&mut client).iter().any(|id| too_late.contains(id)));
+    drop(client);
+
+    // Another file under an archived name: refused, the object untouched; the same
+    // contents again: success.
+    let push = |file: &Path| {
+        let mut cmd = cmd(&c);
+        store.env(&mut cmd);
+        common::run_with(cmd, &["wal-push", "--to", &wal, path(file)])
+    };
+    let other = c.dir.path().join(&segment);
+    std::fs::write(&other, vec![7u8; 16 << 20]).expect("other segment");
+    push(&other).expect(1).error_has("other contents");
+    assert_eq!(direct::get(&key).as_deref(), Some(&stored[..]));
+    let original = zstd::decode_all(&stored[..]).expect("zstd");
+    std::fs::write(&other, original).expect("same segment");
+    push(&other).expect(0);
+    assert_eq!(direct::get(&key).as_deref(), Some(&stored[..]));
+}

@@ -234,18 +234,22 @@ pub fn prune_wal(
     dir: &Path,
     dry_run: bool,
 ) -> anyhow::Result<Option<crate::wal::bases::Pruned>> {
-    let Some(archive) = wal_archive(ctx) else {
+    let Some(archive) = wal_archive(ctx)? else {
         return Ok(None);
     };
     let items = catalog::scan(&*ctx.places.at(dir)?, &Keys::default(), &|_| {
         catalog::Depth::Header
     })?;
-    crate::wal::bases::prune(archive, &base_labels(ctx, &items), dry_run)
+    crate::wal::bases::prune(&archive, &base_labels(ctx, &items), dry_run)
 }
 
-/// The embedded cluster's WAL archive, when wal_archive is set and the directory exists.
-pub fn wal_archive(ctx: &Ctx) -> Option<&Path> {
-    crate::wal::points::archive_of(&ctx.target).filter(|a| a.is_dir())
+/// The embedded cluster's WAL archive, when wal_archive is set and it exists.
+pub fn wal_archive(ctx: &Ctx) -> anyhow::Result<Option<crate::wal::Archive>> {
+    let Some(location) = crate::wal::points::archive_of(&ctx.target) else {
+        return Ok(None);
+    };
+    let archive = crate::wal::Archive::open(location, &ctx.places)?;
+    Ok(archive.store.exists().then_some(archive))
 }
 
 /// The labels of this database's physical archives among `items`, damaged ones too: WAL is
@@ -265,10 +269,10 @@ pub fn wal_window(
     ctx: &Ctx,
     items: &[catalog::Item],
 ) -> anyhow::Result<Option<crate::wal::bases::Window>> {
-    let Some(archive) = wal_archive(ctx) else {
+    let Some(archive) = wal_archive(ctx)? else {
         return Ok(None);
     };
-    crate::wal::bases::window(archive, &base_labels(ctx, items))
+    crate::wal::bases::window(&archive, &base_labels(ctx, items))
 }
 
 /// One line for what `prune_wal` removed.

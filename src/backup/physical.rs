@@ -30,7 +30,7 @@ const ARCHIVE_WAIT: Duration = Duration::from_secs(300);
 
 pub fn backup(ctx: &Ctx, request: &Request) -> anyhow::Result<Done> {
     let cluster = ctx.cluster("backup --mode physical")?;
-    let archive = points::require_archive(&ctx.target)?;
+    let archive = &points::open_archive(&ctx.target, &ctx.places)?;
     let _lock = cluster.lock_data_dir()?;
     let mut db = ctx.connect()?;
     points::check_ready(&mut db, archive)?;

@@ -10,7 +10,8 @@ use crate::error::Exit;
 /// Restore one archived WAL file: what the embedded server's restore_command runs during
 /// recovery. The file is checked against its checksum before it appears under DEST. A file
 /// that is not archived exits 1 without a word: that is how recovery finds the archive's
-/// end. Reads no configuration.
+/// end. Reads no configuration file: a bucket's settings and keys come from the
+/// environment (AWS_*, JOBDBCTL_S3_ADDRESSING), which jobdbctl start gives the server.
 #[derive(Debug, clap::Args)]
 pub struct WalFetchArgs {
     /// The WAL file's name (%f in restore_command).
@@ -19,8 +20,8 @@ pub struct WalFetchArgs {
     /// Where to put it (%p in restore_command).
     #[arg(value_name = "DEST")]
     pub dest: PathBuf,
-    /// The WAL archive directory.
-    #[arg(long, value_name = "DIR")]
+    /// The WAL archive: a directory or an s3://bucket/prefix/ URL.
+    #[arg(long, value_name = "DIR|URL")]
     pub from: PathBuf,
     /// Give up (exit 1) after this long.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::cli::parse_timeout_arg)]

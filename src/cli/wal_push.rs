@@ -9,16 +9,17 @@ use crate::error::Exit;
 
 /// Archive one WAL file: what the embedded server's archive_command runs (jobdbctl start
 /// sets it when wal_archive is configured). Exits 0 only once the file is durably stored,
-/// compressed and checksummed, in the archive directory; a file archived before with the
-/// same contents is success, with other contents a failure (never replaced). Reads no
-/// configuration: everything it needs is on its command line.
+/// compressed and checksummed, in the archive directory or bucket, and read back; a file
+/// archived before with the same contents is success, with other contents a failure (never
+/// replaced). Reads no configuration file: a bucket's settings and keys come from the
+/// environment (AWS_*, JOBDBCTL_S3_ADDRESSING), which jobdbctl start gives the server.
 #[derive(Debug, clap::Args)]
 pub struct WalPushArgs {
     /// The WAL file (%p in archive_command).
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// The WAL archive directory.
-    #[arg(long, value_name = "DIR")]
+    /// The WAL archive: a directory or an s3://bucket/prefix/ URL.
+    #[arg(long, value_name = "DIR|URL")]
     pub to: PathBuf,
     /// Give up (exit 1) after this long, so a hung disk cannot hang the archiver.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::cli::parse_timeout_arg)]
@@ -33,6 +34,6 @@ pub const HELP: Entry = Entry {
     )],
     exits: &[
         (Exit::Runtime, "not stored: the archive has other contents under the name, or it cannot be written (the server retries)"),
-        (Exit::Usage, "not a WAL file name, or the archive directory does not exist"),
+        (Exit::Usage, "not a WAL file name, the archive directory does not exist, or no keys for the bucket in the environment"),
     ],
 };

@@ -53,7 +53,7 @@ pub fn run(args: BackupArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 /// `--mark NAME`: a restore point instead of an archive.
 fn mark(ctx: &Ctx, name: &str) -> anyhow::Result<Exit> {
     points::check_name(name)?;
-    let archive = points::require_archive(&ctx.target)?;
+    let archive = &points::open_archive(&ctx.target, &ctx.places)?;
     let mut db = ctx.connect()?;
     let point = points::mark(&mut db, archive, name, "backup --mark")?;
     crate::cli::runlog::note_outcome(format!("restore point {} at {}", point.name, point.lsn));

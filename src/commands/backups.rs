@@ -32,15 +32,15 @@ pub fn run(args: BackupsArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 }
 
 fn restore_points(ctx: &Ctx) -> anyhow::Result<Exit> {
-    let archive = points::require_archive(&ctx.target)?;
-    let points = points::list(archive)?;
+    let archive = points::open_archive(&ctx.target, &ctx.places)?;
+    let points = points::list(&archive)?;
     if ctx.out.json {
         return ctx.out.json_array(points.iter()).map(|()| Exit::Ok);
     }
     if points.is_empty() {
         ctx.out.line(format!(
             "no restore points recorded in {}",
-            archive.display()
+            archive.describe()
         ))?;
         return Ok(Exit::Ok);
     }
@@ -218,12 +218,12 @@ fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
         },
     };
     // A gap in the archived WAL breaks point-in-time restore past it.
-    let window = match (&found, backup::wal_archive(ctx)) {
-        (Some(dir), Some(_)) => {
+    let window = match &found {
+        Some(dir) => {
             let items = backup::list(ctx, dir, &keys, &|_| Depth::Header)?;
             backup::wal_window(ctx, &items)?
         }
-        _ => None,
+        None => None,
     };
     let gap = window.as_ref().and_then(|w| w.gap.clone());
     let problem = problem.or_else(|| {

@@ -1,5 +1,4 @@
 use std::cell::RefCell;
-use std::path::Path;
 
 use serde_json::json;
 
@@ -28,14 +27,16 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     let finalize = |ctx: &Ctx, db: &mut Db, id: i64| {
         finalize_by_id(ctx, db, id, &FinalizeOptions::default()).map(drop)
     };
-    let archive = points::archive_of(&ctx.target);
-    if let Some(archive) = archive {
+    let archive = points::archive_of(&ctx.target)
+        .map(|location| crate::wal::Archive::open(location, &ctx.places))
+        .transpose()?;
+    if let Some(archive) = &archive {
         // Before any wait: a migration that would end refused should not wait first.
         points::check_ready(&mut db, archive)?;
     }
     let to = pending.last().map_or(from, |m| m.version);
     let point = RefCell::new(None);
-    let mark = |db: &mut Db| match archive {
+    let mark = |db: &mut Db| match &archive {
         Some(archive) => restore_point(ctx, db, archive, from, pending[0].version, to, &point),
         None => Ok(()),
     };
@@ -56,7 +57,7 @@ pub fn run(args: MigrateArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
 fn restore_point(
     ctx: &Ctx,
     db: &mut Db,
-    archive: &Path,
+    archive: &crate::wal::Archive,
     from: i32,
     first: i32,
     to: i32,

@@ -21,8 +21,8 @@ pub fn run(args: RestoreArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
             .as_ref()
             .ok_or_else(|| failure(Exit::Usage, "give an ARCHIVE"))?;
         let dir = backup::directory(ctx, args.dir.as_deref());
-        let wal_archive = crate::wal::points::require_archive(&ctx.target)?;
-        let bases = crate::wal::bases::list(wal_archive)?;
+        let wal_archive = crate::wal::points::open_archive(&ctx.target, &ctx.places)?;
+        let bases = crate::wal::bases::list(&wal_archive)?;
         let path = backup::base_for(ctx, &dir, &keys, &bases, &|b| target.after(b))
             .map_err(|e| no_base_backup(e, target, &bases))?;
         ctx.out
@@ -111,15 +111,15 @@ fn recovery_target(args: &RestoreArgs, ctx: &Ctx) -> anyhow::Result<Option<Recov
         return Ok(None);
     };
     crate::wal::points::check_name(name)?;
-    let archive = crate::wal::points::require_archive(&ctx.target)?;
-    let points = crate::wal::points::list(archive)?;
+    let archive = crate::wal::points::open_archive(&ctx.target, &ctx.places)?;
+    let points = crate::wal::points::list(&archive)?;
     let Some(point) = points.iter().rev().find(|p| p.name == *name) else {
         let known: Vec<&str> = points.iter().map(|p| p.name.as_str()).collect();
         return Err(failure(
             Exit::Usage,
             format!(
                 "no restore point named {name:?} in {}; {}",
-                archive.display(),
+                archive.describe(),
                 if known.is_empty() {
                     "there are none (migrate makes one before it changes anything; backup --mark NAME on demand)".to_string()
                 } else {

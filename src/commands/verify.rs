@@ -34,8 +34,8 @@ pub fn run(args: VerifyArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     // A base backup is only as good as the WAL it needs: every segment of its range.
     let wal = match (&m.base, m.mode) {
         (Some(base), Mode::Physical) => {
-            let archive = crate::wal::points::require_archive(&ctx.target)?;
-            Some(crate::wal::bases::check_range(archive, &base.label)?)
+            let archive = crate::wal::points::open_archive(&ctx.target, &ctx.places)?;
+            Some(crate::wal::bases::check_range(&archive, &base.label)?)
         }
         _ => None,
     };

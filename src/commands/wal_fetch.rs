@@ -6,7 +6,8 @@ use crate::wal;
 pub fn run(args: WalFetchArgs, _out: Output) -> anyhow::Result<Exit> {
     wal::deadline("wal-fetch", args.timeout);
     // Not archived: exit 1 and nothing printed, as recovery expects at the archive's end.
-    Ok(if wal::fetch(&args.from, &args.name, &args.dest)? {
+    let archive = wal::Archive::from_environment(&args.from)?;
+    Ok(if wal::fetch(&archive, &args.name, &args.dest)? {
         Exit::Ok
     } else {
         Exit::Runtime

@@ -5,7 +5,8 @@ use crate::wal::{self, Pushed};
 
 pub fn run(args: WalPushArgs, out: Output) -> anyhow::Result<Exit> {
     wal::deadline("wal-push", args.timeout);
-    match wal::push(&args.to, &args.path)? {
+    let archive = wal::Archive::from_environment(&args.to)?;
+    match wal::push(&archive, &args.path)? {
         Pushed::Stored => {}
         Pushed::AlreadyThere => out.info(format!(
             "{} was archived before with the same contents",

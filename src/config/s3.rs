@@ -119,9 +119,13 @@ impl S3Config {
             ),
             "us-east-1".to_string(),
         );
+        let addressing_env = match env_var(ADDRESSING_VAR) {
+            Some((name, value)) => Some((name, parse_addressing(&value)?)),
+            None => None,
+        };
         // A custom endpoint (MinIO, SeaweedFS, Ceph) rarely has wildcard DNS for buckets.
         let addressing = or_default(
-            layered(None, None, file.s3_addressing, file_path),
+            layered(None, addressing_env, file.s3_addressing, file_path),
             if endpoint.is_some() {
                 Addressing::Path
             } else {
@@ -166,6 +170,47 @@ impl S3Config {
             credentials_file,
             retry_for,
         })
+    }
+
+    /// The settings the environment gives, with no configuration file: what `wal-push` and
+    /// `wal-fetch` use, run by the server with the environment `start` gave it.
+    pub fn from_environment() -> anyhow::Result<S3Config> {
+        S3Config::load(FileKeys::default(), Path::new(""))
+    }
+
+    /// The environment under which [`S3Config::from_environment`] gives these settings
+    /// back, with the credentials resolved now (from the environment or the shared
+    /// credentials file, which the server user may not be able to read): what the embedded
+    /// server is started with when it archives its WAL into a bucket. Secrets stay in
+    /// [`Secret`]; the caller puts them into a child's environment, never on a command line.
+    pub fn environment(&self) -> anyhow::Result<Vec<(&'static str, Secret)>> {
+        let credentials = self.credentials()?.ok_or_else(|| {
+            failure(
+                Exit::Usage,
+                format!(
+                    "no S3 credentials for the WAL archive: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put profile [{}] in {}",
+                    self.profile.value,
+                    self.credentials_file.value.display()
+                ),
+            )
+        })?;
+        let plain = |v: String| Secret(v);
+        let mut env = vec![
+            ("AWS_REGION", plain(self.region.value.clone())),
+            (ADDRESSING_VAR, plain(self.addressing.value.to_string())),
+            ("AWS_ACCESS_KEY_ID", plain(credentials.value.access_key_id)),
+            ("AWS_SECRET_ACCESS_KEY", credentials.value.secret_access_key),
+        ];
+        if let Some(endpoint) = &self.endpoint {
+            env.push(("AWS_ENDPOINT_URL_S3", plain(endpoint.value.clone())));
+        }
+        if let Some(ca) = &self.ca_file {
+            env.push(("AWS_CA_BUNDLE", plain(ca.value.display().to_string())));
+        }
+        if let Some(token) = credentials.value.session_token {
+            env.push(("AWS_SESSION_TOKEN", token));
+        }
+        Ok(env)
     }
 
     /// The endpoint requests go to.
@@ -245,6 +290,31 @@ impl S3Config {
                 ),
             )),
         }
+    }
+}
+
+/// Sets `s3_addressing` from the environment (the server's WAL commands read no file).
+const ADDRESSING_VAR: &str = "JOBDBCTL_S3_ADDRESSING";
+
+/// Variables that would make the server's WAL commands read other credentials than the
+/// ones `start` resolved.
+pub const OVERRIDDEN_VARS: [&str; 6] = [
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_CA_BUNDLE",
+    "AWS_SESSION_TOKEN",
+];
+
+fn parse_addressing(value: &str) -> anyhow::Result<Addressing> {
+    match value {
+        "path" => Ok(Addressing::Path),
+        "virtual" => Ok(Addressing::Virtual),
+        other => Err(failure(
+            Exit::Usage,
+            format!("{ADDRESSING_VAR}={other:?} is neither path nor virtual"),
+        )),
     }
 }
 

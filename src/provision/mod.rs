@@ -51,7 +51,11 @@ pub struct BroughtUp {
 /// Creates the cluster if absent (and allowed), starts it if stopped, and makes sure the job
 /// database exists.
 pub fn bring_up(cluster: &Cluster, ctx: &Ctx, request: Request) -> anyhow::Result<BroughtUp> {
-    let created = cluster.state()? == ServerState::NotInitialized;
+    let state = cluster.state()?;
+    if !matches!(state, ServerState::Running(_)) {
+        check_wal_bucket(cluster, ctx)?;
+    }
+    let created = state == ServerState::NotInitialized;
     if created {
         refuse_unasked_creation(cluster, request)?;
         ctx.out.info(format!(
@@ -67,6 +71,23 @@ pub fn bring_up(cluster: &Cluster, ctx: &Ctx, request: Request) -> anyhow::Resul
     }
     db::ensure_database(cluster, ctx.config.connect_timeout.value, ctx.verbose)?;
     Ok(BroughtUp { created, started })
+}
+
+/// A WAL archive in a bucket must answer to its credentials before the server starts: a
+/// wrong endpoint or key would otherwise show only as archiving failures while `pg_wal`
+/// grows.
+fn check_wal_bucket(cluster: &Cluster, ctx: &Ctx) -> anyhow::Result<()> {
+    match &cluster.wal_archive {
+        Some(location) if crate::storage::is_url(location) => {
+            ctx.places.at(location)?.prepare().map_err(|e| {
+                e.context(format!(
+                    "cannot reach the WAL archive {}",
+                    location.display()
+                ))
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Refuses (exit 3) to create a cluster in a data directory that was named explicitly,

@@ -102,7 +102,7 @@ impl Target {
 /// base backup's end, all checked.
 pub struct Recovery {
     pub target: Target,
-    pub archive: PathBuf,
+    pub archive: wal::Archive,
     pub base: bases::Base,
     /// The timeline to follow: the replaced cluster's, so a timeline that an abandoned
     /// restore forked off is never followed instead; `None` (no cluster): the newest.
@@ -113,7 +113,7 @@ impl Recovery {
     /// Checks `header`'s base backup against the WAL archive and `target` (see the module's
     /// guarantees); changes nothing.
     pub fn check(ctx: &Ctx, header: &BaseBackup, target: Target) -> anyhow::Result<Recovery> {
-        let archive = crate::wal::points::require_archive(&ctx.target)?.to_path_buf();
+        let archive = crate::wal::points::open_archive(&ctx.target, &ctx.places)?;
         let recorded = bases::list(&archive)?;
         let base = recorded
             .iter()
@@ -124,7 +124,7 @@ impl Recovery {
                     Exit::Refused,
                     format!(
                         "the WAL archive {} has no record of base backup {} (was it taken into another wal_archive?); restore it with the wal_archive it was taken with",
-                        archive.display(),
+                        archive.describe(),
                         header.label
                     ),
                 )
@@ -177,23 +177,22 @@ impl Recovery {
     }
 }
 
-fn missing_segment(archive: &Path, missing: &str) -> anyhow::Error {
+fn missing_segment(archive: &wal::Archive, missing: &str) -> anyhow::Error {
     failure(
         Exit::BadArchive,
         format!(
             "WAL segment {missing} is missing from {}: recovery cannot pass it; put it back from a copy of the archive, or restore a base backup taken after it",
-            archive.display()
+            archive.describe()
         ),
     )
 }
 
 /// Makes the running server archive everything it wrote so far: a recovery to the end, or
 /// to a moment just past, needs the WAL still in its current segment.
-pub fn flush_archive(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
+pub fn flush_archive(db: &mut Db, archive: &wal::Archive) -> anyhow::Result<()> {
     let segment = base_backup::switch_wal(db)?;
-    let archived = archive.join(wal::archived_name(&segment));
     let started = Instant::now();
-    while !archived.exists() {
+    while !archive.has(&segment)? {
         if started.elapsed() > ARCHIVE_WAIT {
             return Err(failure(
                 Exit::Runtime,
@@ -236,7 +235,7 @@ pub fn recover(
     ctx.out.info(format!(
         "recovering to {} from the WAL archive {}",
         recovery.target.describe(),
-        recovery.archive.display()
+        recovery.archive.describe()
     ));
     let mut laps = Laps {
         clock: Instant::now(),
@@ -313,7 +312,7 @@ pub fn staging_server(
             "# Point-in-time restore in progress (removed when the restored cluster starts).\n\
              restore_command = '{} wal-fetch --from {} %f %p'\n{}",
             exe.display(),
-            recovery.archive.display(),
+            recovery.archive.location.display(),
             recovery.target.settings(recovery.timeline)
         ));
     }

@@ -15,6 +15,8 @@ use crate::config::{Config, Source};
 use crate::error::{failure, Exit};
 use tls::{TlsMode, TlsParams};
 
+// One per run: boxing the cluster would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Target {
     Embedded(Cluster),

@@ -8,15 +8,13 @@
 //! than the server's end of the backup, so a backup chosen for a time ends before it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::time::SystemTime;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{is_lsn, records, segment_number};
+use super::{is_lsn, records, segment_number, Archive};
 use crate::error::{failure, Exit};
-use crate::storage::{LocalDir, Store};
 
 const PREFIX: &str = "base-backup.";
 
@@ -33,7 +31,7 @@ pub struct Base {
     pub stopped_at: DateTime<Utc>,
 }
 
-pub fn record(archive: &Path, base: &Base) -> anyhow::Result<()> {
+pub fn record(archive: &Archive, base: &Base) -> anyhow::Result<()> {
     records::put(
         archive,
         &format!("{PREFIX}{}.json", base.label),
@@ -43,7 +41,7 @@ pub fn record(archive: &Path, base: &Base) -> anyhow::Result<()> {
 }
 
 /// The base backups recorded in `archive`, oldest end first.
-pub fn list(archive: &Path) -> anyhow::Result<Vec<Base>> {
+pub fn list(archive: &Archive) -> anyhow::Result<Vec<Base>> {
     let mut bases: Vec<Base> = records::all(archive, PREFIX, "base backup", |b: &Base| {
         is_lsn(&b.start_lsn)
             && is_lsn(&b.stop_lsn)
@@ -59,15 +57,22 @@ pub fn list(archive: &Path) -> anyhow::Result<Vec<Base>> {
 
 /// The numbers of the segments in `archive` (on any timeline: after a point-in-time
 /// restore the new timeline continues the old one's numbering).
-pub fn segments(archive: &Path) -> anyhow::Result<Segments> {
+pub fn segments(archive: &Archive) -> anyhow::Result<Segments> {
     let mut out = Segments::new();
-    for listed in LocalDir::new(archive).list()? {
+    if !archive.store.exists() {
+        return Ok(out);
+    }
+    for listed in archive.store.list()? {
         if let Some(name) = listed.name.strip_suffix(".zst") {
             if let Some((_, number)) = segment_number(name) {
+                let this = Archived {
+                    name: name.to_string(),
+                    at: listed.modified,
+                };
                 // The newest timeline's segment of a number (names sort by timeline first).
-                let kept = out.entry(number).or_insert_with(|| name.to_string());
-                if name > kept.as_str() {
-                    *kept = name.to_string();
+                let kept = out.entry(number).or_insert_with(|| this.clone());
+                if this.name > kept.name {
+                    *kept = this;
                 }
             }
         }
@@ -75,8 +80,15 @@ pub fn segments(archive: &Path) -> anyhow::Result<Segments> {
     Ok(out)
 }
 
-/// The archived segments by number, each with its name.
-pub type Segments = BTreeMap<u64, String>;
+/// The archived segments by number.
+pub type Segments = BTreeMap<u64, Archived>;
+
+#[derive(Debug, Clone)]
+pub struct Archived {
+    pub name: String,
+    /// When it was archived, where the store says.
+    pub at: Option<SystemTime>,
+}
 
 /// The first segment missing between `from` and the newest segment in `have`, by name on
 /// `timeline`; `None` when the range is whole.
@@ -100,7 +112,7 @@ pub fn missing_for(base: &Base, have: &Segments) -> Option<String> {
 /// The recorded end of the base backup labelled `label` in `archive`, once every segment
 /// from its start to its end is there: what `verify` checks of a physical archive. A
 /// missing record or segment is exit 5 naming it (the backup cannot be recovered).
-pub fn check_range(archive: &Path, label: &str) -> anyhow::Result<Base> {
+pub fn check_range(archive: &Archive, label: &str) -> anyhow::Result<Base> {
     let base = list(archive)?
         .into_iter()
         .find(|b| b.label == label)
@@ -109,7 +121,7 @@ pub fn check_range(archive: &Path, label: &str) -> anyhow::Result<Base> {
                 Exit::BadArchive,
                 format!(
                     "the WAL archive {} has no record of base backup {label}, so its WAL cannot be found; was it taken into another wal_archive?",
-                    archive.display()
+                    archive.describe()
                 ),
             )
         })?;
@@ -118,7 +130,7 @@ pub fn check_range(archive: &Path, label: &str) -> anyhow::Result<Base> {
             Exit::BadArchive,
             format!(
                 "WAL segment {missing}, which base backup {label} needs, is missing from {}; the backup cannot be recovered without it",
-                archive.display()
+                archive.describe()
             ),
         ));
     }
@@ -142,7 +154,7 @@ pub struct Pruned {
 /// before it. Timeline history files are never removed (recovery reads every one). `None`,
 /// removing nothing, when no base backup is kept: without one there is no window to keep WAL
 /// for, and deleting it would make the next base backup the only way back.
-pub fn prune(archive: &Path, kept: &[String], dry_run: bool) -> anyhow::Result<Option<Pruned>> {
+pub fn prune(archive: &Archive, kept: &[String], dry_run: bool) -> anyhow::Result<Option<Pruned>> {
     let bases = list(archive)?;
     let Some(from) = bases
         .iter()
@@ -153,12 +165,12 @@ pub fn prune(archive: &Path, kept: &[String], dry_run: bool) -> anyhow::Result<O
         return Ok(None);
     };
     let before = |segment: &str| segment_number(segment).is_some_and(|(_, n)| n < from.0);
-    let store = LocalDir::new(archive);
+    let listing = archive.store.list()?;
     let mut pruned = Pruned {
         from: from.1,
         ..Pruned::default()
     };
-    for listed in store.list()? {
+    for listed in &listing {
         let Some(wal) = listed.name.strip_suffix(".zst") else {
             continue;
         };
@@ -180,15 +192,17 @@ pub fn prune(archive: &Path, kept: &[String], dry_run: bool) -> anyhow::Result<O
         pruned.records.push(super::points::file_name(p));
     }
     if !dry_run {
-        for name in pruned.files.iter().chain(&pruned.records) {
-            let path = store.path_of(name);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("cannot remove {}", path.display()))
-                }
-                _ => {}
-            }
-        }
+        // Each removal is of the object listed: one replaced meanwhile is kept.
+        let doomed: Vec<(String, crate::storage::Identity)> = pruned
+            .files
+            .iter()
+            .chain(&pruned.records)
+            .filter_map(|name| {
+                let listed = listing.iter().find(|l| &l.name == name)?;
+                Some((name.clone(), listed.identity))
+            })
+            .collect();
+        archive.store.remove_many(&doomed)?;
     }
     Ok(Some(pruned))
 }
@@ -206,7 +220,7 @@ pub struct Window {
 /// The window of the base backups in `kept` (labels); `None` when none of them is recorded.
 /// A gap before a kept base backup's start only moves the window's start to that backup;
 /// a gap after every kept backup's start breaks the window (`gap`).
-pub fn window(archive: &Path, kept: &[String]) -> anyhow::Result<Option<Window>> {
+pub fn window(archive: &Archive, kept: &[String]) -> anyhow::Result<Option<Window>> {
     let start = |b: &Base| segment_number(&b.start_wal).map_or(0, |(_, n)| n);
     let mut bases: Vec<Base> = list(archive)?
         .into_iter()
@@ -231,12 +245,9 @@ pub fn window(archive: &Path, kept: &[String]) -> anyhow::Result<Option<Window>>
             ),
         },
     };
-    let newest = have.values().next_back().map(|name| {
-        let at = std::fs::metadata(archive.join(super::archived_name(name)))
-            .and_then(|m| m.modified())
-            .map(DateTime::<Utc>::from)
-            .unwrap_or_else(|_| Utc::now());
-        (name.clone(), at)
+    let newest = have.values().next_back().map(|seg| {
+        let at = seg.at.map_or_else(Utc::now, DateTime::<Utc>::from);
+        (seg.name.clone(), at)
     });
     Ok(Some(Window {
         oldest,

@@ -1,14 +1,21 @@
 //! Continuous archiving of the embedded cluster's write-ahead log: what PostgreSQL's
 //! `archive_command` (`jobdbctl wal-push`) and `restore_command` (`jobdbctl wal-fetch`) run.
 //!
+//! The archive is a directory or an S3 bucket and prefix (`wal_archive = "s3://bucket/wal/"`),
+//! through the same storage seam as backups ([`crate::storage`]).
+//!
 //! What it guarantees, following PostgreSQL's rules for archive commands:
-//! - A push succeeds (exit 0) only once the file is durably stored: written compressed
-//!   (zstd, with its content checksum and size) as `NAME.zst.partial`, created exclusively,
-//!   fsynced, linked to `NAME.zst` (which never replaces anything) and the directory fsynced.
+//! - A push succeeds (exit 0) only once the file is durably stored, compressed (zstd, with
+//!   its content checksum and size): in a directory as `NAME.zst.partial`, created
+//!   exclusively, fsynced, linked to `NAME.zst` (which never replaces anything) and the
+//!   directory fsynced; in a bucket as an upload completed under `NAME.zst` with
+//!   `If-None-Match: *`. Either way the stored file is then read back and compared with the
+//!   segment, so a store that replaced an object despite the condition (some S3-compatible
+//!   stores ignore it) fails the push instead of claiming another cluster's segment as ours.
 //! - A file already archived under the name with the same contents is success; with other
 //!   contents it is a failure (exit 1), and the archived one is never replaced.
-//! - Every push and fetch has a time limit: past it the process exits 1, so a hung disk
-//!   cannot hang the server's archiver (which retries a failed push).
+//! - Every push and fetch has a time limit: past it the process exits 1, so a hung disk or
+//!   an unreachable bucket cannot hang the server's archiver (which retries a failed push).
 //! - A fetch of a file that is not archived exits 1 without a word (that is how recovery
 //!   finds the end of the archive); a fetched file is checked against its checksum and size
 //!   before it appears under the name the server asked for.
@@ -27,8 +34,51 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::config::s3::S3Config;
 use crate::error::{failure, Exit};
-use crate::storage::{LocalDir, Store};
+use crate::storage::{Places, Store};
+
+/// The WAL archive: where `wal_archive` says it is, and the store there.
+pub struct Archive {
+    pub location: PathBuf,
+    pub store: Box<dyn Store>,
+}
+
+impl Archive {
+    pub fn open(location: &Path, places: &Places) -> anyhow::Result<Archive> {
+        Ok(Archive {
+            location: location.to_path_buf(),
+            store: places.at(location)?,
+        })
+    }
+
+    /// What `wal-push` and `wal-fetch` open: they read no configuration file, so a bucket's
+    /// settings and credentials come from the environment the server was started with
+    /// (`Cluster::start` puts them there).
+    pub fn from_environment(location: &Path) -> anyhow::Result<Archive> {
+        Archive::open(
+            location,
+            &Places::new(&S3Config::from_environment()?, false),
+        )
+    }
+
+    /// For messages.
+    pub fn describe(&self) -> String {
+        self.location.display().to_string()
+    }
+
+    /// Whether the WAL file `name` (a segment, `.history` or `.backup` file) is archived.
+    pub fn has(&self, name: &str) -> anyhow::Result<bool> {
+        let stored = archived_name(name);
+        match self.store.open(&stored) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).with_context(|| {
+                format!("cannot look for {}", self.store.path_of(&stored).display())
+            }),
+        }
+    }
+}
 
 /// The archived name of a WAL file.
 pub fn archived_name(name: &str) -> String {
@@ -112,7 +162,7 @@ pub fn deadline(what: &'static str, limit: Duration) {
     std::thread::spawn(move || {
         std::thread::sleep(limit);
         eprintln!(
-            "jobdbctl: error: {what} did not finish within {}; check the archive directory's disk",
+            "jobdbctl: error: {what} did not finish within {}; check the WAL archive's disk or bucket",
             humantime::format_duration(limit)
         );
         std::process::exit(1);
@@ -125,26 +175,18 @@ pub enum Pushed {
     AlreadyThere,
 }
 
-/// Archives the WAL file at `path` into the directory `archive`.
-pub fn push(archive: &Path, path: &Path) -> anyhow::Result<Pushed> {
+/// Archives the WAL file at `path` into `archive`.
+pub fn push(archive: &Archive, path: &Path) -> anyhow::Result<Pushed> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .with_context(|| format!("{} does not end in a file name", path.display()))?;
     check_name(name)?;
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let store = LocalDir::new(archive);
-    if !store.exists() {
-        return Err(failure(
-            Exit::Usage,
-            format!(
-                "WAL archive {} does not exist; create it (jobdbctl start does) or fix wal_archive",
-                archive.display()
-            ),
-        ));
-    }
+    let store = &*archive.store;
     let stored = archived_name(name);
-    if let Some(pushed) = compare_existing(&store, &stored, &data)? {
+    let existing = compare_existing(store, &stored, &data)?;
+    if let Some(pushed) = existing {
         return Ok(pushed);
     }
     let mut compressor = zstd::stream::Encoder::new(Vec::new(), 3).context("cannot start zstd")?;
@@ -155,18 +197,38 @@ pub fn push(archive: &Path, path: &Path) -> anyhow::Result<Pushed> {
         .context("cannot set up zstd")?;
     compressor.write_all(&data).context("cannot compress")?;
     let compressed = compressor.finish().context("cannot compress")?;
-    match store.put_new(&stored, &compressed) {
-        Ok(_) => Ok(Pushed::Stored),
-        // Another push of the name got there first: the same contents are success.
-        Err(e) => match compare_existing(&store, &stored, &data)? {
-            Some(pushed) => Ok(pushed),
-            None => Err(e),
-        },
+    let put = store.put_new(&stored, &compressed);
+    // Read back whether or not the put succeeded: another push of the name may have got
+    // there first (the same contents are success), or replaced ours where the store
+    // ignored the create-only condition (other contents: fail closed).
+    match (put, compare_existing(store, &stored, &data)) {
+        (Ok(_), Ok(Some(_))) => Ok(Pushed::Stored),
+        (Err(_), Ok(Some(pushed))) => Ok(pushed),
+        (Ok(_), Ok(None)) => Err(failure(
+            Exit::Runtime,
+            format!(
+                "{} vanished right after it was stored; check what else writes to the archive",
+                store.path_of(&stored).display()
+            ),
+        )),
+        (Err(_), Ok(None)) if !store.exists() => Err(failure(
+            Exit::Usage,
+            format!(
+                "WAL archive {} does not exist; create it (jobdbctl start does) or fix wal_archive",
+                archive.describe()
+            ),
+        )),
+        (Err(e), Ok(None)) => Err(e),
+        (_, Err(e)) => Err(e),
     }
 }
 
 /// `Some` when `stored` exists: the same contents, or a refusal when they differ.
-fn compare_existing(store: &LocalDir, stored: &str, data: &[u8]) -> anyhow::Result<Option<Pushed>> {
+fn compare_existing(
+    store: &dyn Store,
+    stored: &str,
+    data: &[u8],
+) -> anyhow::Result<Option<Pushed>> {
     let existing = match store.open(stored) {
         Ok(object) => object,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -215,9 +277,9 @@ fn decompress(input: Box<dyn Read + Send>, path: &Path, limit: u64) -> anyhow::R
 const MAX_WAL_FILE: u64 = 1 << 30;
 
 /// Restores the archived WAL file `name` to `dest`; `false` when it is not archived.
-pub fn fetch(archive: &Path, name: &str, dest: &Path) -> anyhow::Result<bool> {
+pub fn fetch(archive: &Archive, name: &str, dest: &Path) -> anyhow::Result<bool> {
     check_name(name)?;
-    let store = LocalDir::new(archive);
+    let store = &*archive.store;
     let stored = archived_name(name);
     let object = match store.open(&stored) {
         Ok(object) => object,

@@ -18,10 +18,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::records;
+use super::{records, Archive};
 use crate::db::{restore_point, Db};
 use crate::error::{failure, Exit};
-use crate::storage::{LocalDir, Store};
+use crate::storage::Places;
 use crate::target::Target;
 
 const PREFIX: &str = "restore-point.";
@@ -75,8 +75,13 @@ pub fn require_archive(target: &Target) -> anyhow::Result<&Path> {
     })
 }
 
+/// The WAL archive `require_archive` names, opened.
+pub fn open_archive(target: &Target, places: &Places) -> anyhow::Result<Archive> {
+    Archive::open(require_archive(target)?, places)
+}
+
 /// Makes the restore point `name` on the server and records it in `archive`.
-pub fn mark(db: &mut Db, archive: &Path, name: &str, reason: &str) -> anyhow::Result<Point> {
+pub fn mark(db: &mut Db, archive: &Archive, name: &str, reason: &str) -> anyhow::Result<Point> {
     check_name(name)?;
     check_ready(db, archive)?;
     let made = restore_point::create(db, name)?;
@@ -93,14 +98,13 @@ pub fn mark(db: &mut Db, archive: &Path, name: &str, reason: &str) -> anyhow::Re
 
 /// Refuses, before anything is done, what would make `mark` fail: an archive directory
 /// that is not there, a server that does not archive its WAL.
-pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
-    let store = LocalDir::new(archive);
-    if !store.exists() {
+pub fn check_ready(db: &mut Db, archive: &Archive) -> anyhow::Result<()> {
+    if !archive.store.exists() {
         return Err(failure(
             Exit::Refused,
             format!(
                 "WAL archive {} does not exist; start the server with wal_archive set (jobdbctl restart) first",
-                archive.display()
+                archive.describe()
             ),
         ));
     }
@@ -112,13 +116,13 @@ pub fn check_ready(db: &mut Db, archive: &Path) -> anyhow::Result<()> {
     }
     // wal_archive changed since the server started: its WAL goes elsewhere.
     let command = restore_point::archive_command(db)?;
-    if !crate::cluster::archives_into(&command, archive) {
+    if !crate::cluster::archives_into(&command, &archive.location) {
         return Err(failure(
             Exit::Refused,
             format!(
                 "the server archives its WAL with {}, not into {}; run `jobdbctl restart` to apply wal_archive",
                 crate::output::printable(&command, 200),
-                archive.display()
+                archive.describe()
             ),
         ));
     }
@@ -134,13 +138,13 @@ pub fn file_name(point: &Point) -> String {
     )
 }
 
-fn record(archive: &Path, point: &Point) -> anyhow::Result<()> {
+fn record(archive: &Archive, point: &Point) -> anyhow::Result<()> {
     records::put(archive, &file_name(point), point, "restore point")
 }
 
 /// The restore points recorded in `archive`, oldest first. A record that cannot be read is
 /// an error naming it: a point silently missing would send a recovery to an older one.
-pub fn list(archive: &Path) -> anyhow::Result<Vec<Point>> {
+pub fn list(archive: &Archive) -> anyhow::Result<Vec<Point>> {
     let mut points: Vec<Point> = records::all(archive, PREFIX, "restore point", |p: &Point| {
         check_name(&p.name).is_ok() && super::is_lsn(&p.lsn)
     })?;

@@ -4,35 +4,38 @@
 //! record that cannot be read is an error naming it (exit 5): a record silently skipped
 //! would send a recovery somewhere else.
 
-use std::io::Read;
-use std::path::Path;
-
 use anyhow::Context as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::io::Read;
 
+use super::Archive;
 use crate::error::{failure, Exit};
-use crate::storage::{LocalDir, Store};
 
 /// A record is a few hundred bytes; anything much larger was not written by jobdbctl.
 const MAX_RECORD: u64 = 16 << 10;
 
 /// Stores `value` as `file` in `archive`, exclusively.
-pub fn put<T: Serialize>(archive: &Path, file: &str, value: &T, what: &str) -> anyhow::Result<()> {
+pub fn put<T: Serialize>(
+    archive: &Archive,
+    file: &str,
+    value: &T,
+    what: &str,
+) -> anyhow::Result<()> {
     let data =
         serde_json::to_vec_pretty(value).with_context(|| format!("cannot encode the {what}"))?;
-    LocalDir::new(archive).put_new(file, &data).map(drop)
+    archive.store.put_new(file, &data).map(drop)
 }
 
 /// Every record in `archive` whose file name starts with `prefix` and ends in `.json`,
 /// checked by `check` (a record failing it is damaged).
 pub fn all<T: DeserializeOwned>(
-    archive: &Path,
+    archive: &Archive,
     prefix: &str,
     what: &str,
     check: impl Fn(&T) -> bool,
 ) -> anyhow::Result<Vec<T>> {
-    let store = LocalDir::new(archive);
+    let store = &*archive.store;
     if !store.exists() {
         return Ok(Vec::new());
     }
