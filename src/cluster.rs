@@ -387,6 +387,19 @@ impl Cluster {
         Ok(pid.filter(|p| is_postgres_process(*p)))
     }
 
+    /// Whether the postmaster says in its pid file that it accepts connections (`ready`, or
+    /// `standby` for a server in recovery), as `pg_ctl start -w` looks.
+    fn accepts_connections(&self) -> anyhow::Result<bool> {
+        let Some(text) = self.read_file("postmaster.pid")? else {
+            return Ok(false);
+        };
+        let mut lines = text.lines();
+        let pid = lines.next().and_then(|l| l.trim().parse::<i32>().ok());
+        // The eighth line: the postmaster's status.
+        let status = lines.nth(6).map(str::trim);
+        Ok(matches!(status, Some("ready" | "standby")) && pid.is_some_and(is_postgres_process))
+    }
+
     /// Removes a `postmaster.pid` whose process is gone (or is not postgres: the pid was
     /// reused after a crash), as pg_ctlcluster does; returns whether one was removed.
     fn remove_stale_pid_file(&self) -> anyhow::Result<bool> {
@@ -620,7 +633,7 @@ impl Cluster {
             .map_or(0, |m| m.len());
         let mut pg_ctl = self.server_command(&bindir.join("pg_ctl"));
         self.pass_wal_settings(&mut pg_ctl)?;
-        let out = pg_ctl
+        let child = pg_ctl
             .arg("-D")
             .arg(&self.pgdata)
             .arg("-l")
@@ -628,7 +641,24 @@ impl Cluster {
             .args(["-w", "-s", "-t"])
             .arg(pg_ctl_seconds(timeout))
             .arg("start")
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot run pg_ctl start")?;
+        // pg_ctl tells a failed start (its postmaster gone) and gives up at the time limit;
+        // readiness we see ourselves, as it looks only every 100 ms and a restore starts two
+        // servers. A pg_ctl still waiting when we return ends by itself at its next look.
+        let pg_ctl = std::thread::spawn(move || child.wait_with_output());
+        while !pg_ctl.is_finished() {
+            if self.accepts_connections()? {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = pg_ctl
+            .join()
+            .map_err(|_| anyhow::anyhow!("the pg_ctl waiter panicked"))?
             .context("cannot run pg_ctl start")?;
         if out.status.success() {
             return Ok(true);
@@ -676,17 +706,22 @@ impl Cluster {
             return Ok(false);
         };
         let bindir = self.bindir()?;
+        // pg_ctl only signals (-W); the wait is ours: pg_ctl looks every 100 ms, a restore
+        // stops two servers and starts two, and each wait would round up to it.
         let out = self
             .server_command(&bindir.join("pg_ctl"))
             .arg("-D")
             .arg(&self.pgdata)
-            .args(["-w", "-s", "-m", mode.as_arg(), "-t"])
-            .arg(pg_ctl_seconds(timeout))
-            .arg("stop")
+            .args(["-W", "-s", "-m", mode.as_arg(), "stop"])
             .output()
             .context("cannot run pg_ctl stop")?;
-        if !out.status.success() {
-            if let Some(pid) = self.live_postmaster_pid()? {
+        if !out.status.success() && has_exited(postmaster) {
+            // It went away between our look and pg_ctl's.
+            return Ok(true);
+        }
+        check_output("pg_ctl stop", &out)?;
+        while !has_exited(postmaster) {
+            if started.elapsed() >= timeout {
                 let waiting_for = match mode {
                     StopMode::Smart => "clients to disconnect",
                     StopMode::Fast | StopMode::Immediate => "its processes to exit",
@@ -694,7 +729,7 @@ impl Cluster {
                 return Err(failure(
                     Exit::Runtime,
                     format!(
-                        "server (pid {pid}) still running after {}: a {} shutdown is waiting for {waiting_for} \
+                        "server (pid {postmaster}) still running after {}: a {} shutdown is waiting for {waiting_for} \
                          and goes on without us (new connections are refused); \
                          run `jobdbctl stop --mode fast` to roll back open transactions, or wait longer with --timeout",
                         humantime::format_duration(timeout),
@@ -702,11 +737,6 @@ impl Cluster {
                     ),
                 ));
             }
-        }
-        check_output("pg_ctl stop", &out)?;
-        // pg_ctl returns once the postmaster has removed its pid file, which it does on its
-        // way out, a moment before the process is gone; callers count on it being gone.
-        while !has_exited(postmaster) && started.elapsed() < timeout {
             std::thread::sleep(Duration::from_millis(5));
         }
         Ok(true)

@@ -52,6 +52,12 @@ pub trait Visitor {
     /// A regular file's content in order, in pieces of at most [`PIECE`] bytes; `last` is set
     /// on the final piece (which may be empty for an empty file).
     fn file(&mut self, name: &str, mode: u32, piece: Vec<u8>, last: bool) -> anyhow::Result<()>;
+    /// A buffer for the next piece, one of those handed to `file` before when the visitor
+    /// is done with it: a fresh 4 MiB buffer is memory the kernel maps and zeroes again,
+    /// which costs restore about as much as hashing it.
+    fn spare(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 /// Reads and discards: `verify`, and restore's check before it changes anything.
@@ -361,7 +367,8 @@ fn read_pass(
         let mut left = size;
         loop {
             let want = left.min(PIECE as u64) as usize;
-            let mut piece = vec![0u8; want];
+            let mut piece = visitor.spare();
+            piece.resize(want, 0);
             entry.read_exact(&mut piece).map_err(io)?;
             if hash_entries {
                 hasher.update(&piece);

@@ -251,6 +251,11 @@ impl Cold {
         Ok(())
     }
 
+    /// A piece buffer the writer is done with.
+    pub fn spare(&mut self) -> Vec<u8> {
+        self.writer.spent.try_recv().unwrap_or_default()
+    }
+
     fn write_whole(&mut self, name: &str, mode: u32, body: Vec<u8>) -> anyhow::Result<()> {
         self.writer.send(Op::Open(self.target(name), mode))?;
         self.writer.send(Op::Piece(body))?;
@@ -319,8 +324,8 @@ impl Cold {
     }
 
     /// A physical archive: recovers the laid-down base backup to the target, swaps it in
-    /// keeping the replaced cluster aside, and starts it (stopping it again when the old one
-    /// was not running).
+    /// keeping the replaced cluster aside, starts it and runs the job steps on it (stopping
+    /// it again when the old one was not running).
     fn finish_recovery(
         self,
         ctx: &Ctx,
@@ -336,13 +341,7 @@ impl Cold {
             recovery.signal(&self.staging)?;
             self.hand_over()?;
             sync_dir(&self.staging)?;
-            recovery::recover(
-                ctx,
-                &self.cluster,
-                &self.staging,
-                recovery,
-                request.avoid_id_reuse,
-            )
+            recovery::recover(ctx, &self.cluster, &self.staging, recovery)
         })();
         let recovered = match recovered {
             Ok(r) => r,
@@ -384,10 +383,21 @@ impl Cold {
         self.cluster
             .start()
             .with_context(|| format!("the restored cluster did not start{kept}"))?;
+        let started_at = self.started.elapsed().as_secs_f64();
+        let steps = ctx
+            .connect()
+            .and_then(|mut db| recovery::job_steps(ctx, &mut db, request.avoid_id_reuse))
+            .with_context(|| {
+                format!(
+                    "the recovered cluster is in place and running{kept}, but its job steps failed: \
+                     queue its running jobs again with `jobdbctl unlock-stale-jobs` and check its job \
+                     counter with `jobdbctl show-params last_used_job_id job_id_high_water`"
+                )
+            })?;
         if !self.was_running {
             self.cluster.stop(StopMode::Fast)?;
         }
-        let started_at = self.started.elapsed().as_secs_f64();
+        let steps_at = self.started.elapsed().as_secs_f64();
         let kept_aside = match (aside, request.remove_old) {
             (Some(aside), true) => {
                 fs::remove_dir_all(&aside).with_context(|| {
@@ -402,12 +412,12 @@ impl Cold {
         };
         Ok(Restored {
             mode: Mode::Physical,
-            schema: recovered.schema.clone().or(manifest.schema.clone()),
+            schema: steps.schema.clone().or(manifest.schema.clone()),
             created_at: self.created_at.clone(),
-            last_used_job_id: recovered.counter.as_ref().and_then(|c| c.last_used),
-            archived_last_used_job_id: recovered.counter.as_ref().and_then(|c| c.restored),
-            high_water: recovered.counter.as_ref().and_then(|c| c.high_water),
-            rescheduled: recovered.requeued,
+            last_used_job_id: steps.counter.as_ref().and_then(|c| c.last_used),
+            archived_last_used_job_id: steps.counter.as_ref().and_then(|c| c.restored),
+            high_water: steps.counter.as_ref().and_then(|c| c.high_water),
+            rescheduled: steps.requeued,
             rows: 0,
             seconds: 0.0,
             config_left_out: self.left_out.iter().map(ToString::to_string).collect(),
@@ -416,9 +426,10 @@ impl Cold {
                 .chain([
                     ("old server stop".to_string(), stopped_at - recovered_at),
                     ("swap and start".to_string(), started_at - stopped_at),
+                    ("job steps".to_string(), steps_at - started_at),
                     (
                         "old cluster removed".to_string(),
-                        self.started.elapsed().as_secs_f64() - started_at,
+                        self.started.elapsed().as_secs_f64() - steps_at,
                     ),
                 ])
                 .collect(),
@@ -504,7 +515,7 @@ enum Op {
     Open(PathBuf, u32),
     /// Append to it.
     Piece(Vec<u8>),
-    /// Close it: fsync it (`sync`), or start its writeback.
+    /// Close it: fsync it (`sync`), or leave it to the server's sync before recovery.
     Close { sync: bool },
 }
 
@@ -513,30 +524,35 @@ enum Op {
 /// it; it is returned by the next `send` or by `finish`.
 struct FileWriter {
     ops: Option<std::sync::mpsc::SyncSender<Op>>,
+    /// Piece buffers written out, for the reader to fill again.
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl FileWriter {
     fn start() -> FileWriter {
         let (ops, queue) = std::sync::mpsc::sync_channel::<Op>(16);
+        let (spend, spent) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let thread = std::thread::spawn(move || -> anyhow::Result<()> {
-            let mut current: Option<(File, PathBuf)> = None;
+            // The open file, its path, and how much of it is written.
+            let mut current: Option<(File, PathBuf, u64)> = None;
             for op in queue {
                 match op {
-                    Op::Open(path, mode) => current = Some((create(&path, mode)?, path)),
+                    Op::Open(path, mode) => current = Some((create(&path, mode)?, path, 0)),
                     Op::Piece(data) => {
-                        if let Some((f, path)) = current.as_mut() {
+                        if let Some((f, path, written)) = current.as_mut() {
                             f.write_all(&data)
                                 .with_context(|| format!("cannot write {}", path.display()))?;
+                            start_writeback(f, *written, data.len() as u64);
+                            *written += data.len() as u64;
+                            let _ = spend.try_send(data);
                         }
                     }
                     Op::Close { sync } => {
-                        if let Some((f, path)) = current.take() {
+                        if let Some((f, path, _)) = current.take() {
                             if sync {
                                 f.sync_all()
                                     .with_context(|| format!("cannot write {}", path.display()))?;
-                            } else {
-                                start_writeback(&f);
                             }
                         }
                     }
@@ -546,6 +562,7 @@ impl FileWriter {
         });
         FileWriter {
             ops: Some(ops),
+            spent,
             thread: Some(thread),
         }
     }
@@ -572,14 +589,21 @@ impl FileWriter {
     }
 }
 
-/// Asks the kernel to start writing `f` out now, without waiting: the disk works while the
-/// next files are decompressed, and the server's sync before recovery finds less to do.
-fn start_writeback(f: &File) {
+/// Asks the kernel to start writing the piece of `f` just written out now, without waiting
+/// for it: the disk streams while the rest is decompressed (a 1 GB relation segment would
+/// otherwise sit in memory until its end, the disk idle), and the sync at the end (the
+/// server's before recovery, or the file's own) finds little left to do.
+fn start_writeback(f: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: a valid descriptor; the call only schedules writeback (a failure is harmless:
-    // the sync before recovery writes the file anyway).
+    // the sync at the end writes the piece anyway).
     unsafe {
-        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
     }
 }
 

@@ -364,6 +364,13 @@ impl Visitor for Restore<'_> {
             State::Start => Err(anyhow!("entry {name:?} before the header")),
         }
     }
+
+    fn spare(&mut self) -> Vec<u8> {
+        match &mut self.state {
+            State::Cold(cold) => cold.spare(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 fn live_workers_refusal(live: &[Worker], stale_after: Duration) -> anyhow::Error {

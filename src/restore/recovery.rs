@@ -12,10 +12,15 @@
 //!   `recovery_target_action = promote`, the newest timeline. A target it cannot reach (after
 //!   the last archived transaction) is a refusal (exit 3) naming the recoverable window,
 //!   before anything is replaced.
-//! - Once promoted, the job steps of any restore run on the recovered database: running
-//!   jobs are queued again and job and queue locks cleared (their workers are gone), the job
-//!   counter is checked against the high-water mark (`--avoid-id-reuse` raises it). Then the
-//!   server shuts down cleanly (a checkpoint: the result is durable before the swap).
+//! - Once promoted, the server shuts down cleanly (a checkpoint: the result is durable
+//!   before the swap).
+//! - The job steps of any restore ([`job_steps`]) run once the recovered cluster is swapped
+//!   in and started: running jobs are queued again and job and queue locks cleared (their
+//!   workers are gone), the job counter is checked against the high-water mark
+//!   (`--avoid-id-reuse` raises it). Run there, the pages they change are written by the
+//!   server's own checkpoints later, not by a shutdown checkpoint the restore waits for; a
+//!   kill -9 between the start and their end leaves the recovered cluster in place with
+//!   jobs still locked by gone workers, which `unlock-stale-jobs` releases.
 
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
@@ -213,23 +218,26 @@ pub struct Recovered {
     /// base backup).
     pub last_commit: Option<String>,
     pub timeline: u32,
-    pub schema: Option<String>,
-    pub requeued: u64,
-    /// `None` when the recovered database holds no job schema.
-    pub counter: Option<Counter>,
     /// Where recovery's time went: (phase, seconds).
     pub phases: Vec<(String, f64)>,
 }
 
-/// Recovers the base backup laid down (and handed to the server user) in `staging`, runs
-/// the job steps on it and shuts its server down cleanly. On error its server is stopped;
-/// the caller removes the directory.
+/// What the job steps did.
+pub struct JobSteps {
+    pub schema: Option<String>,
+    pub requeued: u64,
+    /// `None` when the recovered database holds no job schema.
+    pub counter: Option<Counter>,
+}
+
+/// Recovers the base backup laid down (and handed to the server user) in `staging` and
+/// shuts its server down cleanly. On error its server is stopped; the caller removes the
+/// directory.
 pub fn recover(
     ctx: &Ctx,
     cluster: &Cluster,
     staging: &Path,
     recovery: &Recovery,
-    avoid_id_reuse: bool,
 ) -> anyhow::Result<Recovered> {
     let server = staging_server(cluster, staging, Some(recovery))?;
     ctx.out.info(format!(
@@ -267,13 +275,16 @@ pub fn recover(
             std::thread::sleep(Duration::from_millis(50));
         }
         laps.lap("replay");
-        let mut recovered = job_steps(ctx, &mut db, avoid_id_reuse, &mut laps)?;
-        laps.lap("job steps");
+        let last_commit = base_backup::last_replayed_commit(&mut db)?;
+        let timeline = base_backup::timeline(&mut db)?;
         drop(db);
         server.stop(StopMode::Fast)?;
         laps.lap("recovery server stop");
-        recovered.phases = std::mem::take(&mut laps.phases);
-        Ok(recovered)
+        Ok(Recovered {
+            last_commit,
+            timeline,
+            phases: std::mem::take(&mut laps.phases),
+        })
     })();
     if result.is_err() {
         let _ = server.stop(StopMode::Immediate);
@@ -401,30 +412,18 @@ fn server_log(server: &Cluster) -> String {
     log
 }
 
-/// The job steps of any restore, on the recovered database.
-fn job_steps(
-    ctx: &Ctx,
-    db: &mut Db,
-    avoid_id_reuse: bool,
-    laps: &mut Laps,
-) -> anyhow::Result<Recovered> {
-    let last_commit = base_backup::last_replayed_commit(db)?;
-    let timeline = base_backup::timeline(db)?;
-    let mut recovered = Recovered {
-        last_commit,
-        timeline,
+/// The job steps of any restore, on the recovered database once it runs in place.
+pub fn job_steps(ctx: &Ctx, db: &mut Db, avoid_id_reuse: bool) -> anyhow::Result<JobSteps> {
+    let mut steps = JobSteps {
         schema: None,
         requeued: 0,
         counter: None,
-        phases: Vec::new(),
     };
     let Some(profile) = ctx.detect_profile(db)? else {
-        return Ok(recovered);
+        return Ok(steps);
     };
-    laps.lap("profile");
-    recovered.requeued = load::requeue_in_place(db, &profile)?;
-    laps.lap("requeue");
-    recovered.counter = Some(Counter::against_mark(ctx, db, &profile, avoid_id_reuse)?);
-    recovered.schema = Some(profile.schema);
-    Ok(recovered)
+    steps.requeued = load::requeue_in_place(db, &profile)?;
+    steps.counter = Some(Counter::against_mark(ctx, db, &profile, avoid_id_reuse)?);
+    steps.schema = Some(profile.schema);
+    Ok(steps)
 }
