@@ -202,6 +202,12 @@ fn main() {
                     "--type=time",
                     &format!("--target={target}"),
                     "--target-action=promote",
+                    // The base backup's timeline: after jobdbctl's first round the archive
+                    // holds its restore's timeline 2, whose newest segment the restored server
+                    // has not archived yet, and following it (PostgreSQL's default, latest)
+                    // ends pgBackRest's recovery at the archive's end, before the target.
+                    // jobdbctl has the running server archive that segment first.
+                    "--target-timeline=1",
                     &format!("--pg1-path={}", dest.display()),
                     &format!(
                         "--recovery-option=restore_command={} wal-fetch --from {} %f %p",
