@@ -56,6 +56,13 @@ impl Archive {
     /// settings and credentials come from the environment the server was started with
     /// (`Cluster::start` puts them there).
     pub fn from_environment(location: &Path) -> anyhow::Result<Archive> {
+        if !crate::storage::is_url(location) {
+            // A directory: no AWS variable the server inherited may stop its archiving.
+            return Ok(Archive {
+                location: location.to_path_buf(),
+                store: Box::new(crate::storage::LocalDir::new(location)),
+            });
+        }
         Archive::open(
             location,
             &Places::new(&S3Config::from_environment()?, false),
