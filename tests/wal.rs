@@ -853,4 +853,42 @@ fn a_bucket_holds_the_wal_archive_and_base_backups_for_a_restore_to_a_time() {
     std::fs::write(&other, original).expect("same segment");
     push(&other).expect(0);
     assert_eq!(direct::get(&key).as_deref(), Some(&stored[..]));
+
+    // Retention in the bucket: a new base backup with --keep 1 removes the older one and
+    // exactly the WAL before the kept one's first segment; the window is whole.
+    let numbers = || -> Vec<u64> {
+        let mut n: Vec<u64> = direct::names(&direct::key_prefix(&wal))
+            .iter()
+            .filter_map(|name| {
+                let seg = name.rsplit('/').next()?.strip_suffix(".zst")?;
+                (seg.len() == 24).then(|| u64::from_str_radix(&seg[8..], 16).ok())?
+            })
+            .collect();
+        n.sort();
+        n
+    };
+    let before = numbers();
+    let kept = s3(&["--json", "backup", "--mode", "physical", "--keep", "1"])
+        .expect(0)
+        .json();
+    let kept = kept["archive"].as_str().expect("url").to_string();
+    let first = s3(&["--json", "verify", &kept]).expect(0).json()["wal"]["first_segment"]
+        .as_str()
+        .map(|s| u64::from_str_radix(&s[8..], 16).expect("hex"))
+        .expect("first segment");
+    let after = numbers();
+    assert!(
+        before.iter().any(|n| *n < first),
+        "WAL to prune: {before:?}"
+    );
+    assert_eq!(
+        after.first(),
+        Some(&first),
+        "pruned to the kept base: {after:?}"
+    );
+    s3(&["backups", "check", "--max-age", "1h"]).expect(0);
+    common::assert_has(
+        &s3(&["backups"]).expect(0).stdout,
+        "point-in-time restore: from",
+    );
 }
