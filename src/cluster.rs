@@ -374,30 +374,33 @@ impl Cluster {
 
     /// The postmaster's pid if `postmaster.pid` names a live postgres process.
     fn live_postmaster_pid(&self) -> anyhow::Result<Option<i32>> {
-        let text = match self.read_file("postmaster.pid") {
-            Ok(Some(text)) => text,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let pid = text
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse::<i32>().ok())
-            .filter(|p| *p > 0);
-        Ok(pid.filter(|p| is_postgres_process(*p)))
+        Ok(self.postmaster()?.map(|(pid, _)| pid))
     }
 
     /// Whether the postmaster says in its pid file that it accepts connections (`ready`, or
     /// `standby` for a server in recovery), as `pg_ctl start -w` looks.
     fn accepts_connections(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .postmaster()?
+            .is_some_and(|(_, status)| matches!(status.as_str(), "ready" | "standby")))
+    }
+
+    /// The pid in `postmaster.pid` when a postgres process has it, and the status the file
+    /// gives on its eighth line (`starting`, `ready`, `standby`, `stopping`; empty before
+    /// the postmaster wrote it).
+    fn postmaster(&self) -> anyhow::Result<Option<(i32, String)>> {
         let Some(text) = self.read_file("postmaster.pid")? else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut lines = text.lines();
-        let pid = lines.next().and_then(|l| l.trim().parse::<i32>().ok());
-        // The eighth line: the postmaster's status.
-        let status = lines.nth(6).map(str::trim);
-        Ok(matches!(status, Some("ready" | "standby")) && pid.is_some_and(is_postgres_process))
+        let pid = lines
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+            .filter(|p| *p > 0 && is_postgres_process(*p));
+        Ok(pid.map(|pid| {
+            let status = lines.nth(6).map_or("", str::trim);
+            (pid, status.to_string())
+        }))
     }
 
     /// Removes a `postmaster.pid` whose process is gone (or is not postgres: the pid was

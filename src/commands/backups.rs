@@ -219,11 +219,12 @@ fn check(args: CheckArgs, ctx: &Ctx) -> anyhow::Result<Exit> {
     };
     // A gap in the archived WAL breaks point-in-time restore past it.
     let window = match &found {
-        Some(dir) => {
+        // Without a WAL archive there is no window: the directory is not read again.
+        Some(dir) if backup::wal_archive(ctx)?.is_some() => {
             let items = backup::list(ctx, dir, &keys, &|_| Depth::Header)?;
             backup::wal_window(ctx, &items)?
         }
-        None => None,
+        _ => None,
     };
     let gap = window.as_ref().and_then(|w| w.gap.clone());
     let problem = problem.or_else(|| {

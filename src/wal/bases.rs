@@ -7,7 +7,7 @@
 //! `pg_backup_stop` returned; `stopped_at` is jobdbctl's clock after that, never earlier
 //! than the server's end of the backup, so a backup chosen for a time ends before it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -59,20 +59,22 @@ pub fn list(archive: &Archive) -> anyhow::Result<Vec<Base>> {
 /// restore the new timeline continues the old one's numbering).
 pub fn segments(archive: &Archive) -> anyhow::Result<Segments> {
     let mut out = Segments::new();
-    if !archive.store.exists() {
-        return Ok(out);
-    }
     for listed in archive.store.list()? {
         if let Some(name) = listed.name.strip_suffix(".zst") {
             if let Some((_, number)) = segment_number(name) {
-                let this = Archived {
-                    name: name.to_string(),
-                    at: listed.modified,
-                };
                 // The newest timeline's segment of a number (names sort by timeline first).
-                let kept = out.entry(number).or_insert_with(|| this.clone());
-                if this.name > kept.name {
-                    *kept = this;
+                if out
+                    .get(&number)
+                    .is_none_or(|kept| name > kept.name.as_str())
+                {
+                    let at = listed.modified;
+                    out.insert(
+                        number,
+                        Archived {
+                            name: name.to_string(),
+                            at,
+                        },
+                    );
                 }
             }
         }
@@ -165,20 +167,26 @@ pub fn prune(archive: &Archive, kept: &[String], dry_run: bool) -> anyhow::Resul
         return Ok(None);
     };
     let before = |segment: &str| segment_number(segment).is_some_and(|(_, n)| n < from.0);
-    let listing = archive.store.list()?;
+    let listing: HashMap<String, crate::storage::Identity> = archive
+        .store
+        .list()?
+        .into_iter()
+        .map(|l| (l.name, l.identity))
+        .collect();
     let mut pruned = Pruned {
         from: from.1,
         ..Pruned::default()
     };
-    for listed in &listing {
-        let Some(wal) = listed.name.strip_suffix(".zst") else {
+    for name in listing.keys() {
+        let Some(wal) = name.strip_suffix(".zst") else {
             continue;
         };
         // Segments, .partial segments and backup history files start with their segment.
         if super::is_wal_name(wal) && !wal.ends_with(".history") && before(&wal[..24]) {
-            pruned.files.push(listed.name.clone());
+            pruned.files.push(name.clone());
         }
     }
+    pruned.files.sort();
     for b in bases
         .iter()
         .filter(|b| !kept.contains(&b.label) && before(&b.start_wal))
@@ -197,10 +205,7 @@ pub fn prune(archive: &Archive, kept: &[String], dry_run: bool) -> anyhow::Resul
             .files
             .iter()
             .chain(&pruned.records)
-            .filter_map(|name| {
-                let listed = listing.iter().find(|l| &l.name == name)?;
-                Some((name.clone(), listed.identity))
-            })
+            .filter_map(|name| Some((name.clone(), *listing.get(name)?)))
             .collect();
         archive.store.remove_many(&doomed)?;
     }

@@ -36,7 +36,7 @@ use anyhow::Context as _;
 
 use crate::config::s3::S3Config;
 use crate::error::{failure, Exit};
-use crate::storage::{Places, Store};
+use crate::storage::{Object, Places, Store};
 
 /// The WAL archive: where `wal_archive` says it is, and the store there.
 pub struct Archive {
@@ -76,14 +76,23 @@ impl Archive {
 
     /// Whether the WAL file `name` (a segment, `.history` or `.backup` file) is archived.
     pub fn has(&self, name: &str) -> anyhow::Result<bool> {
-        let stored = archived_name(name);
-        match self.store.open(&stored) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e).with_context(|| {
-                format!("cannot look for {}", self.store.path_of(&stored).display())
-            }),
+        Ok(self.archived(name)?.is_some())
+    }
+
+    /// The archived WAL file `name`, opened; `None` when it is not archived.
+    fn archived(&self, name: &str) -> anyhow::Result<Option<Box<dyn Object>>> {
+        match self.store.open(&archived_name(name)) {
+            Ok(object) => Ok(Some(object)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot open {}", self.path_of(name).display()))
+            }
         }
+    }
+
+    /// Where the WAL file `name` is archived, for messages.
+    fn path_of(&self, name: &str) -> PathBuf {
+        self.store.path_of(&archived_name(name))
     }
 }
 
@@ -190,10 +199,7 @@ pub fn push(archive: &Archive, path: &Path) -> anyhow::Result<Pushed> {
         .with_context(|| format!("{} does not end in a file name", path.display()))?;
     check_name(name)?;
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let store = &*archive.store;
-    let stored = archived_name(name);
-    let existing = compare_existing(store, &stored, &data)?;
-    if let Some(pushed) = existing {
+    if let Some(pushed) = compare_existing(archive, name, &data)? {
         return Ok(pushed);
     }
     let mut compressor = zstd::stream::Encoder::new(Vec::new(), 3).context("cannot start zstd")?;
@@ -204,18 +210,19 @@ pub fn push(archive: &Archive, path: &Path) -> anyhow::Result<Pushed> {
         .context("cannot set up zstd")?;
     compressor.write_all(&data).context("cannot compress")?;
     let compressed = compressor.finish().context("cannot compress")?;
-    let put = store.put_new(&stored, &compressed);
+    let store = &*archive.store;
+    let put = store.put_new(&archived_name(name), &compressed);
     // Read back whether or not the put succeeded: another push of the name may have got
     // there first (the same contents are success), or replaced ours where the store
     // ignored the create-only condition (other contents: fail closed).
-    match (put, compare_existing(store, &stored, &data)) {
+    match (put, compare_existing(archive, name, &data)) {
         (Ok(_), Ok(Some(_))) => Ok(Pushed::Stored),
         (Err(_), Ok(Some(pushed))) => Ok(pushed),
         (Ok(_), Ok(None)) => Err(failure(
             Exit::Runtime,
             format!(
                 "{} vanished right after it was stored; check what else writes to the archive",
-                store.path_of(&stored).display()
+                archive.path_of(name).display()
             ),
         )),
         (Err(_), Ok(None)) if !store.exists() => Err(failure(
@@ -231,20 +238,11 @@ pub fn push(archive: &Archive, path: &Path) -> anyhow::Result<Pushed> {
 }
 
 /// `Some` when `stored` exists: the same contents, or a refusal when they differ.
-fn compare_existing(
-    store: &dyn Store,
-    stored: &str,
-    data: &[u8],
-) -> anyhow::Result<Option<Pushed>> {
-    let existing = match store.open(stored) {
-        Ok(object) => object,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot open {}", store.path_of(stored).display()))
-        }
+fn compare_existing(archive: &Archive, name: &str, data: &[u8]) -> anyhow::Result<Option<Pushed>> {
+    let Some(existing) = archive.archived(name)? else {
+        return Ok(None);
     };
-    let path = store.path_of(stored);
+    let path = archive.path_of(name);
     let old = decompress(existing.stream()?, &path, data.len() as u64 + 1);
     match old {
         Ok(old) if old == data => Ok(Some(Pushed::AlreadyThere)),
@@ -286,17 +284,10 @@ const MAX_WAL_FILE: u64 = 1 << 30;
 /// Restores the archived WAL file `name` to `dest`; `false` when it is not archived.
 pub fn fetch(archive: &Archive, name: &str, dest: &Path) -> anyhow::Result<bool> {
     check_name(name)?;
-    let store = &*archive.store;
-    let stored = archived_name(name);
-    let object = match store.open(&stored) {
-        Ok(object) => object,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot open {}", store.path_of(&stored).display()))
-        }
+    let Some(object) = archive.archived(name)? else {
+        return Ok(false);
     };
-    let data = decompress(object.stream()?, &store.path_of(&stored), MAX_WAL_FILE)?;
+    let data = decompress(object.stream()?, &archive.path_of(name), MAX_WAL_FILE)?;
     // The server reads the file as soon as it has the name: write beside it, then rename.
     let partial = PathBuf::from(format!("{}.jobdbctl-partial", dest.display()));
     let mut file = std::fs::OpenOptions::new()
